@@ -1,0 +1,60 @@
+# Two commands for a fresh machine: `make demo` and `make test` (each installs what it needs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Embedded demo: Prefect's own database and home under ./var, the API on loopback.
+DEMO_ENV := PATH="$(BIN):$$PATH" \
+	PREFECT_HOME="$(CURDIR)/var/prefect" \
+	PREFECT_API_URL=http://127.0.0.1:4200/api \
+	PREFECT_UI_URL=http://127.0.0.1:4200 \
+	PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	PREFECT_RUNNER_POLL_FREQUENCY=2 \
+	SWITCHYARD_FETCH__ALLOWED_NETWORKS=127.0.0.1/32
+
+.PHONY: install migrate demo test lint format bench pools deploy worker clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python -m db.migrate
+
+demo: migrate
+	@mkdir -p var
+	$(DEMO_ENV) $(BIN)/honcho start -f Procfile
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.mailing --messages 10000 --latency-ms 50
+
+# Production path (see docs/operations.md): pools and deployments on the server in PREFECT_API_URL.
+pools: install
+	$(BIN)/python -m deployments.pools
+
+deploy: pools
+	$(BIN)/prefect --no-prompt deploy --all
+
+worker: install
+	$(BIN)/prefect worker start --pool $${POOL:-collect}
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

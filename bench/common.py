@@ -1,0 +1,74 @@
+"""What every benchmark script shares: a scratch setup, the sandbox in its own process, recording."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def configure(database_url: str, extra: dict[str, str] | None = None) -> None:
+    """Settings for a run: a scratch data dir (and database unless one is given), no telemetry."""
+    os.environ["SWITCHYARD_DATA_DIR"] = tempfile.mkdtemp(prefix="switchyard-bench-")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if database_url:
+        os.environ["SWITCHYARD_DATABASE_URL"] = database_url
+    os.environ.update(extra or {})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def sandbox_process(settings: dict[str, str]) -> Iterator[str]:
+    """The sandbox in its own process (so it does not share the measured process's CPU); yields its URL."""
+    port = free_port()
+    env = os.environ | {"SWITCHYARD_SANDBOX__PORT": str(port)} | settings
+    process = subprocess.Popen([sys.executable, "-m", "sandbox"], env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the sandbox did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def database_name(database_url: str) -> str:
+    return "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+
+
+def record(script: str, header: str, row: str) -> None:
+    """Append the command, the machine and a table row to bench/RESULTS.md."""
+    command = f"python -m bench.{script} " + " ".join(arg for arg in sys.argv[1:] if arg != "--record")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    with RESULTS.open("a", encoding="utf-8") as results:
+        results.write(f"\n`{command.strip()}` on {machine}:\n\n{header}\n{row}\n")

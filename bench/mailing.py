@@ -1,0 +1,113 @@
+"""Benchmark: dispatch one mailing of N messages to the sandbox gateway, end to end.
+
+Times ``dispatch_mailings`` from its start to the last status written (a real flow run, real HTTP to
+the sandbox gateway in its own process, a real database), then counts at the gateway what arrived:
+duplicates (an id accepted twice) and losses (a message never accepted). Rate limit off.
+
+    python -m bench.mailing [--messages 10000] [--latency-ms 50] [--database-url URL] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
+
+HEADER = (
+    "| date | messages | gateway latency | database | dispatch start → last status | messages/s "
+    "| peak RSS | duplicates | lost |\n|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
+    return parser.parse_args()
+
+
+def seed(clients: int, tag: str) -> int:
+    """``clients`` clients with ``tag`` and one mailing to them, open now; returns the mailing id."""
+    from sqlalchemy import func, insert, select
+
+    from db.base import utcnow
+    from db.engine import session_factory
+    from db.mailing import Client, create_mailing
+
+    sessions = session_factory()
+    with sessions.begin() as session:
+        first = (session.scalar(select(func.max(Client.id))) or 0) + 1
+        rows = [
+            {"phone": f"79{n:09d}", "operator_code": f"9{n % 100:02d}", "tag": tag, "timezone": "UTC"}
+            for n in range(first, first + clients)
+        ]
+        for start in range(0, len(rows), 10_000):
+            session.execute(insert(Client), rows[start : start + 10_000])
+    now = utcnow()
+    with sessions.begin() as session:
+        created = create_mailing(
+            session,
+            text="Switchyard benchmark",
+            starts_at=now,
+            ends_at=now + timedelta(hours=1),
+            filter_tag=tag,
+        )
+    return created.id
+
+
+def unsent(mailing_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from db.engine import session_factory
+    from db.mailing import Message, MessageStatus
+
+    with session_factory().begin() as session:
+        return session.scalar(
+            select(func.count()).where(Message.mailing_id == mailing_id, Message.status != MessageStatus.SENT)
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    configure(args.database_url)
+    with sandbox_process({"SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms)}) as sandbox_url:
+        os.environ["SWITCHYARD_GATEWAY__BASE_URL"] = f"{sandbox_url}/gateway"
+        from db.migrate import upgrade
+        from flows.mailing import dispatch_mailings
+
+        upgrade()
+        asyncio.run(dispatch_mailings(seed(1, "warm-up")))  # Prefect API, imports, connections
+        mailing_id = seed(args.messages, "bench")
+        httpx.delete(f"{sandbox_url}/gateway/_sandbox/deliveries")
+        started = time.perf_counter()
+        asyncio.run(dispatch_mailings(mailing_id))
+        seconds = time.perf_counter() - started
+        deliveries = httpx.get(f"{sandbox_url}/gateway/_sandbox/deliveries").json()
+
+    rate = args.messages / seconds
+    lost = args.messages - deliveries["delivered"]
+    duplicates = len(deliveries["duplicates"])
+    peak_mb = peak_rss_mb()
+    print(f"{args.messages} messages in {seconds:.2f} s = {rate:.0f} messages/s; peak RSS {peak_mb:.0f} MB")
+    print(f"at the gateway: duplicates {duplicates}, lost {lost}; not marked sent: {unsent(mailing_id)}")
+    database = database_name(args.database_url)
+    row = (
+        f"| {datetime.now(UTC):%Y-%m-%d} | {args.messages:,} | {args.latency_ms} ms | {database} "
+        f"| {seconds:.2f} s | {rate:.0f} | {peak_mb:.0f} MB | {duplicates} | {lost} |"
+    )
+    if args.record:
+        record("mailing", HEADER, row)
+
+
+if __name__ == "__main__":
+    main()

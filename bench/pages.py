@@ -1,0 +1,90 @@
+"""Benchmark: count a word on N sandbox pages served with latency, end to end.
+
+Times ``count_words`` from submission to the last result stored (a real flow run, real HTTP to a
+sandbox in its own process, a real database), checks every count against the page's
+X-Expected-Count, and reports pages/s and the peak memory of the process running the flow.
+
+    python -m bench.pages [--pages 1000] [--latency-ms 100] [--database-url URL] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import httpx
+
+from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
+
+
+async def warm_sandbox(urls: list[str]) -> None:
+    """Fetch every page once, so the timed run measures Switchyard, not the sandbox building pages."""
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=20)) as client:
+        for start in range(0, len(urls), 100):
+            await asyncio.gather(*(client.get(url) for url in urls[start : start + 100]))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
+    return parser.parse_args()
+
+
+def count_wrong(request_id: int) -> list[str]:
+    """URLs of pages not finished, or whose count differs from the generated page's (n % 7)."""
+    from db.engine import session_factory
+    from db.webpages import PageStatus, request_pages
+
+    with session_factory().begin() as session:
+        return [
+            page.url
+            for page in request_pages(session, request_id=request_id)
+            if page.status != PageStatus.FINISHED or page.count != int(page.url.rsplit("/", 1)[1]) % 7
+        ]
+
+
+def main() -> None:
+    args = parse_args()
+    configure(args.database_url, {"SWITCHYARD_FETCH__ALLOWED_NETWORKS": "127.0.0.1/32"})
+    from db.migrate import upgrade
+    from flows.webpages import count_words
+
+    upgrade()
+    with sandbox_process({"SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms)}) as sandbox_url:
+        base = f"{sandbox_url}/pages/gen"
+        asyncio.run(count_words(urls=[f"{base}/999999"]))  # warm-up: Prefect API, imports, pools
+        urls = [f"{base}/{n}" for n in range(args.pages)]
+        asyncio.run(warm_sandbox(urls))
+        started = time.perf_counter()
+        result = asyncio.run(count_words(urls=urls))
+        seconds = time.perf_counter() - started
+
+    wrong = count_wrong(result["request_id"])
+    rate = args.pages / seconds
+    peak_mb = peak_rss_mb()
+    print(f"{args.pages} pages in {seconds:.2f} s = {rate:.0f} pages/s; peak RSS {peak_mb:.0f} MB")
+    print(f"wrong or unfinished: {len(wrong)} {wrong[:5]}")
+    database = database_name(args.database_url)
+    row = (
+        f"| {datetime.now(UTC):%Y-%m-%d} | {args.pages} | {args.latency_ms} ms | {database} "
+        f"| {seconds:.2f} s | {rate:.0f} | {peak_mb:.0f} MB | {len(wrong)} |"
+    )
+    if args.record:
+        record("pages", HEADER, row)
+
+
+HEADER = (
+    "| date | pages | latency | database | submit → last result | pages/s | peak RSS | wrong |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""The root of the command line: ``python -m cli clients …`` and ``python -m cli mailings …``.
+
+The database comes from settings (``SWITCHYARD_DATABASE_URL``, by default SQLite under ``./var``);
+starting a dispatch run now needs ``PREFECT_API_URL``, without it the scheduled run sends.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli.mailing import clients_app, mailings_app
+
+# No locals in tracebacks: they would show the database URL, password included. No shell completion:
+# it needs an installed script, and this runs as ``python -m cli``.
+app = typer.Typer(
+    help="Switchyard from the command line.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(clients_app, name="clients")
+app.add_typer(mailings_app, name="mailings")

@@ -1,0 +1,260 @@
+"""The ``clients`` and ``mailings`` command groups: import and add clients, create, follow and cancel
+mailings. Each command runs in one transaction; bad input exits with code 2 and a message on stderr.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from sqlalchemy.orm import Session
+
+from core.settings import get_settings
+from db.base import utcnow
+from db.engine import session_factory
+from db.mailing import (
+    MailingStats,
+    MessageStatus,
+    add_client,
+    cancel_mailing,
+    create_mailing,
+    find_clients,
+    import_clients_csv,
+    mailing_detail,
+    mailing_stats,
+)
+
+clients_app = typer.Typer(help="Clients that mailings are sent to.", no_args_is_help=True)
+mailings_app = typer.Typer(help="Mailings: create, follow and cancel them.", no_args_is_help=True)
+
+STATUSES = [status.value for status in MessageStatus]
+PROBLEMS_SHOWN = 20
+WHEN_HELP = 'ISO 8601 with a UTC offset (2026-11-24T09:00:00+03:00), "now", or +30m, +2h, +1d from now'
+_RELATIVE = re.compile(r"\+(\d+)([mhd])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+# --- parsing and output ---------------------------------------------------------------------------
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """A point in time: "now", "+30m"/"+2h"/"+1d" after ``now``, or ISO 8601 with a UTC offset."""
+    text = text.strip()
+    if text.lower() == "now":
+        return now
+    relative = _RELATIVE.fullmatch(text)
+    if relative:
+        try:
+            return now + timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+        except OverflowError:
+            raise ValueError(f"too far ahead: {text!r}") from None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a time: {text!r}; give {WHEN_HELP}") from None
+    if when.tzinfo is None:
+        raise ValueError(
+            f"{text!r} has no UTC offset: say which timezone you mean, "
+            "as in 2026-11-24T09:00:00+03:00, or 2026-11-24T06:00:00Z for UTC"
+        )
+    return when
+
+
+def _time_of_day(text: str | None) -> time | None:
+    """An "HH:MM" wall-clock time, or None when not given."""
+    if text is None:
+        return None
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not a time of day (HH:MM): {text!r}") from None
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _transaction() -> Iterator[Session]:
+    """A session committed at the end; a ValueError rolls it back and exits 2 with its message."""
+    try:
+        with session_factory().begin() as session:
+            yield session
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        _fail(f"cannot read {path}: not UTF-8 text")
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _echo_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Rows under their headers, each column as wide as its widest cell."""
+    cells = [list(headers), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    for row in cells:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _one_line(text: str | None, width: int = 60) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _counts(stats: MailingStats) -> list[int]:
+    """The mailing's messages by status, in the order of STATUSES."""
+    return [getattr(stats, status) for status in STATUSES]
+
+
+def _audience(stats: MailingStats) -> str:
+    """Which clients a mailing is for, and when in their day."""
+    filters = [
+        f"{name} {value}"
+        for name, value in (("operator code", stats.filter_operator_code), ("tag", stats.filter_tag))
+        if value
+    ]
+    audience = ", ".join(filters) or "all"
+    if stats.daily_from is not None and stats.daily_until is not None:
+        audience += f"; daily {stats.daily_from:%H:%M}–{stats.daily_until:%H:%M} in their timezone"
+    return audience
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+
+@clients_app.command("import")
+def import_clients(
+    file: Annotated[Path, typer.Argument(help="CSV: phone column; tag, timezone, operator_code optional")],
+) -> None:
+    """Add or update clients from a CSV file; bad rows are skipped and listed on stderr."""
+    text = _read_text(file)
+    with _transaction() as session:
+        report = import_clients_csv(session, text=text)
+    typer.echo(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}")
+    for line, message in report.errors:
+        typer.echo(f"line {line}: {message}", err=True)
+    if report.errors and not report.added + report.updated + report.unchanged:
+        _fail("every row was refused: nothing imported", code=1)
+
+
+@clients_app.command("add")
+def add(
+    phone: Annotated[str, typer.Argument(help="a +7 number, written any common way")],
+    tag: Annotated[str, typer.Option(help="a free label mailings can filter on")] = "",
+    timezone: Annotated[str, typer.Option(help="IANA name, e.g. Europe/Moscow")] = "UTC",
+    operator_code: Annotated[str | None, typer.Option(help="3 digits; by default from the phone")] = None,
+) -> None:
+    """Add one client."""
+    with _transaction() as session:
+        client = add_client(session, phone=phone, tag=tag, timezone=timezone, operator_code=operator_code)
+    typer.echo(f"client {client.id}: phone {client.phone}, operator code {client.operator_code}")
+
+
+@clients_app.command("list")
+def list_clients(
+    tag: Annotated[str | None, typer.Option(help="only clients with this tag")] = None,
+    operator_code: Annotated[str | None, typer.Option(help="only clients of this operator code")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, in the order added")] = 50,
+) -> None:
+    """Clients matching the filters given."""
+    with _transaction() as session:
+        found = find_clients(session, tag=tag, operator_code=operator_code, limit=limit)
+    rows = [(client.id, client.phone, client.operator_code, client.tag, client.timezone) for client in found]
+    _echo_table(("id", "phone", "operator", "tag", "timezone"), rows)
+
+
+# --- mailings -------------------------------------------------------------------------------------
+
+
+@mailings_app.command("create")
+def create(
+    text: Annotated[str, typer.Option(help="the message text")],
+    start: Annotated[str, typer.Option(help=f"when sending starts: {WHEN_HELP}")],
+    end: Annotated[str, typer.Option(help="when sending stops, written like --start")],
+    operator_code: Annotated[str | None, typer.Option(help="only clients of this operator code")] = None,
+    tag: Annotated[str | None, typer.Option(help="only clients with this tag")] = None,
+    daily_from: Annotated[str | None, typer.Option(help="HH:MM: send only from then, client's time")] = None,
+    daily_until: Annotated[str | None, typer.Option(help="HH:MM: and only until then")] = None,
+) -> None:
+    """Store a mailing for every matching client; sending starts at once when its window is open."""
+    now = utcnow()
+    with _transaction() as session:
+        starts_at = parse_when(start, now)
+        created = create_mailing(
+            session,
+            text=text,
+            starts_at=starts_at,
+            ends_at=parse_when(end, now),
+            filter_operator_code=operator_code,
+            filter_tag=tag,
+            daily_from=_time_of_day(daily_from),
+            daily_until=_time_of_day(daily_until),
+            max_text_length=get_settings().gateway.max_text_length,
+            now=now,
+        )
+    typer.echo(f"mailing {created.id}: {created.messages} messages")
+    if created.starts_now:
+        from deployments.runs import start_dispatch  # imports Prefect (seconds): only when it is needed
+
+        typer.echo(start_dispatch(created.id))
+    else:
+        typer.echo(f"sending starts at {_utc(starts_at)}, in the scheduled dispatch-mailings run")
+
+
+@mailings_app.command("stats")
+def show_stats(
+    mailing_id: Annotated[int | None, typer.Argument(metavar="ID", help="this mailing in detail")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many mailings, newest first")] = 100,
+) -> None:
+    """All mailings with their messages counted by status, or one mailing in detail."""
+    if mailing_id is None:
+        _echo_mailings(limit)
+    else:
+        _echo_mailing(mailing_id)
+
+
+def _echo_mailings(limit: int) -> None:
+    with _transaction() as session:
+        found = mailing_stats(session, limit=limit)
+    rows = [(s.id, s.state, _utc(s.starts_at), _utc(s.ends_at), s.total, *_counts(s)) for s in found]
+    _echo_table(("id", "state", "start", "end", "total", *STATUSES), rows)
+
+
+def _echo_mailing(mailing_id: int) -> None:
+    with _transaction() as session:
+        detail = mailing_detail(session, mailing_id=mailing_id)
+    stats = detail.stats
+    typer.echo(f"mailing {stats.id}: {stats.state}, {_utc(stats.starts_at)} → {_utc(stats.ends_at)}")
+    typer.echo(f"text: {stats.text}")
+    typer.echo(f"clients: {_audience(stats)}")
+    _echo_table(("total", *STATUSES), [(stats.total, *_counts(stats))])
+    if not detail.problems:
+        return
+    shown = detail.problems[:PROBLEMS_SHOWN]
+    more = f" (the first {PROBLEMS_SHOWN})" if len(detail.problems) > PROBLEMS_SHOWN else ""
+    typer.echo(f"\nproblem messages{more}:")
+    rows = [(p.id, p.phone, p.status.value, p.attempts, _one_line(p.last_error)) for p in shown]
+    _echo_table(("message", "phone", "status", "attempts", "last error"), rows)
+
+
+@mailings_app.command("cancel")
+def cancel(mailing_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Cancel a mailing: its unsent messages will not be sent. Cancelling again changes nothing."""
+    with _transaction() as session:
+        cancelled = cancel_mailing(session, mailing_id=mailing_id)
+    typer.echo(f"mailing {mailing_id} cancelled: {cancelled} unsent messages will not be sent")

@@ -1,0 +1,155 @@
+"""One typed settings object for the whole platform.
+
+Every setting is read from an environment variable with the prefix ``SWITCHYARD_`` (nested groups
+use ``__``: ``SWITCHYARD_FETCH__CONCURRENCY=50``) or from an optional ``.env`` file in the working
+directory. ``.env.example`` documents each of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEV_GATEWAY_TOKEN = "dev-gateway-token"  # accepted by the sandbox; refused outside development
+
+
+class FetchSettings(BaseModel):
+    """How user-given web addresses are fetched."""
+
+    concurrency: int = Field(100, ge=1, le=1000, description="pages fetched at once per batch")
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    read_timeout: float = Field(10.0, gt=0, le=600)
+    page_deadline: float = Field(30.0, gt=0, le=900, description="whole fetch of one page, retries included")
+    max_bytes: int = Field(5_000_000, ge=1024, description="body size cap, enforced while streaming")
+    max_redirects: int = Field(5, ge=0, le=30)
+    retries: int = Field(2, ge=0, le=10, description="extra tries after a transient error")
+    backoff: float = Field(0.5, ge=0, le=60, description="first retry delay (s), doubled each time")
+    user_agent: str = "Switchyard/0.1 (+word counts)"
+    allowed_networks: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="private/loopback networks that may be fetched anyway, comma-separated CIDRs",
+    )
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [
+                ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            ]
+        return value
+
+
+class WebPagesSettings(BaseModel):
+    """Word-count requests and their page jobs."""
+
+    batch_size: int = Field(500, ge=1, le=5000, description="pages claimed and fetched per task run")
+    lanes: int = Field(2, ge=1, le=16, description="batches in flight at once in one flow run")
+    flush_every: int = Field(100, ge=1, description="outcomes written per database round trip")
+    lease_seconds: int = Field(300, ge=5, description="a claimed page returns to the queue after this")
+    max_attempts: int = Field(3, ge=1, le=20, description="claims of one page before it is failed")
+    max_urls: int = Field(10_000, ge=1, description="URLs accepted in one request")
+    default_word: str = "python"
+
+
+class GatewaySettings(BaseModel):
+    """The SMS/notification gateway that mailings are sent through."""
+
+    base_url: str = "http://127.0.0.1:8001/gateway"
+    token: SecretStr = SecretStr(DEV_GATEWAY_TOKEN)
+    concurrency: int = Field(200, ge=1, le=2000, description="requests in flight at once per batch")
+    rate_limit: int = Field(0, ge=0, description="messages per second across all runs; 0 = off")
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    read_timeout: float = Field(10.0, gt=0, le=600)
+    max_text_length: int = Field(1000, ge=1, le=100_000, description="longest message text accepted")
+
+
+class MailingSettings(BaseModel):
+    """Mailing dispatch."""
+
+    batch_size: int = Field(1000, ge=1, le=20_000, description="messages claimed per task run")
+    lanes: int = Field(2, ge=1, le=16, description="batches in flight at once in one dispatch run")
+    lease_seconds: int = Field(120, ge=5, description="a claimed message returns to the queue after this")
+    retry_backoff: float = Field(2.0, gt=0, le=3600, description="first retry delay (s), doubled each time")
+    max_retry_delay: float = Field(60.0, gt=0, description="longest delay between two tries")
+    end_margin: float = Field(
+        1.0, ge=0, le=600, description="no send starts later than this (s) before the end"
+    )
+    wait_for_retries: float = Field(30.0, ge=0, description="a run waits this long (s) for due retries")
+
+
+class SandboxSettings(BaseModel):
+    """The local stand-in for the outside world."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=0, le=65535)
+    latency_ms: int = Field(0, ge=0, le=60_000, description="added to every answer")
+    fault_rate: float = Field(0.0, ge=0, le=1, description="share of answers replaced by HTTP 500")
+    seed: int = 42
+    gateway_token: str = Field(DEV_GATEWAY_TOKEN, description="Bearer token the gateway stand-in accepts")
+    gateway_error_rate: float = Field(0.0, ge=0, le=1, description="share of valid sends answered HTTP 500")
+    gateway_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
+    gateway_malformed_rate: float = Field(0.0, ge=0, le=1, description="share answered 200 with a bad body")
+    gateway_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")
+
+
+class Settings(BaseSettings):
+    """Switchyard settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHYARD_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""
+    prefect_ui_url: str = "http://127.0.0.1:4200"
+    fetch: FetchSettings = FetchSettings()
+    webpages: WebPagesSettings = WebPagesSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    mailing: MailingSettings = MailingSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'switchyard.db'}"
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:/// or postgresql+psycopg2:// URL")
+        return self
+
+    @model_validator(mode="after")
+    def _real_secrets_outside_development(self) -> Settings:
+        if self.environment != "development" and self.gateway.token.get_secret_value() == DEV_GATEWAY_TOKEN:
+            raise ValueError("gateway.token is the development placeholder: set SWITCHYARD_GATEWAY__TOKEN")
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_batch(self) -> Settings:
+        """A batch must end before its claims lapse, or another run would fetch its pages again."""
+        rounds = -(-self.webpages.batch_size // self.fetch.concurrency)
+        longest = rounds * self.fetch.page_deadline
+        if self.webpages.lease_seconds <= longest:
+            raise ValueError(
+                f"webpages.lease_seconds ({self.webpages.lease_seconds}) must exceed the longest batch: "
+                f"{rounds} rounds of fetch.page_deadline ({self.fetch.page_deadline:g} s) = {longest:g} s; "
+                "raise the lease or fetch.concurrency, or lower webpages.batch_size"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

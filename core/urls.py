@@ -1,0 +1,86 @@
+"""What may be fetched: the URL and address policy that keeps fetching out of the internal network."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+import httpx
+
+from core.settings import IPNetwork
+
+MAX_URL_LENGTH = 2048
+ALLOWED_SCHEMES = ("http", "https")
+
+
+class RefusedURL(ValueError):
+    """A URL or address that will not be fetched; the message says why."""
+
+
+def split_urls(text: str) -> list[str]:
+    """URLs from free text, one per line or separated by spaces; blanks dropped, first of duplicates kept."""
+    return list(dict.fromkeys(part for part in text.split() if part))
+
+
+def check_url(url: str, allowed: Sequence[IPNetwork] = ()) -> str:
+    """Return ``url`` cleaned up, or raise :class:`RefusedURL` with the reason.
+
+    Host names are not resolved here (that happens when connecting, see connectors/web.py); an
+    address written into the URL is checked at once.
+    """
+    url = url.strip()
+    if not url:
+        raise RefusedURL("empty URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise RefusedURL(f"URL longer than {MAX_URL_LENGTH} characters")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise RefusedURL(f"not a valid URL: {exc}") from exc
+    check_parsed_url(parsed, allowed)
+    return str(parsed)
+
+
+def check_parsed_url(parsed: httpx.URL, allowed: Sequence[IPNetwork] = ()) -> None:
+    """Raise :class:`RefusedURL` unless an already parsed URL may be fetched (see :func:`check_url`)."""
+    if not parsed.scheme:
+        raise RefusedURL("URL has no scheme: write it as https://… or http://…")
+    if parsed.scheme not in ALLOWED_SCHEMES:
+        raise RefusedURL(f"only http and https URLs are fetched, not {parsed.scheme}:")
+    if not parsed.host:
+        raise RefusedURL("URL has no host")
+    address = _literal_address(parsed.host)
+    if address is not None:
+        check_address(address, allowed, host=parsed.host)
+
+
+def check_address(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    allowed: Iterable[IPNetwork] = (),
+    *,
+    host: str = "",
+) -> None:
+    """Raise :class:`RefusedURL` unless ``address`` is public or inside an allowed network."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in network for network in allowed):
+        return
+    kind = _non_public_kind(address)
+    if kind:
+        name = f"{host} ({address})" if host and host != str(address) else str(address)
+        raise RefusedURL(f"{name} is a {kind} address; fetching it is not allowed")
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _non_public_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """'' for a public address, else the kind of address that it is."""
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return "" if address.is_global else "non-public"

@@ -1,0 +1,212 @@
+"""The dispatch side of mailings: claiming due messages, recording send outcomes, expiring what the
+window closed on, and the gateway rate limit shared by every run. Never commits: the caller does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import Update, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.claims import claim_ids
+from db.mailing import Client, GatewaySlot, Mailing, Message, MessageStatus
+
+WINDOW_CLOSED = "the mailing ended before it could be sent"
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    """A claimed message with what sending it needs."""
+
+    id: int
+    mailing_id: int
+    client_id: int
+    phone: str
+    text: str
+    timezone: str
+    ends_at: datetime
+    daily_from: time | None
+    daily_until: time | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one claimed message: sent, failure, or new again (``retry_at`` set)."""
+
+    id: int
+    status: MessageStatus
+    tried: bool = False
+    sent: bool = False
+    retry_at: datetime | None = None
+    error: str | None = None
+    answer: str | None = None
+
+
+def _open_mailings(now: datetime, mailing_id: int | None) -> object:
+    query = select(Mailing.id).where(
+        Mailing.starts_at <= now, Mailing.ends_at > now, Mailing.cancelled_at.is_(None)
+    )
+    if mailing_id is not None:
+        query = query.where(Mailing.id == mailing_id)
+    return query
+
+
+def claim_due_messages(
+    session: Session,
+    *,
+    limit: int,
+    lease_seconds: int,
+    mailing_id: int | None = None,
+    now: datetime | None = None,
+) -> list[DueMessage]:
+    """Claim up to ``limit`` messages whose mailing window is open and whose retry time has come."""
+    now = now or utcnow()
+    due = and_(
+        Message.status == MessageStatus.NEW,
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    )
+    lease_lapsed = and_(Message.status == MessageStatus.SENDING, Message.claimed_until < now)
+    ids = claim_ids(
+        session,
+        id_column=Message.id,
+        claimable=and_(or_(due, lease_lapsed), Message.mailing_id.in_(_open_mailings(now, mailing_id))),
+        values={"status": MessageStatus.SENDING, "claimed_until": now + timedelta(seconds=lease_seconds)},
+        limit=limit,
+    )
+    if not ids:
+        return []
+    rows = session.execute(
+        select(
+            Message.id,
+            Message.mailing_id,
+            Message.client_id,
+            Message.attempts,
+            Client.phone,
+            Client.timezone,
+            Mailing.text,
+            Mailing.ends_at,
+            Mailing.daily_from,
+            Mailing.daily_until,
+        )
+        .join(Client, Client.id == Message.client_id)
+        .join(Mailing, Mailing.id == Message.mailing_id)
+        .where(Message.id.in_(ids))
+        .order_by(Message.id)
+    )
+    return [DueMessage(**row._asdict()) for row in rows]
+
+
+def fail_expired(session: Session, *, now: datetime | None = None) -> int:
+    """Turn unfinished messages of mailings that have ended into failures; returns how many."""
+    now = now or utcnow()
+    ended = select(Mailing.id).where(Mailing.ends_at <= now, Mailing.cancelled_at.is_(None))
+    not_in_flight = or_(
+        Message.status == MessageStatus.NEW,
+        and_(Message.status == MessageStatus.SENDING, Message.claimed_until < now),
+    )
+    result = session.execute(
+        update(Message)
+        .where(Message.mailing_id.in_(ended), not_in_flight)
+        .values(
+            status=MessageStatus.FAILURE,
+            finished_at=now,
+            claimed_until=None,
+            last_error=func.coalesce(Message.last_error + "; ", "") + WINDOW_CLOSED,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(GatewaySlot.__table__.delete().where(GatewaySlot.second < int(now.timestamp()) - 60))
+    return result.rowcount
+
+
+def record_send_outcomes(
+    session: Session, *, outcomes: Sequence[SendOutcome], now: datetime | None = None
+) -> None:
+    """Write a batch of outcomes in (at most) two executemany statements.
+
+    Only messages still claimed are changed, except that a message the gateway accepted is recorded
+    as sent even if its mailing was cancelled meanwhile: the record must say what happened.
+    """
+    now = now or utcnow()
+    sent = [outcome for outcome in outcomes if outcome.sent]
+    other = [outcome for outcome in outcomes if not outcome.sent]
+    if sent:
+        session.execute(_outcome_update((MessageStatus.SENDING, MessageStatus.CANCELLED)), _params(sent, now))
+    if other:
+        session.execute(_outcome_update((MessageStatus.SENDING,)), _params(other, now))
+
+
+def _outcome_update(from_statuses: tuple[MessageStatus, ...]) -> Update:
+    table = Message.__table__
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("message_id"), or_(*(table.c.status == s.value for s in from_statuses))
+        )
+        .values(
+            status=bindparam("new_status"),
+            attempts=table.c.attempts + bindparam("tried"),
+            next_attempt_at=bindparam("retry_at"),
+            claimed_until=None,
+            sent_at=bindparam("sent_time"),
+            finished_at=bindparam("finished_time"),
+            last_error=func.coalesce(bindparam("error"), table.c.last_error),  # kept once sent
+            gateway_answer=bindparam("answer"),
+        )
+    )
+
+
+def _params(outcomes: Sequence[SendOutcome], now: datetime) -> list[dict[str, object]]:
+    return [
+        {
+            "message_id": outcome.id,
+            "new_status": outcome.status.value,
+            "tried": int(outcome.tried),
+            "retry_at": outcome.retry_at,
+            "sent_time": now if outcome.sent else None,
+            "finished_time": None if outcome.status == MessageStatus.NEW else now,
+            "error": outcome.error,
+            "answer": outcome.answer,
+        }
+        for outcome in outcomes
+    ]
+
+
+def next_retry_time(
+    session: Session, *, mailing_id: int | None = None, now: datetime | None = None
+) -> datetime | None:
+    """When the next unsent message of an open mailing is due (``now`` if one already is), or None."""
+    now = now or utcnow()
+    return session.scalar(
+        select(func.min(func.coalesce(Message.next_attempt_at, now))).where(
+            Message.status == MessageStatus.NEW,
+            Message.mailing_id.in_(_open_mailings(now, mailing_id)),
+        )
+    )
+
+
+def reserve_send_slots(session: Session, *, wanted: int, per_second: int, now: datetime | None = None) -> int:
+    """Reserve ``wanted`` sends in the current second against the shared rate limit: all or none.
+
+    Returns ``wanted`` when granted, 0 when this second is used up (try again next second). One row
+    per second holds the count, so the limit holds across processes and machines.
+    """
+    now = now or utcnow()
+    second = int(now.timestamp())
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(GatewaySlot).values(second=second, used=0).on_conflict_do_nothing())
+    granted = session.scalar(
+        update(GatewaySlot)
+        .where(GatewaySlot.second == second, GatewaySlot.used + wanted <= per_second)
+        .values(used=GatewaySlot.used + wanted)
+        .returning(GatewaySlot.used)
+    )
+    return wanted if granted is not None else 0

@@ -1,0 +1,76 @@
+"""prefect.yaml read as data, and the embedded-mode deployments built from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.deployments.runner import RunnerDeployment
+from prefect.flows import load_flow_from_entrypoint
+from prefect.schedules import Cron, Interval, Schedule
+
+from core.settings import PROJECT_ROOT
+
+PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One entry of prefect.yaml's ``deployments``."""
+
+    name: str
+    entrypoint: str
+    work_pool: str
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
+    """Every deployment declared in prefect.yaml."""
+    return [
+        DeploymentSpec(
+            name=entry["name"],
+            entrypoint=entry["entrypoint"],
+            work_pool=entry["work_pool"]["name"],
+            description=entry.get("description", ""),
+            tags=list(entry.get("tags") or []),
+            parameters=dict(entry.get("parameters") or {}),
+            schedules=list(entry.get("schedules") or []),
+        )
+        for entry in _load(path)["deployments"]
+    ]
+
+
+def load_pool_names(path: Path = PREFECT_YAML) -> list[str]:
+    """The work pools prefect.yaml defines."""
+    return [pool["name"] for pool in _load(path)["definitions"]["work_pools"].values()]
+
+
+def to_schedule(config: dict[str, Any]) -> Schedule:
+    """A Prefect schedule from a prefect.yaml schedule entry (interval seconds or cron)."""
+    timezone = config.get("timezone")
+    if "interval" in config:
+        return Interval(config["interval"], timezone=timezone)
+    if "cron" in config:
+        return Cron(config["cron"], timezone=timezone)
+    raise ValueError(f"unsupported schedule in prefect.yaml: {config}")
+
+
+def build_deployment(spec: DeploymentSpec) -> RunnerDeployment:
+    """The embedded-mode deployment for ``spec``: same name, flow, schedules, parameters and tags."""
+    flow = load_flow_from_entrypoint(str(PROJECT_ROOT / spec.entrypoint))
+    return flow.to_deployment(
+        name=spec.name,
+        schedules=[to_schedule(config) for config in spec.schedules],
+        parameters=spec.parameters,
+        tags=spec.tags,
+        description=spec.description,
+    )

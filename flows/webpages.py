@@ -1,0 +1,72 @@
+"""Web-page word counts: count a word on many pages, and pick up whatever was left unfinished.
+
+Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_FETCH__*`` (timeouts, size cap, allowed
+networks), ``SWITCHYARD_WEBPAGES__*`` (batch size, lanes, lease). No secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from core.settings import get_settings
+from flows.lanes import drain_in_lanes
+from tasks.webpages import BatchResult, count_batch, fail_abandoned_pages, report_request, store_request
+
+
+def _count_run_name() -> str:
+    params = flow_run.parameters
+    return f"count {len(params['urls'])} urls for {params.get('word', 'python')!r}"
+
+
+def pending_run_name(request_id: int | None) -> str:
+    """The name of a process_pending run: the dashboard names the runs it starts the same way."""
+    return f"count pages of request {request_id}" if request_id else "process pending pages"
+
+
+def _pending_run_name() -> str:
+    return pending_run_name(flow_run.parameters.get("request_id"))
+
+
+async def _drain(request_id: int | None) -> list[BatchResult]:
+    """Count pages in lanes until nothing of the request (or at all) is left to claim."""
+    return await drain_in_lanes(
+        lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no),
+        get_settings().webpages.lanes,
+    )
+
+
+@flow(flow_run_name=_count_run_name, log_prints=True)
+async def count_words(
+    urls: Annotated[list[str], Field(min_length=1, description="web addresses, http or https")],
+    word: Annotated[str, Field(min_length=1, max_length=100)] = "python",
+) -> dict[str, int]:
+    """Store a request for ``word`` on ``urls`` and count it on every page now."""
+    logger = get_run_logger()
+    created = store_request(urls, word)
+    for url, reason in created.refused.items():
+        logger.warning("refused %s: %s", url, reason)
+    await _drain(created.id)
+    summary = await report_request(created.id)
+    logger.info("request %s: %s", created.id, summary)
+    return {"request_id": created.id, **summary}
+
+
+@flow(flow_run_name=_pending_run_name)
+async def process_pending(request_id: int | None = None) -> dict[str, int]:
+    """Count every page still waiting (of one request, or all): new ones and those a lost run left."""
+    abandoned = fail_abandoned_pages()
+    results = await _drain(request_id)
+    totals = {
+        "claimed": sum(r.claimed for r in results),
+        "finished": sum(r.finished for r in results),
+        "failed": sum(r.failed for r in results),
+        "abandoned": abandoned,
+    }
+    get_run_logger().info("processed pending pages: %s", totals)
+    if request_id is not None:
+        await report_request(request_id)
+    return totals

@@ -1,0 +1,119 @@
+"""Shared fixtures: a real database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set), the
+sandbox on an ephemeral loopback port, and one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+
+from core.settings import SandboxSettings, get_settings
+from db.base import Base
+from db.engine import get_engine, session_factory
+from db.migrate import upgrade
+from sandbox.app import create_app
+from sandbox.server import running_sandbox
+
+# Settings every test sees: the sandbox on loopback may be fetched, and slow pages give up fast.
+TEST_ENV = {
+    "SWITCHYARD_FETCH__ALLOWED_NETWORKS": "127.0.0.1/32",
+    "SWITCHYARD_FETCH__READ_TIMEOUT": "2",
+    "SWITCHYARD_FETCH__CONNECT_TIMEOUT": "2",
+    "SWITCHYARD_FETCH__PAGE_DEADLINE": "6",
+    "SWITCHYARD_FETCH__BACKOFF": "0.05",
+    "SWITCHYARD_FETCH__MAX_BYTES": "2000000",
+    "SWITCHYARD_WEBPAGES__BATCH_SIZE": "50",
+}
+
+
+def set_env(values: dict[str, str]) -> None:
+    """Apply settings overrides through the environment, as a deployment would."""
+    os.environ.update(values)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    saved = dict(os.environ)
+    set_env({**TEST_ENV, "SWITCHYARD_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+def _postgres_schema_url(base_url: str, schema: str) -> str:
+    separator = "&" if "?" in base_url else "?"
+    return f"{base_url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: a SQLite file, or a fresh schema in TEST_DATABASE_URL's PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'switchyard.db'}"
+        cleanup = None
+    else:
+        base_url = os.environ.get("TEST_DATABASE_URL")
+        if not base_url:
+            pytest.skip("PostgreSQL tests run when TEST_DATABASE_URL is set (.ci/run sets it)")
+        schema = f"switchyard_test_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base_url)
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = _postgres_schema_url(base_url, schema)
+
+        def cleanup() -> None:
+            get_engine(url).dispose()
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+    previous = os.environ.get("SWITCHYARD_DATABASE_URL")
+    set_env({"SWITCHYARD_DATABASE_URL": url})
+    upgrade(url)
+    yield url
+    if previous is None:
+        os.environ.pop("SWITCHYARD_DATABASE_URL", None)
+    else:
+        os.environ["SWITCHYARD_DATABASE_URL"] = previous
+    get_settings.cache_clear()
+    if cleanup:
+        cleanup()
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """A sessionmaker on the test database; every table is emptied after the test."""
+    yield session_factory(database_url)
+    engine = get_engine(database_url)
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def sandbox_app() -> Starlette:
+    """The sandbox application: tests reach its knobs (``state.config``) and records through it."""
+    return create_app(SandboxSettings(port=0))
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(sandbox_app: Starlette) -> Iterator[str]:
+    """Base URL of the sandbox, started once on an ephemeral loopback port."""
+    with running_sandbox(app=sandbox_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A temporary Prefect API and database for the whole session (~6 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

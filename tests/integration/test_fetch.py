@@ -1,0 +1,115 @@
+"""connectors.web against the sandbox: real HTTP on loopback."""
+
+import asyncio
+import ipaddress
+
+import pytest
+
+from connectors.web import FetchedPage, FetchError, fetch_page, page_client
+from core.settings import FetchSettings
+
+LOOPBACK = [ipaddress.ip_network("127.0.0.1/32")]
+
+
+def fetch(url: str, **overrides: object) -> FetchedPage:
+    defaults = {
+        "allowed_networks": LOOPBACK,
+        "read_timeout": 1,
+        "connect_timeout": 1,
+        "page_deadline": 4,
+        "backoff": 0.01,
+    }
+    settings = FetchSettings(**(defaults | overrides))
+
+    async def run() -> FetchedPage:
+        async with page_client(settings) as client:
+            return await fetch_page(client, url, settings)
+
+    return asyncio.run(run())
+
+
+def fetch_error(url: str, **overrides: object) -> FetchError:
+    with pytest.raises(FetchError) as caught:
+        fetch(url, **overrides)
+    return caught.value
+
+
+def test_plain_page(sandbox_url: str) -> None:
+    page = fetch(f"{sandbox_url}/pages/utf8")
+    assert page.status_code == 200
+    assert page.content_type == "text/html; charset=utf-8"
+    assert b"</html>" in page.body
+
+
+def test_gzip_is_decoded(sandbox_url: str) -> None:
+    page = fetch(f"{sandbox_url}/pages/gzip")
+    assert page.body.lstrip().lower().startswith(b"<!doctype html")
+
+
+def test_redirects_are_followed_and_the_final_url_kept(sandbox_url: str) -> None:
+    page = fetch(f"{sandbox_url}/pages/redirect/3")
+    assert page.final_url == f"{sandbox_url}/pages/redirect/0"
+
+
+def test_redirect_loop_and_too_many_redirects(sandbox_url: str) -> None:
+    assert "redirect" in str(fetch_error(f"{sandbox_url}/pages/redirect-loop"))
+    assert "more than 2 redirects" in str(fetch_error(f"{sandbox_url}/pages/redirect/3", max_redirects=2))
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("http://10.0.0.1/", "private"),
+        ("ftp://example.com/", "only http and https"),
+        ("http://[::1]/", "loopback"),
+    ],
+)
+def test_redirect_to_a_forbidden_place_is_refused(sandbox_url: str, target: str, reason: str) -> None:
+    error = fetch_error(f"{sandbox_url}/pages/redirect-to?url={target}")
+    assert reason in str(error)
+    assert not error.transient
+
+
+def test_host_name_resolving_to_loopback_is_refused_at_connect_time(sandbox_url: str) -> None:
+    port = sandbox_url.rsplit(":", 1)[1]
+    error = fetch_error(f"http://localhost:{port}/pages/utf8", allowed_networks=[])
+    assert "loopback" in str(error)
+    assert "refused" in str(error)
+
+
+def test_size_cap_is_enforced_while_streaming(sandbox_url: str) -> None:
+    error = fetch_error(f"{sandbox_url}/pages/large?mb=50", max_bytes=1_000_000)
+    assert "too large" in str(error)
+    assert 1_000_000 < error.bytes_read < 1_200_000
+
+
+def test_declared_length_over_the_cap_is_refused_before_reading(sandbox_url: str) -> None:
+    error = fetch_error(f"{sandbox_url}/pages/large?mb=50&length=1", max_bytes=1_000_000)
+    assert "declared" in str(error)
+    assert error.bytes_read == 0
+
+
+def test_client_errors_are_not_retried(sandbox_url: str) -> None:
+    error = fetch_error(f"{sandbox_url}/pages/status/404")
+    assert error.status_code == 404
+    assert not error.transient
+
+
+def test_transient_errors_are_retried_until_success(sandbox_url: str) -> None:
+    page = fetch(f"{sandbox_url}/pages/flaky/fetch-retry?fail=2", retries=2)
+    assert page.status_code == 200
+
+
+def test_retries_are_bounded(sandbox_url: str) -> None:
+    error = fetch_error(f"{sandbox_url}/pages/flaky/fetch-bounded?fail=5", retries=1)
+    assert error.status_code == 503
+    assert error.transient
+
+
+def test_a_page_that_never_answers_times_out_within_the_deadline(sandbox_url: str) -> None:
+    error = fetch_error(f"{sandbox_url}/pages/hang", page_deadline=1.5)
+    assert "1.5 s" in str(error)
+
+
+def test_connection_refused_is_named(sandbox_url: str) -> None:
+    assert "connection failed" in str(fetch_error("http://127.0.0.1:1/", retries=0))

@@ -1,0 +1,332 @@
+"""connectors.gateway against the sandbox's gateway stand-in, and its classification of odd answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from connectors.gateway import SendResult, gateway_http_client, parse_retry_after, send_message
+from core.settings import GatewaySettings, SandboxSettings
+from sandbox.app import create_app
+from sandbox.gateway import GatewayRecord
+from sandbox.server import running_sandbox
+
+TOKEN = "test-gateway-secret"
+PHONE = "79001234567"
+OK_ANSWER = {"code": 0, "message": "OK"}
+
+
+@pytest.fixture(scope="module")
+def app() -> Starlette:
+    return create_app(SandboxSettings(port=0, gateway_token=TOKEN))
+
+
+@pytest.fixture(scope="module")
+def base_url(app: Starlette) -> Iterator[str]:
+    with running_sandbox(app=app) as url:
+        yield url
+
+
+@pytest.fixture
+def record(app: Starlette) -> Iterator[GatewayRecord]:
+    """The app's delivery record, empty for each test."""
+    app.state.gateway.reset()
+    yield app.state.gateway
+    app.state.gateway.reset()
+
+
+@pytest.fixture
+def set_faults(app: Starlette) -> Iterator[Callable[..., None]]:
+    """Change the running app's gateway fault rates; restored after the test."""
+    saved: SandboxSettings = app.state.config
+
+    def apply(**rates: float) -> None:
+        app.state.config = saved.model_copy(update={f"gateway_{name}_rate": r for name, r in rates.items()})
+
+    yield apply
+    app.state.config = saved
+
+
+def send_many(base_url: str, messages: list[tuple[int, str, str]], **settings: object) -> list[SendResult]:
+    """Send (id, phone, text) messages at once through one real gateway client."""
+    config = GatewaySettings(**({"base_url": f"{base_url}/gateway", "token": TOKEN} | settings))
+
+    async def run() -> list[SendResult]:
+        async with gateway_http_client(config) as client:
+            return await asyncio.gather(*(send_message(client, *message) for message in messages))
+
+    return asyncio.run(run())
+
+
+def send(base_url: str, message_id: int, text: str = "hello", **settings: object) -> SendResult:
+    return send_many(base_url, [(message_id, PHONE, text)], **settings)[0]
+
+
+def test_sent_and_recorded(base_url: str, record: GatewayRecord) -> None:
+    before = datetime.now(UTC)
+    result = send(base_url, 1, text="привет, мир")
+    assert (result.outcome, result.error, result.retry_after) == ("sent", None, None)
+    assert json.loads(result.answer or "") == OK_ANSWER
+    assert record.delivered_ids() == {1}
+    assert record.duplicates() == {}
+    first = record.first_accepted(1)
+    assert first is not None
+    assert before <= first <= datetime.now(UTC)
+    assert record.first_accepted(2) is None
+
+
+def test_wrong_token_is_kept_for_retry_and_never_shown(base_url: str, record: GatewayRecord) -> None:
+    result = send(base_url, 1, token="wrong-secret-123")
+    assert result.outcome == "retry"
+    assert result.error == "gateway refused the token (HTTP 401)"
+    for secret in ("wrong-secret-123", TOKEN):
+        assert secret not in f"{result.error} {result.answer}"
+    assert record.delivered_ids() == set()
+
+
+def test_message_rejected_by_the_gateway_fails(base_url: str, record: GatewayRecord) -> None:
+    result = send(base_url, 1, text="")
+    assert result.outcome == "failed"
+    assert (
+        result.error == "gateway rejected the message: HTTP 400 Bad Request: text must be a non-empty string"
+    )
+    assert record.delivered_ids() == set()
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ("not json", "JSON object"),
+        ([1, 2], "JSON object"),
+        ({"id": 2, "phone": 79001234567, "text": "hi"}, "id must"),
+        ({"id": True, "phone": 79001234567, "text": "hi"}, "id must"),
+        ({"id": 1, "phone": "79001234567", "text": "hi"}, "phone must"),
+        ({"id": 1, "phone": 89001234567, "text": "hi"}, "phone must"),
+        ({"id": 1, "phone": 7900123456, "text": "hi"}, "phone must"),
+        ({"id": 1, "phone": 79001234567}, "text must"),
+        ({"id": 1, "phone": 79001234567, "text": 5}, "text must"),
+    ],
+)
+def test_stand_in_validates_the_body(
+    base_url: str, record: GatewayRecord, payload: object, problem: str
+) -> None:
+    content = payload if isinstance(payload, str) else json.dumps(payload)
+    response = httpx.post(
+        f"{base_url}/gateway/v1/send/1", content=content, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == 1
+    assert problem in response.json()["message"]
+    assert record.accepted == 0
+
+
+def test_stand_in_requires_the_token(base_url: str) -> None:
+    body = {"id": 1, "phone": 79001234567, "text": "hi"}
+    for headers in ({}, {"Authorization": TOKEN}, {"Authorization": "Bearer nope"}):
+        response = httpx.post(f"{base_url}/gateway/v1/send/1", json=body, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["code"] != 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "retry_after"),
+    [
+        ("error", "gateway unavailable: HTTP 500 Internal Server Error", None),
+        ("throttle", "gateway unavailable: HTTP 429 Too Many Requests: too many requests", 1.0),
+    ],
+)
+def test_error_answers_are_retried(
+    base_url: str,
+    record: GatewayRecord,
+    set_faults: Callable[..., None],
+    fault: str,
+    error: str,
+    retry_after: float | None,
+) -> None:
+    set_faults(**{fault: 1.0})
+    result = send(base_url, 1)
+    assert (result.outcome, result.error, result.retry_after) == ("retry", error, retry_after)
+    assert record.delivered_ids() == set()
+
+
+def test_malformed_answers_are_retried(
+    base_url: str, record: GatewayRecord, set_faults: Callable[..., None]
+) -> None:
+    set_faults(malformed=1.0)
+    results = [send(base_url, message_id) for message_id in range(3)]
+    assert {result.outcome for result in results} == {"retry"}
+    assert all((result.error or "").startswith("malformed answer: ") for result in results)
+    assert len({result.answer for result in results}) == 3  # text, truncated JSON, JSON without a code
+    assert record.accepted == 0
+
+
+def test_no_answer_times_out(base_url: str, record: GatewayRecord, set_faults: Callable[..., None]) -> None:
+    set_faults(timeout=1.0)
+    result = send(base_url, 1, read_timeout=0.5)
+    assert (result.outcome, result.answer) == ("retry", None)
+    assert (result.error or "").startswith("timed out")
+    assert record.accepted == 0
+
+
+def test_only_unfaulted_sends_are_delivered(
+    base_url: str, record: GatewayRecord, set_faults: Callable[..., None]
+) -> None:
+    set_faults(error=0.2, throttle=0.2, malformed=0.2)
+    results = send_many(base_url, [(message_id, PHONE, "hi") for message_id in range(100)])
+    sent = {message_id for message_id, result in enumerate(results) if result.outcome == "sent"}
+    assert {kind(result) for result in results} == {"sent", "HTTP 500", "HTTP 429", "malformed"}
+    assert record.delivered_ids() == sent
+    assert record.accepted == len(sent)
+
+
+def kind(result: SendResult) -> str:
+    """ "sent", or what went wrong: "HTTP 500", "malformed", ..."""
+    if result.error is None:
+        return result.outcome
+    found = re.search(r"HTTP \d{3}|malformed", result.error)
+    return found[0] if found else result.error
+
+
+def test_duplicates_and_the_record_endpoints(base_url: str, record: GatewayRecord) -> None:
+    assert [send(base_url, message_id).outcome for message_id in (7, 8)] == ["sent", "sent"]
+    first = record.first_accepted(7)
+    assert send(base_url, 7, text="again").outcome == "sent"
+    assert record.duplicates() == {7: 2}
+    assert record.first_accepted(7) == first
+    with httpx.Client(base_url=f"{base_url}/gateway/_sandbox") as client:
+        assert client.get("/deliveries").json() == {"delivered": 2, "accepted": 3, "duplicates": {"7": 2}}
+        one = client.get("/deliveries/7").json()
+        assert one["id"] == 7
+        assert (one["count"], one["phone"], one["text_length"]) == (2, int(PHONE), len("hello"))
+        assert datetime.fromisoformat(one["first_accepted"]) == first
+        assert datetime.fromisoformat(one["last_accepted"]) > first
+        assert client.get("/deliveries/9").status_code == 404
+        assert client.delete("/deliveries").status_code == 204
+        assert client.get("/deliveries").json() == {"delivered": 0, "accepted": 0, "duplicates": {}}
+    assert record.delivered_ids() == set()
+
+
+def test_gateway_down() -> None:
+    result = send("http://127.0.0.1:1", 1, connect_timeout=1)
+    assert (result.outcome, result.answer) == ("retry", None)
+    assert (result.error or "").startswith("connection failed: ")
+
+
+# --- classification of odd answers, through a mock transport ---
+
+
+def send_to(handler: Callable[[httpx.Request], httpx.Response], phone: str = PHONE) -> SendResult:
+    async def run() -> SendResult:
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(handler),
+            base_url="http://gateway.test/api",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as client:
+            return await send_message(client, 42, phone, "hi")
+
+    return asyncio.run(run())
+
+
+def answering(status: int, content: bytes = b"", headers: dict[str, str] | None = None) -> SendResult:
+    return send_to(lambda request: httpx.Response(status, content=content, headers=headers))
+
+
+def test_request_shape() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=OK_ANSWER)
+
+    assert send_to(handler).outcome == "sent"
+    [request] = seen
+    assert (request.method, request.url) == ("POST", "http://gateway.test/api/v1/send/42")
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(request.content) == {"id": 42, "phone": 79001234567, "text": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "outcome", "error"),
+    [
+        (200, b'{"code": 0}', "sent", None),
+        (200, b'{"code": 3, "message": "no route"}', "retry", "gateway answered code 3: no route"),
+        (200, b'{"code": false}', "retry", "malformed answer: '{\"code\": false}'"),
+        (200, b'{"code": "0"}', "retry", 'malformed answer: \'{"code": "0"}\''),
+        (200, b"[0]", "retry", "malformed answer: '[0]'"),
+        (200, b"", "retry", "malformed answer: ''"),
+        (200, b"[" * 100_000, "retry", "malformed answer: '" + "[" * 200 + "'"),
+        (403, b"forbidden", "retry", "gateway refused the token (HTTP 403)"),
+        (404, b'{"message": "gone"}', "failed", "gateway rejected the message: HTTP 404 Not Found: gone"),
+        (422, b"bad phone", "failed", "gateway rejected the message: HTTP 422 Unprocessable Entity"),
+        (502, b"<html>", "retry", "gateway unavailable: HTTP 502 Bad Gateway"),
+        (302, b"", "retry", "unexpected answer: HTTP 302 Found"),
+        (204, b"", "retry", "unexpected answer: HTTP 204 No Content"),
+    ],
+)
+def test_odd_answers(status: int, content: bytes, outcome: str, error: str | None) -> None:
+    result = answering(status, content)
+    assert (result.outcome, result.error) == (outcome, error)
+    assert result.answer == content.decode()[:500]
+
+
+def test_answer_is_truncated_and_the_token_redacted() -> None:
+    result = answering(400, f"echo: Bearer {TOKEN} ".encode() + b"x" * 1000)
+    assert result.outcome == "failed"
+    assert result.answer is not None
+    assert len(result.answer) == 500
+    assert result.answer.startswith("echo: Bearer [token] xxx")
+    assert TOKEN not in f"{result.answer} {result.error}"
+
+
+@pytest.mark.parametrize(("status", "expected"), [(429, 120.0), (503, 120.0), (500, None)])
+def test_retry_after_is_read_on_429_and_503(status: int, expected: float | None) -> None:
+    assert answering(status, headers={"Retry-After": "120"}).retry_after == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("5", 5.0), ("0.5", 0.5), ("-3", 0.0), ("86400", 3600.0), ("soon", None), ("nan", None), (None, None)],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_dates() -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 <= (parse_retry_after(soon) or 0) <= 30
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert parse_retry_after("Wed, 21 Oct 2099 07:28:00 GMT") == 3600.0
+
+
+@pytest.mark.parametrize(
+    ("exc", "error"),
+    [
+        (httpx.ConnectError("refused"), "connection failed: refused"),
+        (httpx.ReadTimeout("slow"), "timed out: slow"),
+        (httpx.RemoteProtocolError("garbled"), "connection failed: garbled"),
+        (httpx.DecodingError("bad gzip"), "malformed answer: bad gzip"),
+    ],
+)
+def test_transport_errors_are_retried(exc: Exception, error: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    assert send_to(handler) == SendResult("retry", None, error)
+
+
+@pytest.mark.parametrize("phone", ["+79001234567", "7900123456", "89001234567", "٧9001234567", ""])
+def test_invalid_phone_fails_without_a_request(phone: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request expected")
+
+    result = send_to(handler, phone)
+    assert (result.outcome, result.answer) == ("failed", None)
+    assert (result.error or "").startswith("invalid phone")
