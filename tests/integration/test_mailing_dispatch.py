@@ -162,9 +162,7 @@ def test_the_rate_limit_holds(sessions: Sessions, gateway: Any) -> None:
     set_env({"SWITCHYARD_GATEWAY__RATE_LIMIT": "40"})
     try:
         mailing_id = new_mailing(sessions, 120)
-        started = time.monotonic()
         asyncio.run(dispatch_mailings(mailing_id))
-        elapsed = time.monotonic() - started
     finally:
         set_env({"SWITCHYARD_GATEWAY__RATE_LIMIT": "0"})
     assert gateway.delivered_ids() == set(statuses(sessions, mailing_id))
@@ -173,8 +171,8 @@ def test_the_rate_limit_holds(sessions: Sessions, gateway: Any) -> None:
     arrivals = sorted(gateway.first_accepted(id_).timestamp() for id_ in gateway.delivered_ids())
     per_second = Counter(int(arrival) for arrival in arrivals)
     assert max(per_second.values()) <= 40 + 4 * get_settings().mailing.lanes
-    assert len(per_second) >= 120 // 40
-    assert elapsed >= 2
+    # so 120 sends span at least three clock seconds, wherever in a second the run began
+    assert len(per_second) >= 3
 
 
 def test_a_run_killed_mid_batch_loses_nothing(sessions: Sessions, gateway: Any, database_url: str) -> None:
