@@ -19,6 +19,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # accepted by the sandbox; refused outside development
+DEV_PLATFORM_KEY = "dev-platform-key"  # accepted by the sandbox platforms; refused outside development
+PLATFORMS = ("weibo", "weixin", "xiaohongshu", "douyin", "bilibili")
 
 
 class FetchSettings(BaseModel):
@@ -86,6 +88,51 @@ class MailingSettings(BaseModel):
     wait_for_retries: float = Field(30.0, ge=0, description="a run waits this long (s) for due retries")
 
 
+class PlatformSettings(BaseModel):
+    """One content platform's data API (its search endpoint lives under ``base_url``)."""
+
+    base_url: str
+    api_key: SecretStr = SecretStr(DEV_PLATFORM_KEY)
+    concurrency: int = Field(8, ge=1, le=200, description="requests in flight to this platform at once")
+
+
+def _sandbox_platform(name: str) -> PlatformSettings:
+    return PlatformSettings(base_url=f"http://127.0.0.1:8001/platforms/{name}")
+
+
+class PlatformsSettings(BaseModel):
+    """The five content platforms briefs collect from."""
+
+    weibo: PlatformSettings = Field(default_factory=lambda: _sandbox_platform("weibo"))
+    weixin: PlatformSettings = Field(default_factory=lambda: _sandbox_platform("weixin"))
+    xiaohongshu: PlatformSettings = Field(default_factory=lambda: _sandbox_platform("xiaohongshu"))
+    douyin: PlatformSettings = Field(default_factory=lambda: _sandbox_platform("douyin"))
+    bilibili: PlatformSettings = Field(default_factory=lambda: _sandbox_platform("bilibili"))
+
+    def of(self, platform: str) -> PlatformSettings:
+        """The settings of ``platform`` (one of `PLATFORMS`)."""
+        if platform not in PLATFORMS:
+            raise ValueError(f"unknown platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
+        return getattr(self, platform)
+
+
+class BriefSettings(BaseModel):
+    """Brief jobs: collection from the platforms and the keyword analysis."""
+
+    max_keywords: int = Field(10, ge=1, le=100, description="keywords accepted in one job")
+    max_articles: int = Field(1000, ge=1, le=100_000, description="articles collected per keyword and platform")
+    page_size: int = Field(20, ge=1, le=100, description="articles asked for per search page")
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    read_timeout: float = Field(10.0, gt=0, le=600)
+    retries: int = Field(4, ge=0, le=20, description="extra tries of one page after a transient error")
+    backoff: float = Field(0.5, ge=0, le=60, description="first retry delay (s), doubled each time")
+    lease_seconds: int = Field(900, ge=30, description="a job held by a lost run is picked up after this")
+    store_every: int = Field(500, ge=1, description="articles written per database round trip")
+    analysis_processes: int = Field(2, ge=1, le=32, description="processes segmenting text with jieba")
+    top_words: int = Field(200, ge=10, le=10_000, description="words in the tables and the content cloud")
+    font_path: Path | None = Field(None, description="a CJK font for the word clouds; default: found")
+
+
 class SandboxSettings(BaseModel):
     """The local stand-in for the outside world."""
 
@@ -99,6 +146,13 @@ class SandboxSettings(BaseModel):
     gateway_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
     gateway_malformed_rate: float = Field(0.0, ge=0, le=1, description="share answered 200 with a bad body")
     gateway_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")
+    platform_key: str = Field(DEV_PLATFORM_KEY, description="API key the platform stand-ins accept")
+    platform_articles: int = Field(400, ge=0, le=100_000, description="articles per keyword and platform")
+    platform_latency_ms: int = Field(0, ge=0, le=60_000, description="added to every platform answer")
+    platform_error_rate: float = Field(0.0, ge=0, le=1, description="share of searches answered HTTP 500")
+    platform_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
+    platform_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")
+    platform_malformed_rate: float = Field(0.0, ge=0, le=1, description="share of items malformed")
 
 
 class Settings(BaseSettings):
@@ -119,6 +173,8 @@ class Settings(BaseSettings):
     webpages: WebPagesSettings = WebPagesSettings()
     gateway: GatewaySettings = GatewaySettings()
     mailing: MailingSettings = MailingSettings()
+    platforms: PlatformsSettings = PlatformsSettings()
+    briefs: BriefSettings = BriefSettings()
     sandbox: SandboxSettings = SandboxSettings()
 
     @model_validator(mode="after")
@@ -131,8 +187,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _real_secrets_outside_development(self) -> Settings:
-        if self.environment != "development" and self.gateway.token.get_secret_value() == DEV_GATEWAY_TOKEN:
+        if self.environment == "development":
+            return self
+        if self.gateway.token.get_secret_value() == DEV_GATEWAY_TOKEN:
             raise ValueError("gateway.token is the development placeholder: set SWITCHYARD_GATEWAY__TOKEN")
+        for platform in PLATFORMS:
+            if self.platforms.of(platform).api_key.get_secret_value() == DEV_PLATFORM_KEY:
+                raise ValueError(
+                    f"platforms.{platform}.api_key is the development placeholder: "
+                    f"set SWITCHYARD_PLATFORMS__{platform.upper()}__API_KEY"
+                )
         return self
 
     @model_validator(mode="after")

@@ -16,5 +16,6 @@ st.navigation(
             VIEWS / "webpages.py", title="Web pages", icon=":material/travel_explore:", url_path="webpages"
         ),
         st.Page(VIEWS / "mailings.py", title="Mailings", icon=":material/sms:", url_path="mailings"),
+        st.Page(VIEWS / "briefs.py", title="Briefs", icon=":material/article:", url_path="briefs"),
     ]
 ).run()

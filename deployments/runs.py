@@ -15,11 +15,13 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
 from core.settings import get_settings
+from flows.briefs import collect_run_name
 from flows.mailing import dispatch_run_name
 from flows.webpages import pending_run_name
 
 PROCESS_PENDING = "process-pending/process-pending"
 DISPATCH_MAILINGS = "dispatch-mailings/dispatch-mailings"
+COLLECT_BRIEF = "collect-brief/collect-brief"
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +56,8 @@ def start_dispatch(mailing_id: int) -> str:
     return start_run(
         DISPATCH_MAILINGS, {"mailing_id": mailing_id}, dispatch_run_name(mailing_id), f"Mailing {mailing_id}"
     )
+
+
+def start_collection(job_id: int) -> str:
+    """Collect (then analyse) a stored brief job now."""
+    return start_run(COLLECT_BRIEF, {"job_id": job_id}, collect_run_name(job_id), f"Brief {job_id}")

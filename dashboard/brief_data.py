@@ -1,0 +1,148 @@
+"""Database access for the Briefs page: plain data and frames from db/briefs.py queries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from core.settings import get_settings
+from dashboard.data import sessions
+from db import briefs as briefs_db
+from db.briefs import BriefStatus, BriefSummary
+from tasks.brief_rules import split_keywords, validate_brief
+
+ARTICLE_COLUMNS = [
+    "keyword", "platform", "title", "post_time", "like", "read", "share", "comment", "collect",
+    "play", "danmu", "interaction", "user_name", "user_fans", "url",
+]  # fmt: skip
+UNFINISHED = (BriefStatus.SUBMITTED, BriefStatus.COLLECTING, BriefStatus.COLLECTED, BriefStatus.ANALYSING)
+
+
+def day_start(day: date | None) -> datetime | None:
+    """Midnight UTC of ``day``."""
+    return None if day is None else datetime.combine(day, time(), UTC)
+
+
+def submit_brief(keywords_text: str, platforms: list[str], since: date | None, until: date | None) -> int:
+    """Validate and store a job from the form (``until`` counts its whole day); raises ValueError."""
+    end = day_start(until + timedelta(days=1)) if until else None
+    spec = validate_brief(
+        split_keywords(keywords_text),
+        platforms,
+        day_start(since),
+        end,
+        max_keywords=get_settings().briefs.max_keywords,
+    )
+    with sessions().begin() as session:
+        return briefs_db.create_brief(session, spec=spec)
+
+
+def find_briefs(
+    keyword: str, status: BriefStatus | None, submitted: tuple[date, date] | None, limit: int = 100
+) -> list[BriefSummary]:
+    """Jobs newest first, filtered by a keyword part, a status and a range of submission days."""
+    start, end = (
+        (day_start(submitted[0]), day_start(submitted[1] + timedelta(days=1))) if submitted else (None, None)
+    )
+    with sessions().begin() as session:
+        return briefs_db.list_briefs(
+            session,
+            keyword=keyword.strip() or None,
+            status=status,
+            submitted_from=start,
+            submitted_until=end,
+            limit=limit,
+        )
+
+
+def any_unfinished() -> bool:
+    """Whether some job is still being collected or analysed."""
+    with sessions().begin() as session:
+        return any(briefs_db.list_briefs(session, status=status, limit=1) for status in UNFINISHED)
+
+
+def get_brief(job_id: int) -> BriefSummary | None:
+    with sessions().begin() as session:
+        return briefs_db.get_brief(session, job_id=job_id)
+
+
+def jobs_frame(jobs: list[BriefSummary]) -> pd.DataFrame:
+    """One row per job."""
+    return pd.DataFrame(
+        [
+            {
+                "id": job.id,
+                "keywords": ", ".join(job.keywords),
+                "platforms": ", ".join(job.platforms),
+                "status": job.status.value,
+                "articles": job.articles,
+                "submitted": f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC",
+                "took (s)": seconds_between(job.submitted_at, job.finished_at),
+                "problems": job.last_error or "",
+            }
+            for job in jobs
+        ]
+    )
+
+
+def seconds_between(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else round((end - start).totalseconds_between(), 1)
+
+
+def searches_frame(job_id: int) -> pd.DataFrame:
+    """Progress per platform × keyword."""
+    with sessions().begin() as session:
+        rows = briefs_db.job_searches(session, job_id=job_id)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["status"] = frame["status"].map(lambda status: status.value)
+    return frame
+
+
+def articles_frame(
+    job_id: int, platform: str | None, keyword: str | None, text: str, order_by: str, limit: int
+) -> pd.DataFrame:
+    """The job's articles, filtered and sorted as asked."""
+    with sessions().begin() as session:
+        articles = briefs_db.job_articles(
+            session,
+            job_id=job_id,
+            platform=platform,
+            keyword=keyword,
+            text=text.strip() or None,
+            order_by=order_by,
+            limit=limit,
+        )
+    return pd.DataFrame([asdict(article) for article in articles], columns=[*ARTICLE_COLUMNS, "topics"])
+
+
+def accounts_frame(job_id: int) -> pd.DataFrame:
+    with sessions().begin() as session:
+        return pd.DataFrame(briefs_db.job_accounts(session, job_id=job_id))
+
+
+def per_day_frame(job_id: int) -> pd.DataFrame:
+    """Articles per platform and day."""
+    with sessions().begin() as session:
+        rows = briefs_db.articles_per_day(session, job_id=job_id)
+    return pd.DataFrame(rows, columns=["platform", "day", "articles"])
+
+
+def engagement_frame(job_id: int) -> pd.DataFrame:
+    """Articles and engagement sums per platform (from the accounts, which sum every article)."""
+    accounts = accounts_frame(job_id)
+    if accounts.empty:
+        return accounts
+    sums = ["articles", "like", "read", "share", "comment", "interaction"]
+    return accounts.groupby("platform", as_index=False)[sums].sum()
+
+
+def job_file(job: BriefSummary, name: str) -> Path | None:
+    """One of the finished job's files (``content_wc.png``, ``topic_wc.png``, …), if it is there."""
+    if job.status != BriefStatus.FINISHED or not job.zip_path:
+        return None
+    path = Path(job.zip_path).with_suffix("") / name if name != "zip" else Path(job.zip_path)
+    return path if path.is_file() else None

@@ -1,0 +1,186 @@
+"""Briefs: order a keyword brief from the content platforms, follow it, read and download the results."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.settings import PLATFORMS
+from dashboard import brief_data
+from db.briefs import COUNT_FIELDS, BriefStatus, BriefSummary
+from deployments import runs
+
+REFRESH_SECONDS = 2
+SELECTED = "selected_brief"
+ARTICLE_ROWS = 500
+
+
+def submit_form() -> None:
+    """The order form: keywords, platforms, an optional range of post days."""
+    with st.form("brief"):
+        keywords = st.text_area(
+            "Keywords (one per line, or separated by commas)", placeholder="新能源\n电动车"
+        )
+        platforms = st.multiselect("Platforms", PLATFORMS, default=list(PLATFORMS))
+        left, right = st.columns(2)
+        since = left.date_input("Posted from (optional)", value=None)
+        until = right.date_input("Posted until (optional)", value=None)
+        submitted = st.form_submit_button("Order brief", type="primary")
+    if not submitted:
+        return
+    try:
+        job_id = brief_data.submit_brief(keywords, platforms, since, until)
+    except ValueError as exc:
+        st.error(f"Nothing stored: {exc}.")
+        return
+    st.session_state[SELECTED] = job_id
+    st.success(f"Brief {job_id} stored.")
+    st.info(runs.start_collection(job_id))
+
+
+def search_jobs() -> list[BriefSummary]:
+    """Jobs found by keyword, status and submission days."""
+    left, middle, right = st.columns(3)
+    keyword = left.text_input("Keyword contains")
+    status = middle.selectbox(
+        "Status", [None, *BriefStatus], format_func=lambda s: "any" if s is None else s.value
+    )
+    days = right.date_input("Submitted between", value=(), help="pick the first and the last day")
+    submitted = tuple(days) if isinstance(days, tuple | list) and len(days) == 2 else None
+    return brief_data.find_briefs(keyword, status, submitted)
+
+
+def show_progress(job: BriefSummary) -> None:
+    """Status, times and the searches per platform × keyword."""
+    searches = brief_data.searches_frame(job.id)
+    done = int((~searches["status"].isin(["pending", "running"])).sum()) if not searches.empty else 0
+    st.progress(
+        done / len(searches) if len(searches) else 1.0, text=f"{done} of {len(searches)} searches done"
+    )
+    columns = st.columns(4)
+    columns[0].metric("Status", job.status.value)
+    columns[1].metric("Articles", job.articles)
+    columns[2].metric("Submitted", f"{job.submitted_at:%H:%M:%S} UTC")
+    took = brief_data.seconds_between(job.submitted_at, job.finished_at)
+    columns[3].metric("Submit → finished", "…" if took is None else f"{took} s")
+    if job.last_error:
+        st.warning(f"Not everything could be collected or analysed: {job.last_error}")
+    if not searches.empty:
+        st.dataframe(searches, hide_index=True)
+
+
+def show_articles(job: BriefSummary) -> None:
+    """The job's articles, filtered and sorted."""
+    left, middle, right, sort = st.columns(4)
+    platform = left.selectbox("Platform", [None, *job.platforms], format_func=lambda p: p or "all")
+    keyword = middle.selectbox("Keyword", [None, *job.keywords], format_func=lambda k: k or "all")
+    text = right.text_input("Text contains")
+    order_by = sort.selectbox("Sort by", ["interaction", "post_time", *COUNT_FIELDS[:-1]])
+    articles = brief_data.articles_frame(job.id, platform, keyword, text, order_by, ARTICLE_ROWS)
+    st.caption(f"{len(articles)} articles shown (at most {ARTICLE_ROWS})")
+    st.dataframe(articles, hide_index=True, column_config={"url": st.column_config.LinkColumn("url")})
+
+
+def show_charts(job: BriefSummary) -> None:
+    """Articles per platform and per day, and engagement per platform."""
+    engagement = brief_data.engagement_frame(job.id)
+    per_day = brief_data.per_day_frame(job.id)
+    if engagement.empty:
+        st.info("No articles to chart.")
+        return
+    left, right = st.columns(2)
+    left.altair_chart(
+        alt.Chart(engagement, title="Articles per platform")
+        .mark_bar()
+        .encode(x="platform:N", y="articles:Q"),
+        use_container_width=True,
+    )
+    long = engagement.melt(id_vars="platform", value_vars=["like", "share", "comment"], var_name="kind")
+    right.altair_chart(
+        alt.Chart(long, title="Engagement per platform")
+        .mark_bar()
+        .encode(x="platform:N", y="value:Q", color="kind:N"),
+        use_container_width=True,
+    )
+    per_day["day"] = pd.to_datetime(per_day["day"])
+    st.altair_chart(
+        alt.Chart(per_day, title="Articles per day")
+        .mark_line(point=True)
+        .encode(x="day:T", y="articles:Q", color="platform:N"),
+        use_container_width=True,
+    )
+
+
+def show_files(job: BriefSummary) -> None:
+    """Both word clouds and the zip of the finished brief."""
+    if job.status != BriefStatus.FINISHED:
+        st.info("The word clouds and files appear when the brief is finished.")
+        return
+    left, right = st.columns(2)
+    for column, name, caption in ((left, "content_wc.png", "Contents"), (right, "topic_wc.png", "Topics")):
+        path = brief_data.job_file(job, name)
+        if path:
+            column.image(str(path), caption=f"{caption} word cloud")
+    archive = brief_data.job_file(job, "zip")
+    if archive:
+        st.download_button(
+            "Download the brief (zip)",
+            archive.read_bytes(),
+            file_name=f"brief-{job.id}.zip",
+            mime="application/zip",
+        )
+    else:
+        st.error("The brief's zip file is missing from the data directory.")
+
+
+def show_job(job_id: int) -> None:
+    """Everything about one job, in tabs."""
+    job = brief_data.get_brief(job_id)
+    if job is None:
+        st.error(f"Brief {job_id} does not exist.")
+        return
+    st.subheader(f"Brief {job.id}: {', '.join(job.keywords)}")
+    progress, articles, accounts, charts, files = st.tabs(
+        ["Progress", "Articles", "Accounts", "Charts", "Files"]
+    )
+    with progress:
+        show_progress(job)
+    with articles:
+        show_articles(job)
+    with accounts:
+        st.dataframe(brief_data.accounts_frame(job.id), hide_index=True)
+    with charts:
+        show_charts(job)
+    with files:
+        show_files(job)
+
+
+def show_briefs(refreshing: bool) -> None:
+    """Found jobs and the selected one; reruns the page when refreshing should change."""
+    jobs = search_jobs()
+    if not jobs:
+        st.info("No briefs found.")
+        return
+    st.dataframe(brief_data.jobs_frame(jobs), hide_index=True)
+    by_id = {job.id: job for job in jobs}
+    if st.session_state.get(SELECTED) not in by_id:
+        st.session_state[SELECTED] = jobs[0].id
+    selected = st.selectbox(
+        "Brief",
+        by_id,
+        format_func=lambda job_id: f"#{job_id} · {', '.join(by_id[job_id].keywords)}",
+        key=SELECTED,
+    )
+    show_job(selected)
+    if refreshing != brief_data.any_unfinished():
+        st.rerun(scope="app")
+
+
+st.title("Briefs")
+st.caption(
+    "Articles for your keywords from weibo, weixin, xiaohongshu, douyin and bilibili, analysed into files."
+)
+submit_form()
+refreshing = brief_data.any_unfinished()
+st.fragment(run_every=REFRESH_SECONDS if refreshing else None)(show_briefs)(refreshing)

@@ -1,0 +1,148 @@
+"""Briefs: collect articles for keywords from five content platforms, then analyse them into files.
+
+``submit_brief`` stores a job and collects at once; ``collect_brief`` fans out one task run per
+platform and hands the job to ``analyse_brief`` (the CPU-bound ``analysis`` work pool) when done;
+``process_briefs`` runs every minute and picks up whatever a lost run or a failed hand-off left.
+
+Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files go to
+``<data_dir>/briefs``), ``SWITCHYARD_BRIEFS__*`` (paging, retries, lease, analysis) and
+``SWITCHYARD_PLATFORMS__<NAME>__*`` (base URL, API key — a secret — and concurrency per platform).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from core.settings import PLATFORMS
+from tasks.briefs import (
+    analyse_job,
+    claim_job,
+    collect_platform,
+    find_waiting,
+    mark_collected,
+    mark_failed,
+    record_analysis,
+    report_collection,
+    store_brief,
+)
+
+ANALYSE_BRIEF = "analyse-brief/analyse-brief"
+PROGRESS_EVERY = 1.0  # seconds between progress artifact updates while collecting
+
+
+def collect_run_name(job_id: int) -> str:
+    """The name of a collection run: the dashboard names the runs it starts the same way."""
+    return f"collect brief {job_id}"
+
+
+def _submit_run_name() -> str:
+    params = flow_run.parameters
+    platforms = params.get("platforms") or PLATFORMS
+    return f"brief {', '.join(params['keywords'])!r} on {len(platforms)} platforms"
+
+
+def _collect_run_name() -> str:
+    return collect_run_name(flow_run.parameters["job_id"])
+
+
+@flow(flow_run_name=_submit_run_name)
+async def submit_brief(
+    keywords: Annotated[list[str], Field(min_length=1, max_length=100, description="keywords to brief on")],
+    platforms: Annotated[
+        list[str] | None, Field(description=f"some of {', '.join(PLATFORMS)}; empty means all")
+    ] = None,
+    since: Annotated[datetime | None, Field(description="earliest post time, with an offset")] = None,
+    until: Annotated[datetime | None, Field(description="latest post time, with an offset")] = None,
+) -> dict[str, Any]:
+    """Validate and store a brief job, then collect and analyse it at once."""
+    job_id = store_brief(keywords, platforms or None, since, until)
+    get_run_logger().info("stored brief %s", job_id)
+    return {"job_id": job_id, **await collect_brief(job_id)}
+
+
+@flow(flow_run_name=_collect_run_name)
+async def collect_brief(job_id: int) -> dict[str, Any]:
+    """Search every keyword on every platform of the job, store the articles, hand it to analysis."""
+    logger = get_run_logger()
+    job = claim_job(job_id, "collect")
+    if job is None:
+        logger.info("brief %s is not waiting for collection (another run has it, or it is done)", job_id)
+        return {"collected": False}
+    try:
+        outcomes = await _collect_with_progress(job)
+    except Exception as exc:
+        mark_failed(job_id, f"collection failed: {exc}")
+        raise
+    mark_collected(job_id)
+    totals = {
+        "articles": sum(o.articles for o in outcomes),
+        "malformed": sum(o.malformed for o in outcomes),
+        "searches_with_errors": sum(1 for o in outcomes if o.error),
+    }
+    logger.info("brief %s collected: %s", job_id, totals)
+    await hand_to_analysis(job_id)
+    return {"collected": True, **totals}
+
+
+async def _collect_with_progress(job: Any) -> list[Any]:
+    """Run one collection task per platform while a progress artifact follows the searches."""
+    collecting = asyncio.gather(*(collect_platform(job, platform) for platform in job.platforms))
+    artifact = await report_collection(job.id, None)
+    while True:
+        done, _ = await asyncio.wait({collecting}, timeout=PROGRESS_EVERY)
+        await report_collection(job.id, artifact)
+        if done:
+            return [outcome for outcomes in collecting.result() for outcome in outcomes]
+
+
+async def hand_to_analysis(job_id: int) -> None:
+    """Start the analysis deployment (its own work pool); without one, analyse in this run."""
+    try:
+        await run_deployment(
+            name=ANALYSE_BRIEF,
+            parameters={"job_id": job_id},
+            flow_run_name=f"analyse brief {job_id}",
+            timeout=0,
+        )
+    except ObjectNotFound:
+        logging.getLogger(__name__).info("no %s deployment: analysing brief %s here", ANALYSE_BRIEF, job_id)
+        await analyse_brief(job_id)
+
+
+@flow(flow_run_name="analyse brief {job_id}")
+async def analyse_brief(job_id: int) -> dict[str, Any]:
+    """Segment the job's articles, count keywords, write both workbooks, both word clouds and the zip."""
+    logger = get_run_logger()
+    job = claim_job(job_id, "analyse")
+    if job is None:
+        logger.info("brief %s is not waiting for analysis (another run has it, or it is done)", job_id)
+        return {"analysed": False}
+    try:
+        analysis = analyse_job(job)
+    except Exception as exc:
+        mark_failed(job_id, f"analysis failed: {exc}")
+        raise
+    await record_analysis(job_id, analysis)
+    logger.info("brief %s: %s articles analysed in %.2f s", job_id, analysis.articles, analysis.seconds)
+    return {"analysed": True, "articles": analysis.articles, "zip": str(analysis.zip_path)}
+
+
+@flow(flow_run_name="process waiting briefs")
+async def process_briefs() -> dict[str, int]:
+    """Collect the jobs waiting for it and hand collected ones to analysis, lost runs' jobs included."""
+    to_collect = find_waiting("collect")
+    for job_id in to_collect:
+        await collect_brief(job_id)
+    to_analyse = find_waiting("analyse")
+    for job_id in to_analyse:
+        await hand_to_analysis(job_id)
+    return {"collected": len(to_collect), "handed_to_analysis": len(to_analyse)}

@@ -1,0 +1,79 @@
+"""The rules of brief jobs as plain functions: what a valid job is. No Prefect and no database here."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.settings import PLATFORMS
+
+MAX_KEYWORD_LENGTH = 30
+
+
+@dataclass(frozen=True)
+class BriefSpec:
+    """A validated job: keywords and platforms in order without duplicates, an optional UTC range."""
+
+    keywords: tuple[str, ...]
+    platforms: tuple[str, ...]
+    since: datetime | None
+    until: datetime | None
+
+
+def clean_keyword(raw: str) -> str:
+    """A keyword in NFC with its surrounding and repeated whitespace removed; refuses empty or long ones."""
+    keyword = " ".join(unicodedata.normalize("NFC", raw).split())
+    if not keyword:
+        raise ValueError("a keyword is empty")
+    if len(keyword) > MAX_KEYWORD_LENGTH:
+        raise ValueError(f"keyword {keyword[:40]!r} is longer than {MAX_KEYWORD_LENGTH} characters")
+    if any(unicodedata.category(char).startswith("C") for char in keyword):
+        raise ValueError(f"keyword {keyword!r} contains control characters")
+    return keyword
+
+
+def split_keywords(text: str) -> list[str]:
+    """Keywords from a form field: one per line or separated by commas (ASCII or Chinese)."""
+    for separator in (",", "，", "、", ";", "；"):
+        text = text.replace(separator, "\n")
+    return [part for part in (line.strip() for line in text.splitlines()) if part]
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"{name} needs a timezone offset, e.g. 2026-11-24T09:00:00+08:00")
+    return value.astimezone(UTC)
+
+
+def validate_brief(
+    keywords: Iterable[str],
+    platforms: Iterable[str] | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    max_keywords: int,
+) -> BriefSpec:
+    """A `BriefSpec`, or ValueError saying what is wrong. No platforms given means all five."""
+    cleaned = _unique(clean_keyword(keyword) for keyword in keywords)
+    if not cleaned:
+        raise ValueError("give at least one keyword")
+    if len(cleaned) > max_keywords:
+        raise ValueError(f"{len(cleaned)} keywords given; at most {max_keywords} per job")
+    chosen = PLATFORMS if platforms is None else _unique(platform.strip().lower() for platform in platforms)
+    unknown = [platform for platform in chosen if platform not in PLATFORMS]
+    if unknown:
+        raise ValueError(f"unknown platform {unknown[0]!r}: choose from {', '.join(PLATFORMS)}")
+    if not chosen:
+        raise ValueError("choose at least one platform")
+    start, end = _utc(since, "since"), _utc(until, "until")
+    if start is not None and end is not None and end <= start:
+        raise ValueError("the time range ends before it starts")
+    return BriefSpec(keywords=cleaned, platforms=chosen, since=start, until=end)

@@ -1,0 +1,341 @@
+"""Prefect tasks for brief jobs, and the collection work they run.
+
+Collection is one task run per platform: the job's keywords are searched side by side through one
+client of that platform, pages fetched concurrently under the platform's concurrency limit, each
+page retried with backoff on transient errors, articles upserted in batches as they arrive.
+Analysis is one task run that reads the job's articles and writes its files (tasks/brief_analysis.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prefect import get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
+
+from connectors.platforms import Article, PlatformError, SearchPage, platform_client, search
+from core.fonts import cjk_font
+from core.settings import BriefSettings, get_settings
+from db.briefs import (
+    ClaimedBrief,
+    SearchOutcome,
+    SearchToRun,
+    claim_brief,
+    create_brief,
+    fail_brief,
+    finish_brief,
+    finish_collection,
+    get_brief,
+    job_articles,
+    job_searches,
+    record_search,
+    start_searches,
+    store_articles,
+    waiting_briefs,
+)
+from db.engine import session_factory
+from tasks.brief_analysis import BriefAnalysis, analyse_brief_articles
+from tasks.brief_rules import validate_brief
+
+Sink = Callable[[list[Article]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """One search page after its tries: the page, or why it could not be had."""
+
+    number: int
+    page: SearchPage | None
+    attempts: int
+    error: str | None = None
+
+
+async def fetch_search_page(
+    client: httpx.AsyncClient,
+    limit: asyncio.Semaphore,
+    platform: str,
+    keyword: str,
+    number: int,
+    *,
+    job: ClaimedBrief,
+    settings: BriefSettings,
+) -> PageResult:
+    """One page of a search, tried again after transient errors with doubling backoff."""
+    for attempt in range(1, settings.retries + 2):
+        try:
+            async with limit:
+                page = await search(
+                    client,
+                    platform,
+                    keyword,
+                    number,
+                    page_size=settings.page_size,
+                    since=job.since,
+                    until=job.until,
+                )
+            return PageResult(number, page, attempt)
+        except PlatformError as error:
+            if not error.transient or attempt > settings.retries:
+                return PageResult(number, None, attempt, f"page {number}: {error}")
+            await asyncio.sleep(error.retry_after or settings.backoff * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+async def run_search(
+    client: httpx.AsyncClient,
+    limit: asyncio.Semaphore,
+    search_to_run: SearchToRun,
+    *,
+    job: ClaimedBrief,
+    settings: BriefSettings,
+    concurrency: int,
+    sink: Sink,
+) -> SearchOutcome:
+    """Every page of one keyword on one platform, up to ``max_articles``; articles go to ``sink``.
+
+    The first page says how many there are when the platform tells; the rest are fetched at once.
+    Without a total, pages are fetched in windows as wide as the concurrency limit until one is empty.
+    """
+    platform, keyword = search_to_run.platform, search_to_run.keyword
+    max_pages = math.ceil(settings.max_articles / settings.page_size)
+    results: list[PageResult] = []
+
+    async def fetch(numbers: range) -> list[PageResult]:
+        fetched = await asyncio.gather(
+            *(
+                fetch_search_page(client, limit, platform, keyword, n, job=job, settings=settings)
+                for n in numbers
+            )
+        )
+        results.extend(fetched)
+        return list(fetched)
+
+    (first,) = await fetch(range(1, 2))
+    if first.page is not None and first.page.has_more:
+        if first.page.total_pages is not None:
+            await fetch(range(2, min(first.page.total_pages, max_pages) + 1))
+        else:
+            window, start = concurrency, 2
+            while start <= max_pages:
+                pages = await fetch(range(start, min(start + window, max_pages + 1)))
+                if any(r.page is not None and (not r.page.has_more or not r.page.articles) for r in pages):
+                    break
+                start += window
+    return await _outcome(search_to_run, results, settings.max_articles, sink)
+
+
+async def _outcome(
+    search_to_run: SearchToRun, results: list[PageResult], max_articles: int, sink: Sink
+) -> SearchOutcome:
+    """Hand the pages' articles (with the job keyword, at most ``max_articles``) to ``sink``; sum up."""
+    results.sort(key=lambda r: r.number)
+    found: dict[str, Article] = {}
+    for result in results:
+        for article in result.page.articles if result.page else ():
+            found.setdefault(article.external_id, replace(article, keyword=search_to_run.keyword))
+    articles = list(found.values())[:max_articles]
+    await sink(articles)
+    errors = [r.error for r in results if r.error]
+    return SearchOutcome(
+        id=search_to_run.id,
+        pages=sum(1 for r in results if r.page is not None),
+        articles=len(articles),
+        malformed=sum(len(r.page.malformed) for r in results if r.page),
+        attempts=sum(r.attempts for r in results),
+        error="; ".join(errors[:5]) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
+        if errors
+        else None,
+    )
+
+
+@task(task_run_name="store brief for {keywords}")
+def store_brief(
+    keywords: list[str], platforms: list[str] | None, since: datetime | None, until: datetime | None
+) -> int:
+    """Validate and store a job with its searches; ValueError says what is wrong."""
+    spec = validate_brief(keywords, platforms, since, until, max_keywords=get_settings().briefs.max_keywords)
+    with session_factory().begin() as session:
+        return create_brief(session, spec=spec)
+
+
+@task(task_run_name="claim brief {job_id} to {stage}")
+def claim_job(job_id: int, stage: str) -> ClaimedBrief | None:
+    """Claim the job for "collect" or "analyse"; None if it is not waiting for that."""
+    with session_factory().begin() as session:
+        return claim_brief(
+            session, job_id=job_id, stage=stage, lease_seconds=get_settings().briefs.lease_seconds
+        )
+
+
+@task(task_run_name="find briefs waiting to {stage}")
+def find_waiting(stage: str) -> list[int]:
+    """Jobs waiting for a stage, including those a lost run left behind."""
+    with session_factory().begin() as session:
+        return waiting_briefs(session, stage=stage)
+
+
+@task(task_run_name="collect {platform} for brief {job.id}")
+async def collect_platform(job: ClaimedBrief, platform: str) -> list[SearchOutcome]:
+    """Search every keyword of the job on ``platform``; store articles and each search's outcome."""
+    settings = get_settings()
+    sessions = session_factory()
+    searches = [s for s in job.searches if s.platform == platform]
+    buffer: list[Article] = []
+
+    def write(articles: list[Article]) -> None:
+        with sessions.begin() as session:
+            store_articles(session, job_id=job.id, articles=articles)
+
+    async def sink(articles: list[Article]) -> None:
+        buffer.extend(articles)
+        if len(buffer) >= settings.briefs.store_every:
+            batch = buffer[:]
+            buffer.clear()
+            await asyncio.to_thread(write, batch)
+
+    def started() -> None:
+        with sessions.begin() as session:
+            start_searches(session, search_ids=[s.id for s in searches])
+
+    def recorded(outcome: SearchOutcome) -> None:
+        with sessions.begin() as session:
+            record_search(session, outcome=outcome)
+
+    await asyncio.to_thread(started)
+    platform_settings = settings.platforms.of(platform)
+    limit = asyncio.Semaphore(platform_settings.concurrency)
+    async with platform_client(platform, platform_settings, settings.briefs) as client:
+
+        async def one(search_to_run: SearchToRun) -> SearchOutcome:
+            outcome = await run_search(
+                client,
+                limit,
+                search_to_run,
+                job=job,
+                settings=settings.briefs,
+                concurrency=platform_settings.concurrency,
+                sink=sink,
+            )
+            if buffer:
+                batch = buffer[:]
+                buffer.clear()
+                await asyncio.to_thread(write, batch)
+            await asyncio.to_thread(recorded, outcome)
+            return outcome
+
+        outcomes = await asyncio.gather(*(one(s) for s in searches))
+    logger = get_run_logger()
+    for search_to_run, outcome in zip(searches, outcomes, strict=True):
+        if outcome.error:
+            logger.warning("brief=%s %s/%s: %s", job.id, platform, search_to_run.keyword, outcome.error)
+    return list(outcomes)
+
+
+@task(task_run_name="mark brief {job_id} collected")
+def mark_collected(job_id: int) -> bool:
+    """Sum up the accounts and mark the job collected."""
+    with session_factory().begin() as session:
+        return finish_collection(session, job_id=job_id)
+
+
+@task(task_run_name="fail brief {job_id}")
+def mark_failed(job_id: int, error: str) -> None:
+    """Record why the job failed, and its finish time."""
+    with session_factory().begin() as session:
+        fail_brief(session, job_id=job_id, error=error)
+
+
+def collection_progress(job_id: int) -> tuple[float, str]:
+    """Share of the job's searches finished, and a line saying how far collection got."""
+    with session_factory().begin() as session:
+        searches = job_searches(session, job_id=job_id)
+    done = [s for s in searches if s["status"] not in ("pending", "running")]
+    articles = sum(s["articles"] for s in done)
+    share = 100.0 * len(done) / len(searches) if searches else 100.0
+    return share, f"{len(done)} of {len(searches)} searches finished, {articles} articles stored"
+
+
+async def report_collection(job_id: int, artifact_id: Any | None) -> Any:
+    """Create or update the collection progress artifact of the current run."""
+    share, description = await asyncio.to_thread(collection_progress, job_id)
+    if artifact_id is None:
+        return await acreate_progress_artifact(progress=share, description=description)
+    await aupdate_progress_artifact(artifact_id=artifact_id, progress=share, description=description)
+    return artifact_id
+
+
+def export_dir() -> Path:
+    """Where the brief files go: ``<data_dir>/briefs``."""
+    return get_settings().data_dir / "briefs"
+
+
+@task(task_run_name="analyse brief {job.id}")
+def analyse_job(job: ClaimedBrief) -> BriefAnalysis:
+    """Read the job's articles and write its workbooks, word clouds and zip."""
+    settings = get_settings()
+    with session_factory().begin() as session:
+        articles = job_articles(session, job_id=job.id, order_by="id")
+    return analyse_brief_articles(
+        articles,
+        job.keywords,
+        out_dir=export_dir(),
+        job_name=str(job.id),
+        font=cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts"),
+        processes=settings.briefs.analysis_processes,
+        top_words=settings.briefs.top_words,
+        jieba_dir=settings.data_dir / "cache" / "jieba",
+    )
+
+
+def brief_summary(analysis: BriefAnalysis) -> dict[str, Any]:
+    """What the job row keeps of an analysis: counts per platform, top words and topics, the files."""
+    per_platform: dict[str, int] = {}
+    for row in analysis.summary:
+        per_platform[row.platform] = per_platform.get(row.platform, 0) + row.articles
+    return {
+        "articles": analysis.articles,
+        "per_platform": per_platform,
+        "top_words": [[w.word, w.count] for w in analysis.words[:30]],
+        "top_topics": [[t.topic, t.count] for t in analysis.topics[:30]],
+        "files": {name: str(path) for name, path in analysis.files.items()},
+        "seconds": round(analysis.seconds, 2),
+    }
+
+
+@task(task_run_name="finish brief {job_id}")
+async def record_analysis(job_id: int, analysis: BriefAnalysis) -> None:
+    """Mark the job finished with its files, and publish a markdown summary of it."""
+    summary = brief_summary(analysis)
+
+    def finish() -> str | None:
+        with session_factory().begin() as session:
+            finish_brief(session, job_id=job_id, zip_path=str(analysis.zip_path), summary=summary)
+            job = get_brief(session, job_id=job_id)
+            return job.last_error if job else None
+
+    problems = await asyncio.to_thread(finish)
+    await acreate_markdown_artifact(
+        markdown=summary_markdown(job_id, summary, problems),
+        key=f"brief-{job_id}",
+        description="Brief summary",
+    )
+
+
+def summary_markdown(job_id: int, summary: dict[str, Any], problems: str | None) -> str:
+    """The brief's summary for the Prefect UI: articles per platform, top keywords, the files."""
+    lines = [f"# Brief {job_id}", "", f"**{summary['articles']} articles**", ""]
+    lines += ["| platform | articles |", "|---|---|"]
+    lines += [f"| {platform} | {n} |" for platform, n in summary["per_platform"].items()]
+    lines += ["", "## Top keywords", "", "| word | count |", "|---|---|"]
+    lines += [f"| {word} | {count} |" for word, count in summary["top_words"][:20]]
+    lines += ["", "## Files", ""] + [f"- `{path}`" for path in summary["files"].values()]
+    if problems:
+        lines += ["", "## Not collected", "", problems]
+    return "\n".join(lines)

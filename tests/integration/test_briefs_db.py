@@ -1,0 +1,173 @@
+"""Brief jobs in db/briefs.py on a real database (SQLite and PostgreSQL): claims, upserts, accounts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.platforms import Article
+from db.base import utcnow
+from db.briefs import (
+    BriefArticle,
+    BriefStatus,
+    SearchOutcome,
+    SearchStatus,
+    claim_brief,
+    create_brief,
+    fail_brief,
+    finish_brief,
+    finish_collection,
+    get_brief,
+    job_accounts,
+    job_articles,
+    job_searches,
+    list_briefs,
+    record_search,
+    store_articles,
+    waiting_briefs,
+)
+from tasks.brief_rules import validate_brief
+
+Sessions = sessionmaker[Session]
+POSTED = datetime(2026, 11, 20, 8, tzinfo=UTC)
+
+
+def article(external_id: str, user: str = "小王", like: int = 1, keyword: str = "新能源") -> Article:
+    return Article(
+        platform="weibo",
+        external_id=external_id,
+        url=f"https://weibo.example/{external_id}",
+        title="标题",
+        content="新能源汽车的内容",
+        post_time=POSTED,
+        like=like,
+        share=2,
+        comment=3,
+        interaction=like + 5,
+        user_name=user,
+        user_fans=12000,
+        user_fans_level="1万-10万",
+        topics=("新能源", "汽车"),
+        keyword=keyword,
+    )
+
+
+def new_job(sessions: Sessions, keywords: tuple[str, ...] = ("新能源", "电动车")) -> int:
+    spec = validate_brief(keywords, ["weibo", "douyin"], max_keywords=10)
+    with sessions.begin() as session:
+        return create_brief(session, spec=spec)
+
+
+def test_a_job_has_one_search_per_platform_and_keyword(sessions: Sessions) -> None:
+    job_id = new_job(sessions)
+    with sessions.begin() as session:
+        searches = job_searches(session, job_id=job_id)
+        job = get_brief(session, job_id=job_id)
+    assert [(s["platform"], s["keyword"]) for s in searches] == [
+        ("weibo", "新能源"), ("weibo", "电动车"), ("douyin", "新能源"), ("douyin", "电动车"),
+    ]  # fmt: skip
+    assert {s["status"] for s in searches} == {SearchStatus.PENDING}
+    assert job is not None and job.status == BriefStatus.SUBMITTED and job.finished_at is None
+
+
+def test_two_runs_never_hold_a_job_and_a_lapsed_lease_frees_it(sessions: Sessions) -> None:
+    job_id = new_job(sessions)
+    with sessions.begin() as session:
+        first = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
+    with sessions.begin() as session:
+        second = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
+        waiting_now = waiting_briefs(session, stage="collect")
+        later = utcnow() + timedelta(seconds=61)
+        waiting_later = waiting_briefs(session, stage="collect", now=later)
+        third = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60, now=later)
+        analysis = claim_brief(session, job_id=job_id, stage="analyse", lease_seconds=60)
+    assert first is not None and len(first.searches) == 4
+    assert second is None and analysis is None
+    assert waiting_now == [] and waiting_later == [job_id]
+    assert third is not None
+    with sessions.begin() as session:
+        assert get_brief(session, job_id=job_id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_articles_are_upserted_so_a_rerun_adds_no_duplicates(sessions: Sessions) -> None:
+    job_id = new_job(sessions)
+    with sessions.begin() as session:
+        store_articles(session, job_id=job_id, articles=[article("1"), article("2"), article("1")])
+    with sessions.begin() as session:  # a re-run: new counts, and the same article found by another keyword
+        store_articles(
+            session, job_id=job_id, articles=[article("1", like=50, keyword="电动车"), article("3")]
+        )
+    with sessions.begin() as session:
+        rows = {a.external_id: a for a in job_articles(session, job_id=job_id)}
+        total = session.scalar(select(func.count()).select_from(BriefArticle))
+    assert total == 3 and set(rows) == {"1", "2", "3"}
+    assert rows["1"].like == 50 and rows["1"].keyword == "新能源"
+    assert rows["1"].topics == ("新能源", "汽车") and rows["1"].post_time == POSTED
+
+
+def test_collection_sums_accounts_and_records_what_could_not_be_had(sessions: Sessions) -> None:
+    job_id = new_job(sessions)
+    with sessions.begin() as session:
+        claimed = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
+        assert claimed is not None
+        articles = [article("1", like=10), article("2", like=20), article("3", user="小李", like=5)]
+        store_articles(session, job_id=job_id, articles=articles)
+        first, second = claimed.searches[:2]
+        record_search(session, outcome=SearchOutcome(first.id, pages=1, articles=3, malformed=1, attempts=2))
+        record_search(
+            session,
+            outcome=SearchOutcome(second.id, pages=0, articles=0, malformed=0, attempts=5, error="HTTP 500"),
+        )
+        assert finish_collection(session, job_id=job_id)
+    with sessions.begin() as session:
+        job = get_brief(session, job_id=job_id)
+        accounts = {a["user_name"]: a for a in job_accounts(session, job_id=job_id)}
+        statuses = [s["status"] for s in job_searches(session, job_id=job_id)]
+    assert job is not None and job.status == BriefStatus.COLLECTED and job.articles == 3
+    assert job.collected_at is not None and "weibo/电动车: HTTP 500" in (job.last_error or "")
+    assert accounts["小王"]["articles"] == 2 and accounts["小王"]["like"] == 30
+    assert accounts["小王"]["interaction"] == 40 and accounts["小李"]["articles"] == 1
+    assert statuses[:2] == [SearchStatus.DONE, SearchStatus.FAILED]
+
+
+def test_finish_and_failure_always_record_the_finish_time(sessions: Sessions) -> None:
+    done, broken = new_job(sessions), new_job(sessions, ("电池",))
+    with sessions.begin() as session:
+        for stage in ("collect", "analyse"):
+            assert claim_brief(session, job_id=done, stage=stage, lease_seconds=60)
+            if stage == "collect":
+                finish_collection(session, job_id=done)
+        assert finish_brief(session, job_id=done, zip_path="/x/1.zip", summary={"articles": 0})
+        assert fail_brief(session, job_id=broken, error="platform down")
+        assert not fail_brief(session, job_id=done, error="too late")
+    with sessions.begin() as session:
+        finished, failed = get_brief(session, job_id=done), get_brief(session, job_id=broken)
+    assert finished is not None and finished.status == BriefStatus.FINISHED and finished.finished_at
+    assert failed is not None and failed.status == BriefStatus.FAILED and failed.last_error == "platform down"
+    assert failed.finished_at is not None
+
+
+def test_jobs_are_found_by_keyword_status_and_submission_time(sessions: Sessions) -> None:
+    first, second = new_job(sessions, ("新能源",)), new_job(sessions, ("电动车", "电池%"))
+    with sessions.begin() as session:
+        fail_brief(session, job_id=first, error="x")
+        by_keyword = [j.id for j in list_briefs(session, keyword="电池%")]
+        by_part = [j.id for j in list_briefs(session, keyword="电")]
+        by_status = [j.id for j in list_briefs(session, status=BriefStatus.FAILED)]
+        future = [j.id for j in list_briefs(session, submitted_from=utcnow() + timedelta(minutes=1))]
+    assert by_keyword == [second] and by_part == [second]
+    assert by_status == [first] and future == []
+
+
+def test_articles_filter_and_sort(sessions: Sessions) -> None:
+    job_id = new_job(sessions)
+    low, high = article("1", like=1), replace(article("2", like=9), content="电池很好", keyword="电动车")
+    with sessions.begin() as session:
+        store_articles(session, job_id=job_id, articles=[low, high])
+        by_like = [a.external_id for a in job_articles(session, job_id=job_id, order_by="like")]
+        by_keyword = [a.external_id for a in job_articles(session, job_id=job_id, keyword="电动车")]
+        by_text = [a.external_id for a in job_articles(session, job_id=job_id, text="电池")]
+    assert by_like == ["2", "1"] and by_keyword == ["2"] and by_text == ["2"]
