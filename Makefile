@@ -45,6 +45,8 @@ format: install
 bench: install
 	$(BIN)/python -m bench.pages
 	$(BIN)/python -m bench.mailing --messages 10000 --latency-ms 50
+	$(BIN)/python -m bench.brief
+	$(BIN)/python -m bench.brief --analysis-only --articles 10000
 
 # Production path (see docs/operations.md): pools and deployments on the server in PREFECT_API_URL.
 pools: install

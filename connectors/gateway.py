@@ -7,17 +7,14 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import aiohttp
 import httpx
 
-from core.http import async_client, describe_transport_error
+from core.http import async_client, describe_transport_error, parse_retry_after
 from core.settings import GatewaySettings
 
 Outcome = Literal["sent", "retry", "failed"]
@@ -25,7 +22,6 @@ Outcome = Literal["sent", "retry", "failed"]
 PHONE = re.compile(r"7[0-9]{10}")
 MAX_ANSWER_CHARS = 500
 MAX_DETAIL_CHARS = 200
-MAX_RETRY_AFTER = 3600.0
 TOKEN_STATUS = frozenset({401, 403})
 RETRY_AFTER_STATUS = frozenset({429, 503})
 REDACTED = "[token]"
@@ -112,22 +108,3 @@ def _message(body: dict[str, Any] | None, prefix: str) -> str:
     """The gateway's own ``message``, if it gave one, after `prefix`."""
     message = body.get("message") if body is not None else None
     return f"{prefix}{str(message)[:MAX_DETAIL_CHARS]}" if message else ""
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), within 0–3600."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -17,14 +17,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 import aiohttp
 import httpx
 
-from connectors.gateway import parse_retry_after
 from core.counts import fans_level, parse_count
-from core.http import async_client, describe_transport_error
+from core.http import async_client, describe_transport_error, parse_retry_after
 from core.settings import PLATFORMS, BriefSettings, PlatformSettings
 
 
@@ -73,6 +73,11 @@ class PlatformError(Exception):
         self.transient = transient
         self.retry_after = retry_after  # seconds the platform asked to wait (Retry-After)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Picklable with its fields (Prefect may persist a task's exception)."""
+        rebuild = partial(type(self), transient=self.transient, retry_after=self.retry_after)
+        return (rebuild, (str(self),))
+
 
 @dataclass(frozen=True)
 class SearchQuery:
@@ -105,6 +110,7 @@ REDACTED = "[api key]"
 MAX_RETRY_AFTER = 60.0
 MAX_DETAIL_CHARS = 200
 MESSAGE_KEYS = ("msg", "message", "status_msg", "errmsg")
+LINE_BREAK = re.compile(r"<br\s*/?>|</p>", re.IGNORECASE)
 TAG = re.compile(r"<[^>]*>")
 HASH_TOPIC = re.compile(r"#([^#\n]+?)#")
 WEIBO_TIME = "%a %b %d %H:%M:%S %z %Y"
@@ -519,13 +525,13 @@ def _optional_identifier(parent: JsonObject, key: str) -> str:
 
 
 def _text(parent: JsonObject, key: str) -> str:
-    """Plain text: HTML tags dropped, character references decoded; absent or null is empty."""
+    """Plain text: line breaks kept, other HTML tags dropped, references decoded; absent or null is empty."""
     value = parent.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{key} {value!r} is not text")
-    return html.unescape(TAG.sub("", value)).strip()
+    return html.unescape(TAG.sub("", LINE_BREAK.sub("\n", value))).strip()
 
 
 def _count(parent: JsonObject, key: str, label: str) -> int:

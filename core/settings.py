@@ -120,8 +120,10 @@ class BriefSettings(BaseModel):
     """Brief jobs: collection from the platforms and the keyword analysis."""
 
     max_keywords: int = Field(10, ge=1, le=100, description="keywords accepted in one job")
-    max_articles: int = Field(1000, ge=1, le=100_000, description="articles collected per keyword and platform")
-    page_size: int = Field(20, ge=1, le=100, description="articles asked for per search page")
+    max_articles: int = Field(
+        1000, ge=1, le=100_000, description="articles collected per keyword and platform"
+    )
+    page_size: int = Field(20, ge=1, le=50, description="articles asked for per search page")
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(10.0, gt=0, le=600)
     retries: int = Field(4, ge=0, le=20, description="extra tries of one page after a transient error")
@@ -131,6 +133,11 @@ class BriefSettings(BaseModel):
     analysis_processes: int = Field(2, ge=1, le=32, description="processes segmenting text with jieba")
     top_words: int = Field(200, ge=10, le=10_000, description="words in the tables and the content cloud")
     font_path: Path | None = Field(None, description="a CJK font for the word clouds; default: found")
+
+    @field_validator("font_path", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class SandboxSettings(BaseModel):

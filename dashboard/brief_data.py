@@ -64,6 +64,12 @@ def any_unfinished() -> bool:
         return any(briefs_db.list_briefs(session, status=status, limit=1) for status in UNFINISHED)
 
 
+def brief_totals() -> dict[BriefStatus, int]:
+    """Jobs counted by status."""
+    with sessions().begin() as session:
+        return briefs_db.count_by_status(session)
+
+
 def get_brief(job_id: int) -> BriefSummary | None:
     with sessions().begin() as session:
         return briefs_db.get_brief(session, job_id=job_id)
@@ -89,7 +95,7 @@ def jobs_frame(jobs: list[BriefSummary]) -> pd.DataFrame:
 
 
 def seconds_between(start: datetime, end: datetime | None) -> float | None:
-    return None if end is None else round((end - start).totalseconds_between(), 1)
+    return None if end is None else round((end - start).total_seconds(), 1)
 
 
 def searches_frame(job_id: int) -> pd.DataFrame:
@@ -98,7 +104,7 @@ def searches_frame(job_id: int) -> pd.DataFrame:
         rows = briefs_db.job_searches(session, job_id=job_id)
     frame = pd.DataFrame(rows)
     if not frame.empty:
-        frame["status"] = frame["status"].map(lambda status: status.value)
+        frame["status"] = frame["status"].map(str)
     return frame
 
 

@@ -475,9 +475,7 @@ def job_articles(
         )
     order = getattr(BriefArticle, order_by) if order_by in (*COUNT_FIELDS, "post_time") else BriefArticle.id
     query = query.order_by(order.desc(), BriefArticle.id).limit(limit)
-    return [
-        Article(**row._asdict() | {"topics": tuple(row.topics or ())}) for row in session.execute(query)
-    ]
+    return [Article(**row._asdict() | {"topics": tuple(row.topics or ())}) for row in session.execute(query)]
 
 
 def job_accounts(session: Session, *, job_id: int, limit: int = 500) -> list[dict[str, Any]]:
@@ -573,3 +571,9 @@ def list_briefs(
     if submitted_until:
         query = query.where(BriefJob.submitted_at < submitted_until)
     return [_summary(job) for job in session.scalars(query.limit(limit))]
+
+
+def count_by_status(session: Session) -> dict[BriefStatus, int]:
+    """Jobs counted by status, every status present."""
+    counts = dict(session.execute(select(BriefJob.status, func.count()).group_by(BriefJob.status)).all())
+    return {status: counts.get(status, 0) for status in BriefStatus}

@@ -13,12 +13,16 @@ from prefect.exceptions import ObjectNotFound
 
 from core.settings import get_settings
 from db.base import utcnow
+from db.briefs import create_brief
 from db.engine import session_factory
 from db.mailing import count_clients, create_mailing, import_clients_csv
 from deployments.readiness import wait_for_prefect_api
-from deployments.runs import start_dispatch
+from deployments.runs import start_collection, start_dispatch
+from tasks.brief_rules import validate_brief
 
 COUNT_WORDS = "count-words/count-words"
+COLLECT_BRIEF = "collect-brief/collect-brief"
+DEMO_KEYWORDS = ["新能源汽车", "咖啡"]
 DEMO_PAGES = [
     "utf8",
     "cp1251?declare=none",
@@ -85,14 +89,24 @@ def submit_demo_mailing() -> str:
     return start_dispatch(created.id)
 
 
+def submit_demo_brief() -> str:
+    """A brief on two keywords from all five sandbox platforms; collect and analyse it now."""
+    spec = validate_brief(DEMO_KEYWORDS, None, max_keywords=get_settings().briefs.max_keywords)
+    with session_factory().begin() as session:
+        job_id = create_brief(session, spec=spec)
+    return start_collection(job_id)
+
+
 def main() -> None:
     settings = get_settings()
     sandbox_url = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
     wait_for_prefect_api()
     wait_for_sandbox(sandbox_url)
     asyncio.run(wait_for_deployment(COUNT_WORDS))
+    asyncio.run(wait_for_deployment(COLLECT_BRIEF))
     run_name = asyncio.run(submit_demo(sandbox_url))
     mailing = submit_demo_mailing()
+    brief = submit_demo_brief()
     print(
         "\n"
         "Switchyard demo is running\n"
@@ -101,7 +115,8 @@ def main() -> None:
         f"  sandbox     {sandbox_url}/pages/utf8\n"
         f"Submitted the demo request as flow run {run_name!r}; its results appear on the dashboard's\n"
         f"Web pages page. Submit your own URLs there.\nDemo mailing: {mailing}\n"
-        "Watch it on the dashboard's Mailings page. Ctrl-C stops everything.\n",
+        "Watch it on the dashboard's Mailings page.\n"
+        f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page. Ctrl-C stops everything.\n",
         flush=True,
     )
     while True:  # honcho stops every process when one exits

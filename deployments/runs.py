@@ -26,9 +26,16 @@ COLLECT_BRIEF = "collect-brief/collect-brief"
 logger = logging.getLogger(__name__)
 
 
-def start_run(deployment: str, parameters: dict[str, Any], run_name: str, subject: str) -> str:
-    """Start a run of ``deployment`` now for ``subject`` (already stored); say what happened."""
-    scheduled = f"the scheduled {deployment.split('/')[-1]} run will pick it up within a minute"
+def start_run(
+    deployment: str, parameters: dict[str, Any], run_name: str, subject: str, scheduled_by: str | None = None
+) -> str:
+    """Start a run of ``deployment`` now for ``subject`` (already stored); say what happened.
+
+    ``scheduled_by`` names the scheduled deployment that picks the work up otherwise (default: this one).
+    """
+    scheduled = (
+        f"the scheduled {scheduled_by or deployment.split('/')[-1]} run will pick it up within a minute"
+    )
     if not PREFECT_API_URL.value():
         return f"{subject} is stored; no Prefect server is configured, so {scheduled}."
     try:
@@ -60,4 +67,6 @@ def start_dispatch(mailing_id: int) -> str:
 
 def start_collection(job_id: int) -> str:
     """Collect (then analyse) a stored brief job now."""
-    return start_run(COLLECT_BRIEF, {"job_id": job_id}, collect_run_name(job_id), f"Brief {job_id}")
+    return start_run(
+        COLLECT_BRIEF, {"job_id": job_id}, collect_run_name(job_id), f"Brief {job_id}", "process-briefs"
+    )

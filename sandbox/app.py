@@ -14,11 +14,12 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import SandboxSettings, get_settings
-from sandbox import gateway, webpages
+from sandbox import gateway, platforms, webpages
 
 ROUTERS: dict[str, Callable[[], Router]] = {
     "/pages": webpages.create_router,
     "/gateway": gateway.create_router,
+    "/platforms": platforms.create_router,
 }
 UNAFFECTED_PATHS = frozenset({"/health"})
 

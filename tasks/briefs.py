@@ -125,10 +125,15 @@ async def run_search(
             window, start = concurrency, 2
             while start <= max_pages:
                 pages = await fetch(range(start, min(start + window, max_pages + 1)))
-                if any(r.page is not None and (not r.page.has_more or not r.page.articles) for r in pages):
+                if any(r.page is not None and _last(r.page) for r in pages):
                     break
                 start += window
     return await _outcome(search_to_run, results, settings.max_articles, sink)
+
+
+def _last(page: SearchPage) -> bool:
+    """Whether a page ends its search: it says so, or holds no item at all (not even a broken one)."""
+    return not page.has_more or not (page.articles or page.malformed)
 
 
 async def _outcome(

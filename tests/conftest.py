@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -101,6 +101,22 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 def sandbox_app() -> Starlette:
     """The sandbox application: tests reach its knobs (``state.config``) and records through it."""
     return create_app(SandboxSettings(port=0))
+
+
+ConfigureSandbox = Callable[..., SandboxSettings]
+
+
+@pytest.fixture
+def configure_sandbox(sandbox_app: Starlette) -> Iterator[ConfigureSandbox]:
+    """Change the running sandbox's knobs for one test (``configure_sandbox(platform_articles=40)``)."""
+    saved: SandboxSettings = sandbox_app.state.config
+
+    def apply(**knobs: object) -> SandboxSettings:
+        sandbox_app.state.config = saved.model_copy(update=knobs)
+        return sandbox_app.state.config
+
+    yield apply
+    sandbox_app.state.config = saved
 
 
 @pytest.fixture(scope="session")

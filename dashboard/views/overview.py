@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.settings import get_settings
-from dashboard import data
+from dashboard import brief_data, data
 from db.webpages import PageStatus
 
 RECENT = 10
@@ -13,10 +13,11 @@ FAMILIES = """
 | family | what | state |
 |---|---|---|
 | collection | web pages fetched to count a word | **live** |
-| collection | articles from five content platforms; social accounts' followers and profiles | to come |
+| collection | articles from five content platforms for keyword briefs | **live** |
+| collection | social accounts' followers, followings and profiles | to come |
 | actions | like and follow jobs with quotas, scheduled posts, reposts, hashtags, notices | to come |
 | mailing dispatch | mailings sent to a notification gateway inside a time window | **live** |
-| brief analysis | keywords, keyword tables, word clouds, one zip per job | to come |
+| brief analysis | keywords, keyword tables, word clouds, one zip per job | **live** |
 """
 
 st.title("Switchyard")
@@ -48,11 +49,19 @@ st.markdown(
     f"**{mailings.pending}** pending"
 )
 
-webpages_link, mailings_link, prefect_link = st.columns(3)
+st.subheader("Briefs")
+briefs = brief_data.brief_totals()
+st.markdown(
+    f"**{sum(briefs.values())}** briefs · "
+    + ", ".join(f"**{count}** {status.value}" for status, count in briefs.items() if count)
+)
+
+webpages_link, mailings_link, briefs_link, prefect_link = st.columns(4)
 webpages_link.page_link(
     "views/webpages.py", label="Count a word on web pages", icon=":material/travel_explore:"
 )
 mailings_link.page_link("views/mailings.py", label="Send a mailing", icon=":material/sms:")
+briefs_link.page_link("views/briefs.py", label="Order a brief", icon=":material/article:")
 prefect_link.page_link(
     get_settings().prefect_ui_url, label="Prefect UI: runs, schedules, logs", icon=":material/open_in_new:"
 )

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from connectors.gateway import SendResult, gateway_http_client, parse_retry_after, send_message
+from connectors.gateway import SendResult, gateway_http_client, send_message
+from core.http import parse_retry_after
 from core.settings import GatewaySettings, SandboxSettings
 from sandbox.app import create_app
 from sandbox.gateway import GatewayRecord

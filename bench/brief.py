@@ -1,0 +1,258 @@
+"""Benchmarks of briefs: a whole job end to end, and the analysis alone.
+
+By default: a real ``submit_brief`` flow run (3 keywords × 5 platforms × 400 articles from the sandbox
+platforms in their own process, each answer delayed by ``--latency-ms``, a real database) timed from
+submission to the zip on disk, with the collection and analysis phases from the job's own times.
+The Prefect API is started by a trivial flow first; jieba, the fonts and everything else are paid
+for inside the timed run, as in a fresh worker process.
+
+    python -m bench.brief [--articles-per-search 400] [--latency-ms 100] [--database-url URL] [--record]
+
+``--analysis-only`` times ``analyse_brief_articles`` on N synthetic articles (plausible Chinese text of
+100–300 characters with hashtags, repeating authors, times over 30 days), no database, no Prefect.
+Peak RSS is reported for this process and for its pool workers (the largest child).
+
+    python -m bench.brief --analysis-only [--articles 10000] [--processes 2] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from prefect import flow
+
+from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
+from connectors.platforms import Article
+from core.settings import PLATFORMS
+
+KEYWORDS = ["新能源汽车", "人工智能", "咖啡"]
+SENTENCES = (
+    "今天终于体验了{kw}，感觉比想象中要好很多。",
+    "朋友推荐的{kw}真的很不错，价格也比较实惠。",
+    "关于{kw}的讨论越来越多，大家怎么看？",
+    "最近在研究{kw}，发现市场竞争非常激烈。",
+    "{kw}行业的发展速度让人惊讶，未来可期。",
+    "周末和家人一起去了商场，顺便看了看{kw}。",
+    "有没有人知道{kw}哪个品牌的质量最好？",
+    "专家表示，{kw}将在明年迎来新的增长。",
+    "这次活动的体验感很好，服务人员态度热情。",
+    "上海和北京的用户反馈差别很大，南方城市更关注续航。",
+    "年轻人越来越喜欢分享自己的生活方式和消费习惯。",
+    "数据显示，第三季度销量同比增长了百分之三十。",
+    "这个视频拍得太好了，画面清晰，音乐也很好听。",
+    "评论区的网友纷纷表示支持，点赞已经过万。",
+    "希望厂家能够继续改进产品，提升用户体验。",
+    "技术创新是推动产业升级的重要力量。",
+    "我觉得性价比才是普通消费者最关心的问题。",
+    "学校附近新开了一家店，环境安静，适合学习。",
+    "政府出台了新的补贴政策，鼓励绿色消费。",
+    "大家一定要理性消费，不要盲目跟风。",
+    "记录一下今天的心情，阳光明媚，工作顺利。",
+    "直播间的主播介绍得很详细，学到了很多知识。",
+    "详情请看 https://example.com/post/{n} 了解更多。",
+    "第{n}期节目已经更新，欢迎关注我们的账号。",
+)
+TOPICS = ("生活日常", "科技前沿", "好物推荐", "消费观察", "周末去哪儿", "热点新闻", "美食探店", "数码评测")
+AUTHOR_NAMES = ("小明", "科技观察员", "咖啡爱好者", "汽车之家", "生活家", "数码君", "旅行日记", "财经早知道")
+FANS_LEVELS = ("", "普通用户", "黄V", "蓝V", "金V")
+HEADER = (
+    "| date | articles | processes | analysis (segment, count, 2 xlsx, 2 clouds, zip) | articles/s "
+    "| peak RSS (main) | peak RSS (largest worker) |\n|---|---|---|---|---|---|---|"
+)
+
+
+def synthetic_articles(n: int, keywords: list[str], seed: int) -> list[Article]:
+    """``n`` plausible Chinese articles over ``keywords``, five platforms, ≤2,000 authors and 30 days."""
+    rng = random.Random(seed)
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    authors = [
+        (
+            f"u{a}",
+            f"{rng.choice(AUTHOR_NAMES)}{a}",
+            int(rng.paretovariate(1.2) * 100),
+            rng.choice(FANS_LEVELS),
+        )
+        for a in range(max(10, min(2000, n // 5)))
+    ]
+    articles = []
+    for i in range(n):
+        keyword = keywords[i % len(keywords)]
+        platform = PLATFORMS[rng.randrange(len(PLATFORMS))]
+        topics = tuple(rng.sample(TOPICS, rng.randrange(0, 3)))
+        parts = [f"#{topic}#" for topic in topics if rng.random() < 0.5]
+        while sum(map(len, parts)) < rng.randrange(100, 300):
+            parts.append(rng.choice(SENTENCES).format(kw=keyword, n=rng.randrange(1000)))
+        user_id, user_name, fans, level = authors[int(rng.paretovariate(1.1)) % len(authors)]
+        like, share, comment, collect = (int(rng.expovariate(1 / m)) for m in (200, 30, 50, 20))
+        articles.append(
+            Article(
+                platform=platform,
+                external_id=f"{platform}-{i}",
+                url=f"https://{platform}.example.com/p/{i}",
+                title=f"{keyword}{rng.choice(('体验分享', '最新消息', '深度解读', '避坑指南'))}",
+                content="".join(parts),
+                post_time=start + timedelta(seconds=rng.randrange(30 * 86_400)),
+                like=like,
+                read=like * rng.randrange(5, 50),
+                share=share,
+                comment=comment,
+                collect=collect,
+                play=like * 10 if platform in ("douyin", "bilibili") else 0,
+                danmu=rng.randrange(100) if platform == "bilibili" else 0,
+                interaction=like + share + comment + collect,
+                user_id=user_id,
+                user_name=user_name,
+                user_fans=fans,
+                user_fans_level=level,
+                topics=topics,
+                keyword=keyword,
+            )
+        )
+    return articles
+
+
+def children_peak_rss_mb() -> float:
+    """Peak resident memory of the largest waited-for child process (the pool's workers)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def build_jieba_cache(jieba_dir: Path) -> None:
+    """jieba's dictionary cache built in a child process, as a worker that ran before would leave it."""
+    from tasks.brief_analysis import prepare_jieba
+
+    process = multiprocessing.get_context("spawn").Process(target=prepare_jieba, args=(jieba_dir,))
+    process.start()
+    process.join()
+
+
+def time_analysis(n: int, processes: int) -> tuple[float, int]:
+    """Seconds ``analyse_brief_articles`` takes on ``n`` synthetic articles (font and jieba cache ready)."""
+    from core.fonts import cjk_font
+    from core.settings import get_settings
+    from tasks.brief_analysis import analyse_brief_articles
+
+    settings = get_settings()
+    jieba_dir = settings.data_dir / "cache" / "jieba"
+    build_jieba_cache(jieba_dir)
+    articles = synthetic_articles(n, KEYWORDS, seed=42)
+    font = cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts")
+    out_dir = Path(tempfile.mkdtemp(prefix="switchyard-brief-"))
+    started = time.perf_counter()
+    result = analyse_brief_articles(
+        articles,
+        KEYWORDS,
+        out_dir=out_dir,
+        job_name="bench",
+        font=font,
+        processes=processes,
+        top_words=settings.briefs.top_words,
+        jieba_dir=jieba_dir,
+    )
+    seconds = time.perf_counter() - started
+    print(f"zip: {result.zip_path} ({result.zip_path.stat().st_size / 1e6:.1f} MB)")
+    return seconds, result.articles
+
+
+E2E_HEADER = (
+    "| date | searches | articles | API latency | database | submit → zip | collection | analysis "
+    "| peak RSS | articles stored |\n|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+@flow
+def warm_up() -> None:
+    """Nothing: starts Prefect's temporary API before the timed run."""
+
+
+def time_brief(per_search: int, latency_ms: int, database_url: str) -> str:
+    """Run one brief of 3 keywords on the 5 platforms against the sandbox; the RESULTS.md row."""
+    from core.settings import get_settings
+    from db.briefs import get_brief
+    from db.engine import session_factory
+    from db.migrate import upgrade
+    from flows.briefs import submit_brief
+
+    knobs = {
+        "SWITCHYARD_SANDBOX__PLATFORM_LATENCY_MS": str(latency_ms),
+        "SWITCHYARD_SANDBOX__PLATFORM_ARTICLES": str(per_search),
+    }
+    with sandbox_process(knobs) as sandbox_url:
+        for platform in PLATFORMS:
+            os.environ[f"SWITCHYARD_PLATFORMS__{platform.upper()}__BASE_URL"] = (
+                f"{sandbox_url}/platforms/{platform}"
+            )
+        os.environ["SWITCHYARD_BRIEFS__MAX_ARTICLES"] = str(per_search)
+        get_settings.cache_clear()
+        upgrade()
+        warm_up()
+        httpx.get(f"{sandbox_url}/health")
+        started = time.perf_counter()
+        result = asyncio.run(submit_brief(KEYWORDS, list(PLATFORMS)))
+        seconds = time.perf_counter() - started
+    with session_factory().begin() as session:
+        job = get_brief(session, job_id=result["job_id"])
+    assert job is not None and job.zip_path and job.collected_at and job.finished_at
+    collection = (job.collected_at - job.submitted_at).total_seconds()
+    analysis = (job.finished_at - job.collected_at).total_seconds()
+    expected = per_search * len(KEYWORDS) * len(PLATFORMS)
+    print(
+        f"brief {job.id}: {job.status.value}, {job.articles} of {expected} articles; "
+        f"submit → zip {seconds:.2f} s (collection {collection:.2f} s, analysis {analysis:.2f} s); "
+        f"zip {job.zip_path}"
+    )
+    searches = len(KEYWORDS) * len(PLATFORMS)
+    return (
+        f"| {datetime.now(UTC):%Y-%m-%d} | {searches} | {per_search} each | {latency_ms} ms "
+        f"| {database_name(database_url)} | {seconds:.2f} s | {collection:.2f} s | {analysis:.2f} s "
+        f"| {peak_rss_mb():.0f} MB | {job.articles:,} of {expected:,} |"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--analysis-only", action="store_true", help="time the analysis alone")
+    parser.add_argument("--articles", type=int, default=10_000, help="with --analysis-only")
+    parser.add_argument("--articles-per-search", type=int, default=400)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    configure(args.database_url)
+    if not args.analysis_only:
+        row = time_brief(args.articles_per_search, args.latency_ms, args.database_url)
+        if args.record:
+            record("brief", E2E_HEADER, row)
+        return
+    seconds, articles = time_analysis(args.articles, args.processes)
+    main_mb, worker_mb = peak_rss_mb(), children_peak_rss_mb()
+    print(
+        f"{articles} articles analysed in {seconds:.2f} s = {articles / seconds:.0f} articles/s; "
+        f"peak RSS {main_mb:.0f} MB (main), {worker_mb:.0f} MB (largest worker)"
+    )
+    row = (
+        f"| {datetime.now(UTC):%Y-%m-%d} | {articles:,} | {args.processes} | {seconds:.2f} s "
+        f"| {articles / seconds:.0f} | {main_mb:.0f} MB | {worker_mb:.0f} MB |"
+    )
+    if args.record:
+        record("brief", HEADER, row)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,505 @@
+"""The brief analysis: a job's articles turned into two workbooks, two word clouds and one zip.
+
+Pure logic (no Prefect, no database). Each article's title and content is segmented once with jieba
+(hashtags, mentions and URLs taken out first; stop words, single characters and numbers not
+counted; the job's keywords always one token). Large corpora are segmented by a process pool over
+chunks. Files, under ``out_dir / job_name``: ``keyword.xlsx`` (sheets "articles", "words"),
+``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics"), ``content_wc.png`` and
+``topic_wc.png``; then ``out_dir / f"{job_name}.zip"`` with the four under ``job_name/``. Every
+file is written under a temporary name and renamed, the zip last: a zip that exists is complete.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import time
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jieba
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from wordcloud import WordCloud
+
+from connectors.platforms import Article
+
+ENGAGEMENT = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
+ARTICLE_COLUMNS = (
+    "keyword",
+    "platform",
+    "url",
+    "title",
+    "content",
+    "post_time (UTC)",
+    *ENGAGEMENT,
+    "user_name",
+    "user_fans",
+    "user_fans_level",
+    "topics",
+)
+WORD_COLUMNS = ("rank", "word", "count", "articles")
+SUMMARY_COLUMNS = ("keyword", "platform", "articles", "accounts", *ENGAGEMENT)
+ACCOUNT_COLUMNS = (
+    "keyword",
+    "platform",
+    "user_name",
+    "user_fans",
+    "user_fans_level",
+    "articles",
+    "interaction",
+)
+DAILY_COLUMNS = ("keyword", "platform", "date", "articles", "interaction")
+TOPIC_COLUMNS = ("topic", "count")
+KEYWORD_WORKBOOK = "keyword.xlsx"
+ANALYSIS_WORKBOOK = "keyword_analysis.xlsx"
+CONTENT_CLOUD = "content_wc.png"
+TOPIC_CLOUD = "topic_wc.png"
+TOP_ACCOUNTS = 20  # per keyword × platform in the "accounts" sheet
+CLOUD_SIZE = (800, 600)
+NO_TOPICS = "无话题"  # what the topic cloud says when no article has a topic
+NO_WORDS = "无内容"  # what the content cloud says when no word was counted
+EXCEL_MAX_CELL = 32_767  # characters Excel keeps in one cell
+
+# HMM on: it finds words missing from jieba's dictionary (蔚来, 小红书, 绝绝子), which is what
+# social-media briefs are about; it costs ~30% more segmenting time, ~5-10% of the whole analysis.
+HMM = True
+# fork: the workers inherit the parent's loaded dictionary and start at once; forkserver and spawn
+# load it again in each worker (+0.8 s at 10,000 articles, see bench/RESULTS.md). The parent may
+# have threads (Prefect), so the workers do nothing but segment and count (no logging, no clients,
+# no I/O besides the pool's pipes) and end with os._exit.
+START_METHOD = "fork"
+POOL_MIN_CHARS = 300_000  # below this (~1,000 articles) one process is faster than starting a pool
+CHUNKS_PER_PROCESS = 4
+
+STOPWORDS_FILE = Path(__file__).with_name("stopwords_zh.txt")
+# "#话题#" (weibo) first, then "#话题" ended by a space or the end (xiaohongshu, douyin).
+PAIRED_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})#")
+OPEN_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})(?=\s|$)")
+URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE)
+MENTION_RE = re.compile(r"@[\w\-]{1,30}")
+TOPIC_SUFFIX = "[话题]"  # xiaohongshu writes "#话题[话题]#"
+NUMBER_RE = re.compile(r"[\d.,%+\-]+")
+
+
+@dataclass(frozen=True)
+class WordCount:
+    """A word, its occurrences in the corpus and the number of articles containing it."""
+
+    word: str
+    count: int
+    articles: int
+
+
+@dataclass(frozen=True)
+class TopicCount:
+    """A topic or hashtag and the number of articles carrying it."""
+
+    topic: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """One account's articles and interaction within a keyword × platform."""
+
+    user_id: str
+    user_name: str
+    user_fans: int
+    user_fans_level: str
+    articles: int
+    interaction: int
+
+
+@dataclass(frozen=True)
+class DayCount:
+    """Articles and their interaction on one UTC date."""
+
+    day: date
+    articles: int
+    interaction: int
+
+
+@dataclass(frozen=True)
+class KeywordPlatformSummary:
+    """Everything counted for one keyword on one platform."""
+
+    keyword: str
+    platform: str
+    articles: int
+    accounts: int
+    like: int
+    read: int
+    share: int
+    comment: int
+    collect: int
+    play: int
+    danmu: int
+    download: int
+    interaction: int
+    top_accounts: tuple[AccountSummary, ...]  # by interaction, at most TOP_ACCOUNTS
+    daily: tuple[DayCount, ...]  # by date; articles without a post time are not in it
+
+
+@dataclass(frozen=True)
+class BriefAnalysis:
+    """The result of one job's analysis: the counts and the files written."""
+
+    words: tuple[WordCount, ...]  # the top ``top_words``, most frequent first
+    summary: tuple[KeywordPlatformSummary, ...]
+    topics: tuple[TopicCount, ...]  # most frequent first
+    files: dict[str, Path] = field(hash=False)  # file name → path, the four files in the zip
+    zip_path: Path
+    articles: int
+    seconds: float
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """The built-in Chinese (and a few English) stop words."""
+    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def prepare_jieba(jieba_dir: Path) -> None:
+    """Load jieba's dictionary once per process, its cache kept in ``jieba_dir``."""
+    if jieba.dt.initialized:
+        return
+    jieba_dir.mkdir(parents=True, exist_ok=True)
+    jieba.dt.tmp_dir = str(jieba_dir)
+    jieba.setLogLevel("WARNING")
+    jieba.initialize()
+
+
+def job_tokenizer(keywords: Sequence[str]) -> jieba.Tokenizer:
+    """A copy of the loaded dictionary with the job's keywords added, so jobs never see each other's."""
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ = dict(jieba.dt.FREQ)
+    tokenizer.total = jieba.dt.total
+    tokenizer.initialized = True
+    for keyword in keywords:
+        tokenizer.add_word(keyword)
+    return tokenizer
+
+
+def normalise_topic(topic: str) -> str:
+    return topic.strip().strip("#").removesuffix(TOPIC_SUFFIX).strip()
+
+
+def article_text(article: Article) -> tuple[str, set[str]]:
+    """The text to segment (hashtags, mentions and URLs removed) and the article's topics."""
+    text = URL_RE.sub(" ", f"{article.title}\n{article.content}")
+    topics = {normalise_topic(topic) for topic in article.topics}
+    for pattern in (PAIRED_HASHTAG_RE, OPEN_HASHTAG_RE):
+        topics.update(normalise_topic(tag) for tag in pattern.findall(text))
+        text = pattern.sub(" ", text)
+    topics.discard("")
+    return MENTION_RE.sub(" ", text), topics
+
+
+def is_counted(token: str, keywords: frozenset[str], stop: frozenset[str]) -> bool:
+    """Whether a token counts as a word: a keyword, or 2+ characters with a letter, not a stop word."""
+    if token in keywords:
+        return True
+    return (
+        len(token) > 1
+        and token not in stop
+        and not NUMBER_RE.fullmatch(token)
+        and any(char.isalpha() for char in token)
+    )
+
+
+def count_words(
+    texts: Iterable[str], tokenizer: jieba.Tokenizer, keywords: frozenset[str]
+) -> tuple[Counter[str], Counter[str]]:
+    """Segment each text once: occurrences of each word, and the number of texts containing it."""
+    stop = stopwords()
+    counts: Counter[str] = Counter()
+    articles: Counter[str] = Counter()
+    for text in texts:
+        words = [token for token in tokenizer.cut(text, HMM=HMM) if is_counted(token, keywords, stop)]
+        counts.update(words)
+        articles.update(set(words))
+    return counts, articles
+
+
+_worker_tokenizer: jieba.Tokenizer | None = None
+_worker_keywords: frozenset[str] = frozenset()
+
+
+def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
+    """Pool initializer: the dictionary (inherited when forked) and this job's keywords."""
+    global _worker_tokenizer, _worker_keywords
+    prepare_jieba(jieba_dir)
+    _worker_tokenizer = job_tokenizer(keywords)
+    _worker_keywords = frozenset(keywords)
+
+
+def _count_chunk(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
+    assert _worker_tokenizer is not None, "the pool initializer did not run"
+    return count_words(texts, _worker_tokenizer, _worker_keywords)
+
+
+@contextmanager
+def segmenting(
+    texts: Sequence[str], keywords: Sequence[str], *, processes: int, jieba_dir: Path
+) -> Iterator[Callable[[], tuple[Counter[str], Counter[str]]]]:
+    """Start counting words in ``texts`` (a pool over chunks when that pays off); yields the wait for them.
+
+    The caller works on while the pool segments, then calls the yielded function for the word counts
+    and the article counts. Small corpora are segmented in this process when the function is called.
+    """
+    prepare_jieba(jieba_dir)
+    if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
+        yield lambda: count_words(texts, job_tokenizer(keywords), frozenset(keywords))
+        return
+    size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
+    chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
+    context = multiprocessing.get_context(START_METHOD)
+    with context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords))) as pool:
+        results = pool.imap_unordered(_count_chunk, chunks)
+
+        def wait() -> tuple[Counter[str], Counter[str]]:
+            counts: Counter[str] = Counter()
+            articles: Counter[str] = Counter()
+            for chunk_counts, chunk_articles in results:
+                counts.update(chunk_counts)
+                articles.update(chunk_articles)
+            return counts, articles
+
+        yield wait
+
+
+def rank_words(counts: Counter[str], articles: Counter[str], limit: int) -> tuple[WordCount, ...]:
+    """The ``limit`` most frequent words (ties by word, so the order is stable)."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return tuple(WordCount(word, count, articles[word]) for word, count in ranked)
+
+
+def account_key(article: Article) -> str:
+    return article.user_id or article.user_name
+
+
+def summarise(articles: Sequence[Article], keywords: Sequence[str]) -> tuple[KeywordPlatformSummary, ...]:
+    """Per keyword × platform: articles, engagement sums, accounts, top accounts, articles per day."""
+    groups: dict[tuple[str, str], list[Article]] = {}
+    for article in articles:
+        groups.setdefault((article.keyword, article.platform), []).append(article)
+    order = {keyword: index for index, keyword in enumerate(keywords)}
+    keys = sorted(groups, key=lambda key: (order.get(key[0], len(order)), key[0], key[1]))
+    return tuple(summarise_group(keyword, platform, groups[keyword, platform]) for keyword, platform in keys)
+
+
+def summarise_group(keyword: str, platform: str, articles: list[Article]) -> KeywordPlatformSummary:
+    sums = {name: sum(getattr(article, name) for article in articles) for name in ENGAGEMENT}
+    accounts: dict[str, list[Article]] = {}
+    days: dict[date, list[int]] = {}
+    for article in articles:
+        if key := account_key(article):
+            accounts.setdefault(key, []).append(article)
+        if article.post_time is not None:
+            day = days.setdefault(article.post_time.date(), [0, 0])
+            day[0] += 1
+            day[1] += article.interaction
+    top = sorted(
+        (summarise_account(key, posts) for key, posts in accounts.items()),
+        key=lambda account: (-account.interaction, -account.articles, account.user_name, account.user_id),
+    )[:TOP_ACCOUNTS]
+    return KeywordPlatformSummary(
+        keyword=keyword,
+        platform=platform,
+        articles=len(articles),
+        accounts=len(accounts),
+        **sums,
+        top_accounts=tuple(top),
+        daily=tuple(DayCount(day, n, interaction) for day, (n, interaction) in sorted(days.items())),
+    )
+
+
+def summarise_account(key: str, posts: list[Article]) -> AccountSummary:
+    """One account from its articles: the name and level last seen non-empty, the most fans seen."""
+    return AccountSummary(
+        user_id=posts[0].user_id,
+        user_name=next((post.user_name for post in reversed(posts) if post.user_name), key),
+        user_fans=max(post.user_fans for post in posts),
+        user_fans_level=next((post.user_fans_level for post in reversed(posts) if post.user_fans_level), ""),
+        articles=len(posts),
+        interaction=sum(post.interaction for post in posts),
+    )
+
+
+def count_topics(topic_sets: Iterable[set[str]]) -> tuple[TopicCount, ...]:
+    """Topics by the number of articles carrying them (ties by name)."""
+    counts = Counter(topic for topics in topic_sets for topic in topics)
+    return tuple(TopicCount(topic, n) for topic, n in sorted(counts.items(), key=lambda i: (-i[1], i[0])))
+
+
+def cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
+    """A value Excel accepts: strings without control characters, cut to Excel's limit, never a formula."""
+    if not isinstance(value, str):
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)[:EXCEL_MAX_CELL]
+    if value.startswith("="):  # openpyxl would store it as a formula
+        text = WriteOnlyCell(sheet, value)
+        text.data_type = "s"
+        return text
+    return value
+
+
+def append(sheet: WriteOnlyWorksheet, row: Iterable[Any]) -> None:
+    sheet.append([cell(sheet, value) for value in row])
+
+
+def save_atomically(workbook: Workbook, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    workbook.save(partial)
+    os.replace(partial, path)
+
+
+def article_row(article: Article, topics: set[str]) -> list[Any]:
+    posted = article.post_time.astimezone(UTC).replace(tzinfo=None) if article.post_time else None
+    return [
+        article.keyword,
+        article.platform,
+        article.url,
+        article.title,
+        article.content,
+        posted,
+        *(getattr(article, name) for name in ENGAGEMENT),
+        article.user_name,
+        article.user_fans,
+        article.user_fans_level,
+        ",".join(sorted(topics)),
+    ]
+
+
+def keyword_workbook(articles: Sequence[Article], topic_sets: Sequence[set[str]]) -> Workbook:
+    """``keyword.xlsx`` begun: its "articles" sheet, one row per article."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("articles")
+    append(sheet, ARTICLE_COLUMNS)
+    for article, topics in zip(articles, topic_sets, strict=True):
+        append(sheet, article_row(article, topics))
+    return workbook
+
+
+def write_keyword_workbook(path: Path, workbook: Workbook, words: Sequence[WordCount]) -> None:
+    """``keyword.xlsx`` finished: its "words" sheet (rank, word, count, articles), saved to ``path``."""
+    sheet = workbook.create_sheet("words")
+    append(sheet, WORD_COLUMNS)
+    for rank, word in enumerate(words, start=1):
+        append(sheet, (rank, word.word, word.count, word.articles))
+    save_atomically(workbook, path)
+
+
+def write_analysis_workbook(
+    path: Path, summary: Sequence[KeywordPlatformSummary], topics: Sequence[TopicCount]
+) -> None:
+    """``keyword_analysis.xlsx``: sheets "summary", "accounts", "daily" and "topics"."""
+    workbook = Workbook(write_only=True)
+    sheets = {name: workbook.create_sheet(name) for name in ("summary", "accounts", "daily", "topics")}
+    headers = (SUMMARY_COLUMNS, ACCOUNT_COLUMNS, DAILY_COLUMNS, TOPIC_COLUMNS)
+    for sheet, columns in zip(sheets.values(), headers, strict=True):
+        append(sheet, columns)
+    for row in summary:
+        key = (row.keyword, row.platform)
+        append(sheets["summary"], (*key, row.articles, row.accounts, *(getattr(row, n) for n in ENGAGEMENT)))
+        for account in row.top_accounts:
+            account_counts = (account.articles, account.interaction)
+            append(
+                sheets["accounts"],
+                (*key, account.user_name, account.user_fans, account.user_fans_level, *account_counts),
+            )
+        for day in row.daily:
+            append(sheets["daily"], (*key, day.day, day.articles, day.interaction))
+    for topic in topics:
+        append(sheets["topics"], (topic.topic, topic.count))
+    save_atomically(workbook, path)
+
+
+def draw_cloud(
+    path: Path, frequencies: dict[str, int], *, font: Path, empty_text: str, max_words: int
+) -> None:
+    """A PNG word cloud of ``frequencies`` (``empty_text`` alone when there is none), drawn with ``font``."""
+    cloud = WordCloud(
+        font_path=str(font),
+        width=CLOUD_SIZE[0],
+        height=CLOUD_SIZE[1],
+        background_color="white",
+        max_words=max_words,
+        random_state=42,
+    )
+    cloud.generate_from_frequencies(frequencies or {empty_text: 1})
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    cloud.to_image().save(partial, format="PNG")
+    os.replace(partial, path)
+
+
+def zip_job(zip_path: Path, files: dict[str, Path], job_name: str) -> None:
+    """The files under ``job_name/`` in one zip, stored as is (xlsx and png are compressed already)."""
+    partial = zip_path.with_name(f".{zip_path.name}.{uuid.uuid4().hex}.part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, path in files.items():
+            archive.write(path, f"{job_name}/{name}")
+    os.replace(partial, zip_path)
+
+
+def analyse_brief_articles(
+    articles: Sequence[Article],
+    keywords: Sequence[str],
+    *,
+    out_dir: Path,
+    job_name: str,
+    font: Path,
+    processes: int = 2,
+    top_words: int = 200,
+    jieba_dir: Path,
+) -> BriefAnalysis:
+    """Count a job's words, engagement, accounts, days and topics, and write its files and zip."""
+    if not job_name or Path(job_name).name != job_name or job_name in (".", ".."):
+        raise ValueError(f"job_name must be a plain file name, got {job_name!r}")
+    started = time.perf_counter()
+    keywords = [keyword.strip() for keyword in keywords if keyword.strip()]
+    job_dir = out_dir / job_name
+    job_dir.mkdir(parents=True, exist_ok=True)
+    prepared = [article_text(article) for article in articles]
+    texts = [text for text, _ in prepared]
+    topic_sets = [topics for _, topics in prepared]
+    files = {
+        name: job_dir / name for name in (KEYWORD_WORKBOOK, ANALYSIS_WORKBOOK, CONTENT_CLOUD, TOPIC_CLOUD)
+    }
+    with segmenting(texts, keywords, processes=processes, jieba_dir=jieba_dir) as counted:
+        # while the pool segments: everything that does not need the words
+        summary = summarise(articles, keywords)
+        topics = count_topics(topic_sets)
+        write_analysis_workbook(files[ANALYSIS_WORKBOOK], summary, topics)
+        topic_frequencies = {topic.topic: topic.count for topic in topics[:top_words]}
+        draw_cloud(
+            files[TOPIC_CLOUD], topic_frequencies, font=font, empty_text=NO_TOPICS, max_words=top_words
+        )
+        workbook = keyword_workbook(articles, topic_sets)
+        words = rank_words(*counted(), top_words)
+    write_keyword_workbook(files[KEYWORD_WORKBOOK], workbook, words)
+    word_frequencies = {word.word: word.count for word in words}
+    draw_cloud(files[CONTENT_CLOUD], word_frequencies, font=font, empty_text=NO_WORDS, max_words=top_words)
+    zip_path = out_dir / f"{job_name}.zip"
+    zip_job(zip_path, files, job_name)
+    return BriefAnalysis(
+        words=words,
+        summary=summary,
+        topics=topics,
+        files=files,
+        zip_path=zip_path,
+        articles=len(articles),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,162 @@
+"""The Briefs page under AppTest, on a real database with a brief analysed for real."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from streamlit.testing.v1 import AppTest
+
+from connectors.platforms import Article
+from db.briefs import (
+    BriefStatus,
+    SearchOutcome,
+    claim_brief,
+    create_brief,
+    finish_brief,
+    finish_collection,
+    job_searches,
+    list_briefs,
+    record_search,
+    store_articles,
+)
+from deployments.runs import start_collection
+from tasks.brief_rules import validate_brief
+from tasks.briefs import analyse_job, brief_summary
+
+Sessions = sessionmaker[Session]
+BRIEFS = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "briefs.py"
+POSTED = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+def articles() -> list[Article]:
+    """Six articles on two platforms by three authors over two days."""
+    return [
+        Article(
+            platform=platform,
+            external_id=f"{platform}-{n}",
+            url=f"https://{platform}.example/{n}",
+            title=f"新能源汽车第{n}篇",
+            content=f"新能源汽车的续航越来越好了 #电动车# 第{n}条",
+            post_time=POSTED + timedelta(days=n % 2),
+            like=10 * n,
+            share=n,
+            comment=2,
+            interaction=11 * n + 2,
+            user_name=f"作者{n % 3}",
+            user_fans=20_000,
+            user_fans_level="1万-10万",
+            topics=("电动车",),
+            keyword="新能源",
+        )
+        for platform in ("weibo", "douyin")
+        for n in range(1, 4)
+    ]
+
+
+@pytest.fixture
+def finished_brief(sessions: Sessions) -> int:
+    """A brief collected (one search failed) and analysed into its files, as the flows would."""
+    spec = validate_brief(["新能源"], ["weibo", "douyin"], max_keywords=5)
+    with sessions.begin() as session:
+        job_id = create_brief(session, spec=spec)
+        job = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
+        assert job is not None
+        store_articles(session, job_id=job_id, articles=articles())
+        weibo, douyin = job.searches
+        record_search(session, outcome=SearchOutcome(weibo.id, pages=1, articles=3, malformed=0, attempts=1))
+        record_search(
+            session, outcome=SearchOutcome(douyin.id, 1, 3, 0, 6, error="page 2: douyin answered HTTP 500")
+        )
+        finish_collection(session, job_id=job_id)
+        claimed = claim_brief(session, job_id=job_id, stage="analyse", lease_seconds=60)
+    analysis = analyse_job.fn(claimed)
+    with sessions.begin() as session:
+        finish_brief(session, job_id=job_id, zip_path=str(analysis.zip_path), summary=brief_summary(analysis))
+    return job_id
+
+
+def test_a_finished_brief_shows_progress_articles_accounts_charts_and_files(finished_brief: int) -> None:
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+
+    assert not at.exception
+    jobs = at.dataframe[0].value
+    assert list(jobs["id"]) == [finished_brief] and list(jobs["status"]) == ["finished"]
+    assert list(jobs["articles"]) == [6]
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Status"] == "finished" and metrics["Articles"] == "6"
+    assert "douyin/新能源: page 2: douyin answered HTTP 500" in at.warning[0].value
+    searches = at.dataframe[1].value
+    assert list(searches["status"]) == ["done", "partial"] and list(searches["articles"]) == [3, 3]
+    shown = at.dataframe[2].value
+    assert len(shown) == 6 and list(shown["interaction"]) == sorted(shown["interaction"], reverse=True)
+    accounts = at.dataframe[3].value
+    assert set(accounts["user_name"]) == {"作者0", "作者1", "作者2"} and accounts["articles"].sum() == 6
+    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("image")) == 2
+    assert at.get("download_button")[0].proto.label == "Download the brief (zip)"
+
+
+def test_articles_filter_by_platform_and_text(finished_brief: int) -> None:
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+    platform = next(box for box in at.selectbox if box.label == "Platform")
+    platform.select("douyin").run()
+    assert not at.exception
+    assert set(at.dataframe[2].value["platform"]) == {"douyin"}
+
+    next(box for box in at.text_input if box.label == "Text contains").input("第2篇").run()
+    assert list(at.dataframe[2].value["title"]) == ["新能源汽车第2篇"]
+
+
+def test_jobs_are_searched_by_keyword_and_status(finished_brief: int, sessions: Sessions) -> None:
+    spec = validate_brief(["咖啡"], None, max_keywords=5)
+    with sessions.begin() as session:
+        waiting = create_brief(session, spec=spec)
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+    assert list(at.dataframe[0].value["id"]) == [waiting, finished_brief]
+
+    next(box for box in at.text_input if box.label == "Keyword contains").input("咖").run()
+    assert list(at.dataframe[0].value["id"]) == [waiting]
+    next(box for box in at.selectbox if box.label == "Status").select(BriefStatus.FINISHED).run()
+    assert not at.exception and "No briefs found." in [info.value for info in at.info]
+
+
+def test_the_form_stores_a_brief_with_its_searches(sessions: Sessions) -> None:
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+    at.text_area[0].input("新能源，电动车")
+    at.multiselect[0].set_value(["weibo", "bilibili"])
+    at.button[0].click().run()
+
+    assert not at.exception
+    with sessions.begin() as session:
+        (job,) = list_briefs(session)
+        searches = job_searches(session, job_id=job.id)
+    assert job.keywords == ["新能源", "电动车"] and job.platforms == ["weibo", "bilibili"]
+    assert len(searches) == 4 and job.status == BriefStatus.SUBMITTED
+    assert at.success[0].value == f"Brief {job.id} stored."
+    assert "the scheduled process-briefs run will pick it up" in at.info[0].value
+
+
+@pytest.mark.parametrize(
+    ("keywords", "platforms", "reason"),
+    [("  ", ["weibo"], "at least one keyword"), ("新能源", [], "at least one platform")],
+)
+def test_bad_form_input_shows_an_error_and_stores_nothing(
+    sessions: Sessions, keywords: str, platforms: list[str], reason: str
+) -> None:
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+    at.text_area[0].input(keywords)
+    at.multiselect[0].set_value(platforms)
+    at.button[0].click().run()
+
+    assert not at.exception
+    assert reason in at.error[0].value and not at.success
+    with sessions.begin() as session:
+        assert list_briefs(session) == []
+
+
+def test_start_collection_without_a_server_leaves_the_brief_to_the_schedule() -> None:
+    message = start_collection(5)
+    assert message.startswith("Brief 5 is stored") and "process-briefs" in message

@@ -1,0 +1,144 @@
+"""Real brief flow runs (Prefect test harness) against the sandbox platforms and a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import PLATFORMS, get_settings
+from db.base import utcnow
+from db.briefs import (
+    BriefArticle,
+    BriefStatus,
+    SearchStatus,
+    claim_brief,
+    create_brief,
+    get_brief,
+    job_searches,
+    transition,
+)
+from flows.briefs import collect_brief, process_briefs, submit_brief
+from sandbox.platforms import expected_counts
+from tasks.brief_rules import validate_brief
+from tests.conftest import ConfigureSandbox, set_env
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+Sessions = sessionmaker[Session]
+KEYWORDS = ["新能源", "咖啡"]
+FILES = {"keyword.xlsx", "keyword_analysis.xlsx", "content_wc.png", "topic_wc.png"}
+
+
+@pytest.fixture(autouse=True)
+def platforms_on_the_sandbox(sandbox_url: str) -> Iterator[None]:
+    """Every platform's base URL on the test sandbox, quick retries; the environment restored after."""
+    saved = dict(os.environ)
+    urls = {f"SWITCHYARD_PLATFORMS__{p.upper()}__BASE_URL": f"{sandbox_url}/platforms/{p}" for p in PLATFORMS}
+    set_env(urls | {"SWITCHYARD_BRIEFS__BACKOFF": "0.01", "SWITCHYARD_BRIEFS__READ_TIMEOUT": "1"})
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+def expected_good(config: object, platforms: list[str], keywords: list[str]) -> int:
+    return sum(expected_counts(config, p, k)[0] for p in platforms for k in keywords)  # type: ignore[arg-type]
+
+
+def article_count(sessions: Sessions, job_id: int) -> int:
+    with sessions.begin() as session:
+        return session.scalar(select(func.count()).where(BriefArticle.job_id == job_id)) or 0
+
+
+def test_a_submitted_brief_is_collected_and_analysed_into_its_files(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    config = configure_sandbox(platform_articles=45, platform_malformed_rate=0.1)
+    result = asyncio.run(submit_brief(KEYWORDS, ["weibo", "douyin", "bilibili"]))
+
+    job_id = result["job_id"]
+    with sessions.begin() as session:
+        job = get_brief(session, job_id=job_id)
+        searches = job_searches(session, job_id=job_id)
+    good = expected_good(config, ["weibo", "douyin", "bilibili"], KEYWORDS)
+    assert job is not None and job.status == BriefStatus.FINISHED
+    assert job.articles == good == article_count(sessions, job_id)
+    assert job.submitted_at <= job.started_at <= job.collected_at <= job.finished_at  # type: ignore[operator]
+    assert {s["status"] for s in searches} == {SearchStatus.DONE}
+    malformed = sum(expected_counts(config, s["platform"], s["keyword"])[1] for s in searches)
+    assert sum(s["malformed"] for s in searches) == malformed > 0
+
+    archive = Path(job.zip_path or "")
+    assert archive == get_settings().data_dir / "briefs" / f"{job_id}.zip"
+    with zipfile.ZipFile(archive) as opened:
+        assert set(opened.namelist()) == {f"{job_id}/{name}" for name in FILES}
+    assert {path.name for path in (archive.parent / str(job_id)).iterdir()} >= FILES
+    articles_sheet = load_workbook(archive.parent / str(job_id) / "keyword.xlsx", read_only=True)["articles"]
+    assert len(list(articles_sheet.values)) == good + 1  # the header row, then one row per article
+
+
+def test_collection_survives_faults_and_a_rerun_adds_no_duplicates(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    config = configure_sandbox(
+        platform_articles=60, platform_error_rate=0.15, platform_throttle_rate=0.1, platform_timeout_rate=0.05
+    )
+    set_env({"SWITCHYARD_BRIEFS__RETRIES": "12", "SWITCHYARD_BRIEFS__READ_TIMEOUT": "0.3"})
+    job_id = asyncio.run(submit_brief(["咖啡"], ["weixin", "xiaohongshu"]))["job_id"]
+    first = article_count(sessions, job_id)
+    with sessions.begin() as session:  # as if the job had to be collected again
+        assert transition(session, job_id=job_id, to=BriefStatus.SUBMITTED, from_=[BriefStatus.FINISHED])
+    asyncio.run(collect_brief(job_id))
+    with sessions.begin() as session:
+        job = get_brief(session, job_id=job_id)
+    # every article arrived although about a third of the requests were faulted, and once only
+    assert first == expected_good(config, ["weixin", "xiaohongshu"], ["咖啡"])
+    assert article_count(sessions, job_id) == first
+    assert job is not None and job.status == BriefStatus.FINISHED
+    assert job.attempts == 4  # claims: collected twice, analysed twice
+
+
+def test_a_platform_that_fails_leaves_the_rest_of_the_brief_finished(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox, sandbox_url: str
+) -> None:
+    config = configure_sandbox(platform_articles=30)
+    set_env({"SWITCHYARD_PLATFORMS__WEIBO__BASE_URL": f"{sandbox_url}/platforms/nowhere"})
+    job_id = asyncio.run(submit_brief(["咖啡"], ["weibo", "bilibili"]))["job_id"]
+    with sessions.begin() as session:
+        job = get_brief(session, job_id=job_id)
+        searches = {s["platform"]: s for s in job_searches(session, job_id=job_id)}
+    assert job is not None and job.status == BriefStatus.FINISHED
+    assert job.articles == expected_counts(config, "bilibili", "咖啡")[0]
+    assert searches["weibo"]["status"] == SearchStatus.FAILED and "404" in searches["weibo"]["error"]
+    assert "weibo/咖啡" in (job.last_error or "")
+
+
+def test_bad_parameters_fail_the_run_with_a_clear_reason_and_store_nothing(sessions: Sessions) -> None:
+    with pytest.raises(ValueError, match="unknown platform 'twitter'"):
+        asyncio.run(submit_brief(["咖啡"], ["twitter"]))
+    with sessions.begin() as session:
+        assert session.scalar(select(func.count()).select_from(BriefArticle)) == 0
+
+
+def test_the_schedule_picks_up_a_job_a_lost_run_held(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    config = configure_sandbox(platform_articles=20)
+    spec = validate_brief(["咖啡"], ["douyin"], max_keywords=5)
+    with sessions.begin() as session:
+        job_id = create_brief(session, spec=spec)
+        past = utcnow() - timedelta(hours=1)
+        assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60, now=past)  # then died
+    asyncio.run(process_briefs())
+    with sessions.begin() as session:
+        job = get_brief(session, job_id=job_id)
+    assert job is not None and job.status == BriefStatus.FINISHED
+    assert job.articles == expected_counts(config, "douyin", "咖啡")[0]

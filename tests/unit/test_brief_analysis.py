@@ -1,0 +1,305 @@
+"""The brief analysis on a small fixed corpus: counts, workbooks, clouds and the zip."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import jieba
+import pytest
+from openpyxl import load_workbook
+
+from connectors.platforms import Article
+from core.fonts import cjk_font
+from tasks import brief_analysis
+from tasks.brief_analysis import (
+    ACCOUNT_COLUMNS,
+    ARTICLE_COLUMNS,
+    DAILY_COLUMNS,
+    SUMMARY_COLUMNS,
+    TOPIC_COLUMNS,
+    WORD_COLUMNS,
+    BriefAnalysis,
+    analyse_brief_articles,
+)
+
+EV, COFFEE = "新能源汽车", "咖啡"
+KEYWORDS = [EV, COFFEE]
+PLANTED = "续航"  # planted 6 times in 5 articles
+
+
+def day(d: int, hour: int = 12) -> datetime:
+    return datetime(2026, 11, d, hour, tzinfo=UTC)
+
+
+def article(n: int, keyword: str, platform: str, content: str, **fields: object) -> Article:
+    values: dict = {
+        "platform": platform,
+        "external_id": f"{platform}-{n}",
+        "url": f"https://{platform}.example.com/{n}",
+        "title": f"标题{n}",
+        "content": content,
+        "post_time": day(1),
+        "keyword": keyword,
+        "user_id": f"u{n}",
+        "user_name": f"作者{n}",
+    }
+    return Article(**(values | fields))
+
+
+CORPUS = [
+    # 新能源汽车 × weibo: 4 articles, 3 of them by one account
+    article(
+        1,
+        EV,
+        "weibo",
+        "新能源汽车行业发展很快，续航很好。#电动车# https://t.cn/abc123 @小王 2024",
+        like=10,
+        share=1,
+        comment=2,
+        interaction=13,
+        user_id="laowang",
+        user_name="车评人老王",
+        user_fans=5000,
+        user_fans_level="黄V",
+        topics=("电动车",),
+        post_time=day(1, 1),
+    ),
+    article(
+        2,
+        EV,
+        "weibo",
+        "我们因为喜欢所以买了新能源汽车，续航也不错，续航真的强。",
+        like=20,
+        read=100,
+        interaction=20,
+        user_id="laowang",
+        user_name="车评人老王",
+        user_fans=5200,
+        post_time=day(1, 23),
+    ),
+    article(
+        3,
+        EV,
+        "weibo",
+        "周末去看了新能源汽车展。#电动车#",
+        like=5,
+        collect=3,
+        interaction=8,
+        user_id="laowang",
+        user_name="车评人老王",
+        post_time=day(2),
+    ),
+    article(4, EV, "weibo", "充电桩越来越多了，续航焦虑少了。", like=1, interaction=1, post_time=None),
+    # 新能源汽车 × douyin: 2 articles
+    article(5, EV, "douyin", "新能源汽车试驾视频，续航表现亮眼。", play=1000, like=50, interaction=50),
+    article(
+        6, EV, "douyin", "电池技术进步明显。", play=500, danmu=0, download=7, interaction=3, post_time=day(3)
+    ),
+    # 咖啡 × xiaohongshu: 3 articles, with control characters and a would-be formula
+    article(
+        7,
+        COFFEE,
+        "xiaohongshu",
+        "今天的拿铁很香\x00\x07，#咖啡探店 #周末 推荐给大家。",
+        like=30,
+        interaction=30,
+    ),
+    article(8, COFFEE, "xiaohongshu", "手冲咖啡的风味很特别。", title="=SUM(1,2)", like=4, interaction=4),
+    article(
+        9, COFFEE, "xiaohongshu", "咖啡豆的产地很重要。", topics=("咖啡探店[话题]",), like=6, interaction=6
+    ),
+    # 咖啡 × weibo: 3 articles, one without any account
+    article(10, COFFEE, "weibo", "喝咖啡提神，续航一整天。", like=2, interaction=2, post_time=day(2)),
+    article(11, COFFEE, "weibo", "咖啡店排队的人很多。", user_id="", user_name="", like=1, interaction=1),
+    article(12, COFFEE, "weibo", "冷萃咖啡适合夏天。", like=0, interaction=0, post_time=day(5)),
+]
+
+
+@pytest.fixture(scope="session")
+def font(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cjk_font(None, tmp_path_factory.mktemp("fonts"))
+
+
+@pytest.fixture(scope="session")
+def jieba_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jieba")
+
+
+@pytest.fixture(scope="session")
+def analysis(tmp_path_factory: pytest.TempPathFactory, font: Path, jieba_dir: Path) -> BriefAnalysis:
+    return analyse_brief_articles(
+        CORPUS,
+        KEYWORDS,
+        out_dir=tmp_path_factory.mktemp("briefs"),
+        job_name="job-1",
+        font=font,
+        processes=1,
+        top_words=50,
+        jieba_dir=jieba_dir,
+    )
+
+
+def rows(path: Path, sheet: str) -> list[tuple]:
+    workbook = load_workbook(path, read_only=True)
+    try:
+        return [tuple(row) for row in workbook[sheet].iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+
+
+def keyed(table: list[tuple]) -> dict[tuple, tuple]:
+    """Data rows by their first two cells (keyword, platform)."""
+    return {row[:2]: row for row in table[1:]}
+
+
+def test_workbooks_hold_the_expected_sheets_and_headers(analysis: BriefAnalysis) -> None:
+    keyword_book = load_workbook(analysis.files["keyword.xlsx"], read_only=True)
+    analysis_book = load_workbook(analysis.files["keyword_analysis.xlsx"], read_only=True)
+    assert keyword_book.sheetnames == ["articles", "words"]
+    assert analysis_book.sheetnames == ["summary", "accounts", "daily", "topics"]
+    keyword_book.close()
+    analysis_book.close()
+    expected = {
+        ("keyword.xlsx", "articles"): ARTICLE_COLUMNS,
+        ("keyword.xlsx", "words"): WORD_COLUMNS,
+        ("keyword_analysis.xlsx", "summary"): SUMMARY_COLUMNS,
+        ("keyword_analysis.xlsx", "accounts"): ACCOUNT_COLUMNS,
+        ("keyword_analysis.xlsx", "daily"): DAILY_COLUMNS,
+        ("keyword_analysis.xlsx", "topics"): TOPIC_COLUMNS,
+    }
+    for (name, sheet), header in expected.items():
+        assert rows(analysis.files[name], sheet)[0] == header
+    articles = rows(analysis.files["keyword.xlsx"], "articles")
+    assert len(articles) == 1 + len(CORPUS)
+    assert analysis.articles == len(CORPUS)
+    first = dict(zip(ARTICLE_COLUMNS, articles[1], strict=True))
+    assert first["keyword"] == EV
+    assert first["platform"] == "weibo"
+    assert first["post_time (UTC)"] == datetime(2026, 11, 1, 1)
+    assert first["user_fans_level"] == "黄V"
+    assert first["topics"] == "电动车"
+
+
+def test_summary_counts_articles_engagement_and_accounts(analysis: BriefAnalysis) -> None:
+    summary = keyed(rows(analysis.files["keyword_analysis.xlsx"], "summary"))
+    assert set(summary) == {(EV, "weibo"), (EV, "douyin"), (COFFEE, "xiaohongshu"), (COFFEE, "weibo")}
+    ev_weibo = dict(zip(SUMMARY_COLUMNS, summary[EV, "weibo"], strict=True))
+    assert ev_weibo | {"keyword": None, "platform": None} == {
+        "keyword": None,
+        "platform": None,
+        "articles": 4,
+        "accounts": 2,  # 老王 (3 articles) and 作者4
+        "like": 36,
+        "read": 100,
+        "share": 1,
+        "comment": 2,
+        "collect": 3,
+        "play": 0,
+        "danmu": 0,
+        "download": 0,
+        "interaction": 42,
+    }
+    ev_douyin = dict(zip(SUMMARY_COLUMNS, summary[EV, "douyin"], strict=True))
+    assert (ev_douyin["articles"], ev_douyin["play"], ev_douyin["download"]) == (2, 1500, 7)
+    coffee_weibo = dict(zip(SUMMARY_COLUMNS, summary[COFFEE, "weibo"], strict=True))
+    assert (coffee_weibo["articles"], coffee_weibo["accounts"]) == (3, 2)  # one article has no account
+    assert [(row.keyword, row.platform) for row in analysis.summary][:2] == [(EV, "douyin"), (EV, "weibo")]
+
+
+def test_top_accounts_by_interaction_with_fans_and_level(analysis: BriefAnalysis) -> None:
+    accounts = rows(analysis.files["keyword_analysis.xlsx"], "accounts")[1:]
+    ev_weibo = [row for row in accounts if row[:2] == (EV, "weibo")]
+    assert ev_weibo == [
+        (EV, "weibo", "车评人老王", 5200, "黄V", 3, 41),
+        (EV, "weibo", "作者4", 0, None, 1, 1),
+    ]
+
+
+def test_articles_per_utc_day(analysis: BriefAnalysis) -> None:
+    daily = rows(analysis.files["keyword_analysis.xlsx"], "daily")[1:]
+    ev_weibo = [(row[2].date(), row[3], row[4]) for row in daily if row[:2] == (EV, "weibo")]
+    assert ev_weibo == [(date(2026, 11, 1), 2, 33), (date(2026, 11, 2), 1, 8)]  # article 4 has no time
+    coffee_weibo = [(row[2].date(), row[3]) for row in daily if row[:2] == (COFFEE, "weibo")]
+    assert coffee_weibo == [(date(2026, 11, 1), 1), (date(2026, 11, 2), 1), (date(2026, 11, 5), 1)]
+
+
+def test_planted_word_and_keyword_counts(analysis: BriefAnalysis) -> None:
+    words = {row[1]: row for row in rows(analysis.files["keyword.xlsx"], "words")[1:]}
+    assert words[PLANTED][2:] == (6, 5)
+    assert words[EV][2:] == (4, 4)  # one token, although jieba alone splits it
+    assert "新能源" not in words
+    assert EV not in jieba.lcut("新能源汽车行业")  # the job's keywords stay out of the shared dictionary
+    assert [row[0] for row in words.values()] == list(range(1, len(words) + 1))
+    assert {(w.word, w.count, w.articles) for w in analysis.words} >= {(PLANTED, 6, 5), (EV, 4, 4)}
+
+
+def test_stop_words_numbers_urls_and_mentions_are_not_counted(analysis: BriefAnalysis) -> None:
+    counted = {word.word for word in analysis.words}
+    assert not counted & {"我们", "因为", "所以", "的", "了", "，", "。", "2024", "https", "t.cn", "小王"}
+    assert all(len(word) > 1 and "#" not in word for word in counted)
+
+
+def test_hashtags_are_counted_as_topics_once_per_article(analysis: BriefAnalysis) -> None:
+    topics = dict(rows(analysis.files["keyword_analysis.xlsx"], "topics")[1:])
+    assert topics == {"电动车": 2, "咖啡探店": 2, "周末": 1}
+    assert analysis.topics[0].topic in {"电动车", "咖啡探店"}
+
+
+def test_control_characters_are_stripped_and_formulas_stay_text(analysis: BriefAnalysis) -> None:
+    workbook = load_workbook(analysis.files["keyword.xlsx"])
+    sheet = workbook["articles"]
+    title, content = ARTICLE_COLUMNS.index("title") + 1, ARTICLE_COLUMNS.index("content") + 1
+    assert sheet.cell(8, content).value == "今天的拿铁很香，#咖啡探店 #周末 推荐给大家。"
+    assert sheet.cell(9, title).value == "=SUM(1,2)"
+    assert sheet.cell(9, title).data_type == "s"
+
+
+def test_zip_holds_the_four_files_and_no_partial_file_is_left(analysis: BriefAnalysis) -> None:
+    assert analysis.zip_path.name == "job-1.zip"
+    with zipfile.ZipFile(analysis.zip_path) as archive:
+        assert sorted(archive.namelist()) == [
+            "job-1/content_wc.png",
+            "job-1/keyword.xlsx",
+            "job-1/keyword_analysis.xlsx",
+            "job-1/topic_wc.png",
+        ]
+        assert archive.testzip() is None
+    out_dir = analysis.zip_path.parent
+    assert not [path for path in out_dir.rglob("*") if path.name.endswith(".part")]
+    assert all(path.parent == out_dir / "job-1" for path in analysis.files.values())
+
+
+def test_a_pool_counts_what_one_process_counts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, font: Path, jieba_dir: Path, analysis: BriefAnalysis
+) -> None:
+    monkeypatch.setattr(brief_analysis, "POOL_MIN_CHARS", 0)
+    pooled = analyse_brief_articles(
+        CORPUS,
+        KEYWORDS,
+        out_dir=tmp_path,
+        job_name="pooled",
+        font=font,
+        processes=2,
+        top_words=50,
+        jieba_dir=jieba_dir,
+    )
+    assert pooled.words == analysis.words
+    assert pooled.summary == analysis.summary
+
+
+def test_no_articles_still_gives_every_file(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
+    empty = analyse_brief_articles(
+        [], KEYWORDS, out_dir=tmp_path, job_name="empty", font=font, jieba_dir=jieba_dir
+    )
+    assert (empty.articles, empty.words, empty.summary, empty.topics) == (0, (), (), ())
+    assert all(path.stat().st_size > 0 for path in empty.files.values())
+    assert rows(empty.files["keyword.xlsx"], "articles") == [ARTICLE_COLUMNS]
+
+
+def test_a_job_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
+    with pytest.raises(ValueError, match="job_name"):
+        analyse_brief_articles(
+            CORPUS, KEYWORDS, out_dir=tmp_path, job_name="../x", font=font, jieba_dir=jieba_dir
+        )
