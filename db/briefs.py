@@ -40,7 +40,6 @@ from connectors.platforms import Article
 from db.base import Base, UTCDateTime, status_enum, utcnow
 from tasks.brief_rules import BriefSpec
 
-UPSERT_ROWS = 500  # rows per statement: 26 bound values each stays under SQLite's variable limit
 COUNT_FIELDS = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 
 
@@ -354,29 +353,31 @@ def record_search(session: Session, *, outcome: SearchOutcome, now: datetime | N
     )
 
 
-def _article_row(job_id: int, article: Article) -> dict[str, Any]:
+def _article_row(job_id: int, article: Article, now: datetime) -> dict[str, Any]:
     row = asdict(article)
     row["topics"] = list(article.topics)
-    return row | {"job_id": job_id}
+    return row | {"job_id": job_id, "collected_at": now}
 
 
 def store_articles(session: Session, *, job_id: int, articles: Sequence[Article]) -> None:
-    """Upsert articles in one statement: a re-run updates their counts and adds no duplicates.
+    """Upsert articles in one executemany: a re-run updates their counts and adds no duplicates.
 
     An article found for two keywords of the job is stored once, for the keyword that found it first.
     """
-    rows = list({(a.platform, a.external_id): _article_row(job_id, a) for a in reversed(articles)}.values())
+    now = utcnow()
+    rows = list(
+        {(a.platform, a.external_id): _article_row(job_id, a, now) for a in reversed(articles)}.values()
+    )
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
-    for start in range(0, len(rows), UPSERT_ROWS):
-        statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(BriefArticle)
-        statement = statement.values(rows[start : start + UPSERT_ROWS])
-        updated = {name: statement.excluded[name] for name in (*COUNT_FIELDS, "user_fans", "user_fans_level")}
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["job_id", "platform", "external_id"],
-                set_=updated | {"collected_at": utcnow()},
-            )
-        )
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(BriefArticle)
+    updated = {name: statement.excluded[name] for name in (*COUNT_FIELDS, "user_fans", "user_fans_level")}
+    upsert = statement.on_conflict_do_update(
+        index_elements=["job_id", "platform", "external_id"],
+        set_=updated | {"collected_at": statement.excluded.collected_at},
+    )
+    session.execute(upsert, rows)  # executemany: one compiled statement, rows sent in batches
 
 
 def finish_collection(session: Session, *, job_id: int, now: datetime | None = None) -> bool:

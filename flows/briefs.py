@@ -12,7 +12,6 @@ Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files g
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -66,12 +65,17 @@ async def submit_brief(
     """Validate and store a brief job, then collect and analyse it at once."""
     job_id = store_brief(keywords, platforms or None, since, until)
     get_run_logger().info("stored brief %s", job_id)
-    return {"job_id": job_id, **await collect_brief(job_id)}
+    return {"job_id": job_id, **await collect(job_id)}
 
 
 @flow(flow_run_name=_collect_run_name)
 async def collect_brief(job_id: int) -> dict[str, Any]:
     """Search every keyword on every platform of the job, store the articles, hand it to analysis."""
+    return await collect(job_id)
+
+
+async def collect(job_id: int) -> dict[str, Any]:
+    """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own)."""
     logger = get_run_logger()
     job = claim_job(job_id, "collect")
     if job is None:
@@ -114,13 +118,18 @@ async def hand_to_analysis(job_id: int) -> None:
             timeout=0,
         )
     except ObjectNotFound:
-        logging.getLogger(__name__).info("no %s deployment: analysing brief %s here", ANALYSE_BRIEF, job_id)
-        await analyse_brief(job_id)
+        get_run_logger().info("no %s deployment: analysing brief %s in this run", ANALYSE_BRIEF, job_id)
+        await analyse(job_id)
 
 
 @flow(flow_run_name="analyse brief {job_id}")
 async def analyse_brief(job_id: int) -> dict[str, Any]:
     """Segment the job's articles, count keywords, write both workbooks, both word clouds and the zip."""
+    return await analyse(job_id)
+
+
+async def analyse(job_id: int) -> dict[str, Any]:
+    """The work of `analyse_brief`, in the calling flow run."""
     logger = get_run_logger()
     job = claim_job(job_id, "analyse")
     if job is None:
