@@ -188,8 +188,25 @@ def job_tokenizer(keywords: Sequence[str]) -> jieba.Tokenizer:
     tokenizer.total = jieba.dt.total
     tokenizer.initialized = True
     for keyword in keywords:
-        tokenizer.add_word(keyword)
+        tokenizer.add_word(one_token(keyword))
     return tokenizer
+
+
+def one_token(keyword: str) -> str:
+    """How a keyword is segmented: jieba always splits at a space, so "smart phone" is "smart_phone"."""
+    return "_".join(keyword.split())
+
+
+def spaced_keywords(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
+    """Keywords with a space, by one-token form: the pattern finding them in text, any case and spacing."""
+    return {
+        one_token(keyword): re.compile(
+            r"(?<![A-Za-z0-9_])" + r"\s+".join(map(re.escape, keyword.split())) + r"(?![A-Za-z0-9_])",
+            re.IGNORECASE,
+        )
+        for keyword in keywords
+        if len(keyword.split()) > 1
+    }
 
 
 def normalise_topic(topic: str) -> str:
@@ -224,10 +241,15 @@ def count_words(
 ) -> tuple[Counter[str], Counter[str]]:
     """Segment each text once: occurrences of each word, and the number of texts containing it."""
     stop = stopwords()
+    spaced = spaced_keywords(keywords)
+    named = {one_token(keyword): keyword for keyword in keywords if one_token(keyword) in spaced}
     counts: Counter[str] = Counter()
     articles: Counter[str] = Counter()
     for text in texts:
-        words = [token for token in tokenizer.cut(text, HMM=HMM) if is_counted(token, keywords, stop)]
+        for joined, pattern in spaced.items():
+            text = pattern.sub(joined, text)
+        tokens = (named.get(token, token) for token in tokenizer.cut(text, HMM=HMM))
+        words = [token for token in tokens if is_counted(token, keywords, stop)]
         counts.update(words)
         articles.update(set(words))
     return counts, articles

@@ -22,6 +22,7 @@ from tasks.brief_analysis import (
     WORD_COLUMNS,
     BriefAnalysis,
     analyse_brief_articles,
+    count_words,
 )
 
 EV, COFFEE = "新能源汽车", "咖啡"
@@ -303,3 +304,13 @@ def test_a_job_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, font: Pa
         analyse_brief_articles(
             CORPUS, KEYWORDS, out_dir=tmp_path, job_name="../x", font=font, jieba_dir=jieba_dir
         )
+
+
+def test_a_keyword_with_a_space_is_counted_as_one_word(jieba_dir: Path) -> None:
+    brief_analysis.prepare_jieba(jieba_dir)
+    keywords = frozenset({"smart phone", "新能源"})
+    texts = ["我的Smart  Phone很好用，smart phone真香", "smart phones 和 smartphone 不算"]
+    texts.append("新能源smart phone")
+    counts, articles = count_words(texts, brief_analysis.job_tokenizer(sorted(keywords)), keywords)
+    assert counts["smart phone"] == 3 and articles["smart phone"] == 2
+    assert counts["新能源"] == 1 and "smart_phone" not in counts and "phone" not in counts
