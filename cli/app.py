@@ -1,4 +1,4 @@
-"""The root of the command line: ``python -m cli clients …`` and ``python -m cli mailings …``.
+"""The root of the command line: ``python -m cli clients …``, ``… mailings …`` and ``… briefs …``.
 
 The database comes from settings (``SWITCHYARD_DATABASE_URL``, by default SQLite under ``./var``);
 starting a dispatch run now needs ``PREFECT_API_URL``, without it the scheduled run sends.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.briefs import briefs_app
 from cli.mailing import clients_app, mailings_app
 
 # No locals in tracebacks: they would show the database URL, password included. No shell completion:
@@ -20,3 +21,4 @@ app = typer.Typer(
 )
 app.add_typer(clients_app, name="clients")
 app.add_typer(mailings_app, name="mailings")
+app.add_typer(briefs_app, name="briefs")

@@ -4,19 +4,24 @@ mailings. Each command runs in one transaction; bad input exits with code 2 and 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
+from cli.common import (
+    WHEN_HELP,
+    echo_table,
+    fail,
+    one_line,
+    parse_when,
+    read_text,
+    time_of_day,
+    transaction,
+    utc,
+)
 from core.settings import get_settings
 from db.base import utcnow
-from db.engine import session_factory
 from db.mailing import (
     MailingStats,
     MessageStatus,
@@ -34,86 +39,6 @@ mailings_app = typer.Typer(help="Mailings: create, follow and cancel them.", no_
 
 STATUSES = [status.value for status in MessageStatus]
 PROBLEMS_SHOWN = 20
-WHEN_HELP = 'ISO 8601 with a UTC offset (2026-11-24T09:00:00+03:00), "now", or +30m, +2h, +1d from now'
-_RELATIVE = re.compile(r"\+(\d+)([mhd])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
-# --- parsing and output ---------------------------------------------------------------------------
-
-
-def parse_when(text: str, now: datetime) -> datetime:
-    """A point in time: "now", "+30m"/"+2h"/"+1d" after ``now``, or ISO 8601 with a UTC offset."""
-    text = text.strip()
-    if text.lower() == "now":
-        return now
-    relative = _RELATIVE.fullmatch(text)
-    if relative:
-        try:
-            return now + timedelta(**{_UNITS[relative[2]]: int(relative[1])})
-        except OverflowError:
-            raise ValueError(f"too far ahead: {text!r}") from None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not a time: {text!r}; give {WHEN_HELP}") from None
-    if when.tzinfo is None:
-        raise ValueError(
-            f"{text!r} has no UTC offset: say which timezone you mean, "
-            "as in 2026-11-24T09:00:00+03:00, or 2026-11-24T06:00:00Z for UTC"
-        )
-    return when
-
-
-def _time_of_day(text: str | None) -> time | None:
-    """An "HH:MM" wall-clock time, or None when not given."""
-    if text is None:
-        return None
-    try:
-        return time.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"not a time of day (HH:MM): {text!r}") from None
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _transaction() -> Iterator[Session]:
-    """A session committed at the end; a ValueError rolls it back and exits 2 with its message."""
-    try:
-        with session_factory().begin() as session:
-            yield session
-    except ValueError as exc:
-        _fail(str(exc))
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        _fail(f"cannot read {path}: not UTF-8 text")
-    except OSError as exc:
-        _fail(f"cannot read {path}: {exc.strerror or exc}")
-
-
-def _echo_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Rows under their headers, each column as wide as its widest cell."""
-    cells = [list(headers), *([str(cell) for cell in row] for row in rows)]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
-    for row in cells:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
-def _utc(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _one_line(text: str | None, width: int = 60) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _counts(stats: MailingStats) -> list[int]:
@@ -142,14 +67,14 @@ def import_clients(
     file: Annotated[Path, typer.Argument(help="CSV: phone column; tag, timezone, operator_code optional")],
 ) -> None:
     """Add or update clients from a CSV file; bad rows are skipped and listed on stderr."""
-    text = _read_text(file)
-    with _transaction() as session:
+    text = read_text(file)
+    with transaction() as session:
         report = import_clients_csv(session, text=text)
     typer.echo(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}")
     for line, message in report.errors:
         typer.echo(f"line {line}: {message}", err=True)
     if report.errors and not report.added + report.updated + report.unchanged:
-        _fail("every row was refused: nothing imported", code=1)
+        fail("every row was refused: nothing imported", code=1)
 
 
 @clients_app.command("add")
@@ -160,7 +85,7 @@ def add(
     operator_code: Annotated[str | None, typer.Option(help="3 digits; by default from the phone")] = None,
 ) -> None:
     """Add one client."""
-    with _transaction() as session:
+    with transaction() as session:
         client = add_client(session, phone=phone, tag=tag, timezone=timezone, operator_code=operator_code)
     typer.echo(f"client {client.id}: phone {client.phone}, operator code {client.operator_code}")
 
@@ -172,10 +97,10 @@ def list_clients(
     limit: Annotated[int, typer.Option(min=1, help="at most this many, in the order added")] = 50,
 ) -> None:
     """Clients matching the filters given."""
-    with _transaction() as session:
+    with transaction() as session:
         found = find_clients(session, tag=tag, operator_code=operator_code, limit=limit)
     rows = [(client.id, client.phone, client.operator_code, client.tag, client.timezone) for client in found]
-    _echo_table(("id", "phone", "operator", "tag", "timezone"), rows)
+    echo_table(("id", "phone", "operator", "tag", "timezone"), rows)
 
 
 # --- mailings -------------------------------------------------------------------------------------
@@ -193,7 +118,7 @@ def create(
 ) -> None:
     """Store a mailing for every matching client; sending starts at once when its window is open."""
     now = utcnow()
-    with _transaction() as session:
+    with transaction() as session:
         starts_at = parse_when(start, now)
         created = create_mailing(
             session,
@@ -202,8 +127,8 @@ def create(
             ends_at=parse_when(end, now),
             filter_operator_code=operator_code,
             filter_tag=tag,
-            daily_from=_time_of_day(daily_from),
-            daily_until=_time_of_day(daily_until),
+            daily_from=time_of_day(daily_from),
+            daily_until=time_of_day(daily_until),
             max_text_length=get_settings().gateway.max_text_length,
             now=now,
         )
@@ -213,7 +138,7 @@ def create(
 
         typer.echo(start_dispatch(created.id))
     else:
-        typer.echo(f"sending starts at {_utc(starts_at)}, in the scheduled dispatch-mailings run")
+        typer.echo(f"sending starts at {utc(starts_at)}, in the scheduled dispatch-mailings run")
 
 
 @mailings_app.command("stats")
@@ -229,32 +154,32 @@ def show_stats(
 
 
 def _echo_mailings(limit: int) -> None:
-    with _transaction() as session:
+    with transaction() as session:
         found = mailing_stats(session, limit=limit)
-    rows = [(s.id, s.state, _utc(s.starts_at), _utc(s.ends_at), s.total, *_counts(s)) for s in found]
-    _echo_table(("id", "state", "start", "end", "total", *STATUSES), rows)
+    rows = [(s.id, s.state, utc(s.starts_at), utc(s.ends_at), s.total, *_counts(s)) for s in found]
+    echo_table(("id", "state", "start", "end", "total", *STATUSES), rows)
 
 
 def _echo_mailing(mailing_id: int) -> None:
-    with _transaction() as session:
+    with transaction() as session:
         detail = mailing_detail(session, mailing_id=mailing_id)
     stats = detail.stats
-    typer.echo(f"mailing {stats.id}: {stats.state}, {_utc(stats.starts_at)} → {_utc(stats.ends_at)}")
+    typer.echo(f"mailing {stats.id}: {stats.state}, {utc(stats.starts_at)} → {utc(stats.ends_at)}")
     typer.echo(f"text: {stats.text}")
     typer.echo(f"clients: {_audience(stats)}")
-    _echo_table(("total", *STATUSES), [(stats.total, *_counts(stats))])
+    echo_table(("total", *STATUSES), [(stats.total, *_counts(stats))])
     if not detail.problems:
         return
     shown = detail.problems[:PROBLEMS_SHOWN]
     more = f" (the first {PROBLEMS_SHOWN})" if len(detail.problems) > PROBLEMS_SHOWN else ""
     typer.echo(f"\nproblem messages{more}:")
-    rows = [(p.id, p.phone, p.status.value, p.attempts, _one_line(p.last_error)) for p in shown]
-    _echo_table(("message", "phone", "status", "attempts", "last error"), rows)
+    rows = [(p.id, p.phone, p.status.value, p.attempts, one_line(p.last_error)) for p in shown]
+    echo_table(("message", "phone", "status", "attempts", "last error"), rows)
 
 
 @mailings_app.command("cancel")
 def cancel(mailing_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Cancel a mailing: its unsent messages will not be sent. Cancelling again changes nothing."""
-    with _transaction() as session:
+    with transaction() as session:
         cancelled = cancel_mailing(session, mailing_id=mailing_id)
     typer.echo(f"mailing {mailing_id} cancelled: {cancelled} unsent messages will not be sent")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from cli.app import app
-from cli.mailing import parse_when
+from cli.common import parse_when
 from db.base import utcnow
 from db.mailing import Client, Mailing, Message, MessageStatus, add_client, create_mailing
 from deployments import runs

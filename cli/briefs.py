@@ -1,0 +1,136 @@
+"""The ``briefs`` command group: order a brief, find briefs, follow one, list its articles and accounts.
+
+Ordering stores the job and starts its collection (``PREFECT_API_URL`` needed; without it the
+scheduled process-briefs run collects it). Bad input exits with code 2 and a message on stderr.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import WHEN_HELP, echo_table, fail, one_line, parse_when, transaction, utc
+from core.settings import PLATFORMS, get_settings
+from db.base import utcnow
+from db.briefs import (
+    BriefStatus,
+    create_brief,
+    get_brief,
+    job_accounts,
+    job_articles,
+    job_searches,
+    list_briefs,
+)
+from tasks.brief_rules import validate_brief
+
+briefs_app = typer.Typer(
+    help="Briefs: articles for keywords from five platforms, analysed.", no_args_is_help=True
+)
+
+
+@briefs_app.command("submit")
+def submit(
+    keywords: Annotated[list[str], typer.Argument(help="one or more keywords")],
+    platform: Annotated[
+        list[str] | None, typer.Option(help=f"one of {', '.join(PLATFORMS)}; repeat it; default: all")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help=f"earliest post time: {WHEN_HELP}")] = None,
+    until: Annotated[str | None, typer.Option(help="latest post time, written like --since")] = None,
+) -> None:
+    """Store a brief and start collecting it now; the files follow when it is analysed."""
+    now = utcnow()
+    with transaction() as session:
+        spec = validate_brief(
+            keywords,
+            platform or None,
+            parse_when(since, now) if since else None,
+            parse_when(until, now) if until else None,
+            max_keywords=get_settings().briefs.max_keywords,
+        )
+        job_id = create_brief(session, spec=spec)
+    typer.echo(f"brief {job_id}: {', '.join(spec.keywords)} on {', '.join(spec.platforms)}")
+    from deployments.runs import start_collection  # imports Prefect (seconds): only when it is needed
+
+    typer.echo(start_collection(job_id))
+
+
+@briefs_app.command("list")
+def list_jobs(
+    keyword: Annotated[str | None, typer.Option(help="only briefs with a keyword containing this")] = None,
+    status: Annotated[BriefStatus | None, typer.Option(help="only briefs in this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 50,
+) -> None:
+    """Briefs, newest first."""
+    with transaction() as session:
+        found = list_briefs(session, keyword=keyword, status=status, limit=limit)
+    rows = [
+        (
+            job.id,
+            job.status.value,
+            utc(job.submitted_at),
+            job.articles,
+            ", ".join(job.keywords),
+            len(job.platforms),
+        )
+        for job in found
+    ]
+    echo_table(("id", "status", "submitted", "articles", "keywords", "platforms"), rows)
+
+
+@briefs_app.command("show")
+def show(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """One brief: its status and times, each search's progress, what went wrong, where the files are."""
+    with transaction() as session:
+        job = get_brief(session, job_id=job_id)
+        if job is None:
+            fail(f"there is no brief {job_id}")
+        searches = job_searches(session, job_id=job_id)
+    typer.echo(
+        f"brief {job.id}: {job.status.value}, {job.articles} articles; keywords {', '.join(job.keywords)}"
+    )
+    times = [(name, getattr(job, f"{name}_at")) for name in ("submitted", "started", "collected", "finished")]
+    typer.echo("; ".join(f"{name} {utc(when)}" for name, when in times if when))
+    rows = [
+        (
+            s["platform"],
+            s["keyword"],
+            s["status"],
+            s["pages"],
+            s["articles"],
+            s["malformed"],
+            one_line(s["error"]),
+        )
+        for s in searches
+    ]
+    echo_table(("platform", "keyword", "status", "pages", "articles", "malformed", "error"), rows)
+    if job.last_error:
+        typer.echo(f"problems: {job.last_error}")
+    if job.zip_path:
+        typer.echo(f"files: {job.zip_path}")
+
+
+@briefs_app.command("articles")
+def articles(
+    job_id: Annotated[int, typer.Argument(metavar="ID")],
+    platform: Annotated[str | None, typer.Option(help="only this platform's")] = None,
+    keyword: Annotated[str | None, typer.Option(help="only those found for this keyword")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, most interaction first")] = 20,
+) -> None:
+    """A brief's articles, most interaction first."""
+    with transaction() as session:
+        found = job_articles(session, job_id=job_id, platform=platform, keyword=keyword, limit=limit)
+    rows = [(a.platform, a.keyword, a.interaction, a.user_name, one_line(a.title, 40), a.url) for a in found]
+    echo_table(("platform", "keyword", "interaction", "account", "title", "url"), rows)
+
+
+@briefs_app.command("accounts")
+def accounts(
+    job_id: Annotated[int, typer.Argument(metavar="ID")],
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, most interaction first")] = 20,
+) -> None:
+    """The accounts behind a brief's articles, with their sums."""
+    with transaction() as session:
+        found = job_accounts(session, job_id=job_id, limit=limit)
+    columns = ("platform", "user_name", "user_fans", "user_fans_level", "articles", "interaction")
+    echo_table(columns, [[row[column] for column in columns] for row in found])

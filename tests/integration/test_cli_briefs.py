@@ -1,0 +1,99 @@
+"""``python -m cli briefs …`` on a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner, Result
+
+from cli.app import app
+from connectors.platforms import Article
+from db.briefs import (
+    BriefStatus,
+    create_brief,
+    fail_brief,
+    job_searches,
+    list_briefs,
+    refresh_accounts,
+    store_articles,
+)
+from tasks.brief_rules import validate_brief
+
+Sessions = sessionmaker[Session]
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(sessions: Sessions) -> Run:
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))
+
+
+def test_submit_stores_the_brief_and_leaves_collection_to_the_schedule(run: Run, sessions: Sessions) -> None:
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = run(
+            "briefs", "submit", "奶茶", "咖啡", "--platform", "Weibo", "--since", "2026-11-01T00:00:00+08:00"
+        )
+    assert result.exit_code == 0, result.output
+    with sessions.begin() as session:
+        (job,) = list_briefs(session)
+        searches = job_searches(session, job_id=job.id)
+    assert job.keywords == ["奶茶", "咖啡"] and job.platforms == ["weibo"]
+    assert job.since == datetime(2026, 10, 31, 16, tzinfo=UTC) and len(searches) == 2
+    assert f"brief {job.id}: 奶茶, 咖啡 on weibo" in result.output and "process-briefs" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["x", "--platform", "twitter"], "unknown platform 'twitter'"),
+        (["x", "--since", "yesterday"], "not a time"),
+        (["x", "--since", "+1d", "--until", "now"], "ends before it starts"),
+    ],
+)
+def test_submit_refuses_bad_input_and_stores_nothing(
+    run: Run, sessions: Sessions, args: list[str], message: str
+) -> None:
+    result = run("briefs", "submit", *args)
+    assert result.exit_code == 2 and message in result.output
+    with sessions.begin() as session:
+        assert list_briefs(session) == []
+
+
+def test_list_show_articles_and_accounts(run: Run, sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        first = create_brief(session, spec=validate_brief(["奶茶"], ["douyin"], max_keywords=5))
+        second = create_brief(session, spec=validate_brief(["咖啡"], None, max_keywords=5))
+        article = Article(
+            "douyin",
+            "7",
+            "https://d.example/7",
+            "",
+            "奶茶真好喝",
+            None,
+            like=5,
+            interaction=9,
+            user_name="小王",
+        )
+        store_articles(session, job_id=first, articles=[article])
+        refresh_accounts(session, job_id=first)
+        fail_brief(session, job_id=second, error="every platform refused the key")
+
+    listed = run("briefs", "list", "--status", BriefStatus.FAILED.value)
+    assert listed.exit_code == 0 and [line.split()[0] for line in listed.output.splitlines()[1:]] == [
+        str(second)
+    ]
+    shown = run("briefs", "show", str(second))
+    assert (
+        shown.exit_code == 0 and "failed" in shown.output and "every platform refused the key" in shown.output
+    )
+    assert len([line for line in shown.output.splitlines() if line.startswith(("weibo", "bilibili"))]) == 2
+    articles = run("briefs", "articles", str(first))
+    assert "https://d.example/7" in articles.output and "小王" in articles.output
+    accounts = run("briefs", "accounts", str(first)).output.splitlines()
+    assert accounts[1].split() == ["douyin", "小王", "0", "1", "9"]  # fans 0, no level, 1 article
+    assert run("briefs", "show", "999").exit_code == 2
