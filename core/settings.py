@@ -129,6 +129,9 @@ class BriefSettings(BaseModel):
     retries: int = Field(4, ge=0, le=20, description="extra tries of one page after a transient error")
     backoff: float = Field(0.5, ge=0, le=60, description="first retry delay (s), doubled each time")
     lease_seconds: int = Field(900, ge=30, description="a job held by a lost run is picked up after this")
+    max_attempts: int = Field(
+        5, ge=2, le=50, description="claims of one job (both stages) before it is failed"
+    )
     store_every: int = Field(500, ge=1, description="articles written per database round trip")
     analysis_processes: int = Field(2, ge=1, le=32, description="processes segmenting text with jieba")
     top_words: int = Field(200, ge=10, le=10_000, description="words in the tables and the content cloud")

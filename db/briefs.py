@@ -321,6 +321,24 @@ def waiting_briefs(
     )
 
 
+def fail_abandoned(session: Session, *, max_attempts: int, now: datetime | None = None) -> int:
+    """Fail jobs whose lease lapsed after ``max_attempts`` claims (their runs keep getting lost)."""
+    now = now or utcnow()
+    working = [BriefStatus.COLLECTING, BriefStatus.ANALYSING]
+    result = session.execute(
+        update(BriefJob)
+        .where(BriefJob.status.in_(working), BriefJob.claimed_until < now, BriefJob.attempts >= max_attempts)
+        .values(
+            status=BriefStatus.FAILED,
+            finished_at=now,
+            claimed_until=None,
+            last_error=f"gave up after {max_attempts} claims: the runs holding this brief were lost",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
 def start_searches(session: Session, *, search_ids: Sequence[int], now: datetime | None = None) -> None:
     """Mark searches running (again, on a re-run)."""
     session.execute(

@@ -26,6 +26,7 @@ from tasks.briefs import (
     analyse_job,
     claim_job,
     collect_platform,
+    fail_abandoned_briefs,
     find_waiting,
     mark_collected,
     mark_failed,
@@ -148,10 +149,11 @@ async def analyse(job_id: int) -> dict[str, Any]:
 @flow(flow_run_name="process waiting briefs")
 async def process_briefs() -> dict[str, int]:
     """Collect the jobs waiting for it and hand collected ones to analysis, lost runs' jobs included."""
+    abandoned = fail_abandoned_briefs()
     to_collect = find_waiting("collect")
     for job_id in to_collect:
         await collect_brief(job_id)
     to_analyse = find_waiting("analyse")
     for job_id in to_analyse:
         await hand_to_analysis(job_id)
-    return {"collected": len(to_collect), "handed_to_analysis": len(to_analyse)}
+    return {"collected": len(to_collect), "handed_to_analysis": len(to_analyse), "abandoned": abandoned}

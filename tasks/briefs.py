@@ -29,6 +29,7 @@ from db.briefs import (
     SearchToRun,
     claim_brief,
     create_brief,
+    fail_abandoned,
     fail_brief,
     finish_brief,
     finish_collection,
@@ -177,6 +178,13 @@ def claim_job(job_id: int, stage: str) -> ClaimedBrief | None:
         return claim_brief(
             session, job_id=job_id, stage=stage, lease_seconds=get_settings().briefs.lease_seconds
         )
+
+
+@task(task_run_name="fail abandoned briefs")
+def fail_abandoned_briefs() -> int:
+    """Fail the jobs lost runs held too often; returns how many."""
+    with session_factory().begin() as session:
+        return fail_abandoned(session, max_attempts=get_settings().briefs.max_attempts)
 
 
 @task(task_run_name="find briefs waiting to {stage}")

@@ -17,6 +17,7 @@ from db.briefs import (
     SearchStatus,
     claim_brief,
     create_brief,
+    fail_abandoned,
     fail_brief,
     finish_brief,
     finish_collection,
@@ -171,3 +172,23 @@ def test_articles_filter_and_sort(sessions: Sessions) -> None:
         by_keyword = [a.external_id for a in job_articles(session, job_id=job_id, keyword="电动车")]
         by_text = [a.external_id for a in job_articles(session, job_id=job_id, text="电池")]
     assert by_like == ["2", "1"] and by_keyword == ["2"] and by_text == ["2"]
+
+
+def test_a_job_whose_runs_keep_getting_lost_is_failed_with_the_reason(sessions: Sessions) -> None:
+    job_id, healthy = new_job(sessions), new_job(sessions)
+    later = utcnow()
+    with sessions.begin() as session:
+        for _ in range(3):  # claimed three times, each run lost before its lease ran out
+            later += timedelta(seconds=61)
+            assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60, now=later)
+        assert claim_brief(session, job_id=healthy, stage="collect", lease_seconds=60, now=later)
+        assert fail_abandoned(session, max_attempts=3, now=later + timedelta(seconds=30)) == 0  # leases hold
+        assert fail_abandoned(session, max_attempts=3, now=later + timedelta(seconds=61)) == 1
+    with sessions.begin() as session:
+        lost, kept = get_brief(session, job_id=job_id), get_brief(session, job_id=healthy)
+    assert (
+        lost is not None
+        and lost.status == BriefStatus.FAILED
+        and "gave up after 3 claims" in (lost.last_error or "")
+    )
+    assert lost.finished_at is not None and kept is not None and kept.status == BriefStatus.COLLECTING
