@@ -12,6 +12,8 @@ Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files g
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,6 +24,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from core.settings import PLATFORMS
+from db.briefs import ClaimedBrief, SearchOutcome
 from tasks.briefs import (
     analyse_job,
     claim_job,
@@ -37,6 +40,7 @@ from tasks.briefs import (
 
 ANALYSE_BRIEF = "analyse-brief/analyse-brief"
 PROGRESS_EVERY = 1.0  # seconds between progress artifact updates while collecting
+STAGE_NAMES = {"collect": "collection", "analyse": "analysis"}
 
 
 def collect_run_name(job_id: int) -> str:
@@ -77,28 +81,40 @@ async def collect_brief(job_id: int) -> dict[str, Any]:
 
 async def collect(job_id: int) -> dict[str, Any]:
     """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own)."""
-    logger = get_run_logger()
-    job = claim_job(job_id, "collect")
-    if job is None:
-        logger.info("brief %s is not waiting for collection (another run has it, or it is done)", job_id)
-        return {"collected": False}
-    try:
+    async with claimed(job_id, "collect") as job:
+        if job is None:
+            return {"collected": False}
         outcomes = await _collect_with_progress(job)
-    except Exception as exc:
-        mark_failed(job_id, f"collection failed: {exc}")
-        raise
-    mark_collected(job_id)
+        mark_collected(job_id)
     totals = {
         "articles": sum(o.articles for o in outcomes),
         "malformed": sum(o.malformed for o in outcomes),
         "searches_with_errors": sum(1 for o in outcomes if o.error),
     }
-    logger.info("brief %s collected: %s", job_id, totals)
+    get_run_logger().info("brief %s collected: %s", job_id, totals)
     await hand_to_analysis(job_id)
     return {"collected": True, **totals}
 
 
-async def _collect_with_progress(job: Any) -> list[Any]:
+@asynccontextmanager
+async def claimed(job_id: int, stage: str) -> AsyncIterator[ClaimedBrief | None]:
+    """The job claimed for ``stage`` (None if it is not waiting for it); a failure in the block is
+    recorded on the job with its reason, then raised."""
+    job = claim_job(job_id, stage)
+    if job is None:
+        get_run_logger().info(
+            "brief %s is not waiting to %s: another run has it, or it is done", job_id, stage
+        )
+        yield None
+        return
+    try:
+        yield job
+    except Exception as exc:
+        mark_failed(job_id, f"{STAGE_NAMES[stage]} failed: {exc}")
+        raise
+
+
+async def _collect_with_progress(job: ClaimedBrief) -> list[SearchOutcome]:
     """Run one collection task per platform while a progress artifact follows the searches."""
     collecting = asyncio.gather(*(collect_platform(job, platform) for platform in job.platforms))
     artifact = await report_collection(job.id, None)
@@ -131,18 +147,14 @@ async def analyse_brief(job_id: int) -> dict[str, Any]:
 
 async def analyse(job_id: int) -> dict[str, Any]:
     """The work of `analyse_brief`, in the calling flow run."""
-    logger = get_run_logger()
-    job = claim_job(job_id, "analyse")
-    if job is None:
-        logger.info("brief %s is not waiting for analysis (another run has it, or it is done)", job_id)
-        return {"analysed": False}
-    try:
+    async with claimed(job_id, "analyse") as job:
+        if job is None:
+            return {"analysed": False}
         analysis = analyse_job(job)
-    except Exception as exc:
-        mark_failed(job_id, f"analysis failed: {exc}")
-        raise
-    await record_analysis(job_id, analysis)
-    logger.info("brief %s: %s articles analysed in %.2f s", job_id, analysis.articles, analysis.seconds)
+        await record_analysis(job_id, analysis)
+    get_run_logger().info(
+        "brief %s: %s articles analysed in %.2f s", job_id, analysis.articles, analysis.seconds
+    )
     return {"analysed": True, "articles": analysis.articles, "zip": str(analysis.zip_path)}
 
 
