@@ -155,10 +155,16 @@ async def _outcome(
         articles=len(articles),
         malformed=sum(len(r.page.malformed) for r in results if r.page),
         attempts=sum(r.attempts for r in results),
-        error="; ".join(errors[:5]) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
-        if errors
-        else None,
+        error=_joined(errors),
     )
+
+
+def _joined(errors: list[str], shown: int = 5) -> str | None:
+    """The first few errors in one line, and how many more there were."""
+    if not errors:
+        return None
+    more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
+    return "; ".join(errors[:shown]) + more
 
 
 @task(task_run_name="store brief for {keywords}")
