@@ -1,7 +1,8 @@
 """Briefs: collect articles for keywords from five content platforms, then analyse them into files.
 
 ``submit_brief`` stores a job and collects at once; ``collect_brief`` fans out one task run per
-platform and hands the job to ``analyse_brief`` (the CPU-bound ``analysis`` work pool) when done;
+platform, having started ``analyse_brief`` (the CPU-bound ``analysis`` work pool), which gets ready
+meanwhile and analyses the job once it is collected;
 ``process_briefs`` runs every minute and picks up whatever a lost run or a failed hand-off left.
 
 Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files go to
@@ -33,9 +34,11 @@ from tasks.briefs import (
     find_waiting,
     mark_collected,
     mark_failed,
+    prepare_analysis,
     record_analysis,
     report_collection,
     store_brief,
+    wait_for_collection,
 )
 
 ANALYSE_BRIEF = "analyse-brief/analyse-brief"
@@ -80,10 +83,15 @@ async def collect_brief(job_id: int) -> dict[str, Any]:
 
 
 async def collect(job_id: int) -> dict[str, Any]:
-    """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own)."""
+    """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own).
+
+    The analysis run is started as soon as the job is claimed, so that it gets ready while the
+    platforms are searched and begins the moment the job is collected.
+    """
     async with claimed(job_id, "collect") as job:
         if job is None:
             return {"collected": False}
+        analysis_started = await start_analysis(job_id)
         outcomes = await _collect_with_progress(job)
         mark_collected(job_id)
     totals = {
@@ -92,7 +100,8 @@ async def collect(job_id: int) -> dict[str, Any]:
         "searches_with_errors": sum(1 for o in outcomes if o.error),
     }
     get_run_logger().info("brief %s collected: %s", job_id, totals)
-    await hand_to_analysis(job_id)
+    if not analysis_started:
+        await analyse(job_id)
     return {"collected": True, **totals}
 
 
@@ -125,8 +134,8 @@ async def _collect_with_progress(job: ClaimedBrief) -> list[SearchOutcome]:
             return [outcome for outcomes in collecting.result() for outcome in outcomes]
 
 
-async def hand_to_analysis(job_id: int) -> None:
-    """Start the analysis deployment (its own work pool); without one, analyse in this run."""
+async def start_analysis(job_id: int) -> bool:
+    """Start the analysis deployment for the job (its own work pool); False if there is none."""
     try:
         await run_deployment(
             name=ANALYSE_BRIEF,
@@ -135,13 +144,19 @@ async def hand_to_analysis(job_id: int) -> None:
             timeout=0,
         )
     except ObjectNotFound:
-        get_run_logger().info("no %s deployment: analysing brief %s in this run", ANALYSE_BRIEF, job_id)
-        await analyse(job_id)
+        get_run_logger().info("no %s deployment: brief %s is analysed in this run", ANALYSE_BRIEF, job_id)
+        return False
+    return True
 
 
 @flow(flow_run_name="analyse brief {job_id}")
 async def analyse_brief(job_id: int) -> dict[str, Any]:
-    """Segment the job's articles, count keywords, write both workbooks, both word clouds and the zip."""
+    """Segment the job's articles, count keywords, write both workbooks, both word clouds and the zip.
+
+    Started while the job is still being collected, it loads jieba and the font, then waits for it.
+    """
+    prepare_analysis()
+    await wait_for_collection(job_id)
     return await analyse(job_id)
 
 
@@ -167,5 +182,6 @@ async def process_briefs() -> dict[str, int]:
         await collect_brief(job_id)
     to_analyse = find_waiting("analyse")
     for job_id in to_analyse:
-        await hand_to_analysis(job_id)
+        if not await start_analysis(job_id):
+            await analyse(job_id)
     return {"collected": len(to_collect), "handed_to_analysis": len(to_analyse), "abandoned": abandoned}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -24,6 +25,7 @@ from connectors.platforms import Article, PlatformError, SearchPage, platform_cl
 from core.fonts import cjk_font
 from core.settings import BriefSettings, get_settings
 from db.briefs import (
+    BriefStatus,
     ClaimedBrief,
     SearchOutcome,
     SearchToRun,
@@ -42,10 +44,11 @@ from db.briefs import (
     waiting_briefs,
 )
 from db.engine import session_factory
-from tasks.brief_analysis import BriefAnalysis, analyse_brief_articles
+from tasks.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_jieba
 from tasks.brief_rules import validate_brief
 
 Sink = Callable[[list[Article]], Awaitable[None]]
+COLLECTION_POLL = 0.2  # seconds between looks at a job's status while its analysis waits
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,31 @@ async def report_collection(job_id: int, artifact_id: Any | None) -> Any:
         return await acreate_progress_artifact(progress=share, description=description)
     await aupdate_progress_artifact(artifact_id=artifact_id, progress=share, description=description)
     return artifact_id
+
+
+@task(task_run_name="load jieba and the font")
+def prepare_analysis() -> None:
+    """What every analysis needs, loaded before the job is ready: jieba's dictionary and the CJK font."""
+    settings = get_settings()
+    prepare_jieba(settings.data_dir / "cache" / "jieba")
+    cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts")
+
+
+@task(task_run_name="wait for brief {job_id} to be collected")
+async def wait_for_collection(job_id: int) -> BriefStatus | None:
+    """Wait until the job's collection has ended (or a lease's time has passed); its status then."""
+    deadline = time.monotonic() + get_settings().briefs.lease_seconds
+
+    def status() -> BriefStatus | None:
+        with session_factory().begin() as session:
+            job = get_brief(session, job_id=job_id)
+        return job.status if job else None
+
+    while True:
+        current = await asyncio.to_thread(status)
+        if current not in (BriefStatus.SUBMITTED, BriefStatus.COLLECTING) or time.monotonic() > deadline:
+            return current
+        await asyncio.sleep(COLLECTION_POLL)
 
 
 def export_dir() -> Path:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from connectors.platforms import Article
 from core.settings import PLATFORMS, get_settings
 from db.base import utcnow
 from db.briefs import (
@@ -22,11 +25,13 @@ from db.briefs import (
     SearchStatus,
     claim_brief,
     create_brief,
+    finish_collection,
     get_brief,
     job_searches,
+    store_articles,
     transition,
 )
-from flows.briefs import collect_brief, process_briefs, submit_brief
+from flows.briefs import analyse_brief, collect_brief, process_briefs, submit_brief
 from sandbox.platforms import expected_counts
 from tasks.brief_rules import validate_brief
 from tests.conftest import ConfigureSandbox, set_env
@@ -34,6 +39,15 @@ from tests.conftest import ConfigureSandbox, set_env
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 Sessions = sessionmaker[Session]
 KEYWORDS = ["新能源", "咖啡"]
+COFFEE_ARTICLE = Article(
+    platform="weibo",
+    external_id="1",
+    url="https://weibo.example/1",
+    title="",
+    content="今天的咖啡很香 #咖啡#",
+    post_time=datetime(2026, 11, 20, tzinfo=UTC),
+    keyword="咖啡",
+)
 FILES = {"keyword.xlsx", "keyword_analysis.xlsx", "content_wc.png", "topic_wc.png"}
 
 
@@ -142,3 +156,23 @@ def test_the_schedule_picks_up_a_job_a_lost_run_held(
         job = get_brief(session, job_id=job_id)
     assert job is not None and job.status == BriefStatus.FINISHED
     assert job.articles == expected_counts(config, "douyin", "咖啡")[0]
+
+
+def test_an_analysis_started_early_waits_for_the_collection_then_analyses(sessions: Sessions) -> None:
+    spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
+    with sessions.begin() as session:
+        job_id = create_brief(session, spec=spec)
+        assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)  # a collector at work
+    results: list[dict[str, object]] = []
+    analysis = threading.Thread(target=lambda: results.append(asyncio.run(analyse_brief(job_id))))
+    analysis.start()
+    time.sleep(3)  # the analysis run has loaded jieba and the font by now, and waits
+    with sessions.begin() as session:
+        assert get_brief(session, job_id=job_id).status == BriefStatus.COLLECTING  # type: ignore[union-attr]
+        store_articles(session, job_id=job_id, articles=[COFFEE_ARTICLE])
+        assert finish_collection(session, job_id=job_id)
+    analysis.join(timeout=60)
+    with sessions.begin() as session:
+        job = get_brief(session, job_id=job_id)
+    assert results == [{"analysed": True, "articles": 1, "zip": job.zip_path}]  # type: ignore[union-attr]
+    assert job is not None and job.status == BriefStatus.FINISHED and Path(job.zip_path or "").is_file()
