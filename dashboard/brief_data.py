@@ -138,12 +138,9 @@ def per_day_frame(job_id: int) -> pd.DataFrame:
 
 
 def engagement_frame(job_id: int) -> pd.DataFrame:
-    """Articles and engagement sums per platform (from the accounts, which sum every article)."""
-    accounts = accounts_frame(job_id)
-    if accounts.empty:
-        return accounts
-    sums = ["articles", "like", "read", "share", "comment", "interaction"]
-    return accounts.groupby("platform", as_index=False)[sums].sum()
+    """Articles and engagement sums per platform."""
+    with sessions().begin() as session:
+        return pd.DataFrame(briefs_db.platform_totals(session, job_id=job_id))
 
 
 def job_file(job: BriefSummary, name: str) -> Path | None:

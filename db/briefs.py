@@ -542,6 +542,19 @@ def job_searches(session: Session, *, job_id: int) -> list[dict[str, Any]]:
     return [row._asdict() for row in rows]
 
 
+def platform_totals(session: Session, *, job_id: int) -> list[dict[str, Any]]:
+    """Per platform: the job's articles and their engagement sums."""
+    a = BriefArticle
+    sums = [func.sum(getattr(a, name)).label(name) for name in COUNT_FIELDS]
+    rows = session.execute(
+        select(a.platform, func.count().label("articles"), *sums)
+        .where(a.job_id == job_id)
+        .group_by(a.platform)
+        .order_by(a.platform)
+    )
+    return [row._asdict() for row in rows]
+
+
 def articles_per_day(session: Session, *, job_id: int) -> list[tuple[str, date, int]]:
     """(platform, day, articles) for the job, days in UTC; articles without a time are left out."""
     rows = session.execute(

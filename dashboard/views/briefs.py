@@ -91,24 +91,19 @@ def show_charts(job: BriefSummary) -> None:
         return
     left, right = st.columns(2)
     left.altair_chart(
-        alt.Chart(engagement, title="Articles per platform")
-        .mark_bar()
-        .encode(x="platform:N", y="articles:Q"),
-        use_container_width=True,
+        alt.Chart(engagement, title="Articles per platform").mark_bar().encode(x="platform:N", y="articles:Q")
     )
     long = engagement.melt(id_vars="platform", value_vars=["like", "share", "comment"], var_name="kind")
     right.altair_chart(
         alt.Chart(long, title="Engagement per platform")
         .mark_bar()
-        .encode(x="platform:N", y="value:Q", color="kind:N"),
-        use_container_width=True,
+        .encode(x="platform:N", y="value:Q", color="kind:N")
     )
     per_day["day"] = pd.to_datetime(per_day["day"])
     st.altair_chart(
         alt.Chart(per_day, title="Articles per day")
         .mark_line(point=True)
-        .encode(x="day:T", y="articles:Q", color="platform:N"),
-        use_container_width=True,
+        .encode(x="day:T", y="articles:Q", color="platform:N")
     )
 
 

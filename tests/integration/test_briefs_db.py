@@ -26,6 +26,7 @@ from db.briefs import (
     job_articles,
     job_searches,
     list_briefs,
+    platform_totals,
     record_search,
     store_articles,
     waiting_briefs,
@@ -192,3 +193,15 @@ def test_a_job_whose_runs_keep_getting_lost_is_failed_with_the_reason(sessions: 
         and "gave up after 3 claims" in (lost.last_error or "")
     )
     assert lost.finished_at is not None and kept is not None and kept.status == BriefStatus.COLLECTING
+
+
+def test_platform_totals_count_every_article_even_without_an_account(sessions: Sessions) -> None:
+    job_id = new_job(sessions)
+    anonymous = replace(article("3", like=7), user_name="", platform="douyin")
+    with sessions.begin() as session:
+        store_articles(
+            session, job_id=job_id, articles=[article("1", like=1), article("2", like=2), anonymous]
+        )
+        totals = {row["platform"]: row for row in platform_totals(session, job_id=job_id)}
+    assert totals["weibo"]["articles"] == 2 and totals["weibo"]["like"] == 3
+    assert totals["douyin"]["articles"] == 1 and totals["douyin"]["interaction"] == 12
