@@ -397,7 +397,7 @@ class BilibiliApi(PlatformApi):
             user_name=_text(item, "author"),
             topics=_topics(_text(item, "tag").split(",")),
         )
-        return _completed(article)
+        return _completed(article, fans_known=False)  # bilibili's search does not give followers
 
 
 PLATFORM_APIS: dict[str, PlatformApi] = {
@@ -476,11 +476,19 @@ def _message(body: object) -> str:
     return f": {str(message)[:MAX_DETAIL_CHARS]}" if message is not None else ""
 
 
-def _completed(article: Article, *, interaction: int | None = None, level: str = "") -> Article:
-    """`article` with its interaction (the platform's, else the sum) and fans level filled in."""
+def _completed(
+    article: Article, *, interaction: int | None = None, level: str = "", fans_known: bool = True
+) -> Article:
+    """`article` with its interaction (the platform's, else the sum) and fans level filled in.
+
+    The level is the platform's own, else the bucket of the follower count; none when the platform
+    does not say how many followers the account has (``fans_known=False``).
+    """
     if interaction is None:
         interaction = article.like + article.share + article.comment + article.collect + article.danmu
-    return replace(article, interaction=interaction, user_fans_level=level or fans_level(article.user_fans))
+    if not level and fans_known:
+        level = fans_level(article.user_fans)
+    return replace(article, interaction=interaction, user_fans_level=level)
 
 
 def _as_object(value: object, what: str) -> JsonObject:

@@ -329,6 +329,8 @@ def analyse_job(job: ClaimedBrief) -> BriefAnalysis:
     settings = get_settings()
     with session_factory().begin() as session:
         articles = job_articles(session, job_id=job.id, order_by="id")
+    order = {keyword: index for index, keyword in enumerate(job.keywords)}
+    articles.sort(key=lambda a: (order.get(a.keyword, len(order)), a.platform, -_posted(a)))
     return analyse_brief_articles(
         articles,
         job.keywords,
@@ -339,6 +341,10 @@ def analyse_job(job: ClaimedBrief) -> BriefAnalysis:
         top_words=settings.briefs.top_words,
         jieba_dir=settings.data_dir / "cache" / "jieba",
     )
+
+
+def _posted(article: Article) -> float:
+    return article.post_time.timestamp() if article.post_time else 0.0
 
 
 def brief_summary(analysis: BriefAnalysis) -> dict[str, Any]:

@@ -238,7 +238,7 @@ BILIBILI_ARTICLE = Article(
     interaction=1_000 + 45 + 890 + 67,
     user_id="279798738",
     user_name="咖啡UP主",
-    user_fans_level="<1万",
+    user_fans_level="",  # bilibili's search gives no follower count, so no level
     topics=("咖啡", "教程", "美食"),
 )
 
