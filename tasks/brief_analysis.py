@@ -1,8 +1,8 @@
 """The brief analysis: a job's articles turned into two workbooks, two word clouds and one zip.
 
 Pure logic (no Prefect, no database). Each article's title and content is segmented once with jieba
-(hashtags, mentions and URLs taken out first; stop words, single characters and numbers not
-counted; the job's keywords always one token). Large corpora are segmented by a process pool over
+(hashtags, mentions and URLs taken out first; the job's keywords counted as substrings in any case,
+then taken out; stop words, single characters and numbers not counted). Large corpora are segmented by a process pool over
 chunks. Files, under ``out_dir / job_name``: ``keyword.xlsx`` (sheets "articles", "words"),
 ``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics"), ``content_wc.png`` and
 ``topic_wc.png``; then ``out_dir / f"{job_name}.zip"`` with the four under ``job_name/``. Every
@@ -181,32 +181,20 @@ def prepare_jieba(jieba_dir: Path) -> None:
     jieba.initialize()
 
 
-def job_tokenizer(keywords: Sequence[str]) -> jieba.Tokenizer:
-    """A copy of the loaded dictionary with the job's keywords added, so jobs never see each other's."""
-    tokenizer = jieba.Tokenizer()
-    tokenizer.FREQ = dict(jieba.dt.FREQ)
-    tokenizer.total = jieba.dt.total
-    tokenizer.initialized = True
-    for keyword in keywords:
-        tokenizer.add_word(one_token(keyword))
-    return tokenizer
+def keyword_patterns(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
+    """Each keyword's pattern, longest keyword first: any case, any run of spaces for a space.
 
-
-def one_token(keyword: str) -> str:
-    """How a keyword is segmented: jieba always splits at a space, so "smart phone" is "smart_phone"."""
-    return "_".join(keyword.split())
-
-
-def spaced_keywords(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
-    """Keywords with a space, by one-token form: the pattern finding them in text, any case and spacing."""
-    return {
-        one_token(keyword): re.compile(
-            r"(?<![A-Za-z0-9_])" + r"\s+".join(map(re.escape, keyword.split())) + r"(?![A-Za-z0-9_])",
-            re.IGNORECASE,
-        )
-        for keyword in keywords
-        if len(keyword.split()) > 1
-    }
+    Keywords are counted as substrings of the text, as an analyst counts them, not as jieba tokens
+    (jieba may cut "咖啡" out of "咖啡馆" or glue it to a neighbour). An end in Latin letters or
+    digits needs a non-letter beside it, so "ai" is not counted inside "said".
+    """
+    patterns = {}
+    for keyword in sorted(keywords, key=len, reverse=True):
+        body = r"\s+".join(map(re.escape, keyword.split()))
+        before = r"(?<![A-Za-z0-9_])" if keyword[0].isascii() and keyword[0].isalnum() else ""
+        after = r"(?![A-Za-z0-9_])" if keyword[-1].isascii() and keyword[-1].isalnum() else ""
+        patterns[keyword] = re.compile(before + body + after, re.IGNORECASE)
+    return patterns
 
 
 def normalise_topic(topic: str) -> str:
@@ -224,10 +212,8 @@ def article_text(article: Article) -> tuple[str, set[str]]:
     return MENTION_RE.sub(" ", text), topics
 
 
-def is_counted(token: str, keywords: frozenset[str], stop: frozenset[str]) -> bool:
-    """Whether a token counts as a word: a keyword, or 2+ characters with a letter, not a stop word."""
-    if token in keywords:
-        return True
+def is_counted(token: str, stop: frozenset[str]) -> bool:
+    """Whether a token counts as a word: 2+ characters with a letter, not a stop word."""
     return (
         len(token) > 1
         and token not in stop
@@ -236,40 +222,37 @@ def is_counted(token: str, keywords: frozenset[str], stop: frozenset[str]) -> bo
     )
 
 
-def count_words(
-    texts: Iterable[str], tokenizer: jieba.Tokenizer, keywords: frozenset[str]
-) -> tuple[Counter[str], Counter[str]]:
-    """Segment each text once: occurrences of each word, and the number of texts containing it."""
+def count_words(texts: Iterable[str], keywords: frozenset[str]) -> tuple[Counter[str], Counter[str]]:
+    """Count each text once: the keywords as substrings (then taken out), the other words as jieba
+    segments them; occurrences of each word, and the number of texts containing it."""
     stop = stopwords()
-    spaced = spaced_keywords(keywords)
-    named = {one_token(keyword): keyword for keyword in keywords if one_token(keyword) in spaced}
+    patterns = keyword_patterns(keywords)
     counts: Counter[str] = Counter()
     articles: Counter[str] = Counter()
     for text in texts:
-        for joined, pattern in spaced.items():
-            text = pattern.sub(joined, text)
-        tokens = (named.get(token, token) for token in tokenizer.cut(text, HMM=HMM))
-        words = [token for token in tokens if is_counted(token, keywords, stop)]
-        counts.update(words)
-        articles.update(set(words))
+        found: Counter[str] = Counter()
+        for keyword, pattern in patterns.items():
+            text, found[keyword] = pattern.subn(" ", text)
+        words = [token for token in jieba.dt.cut(text, HMM=HMM) if is_counted(token, stop)]
+        found.update(words)
+        found = +found  # drops the keywords not found
+        counts.update(found)
+        articles.update(found.keys())
     return counts, articles
 
 
-_worker_tokenizer: jieba.Tokenizer | None = None
 _worker_keywords: frozenset[str] = frozenset()
 
 
 def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
     """Pool initializer: the dictionary (inherited when forked) and this job's keywords."""
-    global _worker_tokenizer, _worker_keywords
+    global _worker_keywords
     prepare_jieba(jieba_dir)
-    _worker_tokenizer = job_tokenizer(keywords)
     _worker_keywords = frozenset(keywords)
 
 
 def _count_chunk(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
-    assert _worker_tokenizer is not None, "the pool initializer did not run"
-    return count_words(texts, _worker_tokenizer, _worker_keywords)
+    return count_words(texts, _worker_keywords)
 
 
 @contextmanager
@@ -283,7 +266,7 @@ def segmenting(
     """
     prepare_jieba(jieba_dir)
     if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
-        yield lambda: count_words(texts, job_tokenizer(keywords), frozenset(keywords))
+        yield lambda: count_words(texts, frozenset(keywords))
         return
     size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
     chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
