@@ -135,7 +135,7 @@ async def _collect_with_progress(job: ClaimedBrief) -> list[SearchOutcome]:
 
 
 async def start_analysis(job_id: int) -> bool:
-    """Start the analysis deployment for the job (its own work pool); False if there is none."""
+    """Start the analysis deployment for the job (its own work pool); False if none could be started."""
     try:
         await run_deployment(
             name=ANALYSE_BRIEF,
@@ -145,6 +145,11 @@ async def start_analysis(job_id: int) -> bool:
         )
     except ObjectNotFound:
         get_run_logger().info("no %s deployment: brief %s is analysed in this run", ANALYSE_BRIEF, job_id)
+        return False
+    except Exception as exc:  # the server refused or is gone: the brief must not fail for that
+        get_run_logger().warning(
+            "could not start %s (%s): brief %s is analysed in this run", ANALYSE_BRIEF, exc, job_id
+        )
         return False
     return True
 

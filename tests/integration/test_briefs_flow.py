@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+import flows.briefs
 from connectors.platforms import Article
 from core.settings import PLATFORMS, get_settings
 from db.base import utcnow
@@ -176,3 +177,18 @@ def test_an_analysis_started_early_waits_for_the_collection_then_analyses(sessio
         job = get_brief(session, job_id=job_id)
     assert results == [{"analysed": True, "articles": 1, "zip": job.zip_path}]  # type: ignore[union-attr]
     assert job is not None and job.status == BriefStatus.FINISHED and Path(job.zip_path or "").is_file()
+
+
+def test_a_failed_hand_off_to_analysis_does_not_fail_the_brief(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_sandbox(platform_articles=10)
+
+    async def refused(**_: object) -> None:  # the server refusing to create the analysis run
+        raise RuntimeError("HTTP 503 from the Prefect server")
+
+    monkeypatch.setattr(flows.briefs, "run_deployment", refused)
+    job_id = asyncio.run(submit_brief(["咖啡"], ["weibo"]))["job_id"]
+    with sessions.begin() as session:
+        job = get_brief(session, job_id=job_id)
+    assert job is not None and job.status == BriefStatus.FINISHED and job.articles == 10
