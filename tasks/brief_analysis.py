@@ -1,9 +1,11 @@
 """The brief analysis: a job's articles turned into two workbooks, two word clouds and one zip.
 
-Pure logic (no Prefect, no database). Each article's title and content is segmented once with jieba
-(hashtags, mentions and URLs taken out first; the job's keywords counted as substrings in any case,
-then taken out; stop words, single characters and numbers not counted). Large corpora are segmented by a process pool over
-chunks. Files, under ``out_dir / job_name``: ``keyword.xlsx`` (sheets "articles", "words"),
+Pure logic (no Prefect, no database). Each article's title and content is counted once: hashtags,
+mentions and URLs taken out first; the job's keywords counted as substrings in any case and added
+to jieba's dictionary; the rest segmented by jieba, stop words, single characters and numbers not
+counted. Large corpora are segmented by a process pool over chunks.
+
+Files, under ``out_dir / job_name``: ``keyword.xlsx`` (sheets "articles", "words"),
 ``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics"), ``content_wc.png`` and
 ``topic_wc.png``; then ``out_dir / f"{job_name}.zip"`` with the four under ``job_name/``. Every
 file is written under a temporary name and renamed, the zip last: a zip that exists is complete.
@@ -181,15 +183,27 @@ def prepare_jieba(jieba_dir: Path) -> None:
     jieba.initialize()
 
 
-def keyword_patterns(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
-    """Each keyword's pattern, longest keyword first: any case, any run of spaces for a space.
+def job_tokenizer(keywords: Iterable[str]) -> jieba.Tokenizer:
+    """A copy of the loaded dictionary with the job's keywords added, so jobs never see each other's."""
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ = dict(jieba.dt.FREQ)
+    tokenizer.total = jieba.dt.total
+    tokenizer.initialized = True
+    for keyword in keywords:
+        if len(keyword.split()) == 1:
+            tokenizer.add_word(keyword)
+    return tokenizer
 
-    Keywords are counted as substrings of the text, as an analyst counts them, not as jieba tokens
-    (jieba may cut "咖啡" out of "咖啡馆" or glue it to a neighbour). An end in Latin letters or
-    digits needs a non-letter beside it, so "ai" is not counted inside "said".
+
+def keyword_patterns(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
+    """Each keyword's pattern: any case, any run of spaces for a space.
+
+    Keywords are counted as substrings of the text, as an analyst counts them ("咖啡" in "咖啡馆"
+    too), not as the tokens jieba makes. An end in a Latin letter or digit needs a non-letter beside
+    it, so "ai" is not counted inside "said".
     """
     patterns = {}
-    for keyword in sorted(keywords, key=len, reverse=True):
+    for keyword in keywords:
         body = r"\s+".join(map(re.escape, keyword.split()))
         before = r"(?<![A-Za-z0-9_])" if keyword[0].isascii() and keyword[0].isalnum() else ""
         after = r"(?![A-Za-z0-9_])" if keyword[-1].isascii() and keyword[-1].isalnum() else ""
@@ -222,37 +236,48 @@ def is_counted(token: str, stop: frozenset[str]) -> bool:
     )
 
 
-def count_words(texts: Iterable[str], keywords: frozenset[str]) -> tuple[Counter[str], Counter[str]]:
-    """Count each text once: the keywords as substrings (then taken out), the other words as jieba
-    segments them; occurrences of each word, and the number of texts containing it."""
+def count_words(
+    texts: Iterable[str], tokenizer: jieba.Tokenizer, keywords: frozenset[str]
+) -> tuple[Counter[str], Counter[str]]:
+    """Count each text once: occurrences of each word, and the number of texts containing it.
+
+    The keywords are counted as substrings; the rest of the words as ``tokenizer`` (the job's, with
+    the keywords in its dictionary) segments the text, the keywords' own tokens left out, and a
+    keyword with a space taken out first (jieba always splits at a space).
+    """
     stop = stopwords()
     patterns = keyword_patterns(keywords)
+    folded = {keyword.casefold() for keyword in keywords}
     counts: Counter[str] = Counter()
     articles: Counter[str] = Counter()
     for text in texts:
-        found: Counter[str] = Counter()
+        found = Counter({keyword: len(pattern.findall(text)) for keyword, pattern in patterns.items()})
         for keyword, pattern in patterns.items():
-            text, found[keyword] = pattern.subn(" ", text)
-        words = [token for token in jieba.dt.cut(text, HMM=HMM) if is_counted(token, stop)]
-        found.update(words)
+            if " " in keyword:
+                text = pattern.sub(" ", text)
+        tokens = tokenizer.cut(text, HMM=HMM)
+        found.update(token for token in tokens if token.casefold() not in folded and is_counted(token, stop))
         found = +found  # drops the keywords not found
         counts.update(found)
         articles.update(found.keys())
     return counts, articles
 
 
+_worker_tokenizer: jieba.Tokenizer | None = None
 _worker_keywords: frozenset[str] = frozenset()
 
 
 def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
     """Pool initializer: the dictionary (inherited when forked) and this job's keywords."""
-    global _worker_keywords
+    global _worker_tokenizer, _worker_keywords
     prepare_jieba(jieba_dir)
+    _worker_tokenizer = job_tokenizer(keywords)
     _worker_keywords = frozenset(keywords)
 
 
 def _count_chunk(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
-    return count_words(texts, _worker_keywords)
+    assert _worker_tokenizer is not None, "the pool initializer did not run"
+    return count_words(texts, _worker_tokenizer, _worker_keywords)
 
 
 @contextmanager
@@ -266,7 +291,7 @@ def segmenting(
     """
     prepare_jieba(jieba_dir)
     if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
-        yield lambda: count_words(texts, frozenset(keywords))
+        yield lambda: count_words(texts, job_tokenizer(keywords), frozenset(keywords))
         return
     size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
     chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
