@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 
-from core.settings import SandboxSettings, get_settings
+from core.settings import PLATFORMS, SandboxSettings, get_settings
 from db.base import Base
 from db.engine import get_engine, session_factory
 from db.migrate import upgrade
@@ -133,3 +133,15 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture
+def platforms_on_the_sandbox(sandbox_url: str) -> Iterator[None]:
+    """Every platform's base URL on the test sandbox, quick retries; the environment restored after."""
+    saved = dict(os.environ)
+    urls = {f"SWITCHYARD_PLATFORMS__{p.upper()}__BASE_URL": f"{sandbox_url}/platforms/{p}" for p in PLATFORMS}
+    set_env(urls | {"SWITCHYARD_BRIEFS__BACKOFF": "0.01", "SWITCHYARD_BRIEFS__READ_TIMEOUT": "1"})
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()

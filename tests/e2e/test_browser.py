@@ -15,8 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.briefs import submit_brief
 from flows.webpages import count_words
+from sandbox.platforms import expected_counts
 from sandbox.webpages import EXPECTED_COUNTS
+from tests.conftest import ConfigureSandbox
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +162,31 @@ def test_a_deep_link_into_a_fresh_server_gets_the_navigation(
         navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
 
     assert "Overview" in navigation and "Web pages" in navigation
+
+
+@pytest.mark.usefixtures("prefect_harness", "sessions", "platforms_on_the_sandbox")
+def test_a_finished_brief_shows_its_results_and_word_clouds(
+    sandbox_url: str, configure_sandbox: ConfigureSandbox, dashboard_url: str, tmp_path: Path
+) -> None:
+    config = configure_sandbox(platform_articles=30)
+    job_id = asyncio.run(submit_brief(["咖啡"], ["weibo", "bilibili"]))["job_id"]
+    expected = sum(expected_counts(config, platform, "咖啡")[0] for platform in ("weibo", "bilibili"))
+
+    with browser_page(f"{dashboard_url}/briefs") as page:
+        wait_rendered(page, '[data-testid="stMetric"]')
+        labels, values = (page.locator(f'[data-testid="{part}"]').all_inner_texts() for part in METRIC_PARTS)
+        page.get_by_role("tab", name="Files").click()
+        page.wait_for_selector('[data-testid="stImage"] img', timeout=30_000)
+        page.wait_for_function(
+            "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)"
+        )
+        widths = page.eval_on_selector_all(
+            '[data-testid="stImage"] img', "images => images.map(i => i.naturalWidth)"
+        )
+        download = page.get_by_role("button", name="Download the brief (zip)").count()
+        screenshot(page, tmp_path / "briefs.png")
+        body = page.inner_text("body")
+
+    metrics = dict(zip(labels, values, strict=True))
+    assert metrics["Status"] == "finished" and metrics["Articles"] == str(expected)
+    assert f"Brief {job_id}" in body and widths == [800, 800] and download == 1

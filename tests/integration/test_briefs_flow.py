@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import flows.briefs
 from connectors.platforms import Article
-from core.settings import PLATFORMS, get_settings
+from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import (
     BriefArticle,
@@ -37,7 +35,7 @@ from sandbox.platforms import expected_counts
 from tasks.brief_rules import validate_brief
 from tests.conftest import ConfigureSandbox, set_env
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
+pytestmark = pytest.mark.usefixtures("prefect_harness", "platforms_on_the_sandbox")
 Sessions = sessionmaker[Session]
 KEYWORDS = ["新能源", "咖啡"]
 COFFEE_ARTICLE = Article(
@@ -50,18 +48,6 @@ COFFEE_ARTICLE = Article(
     keyword="咖啡",
 )
 FILES = {"keyword.xlsx", "keyword_analysis.xlsx", "content_wc.png", "topic_wc.png"}
-
-
-@pytest.fixture(autouse=True)
-def platforms_on_the_sandbox(sandbox_url: str) -> Iterator[None]:
-    """Every platform's base URL on the test sandbox, quick retries; the environment restored after."""
-    saved = dict(os.environ)
-    urls = {f"SWITCHYARD_PLATFORMS__{p.upper()}__BASE_URL": f"{sandbox_url}/platforms/{p}" for p in PLATFORMS}
-    set_env(urls | {"SWITCHYARD_BRIEFS__BACKOFF": "0.01", "SWITCHYARD_BRIEFS__READ_TIMEOUT": "1"})
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-    get_settings.cache_clear()
 
 
 def expected_good(config: object, platforms: list[str], keywords: list[str]) -> int:
