@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 from prefect import get_run_logger, task
-from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
+from prefect.artifacts import acreate_markdown_artifact
 
 from connectors.platforms import Article, PlatformError, SearchPage, platform_client, search
 from core.fonts import cjk_font
@@ -44,6 +45,7 @@ from db.briefs import (
     waiting_briefs,
 )
 from db.engine import session_factory
+from tasks.artifacts import publish_progress
 from tasks.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_jieba
 from tasks.brief_rules import validate_brief
 
@@ -284,13 +286,10 @@ def collection_progress(job_id: int) -> tuple[float, str]:
     return share, f"{len(done)} of {len(searches)} searches finished, {articles} articles stored"
 
 
-async def report_collection(job_id: int, artifact_id: Any | None) -> Any:
+async def report_collection(job_id: int, artifact_id: UUID | None) -> UUID:
     """Create or update the collection progress artifact of the current run."""
     share, description = await asyncio.to_thread(collection_progress, job_id)
-    if artifact_id is None:
-        return await acreate_progress_artifact(progress=share, description=description)
-    await aupdate_progress_artifact(artifact_id=artifact_id, progress=share, description=description)
-    return artifact_id
+    return await publish_progress(artifact_id, share, description)
 
 
 @task(task_run_name="load jieba and the font")

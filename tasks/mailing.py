@@ -19,7 +19,7 @@ from uuid import UUID
 
 import httpx
 from prefect import get_run_logger, task
-from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run, task_run
 
 from connectors.gateway import SendResult, gateway_http_client, send_message
@@ -38,6 +38,7 @@ from db.mailing_dispatch import (
     record_send_outcomes,
     reserve_send_slots,
 )
+from tasks.artifacts import publish_progress
 from tasks.mailing_rules import next_send_time
 
 DAILY_INTERVAL_CLOSED = "the daily sending interval does not open again before the mailing ends"
@@ -247,10 +248,7 @@ def _progress(mailing_id: int | None) -> tuple[float, str]:
 async def report_progress(mailing_id: int | None, artifact_id: UUID | None) -> UUID:
     """Create or update the run's progress artifact (share of messages sent or failed)."""
     progress, description = await asyncio.to_thread(_progress, mailing_id)
-    if artifact_id is None:
-        return await acreate_progress_artifact(progress=progress, description=description)
-    await aupdate_progress_artifact(artifact_id=artifact_id, progress=progress, description=description)
-    return artifact_id
+    return await publish_progress(artifact_id, progress, description)
 
 
 @task(task_run_name="report mailings")
