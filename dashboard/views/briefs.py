@@ -60,12 +60,15 @@ def show_progress(job: BriefSummary) -> None:
     )
     columns = st.columns(4)
     columns[0].metric("Status", job.status.value)
-    columns[1].metric("Articles", job.articles)
+    stored = int(searches["articles"].sum()) if not searches.empty else 0
+    columns[1].metric("Articles", job.articles or stored)  # counted on the job once it is collected
     columns[2].metric("Submitted", f"{job.submitted_at:%H:%M:%S} UTC")
     took = brief_data.seconds_between(job.submitted_at, job.finished_at)
     columns[3].metric("Submit → finished", "…" if took is None else f"{took} s")
-    if job.last_error:
-        st.warning(f"Not everything could be collected or analysed: {job.last_error}")
+    if job.status == BriefStatus.FAILED:
+        st.error(f"The brief failed: {job.last_error}")
+    elif job.last_error:
+        st.warning(f"Not everything could be collected: {job.last_error}")
     if not searches.empty:
         st.dataframe(searches, hide_index=True)
 

@@ -15,6 +15,7 @@ from db.briefs import (
     SearchOutcome,
     claim_brief,
     create_brief,
+    fail_brief,
     finish_brief,
     finish_collection,
     job_searches,
@@ -160,3 +161,13 @@ def test_bad_form_input_shows_an_error_and_stores_nothing(
 def test_start_collection_without_a_server_leaves_the_brief_to_the_schedule() -> None:
     message = start_collection(5)
     assert message.startswith("Brief 5 is stored") and "process-briefs" in message
+
+
+def test_a_failed_brief_says_why(sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        job_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
+        fail_brief(session, job_id=job_id, error="analysis failed: disk full")
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+    assert not at.exception
+    assert at.error[0].value == "The brief failed: analysis failed: disk full"
+    assert {metric.label: metric.value for metric in at.metric}["Status"] == "failed"
