@@ -307,14 +307,26 @@ def claim_brief(
 
 
 def waiting_briefs(
-    session: Session, *, stage: str, now: datetime | None = None, limit: int = 50
+    session: Session,
+    *,
+    stage: str,
+    settled: timedelta = timedelta(0),
+    now: datetime | None = None,
+    limit: int = 50,
 ) -> list[int]:
-    """Ids of jobs waiting for ``stage``, oldest first (new ones and those a lost run held)."""
+    """Ids of jobs waiting for ``stage``, oldest first (new ones and those a lost run held).
+
+    A job that entered its waiting status less than ``settled`` ago is left to the run that was
+    started for it.
+    """
+    now = now or utcnow()
     waiting, working = STAGES[stage]
+    entered = BriefJob.submitted_at if stage == "collect" else BriefJob.collected_at
+    settled_or_lapsed = or_(entered <= now - settled, BriefJob.status == working)
     return list(
         session.scalars(
             select(BriefJob.id)
-            .where(_claimable(waiting, working, now or utcnow()))
+            .where(_claimable(waiting, working, now), settled_or_lapsed)
             .order_by(BriefJob.id)
             .limit(limit)
         )

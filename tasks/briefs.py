@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -50,6 +50,7 @@ from tasks.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_
 from tasks.brief_rules import validate_brief
 
 Sink = Callable[[list[Article]], Awaitable[None]]
+HANDOFF_GRACE = timedelta(seconds=15)  # a job this fresh is left to the run started for it
 COLLECTION_POLL = 0.2  # seconds between looks at a job's status while its analysis waits
 
 
@@ -202,7 +203,7 @@ def fail_abandoned_briefs() -> int:
 def find_waiting(stage: str) -> list[int]:
     """Jobs waiting for a stage, including those a lost run left behind."""
     with session_factory().begin() as session:
-        return waiting_briefs(session, stage=stage)
+        return waiting_briefs(session, stage=stage, settled=HANDOFF_GRACE)
 
 
 @task(task_run_name="collect {platform} for brief {job.id}")

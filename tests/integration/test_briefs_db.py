@@ -205,3 +205,16 @@ def test_platform_totals_count_every_article_even_without_an_account(sessions: S
         totals = {row["platform"]: row for row in platform_totals(session, job_id=job_id)}
     assert totals["weibo"]["articles"] == 2 and totals["weibo"]["like"] == 3
     assert totals["douyin"]["articles"] == 1 and totals["douyin"]["interaction"] == 12
+
+
+def test_a_fresh_job_is_left_to_the_run_started_for_it(sessions: Sessions) -> None:
+    job_id = new_job(sessions)
+    grace = timedelta(seconds=15)
+    with sessions.begin() as session:
+        assert waiting_briefs(session, stage="collect", settled=grace) == []
+        later = utcnow() + timedelta(seconds=16)
+        assert waiting_briefs(session, stage="collect", settled=grace, now=later) == [job_id]
+        assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
+        assert finish_collection(session, job_id=job_id)
+        assert waiting_briefs(session, stage="analyse", settled=grace) == []
+        assert waiting_briefs(session, stage="analyse", settled=grace, now=later + grace) == [job_id]
