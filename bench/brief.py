@@ -137,15 +137,14 @@ def build_jieba_cache(jieba_dir: Path) -> None:
 
 def time_analysis(n: int, processes: int) -> tuple[float, int]:
     """Seconds ``analyse_brief_articles`` takes on ``n`` synthetic articles (font and jieba cache ready)."""
-    from core.fonts import cjk_font
     from core.settings import get_settings
     from tasks.brief_analysis import analyse_brief_articles
+    from tasks.briefs import analysis_font, jieba_dir
 
     settings = get_settings()
-    jieba_dir = settings.data_dir / "cache" / "jieba"
-    build_jieba_cache(jieba_dir)
+    build_jieba_cache(jieba_dir())
     articles = synthetic_articles(n, KEYWORDS, seed=42)
-    font = cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts")
+    font = analysis_font()
     out_dir = Path(tempfile.mkdtemp(prefix="switchyard-brief-"))
     started = time.perf_counter()
     result = analyse_brief_articles(
@@ -156,7 +155,7 @@ def time_analysis(n: int, processes: int) -> tuple[float, int]:
         font=font,
         processes=processes,
         top_words=settings.briefs.top_words,
-        jieba_dir=jieba_dir,
+        jieba_dir=jieba_dir(),
     )
     seconds = time.perf_counter() - started
     print(f"zip: {result.zip_path} ({result.zip_path.stat().st_size / 1e6:.1f} MB)")

@@ -11,14 +11,13 @@ import pandas as pd
 from core.settings import get_settings
 from dashboard.data import sessions
 from db import briefs as briefs_db
-from db.briefs import BriefStatus, BriefSummary
+from db.briefs import UNFINISHED, BriefStatus, BriefSummary
 from tasks.brief_rules import split_keywords, validate_brief
 
 ARTICLE_COLUMNS = [
     "keyword", "platform", "title", "post_time", "like", "read", "share", "comment", "collect",
     "play", "danmu", "interaction", "user_name", "user_fans", "url",
 ]  # fmt: skip
-UNFINISHED = (BriefStatus.SUBMITTED, BriefStatus.COLLECTING, BriefStatus.COLLECTED, BriefStatus.ANALYSING)
 
 
 def day_start(day: date | None) -> datetime | None:
@@ -60,8 +59,8 @@ def find_briefs(
 
 def any_unfinished() -> bool:
     """Whether some job is still being collected or analysed."""
-    with sessions().begin() as session:
-        return any(briefs_db.list_briefs(session, status=status, limit=1) for status in UNFINISHED)
+    totals = brief_totals()
+    return any(totals[status] for status in UNFINISHED)
 
 
 def brief_totals() -> dict[BriefStatus, int]:

@@ -52,6 +52,9 @@ class BriefStatus(StrEnum):
     FAILED = "failed"
 
 
+UNFINISHED = tuple(s for s in BriefStatus if s not in (BriefStatus.FINISHED, BriefStatus.FAILED))
+
+
 class SearchStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -472,9 +475,8 @@ def finish_brief(
 
 def fail_brief(session: Session, *, job_id: int, error: str, now: datetime | None = None) -> bool:
     """Mark an unfinished job failed with the reason."""
-    unfinished = [s for s in BriefStatus if s not in (BriefStatus.FINISHED, BriefStatus.FAILED)]
     return transition(
-        session, job_id=job_id, to=BriefStatus.FAILED, from_=unfinished, now=now, last_error=error[:4000]
+        session, job_id=job_id, to=BriefStatus.FAILED, from_=UNFINISHED, now=now, last_error=error[:4000]
     )
 
 

@@ -218,12 +218,15 @@ async def collect_platform(job: ClaimedBrief, platform: str) -> list[SearchOutco
         with sessions.begin() as session:
             store_articles(session, job_id=job.id, articles=articles)
 
+    async def flush() -> None:
+        batch = buffer[:]
+        buffer.clear()
+        await asyncio.to_thread(write, batch)
+
     async def sink(articles: list[Article]) -> None:
         buffer.extend(articles)
         if len(buffer) >= settings.briefs.store_every:
-            batch = buffer[:]
-            buffer.clear()
-            await asyncio.to_thread(write, batch)
+            await flush()
 
     def started() -> None:
         with sessions.begin() as session:
@@ -249,9 +252,7 @@ async def collect_platform(job: ClaimedBrief, platform: str) -> list[SearchOutco
                 sink=sink,
             )
             if buffer:
-                batch = buffer[:]
-                buffer.clear()
-                await asyncio.to_thread(write, batch)
+                await flush()
             await asyncio.to_thread(recorded, outcome)
             return outcome
 
@@ -296,9 +297,8 @@ async def report_collection(job_id: int, artifact_id: UUID | None) -> UUID:
 @task(task_run_name="load jieba and the font")
 def prepare_analysis() -> None:
     """What every analysis needs, loaded before the job is ready: jieba's dictionary and the CJK font."""
-    settings = get_settings()
-    prepare_jieba(settings.data_dir / "cache" / "jieba")
-    cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts")
+    prepare_jieba(jieba_dir())
+    analysis_font()
 
 
 @task(task_run_name="wait for brief {job_id} to be collected")
@@ -323,6 +323,17 @@ def export_dir() -> Path:
     return get_settings().data_dir / "briefs"
 
 
+def jieba_dir() -> Path:
+    """Where jieba keeps its dictionary cache: ``<data_dir>/cache/jieba``."""
+    return get_settings().data_dir / "cache" / "jieba"
+
+
+def analysis_font() -> Path:
+    """The word clouds' CJK font (a packaged face is extracted once into ``<data_dir>/cache/fonts``)."""
+    settings = get_settings()
+    return cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts")
+
+
 @task(task_run_name="analyse brief {job.id}")
 def analyse_job(job: ClaimedBrief) -> BriefAnalysis:
     """Read the job's articles and write its workbooks, word clouds and zip."""
@@ -336,10 +347,10 @@ def analyse_job(job: ClaimedBrief) -> BriefAnalysis:
         job.keywords,
         out_dir=export_dir(),
         job_name=str(job.id),
-        font=cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts"),
+        font=analysis_font(),
         processes=settings.briefs.analysis_processes,
         top_words=settings.briefs.top_words,
-        jieba_dir=settings.data_dir / "cache" / "jieba",
+        jieba_dir=jieba_dir(),
     )
 
 
