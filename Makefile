@@ -32,9 +32,11 @@ demo: migrate
 	$(DEMO_ENV) $(BIN)/honcho start -f Procfile
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: install
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -32,8 +32,8 @@ import httpx
 from prefect import flow
 
 from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
-from connectors.platforms import Article
 from core.settings import PLATFORMS
+from rules.briefs import Article
 
 KEYWORDS = ["新能源汽车", "人工智能", "咖啡"]
 SENTENCES = (
@@ -128,7 +128,7 @@ def children_peak_rss_mb() -> float:
 
 def build_jieba_cache(jieba_dir: Path) -> None:
     """jieba's dictionary cache built in a child process, as a worker that ran before would leave it."""
-    from tasks.brief_analysis import prepare_jieba
+    from rules.brief_analysis import prepare_jieba
 
     process = multiprocessing.get_context("spawn").Process(target=prepare_jieba, args=(jieba_dir,))
     process.start()
@@ -138,7 +138,7 @@ def build_jieba_cache(jieba_dir: Path) -> None:
 def time_analysis(n: int, processes: int) -> tuple[float, int]:
     """Seconds ``analyse_brief_articles`` takes on ``n`` synthetic articles (font and jieba cache ready)."""
     from core.settings import get_settings
-    from tasks.brief_analysis import analyse_brief_articles
+    from rules.brief_analysis import analyse_brief_articles
     from tasks.briefs import analysis_font, jieba_dir
 
     settings = get_settings()

@@ -22,7 +22,7 @@ from db.briefs import (
     job_searches,
     list_briefs,
 )
-from tasks.brief_rules import validate_brief
+from rules.briefs import validate_brief
 
 briefs_app = typer.Typer(
     help="Briefs: articles for keywords from five platforms, analysed.", no_args_is_help=True

@@ -24,7 +24,6 @@ from core.settings import get_settings
 from db.base import utcnow
 from db.mailing import (
     MailingStats,
-    MessageStatus,
     add_client,
     cancel_mailing,
     create_mailing,
@@ -33,6 +32,7 @@ from db.mailing import (
     mailing_detail,
     mailing_stats,
 )
+from rules.mailing import MessageStatus
 
 clients_app = typer.Typer(help="Clients that mailings are sent to.", no_args_is_help=True)
 mailings_app = typer.Typer(help="Mailings: create, follow and cancel them.", no_args_is_help=True)

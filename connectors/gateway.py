@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
 import httpx
 
 from core.http import async_client, describe_transport_error, parse_retry_after
+from core.secrets import redact
 from core.settings import GatewaySettings
+from rules.mailing import SendResult
 
 Outcome = Literal["sent", "retry", "failed"]
 
@@ -25,16 +26,6 @@ MAX_DETAIL_CHARS = 200
 TOKEN_STATUS = frozenset({401, 403})
 RETRY_AFTER_STATUS = frozenset({429, 503})
 REDACTED = "[token]"
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What became of one send: ``retry`` keeps the message for a later try, ``failed`` gives it up."""
-
-    outcome: Outcome
-    answer: str | None  # the gateway's raw answer, truncated (None if there was no answer)
-    error: str | None = None  # why it was not sent
-    retry_after: float | None = None  # seconds the gateway asked to wait (429/503 Retry-After)
 
 
 def gateway_http_client(settings: GatewaySettings) -> httpx.AsyncClient:
@@ -67,7 +58,7 @@ def _token(client: httpx.AsyncClient) -> str:
 
 def _classify(response: httpx.Response, token: str) -> SendResult:
     """The outcome of one answer; read from its text with the token redacted, should it be echoed."""
-    text = response.text.replace(token, REDACTED) if token else response.text
+    text = redact(response.text, token, REDACTED)
     answer = text[:MAX_ANSWER_CHARS]
     body = _json_object(text)
     status = response.status_code

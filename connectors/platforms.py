@@ -25,34 +25,9 @@ import httpx
 
 from core.counts import fans_level, parse_count
 from core.http import async_client, describe_transport_error, parse_retry_after
+from core.secrets import redact
 from core.settings import PLATFORMS, BriefSettings, PlatformSettings
-
-
-@dataclass(frozen=True)
-class Article:
-    """One article in the fields every platform maps to (counts already normalised to integers)."""
-
-    platform: str
-    external_id: str
-    url: str
-    title: str
-    content: str
-    post_time: datetime | None  # timezone-aware, UTC
-    like: int = 0
-    read: int = 0
-    share: int = 0
-    comment: int = 0
-    collect: int = 0
-    play: int = 0
-    danmu: int = 0
-    download: int = 0
-    interaction: int = 0  # as the platform gives it, else like + share + comment + collect + danmu
-    user_id: str = ""
-    user_name: str = ""
-    user_fans: int = 0
-    user_fans_level: str = ""
-    topics: tuple[str, ...] = ()  # hashtags / topics, without the # marks
-    keyword: str = ""  # the job keyword the article was found for (set by the collecting task)
+from rules.briefs import Article
 
 
 @dataclass(frozen=True)
@@ -450,7 +425,7 @@ async def search(
 
 def _answer(platform: str, response: httpx.Response, key: str) -> object:
     """The JSON of a successful answer (None if it is not JSON), else the PlatformError it means."""
-    text = response.text.replace(key, REDACTED) if key else response.text
+    text = redact(response.text, key, REDACTED)
     try:
         body = json.loads(text)
     except (ValueError, RecursionError):

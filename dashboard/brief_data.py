@@ -12,7 +12,7 @@ from core.settings import get_settings
 from dashboard.data import sessions
 from db import briefs as briefs_db
 from db.briefs import UNFINISHED, BriefStatus, BriefSummary
-from tasks.brief_rules import split_keywords, validate_brief
+from rules.briefs import split_keywords, validate_brief
 
 ARTICLE_COLUMNS = [
     "keyword", "platform", "title", "post_time", "like", "read", "share", "comment", "collect",

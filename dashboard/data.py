@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.gateway import REDACTED
+from core.secrets import redact
 from core.settings import get_settings
 from core.urls import split_urls
 from db import mailing as mailing_db
@@ -26,13 +25,10 @@ from db.mailing import (
     Client,
     CreatedMailing,
     ImportReport,
-    Mailing,
     MailingDetail,
     MailingState,
     MailingStats,
-    Message,
     MessageProblem,
-    MessageStatus,
     Unset,
 )
 from db.webpages import (
@@ -45,7 +41,7 @@ from db.webpages import (
     request_pages,
     status_totals,
 )
-from tasks.mailing_rules import check_timezone
+from rules.mailing import MessageStatus, check_timezone
 
 PAGE_COLUMNS = ["url", "status", "count", "HTTP", "charset", "bytes", "elapsed ms", "error"]
 
@@ -160,8 +156,7 @@ def zone_named(name: str) -> ZoneInfo:
 def mailing_totals() -> MailingTotals:
     """Mailings counted, and their messages by status, for the overview."""
     with sessions().begin() as session:
-        mailings = session.scalar(select(func.count()).select_from(Mailing)) or 0
-        by_status = dict(session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
+        mailings, by_status = mailing_db.message_totals(session)
     return MailingTotals(
         mailings=mailings,
         sent=by_status.get(MessageStatus.SENT, 0),
@@ -275,7 +270,7 @@ def cancel_mailing(mailing_id: int) -> int:
 def mailing_text(mailing_id: int) -> str:
     """The whole text of a mailing (the statistics carry its first 80 characters)."""
     with sessions().begin() as session:
-        return session.get_one(Mailing, mailing_id).text
+        return mailing_db.mailing_text(session, mailing_id=mailing_id)
 
 
 def recent_mailings(limit: int) -> list[MailingStats]:
@@ -358,8 +353,7 @@ def problems_frame(problems: list[MessageProblem]) -> pd.DataFrame:
 
 
 def _redacted(text: str | None) -> str | None:
-    token = get_settings().gateway.token.get_secret_value()
-    return text.replace(token, REDACTED) if text and token else text
+    return text and redact(text, get_settings().gateway.token.get_secret_value(), "[token]")
 
 
 def sends_frame(sends_per_minute: list[tuple[datetime, int]], zone: ZoneInfo) -> pd.DataFrame:

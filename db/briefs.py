@@ -36,9 +36,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from connectors.platforms import Article
 from db.base import Base, UTCDateTime, status_enum, utcnow
-from tasks.brief_rules import BriefSpec
+from rules.briefs import Article, BriefSpec
 
 COUNT_FIELDS = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from enum import Enum as PyEnum
-from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
@@ -43,7 +42,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from db.base import Base, UTCDateTime, status_enum, utcnow
-from tasks.mailing_rules import (
+from rules.mailing import (
+    MessageStatus,
     check_daily_interval,
     check_operator_code,
     check_tag,
@@ -53,14 +53,6 @@ from tasks.mailing_rules import (
     normalise_phone,
     operator_code_of,
 )
-
-
-class MessageStatus(StrEnum):
-    NEW = "new"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILURE = "failure"
-    CANCELLED = "cancelled"
 
 
 class Client(Base):
@@ -687,3 +679,15 @@ def _sends_per_minute(session: Session, mailing_id: int) -> list[tuple[datetime,
         .order_by(minute)
     )
     return [(datetime.fromtimestamp(int(minute) * 60, UTC), count) for minute, count in rows]
+
+
+def message_totals(session: Session) -> tuple[int, dict[MessageStatus, int]]:
+    """How many mailings there are, and all their messages counted by status."""
+    mailings = session.scalar(select(func.count()).select_from(Mailing)) or 0
+    by_status = session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+    return mailings, {MessageStatus(status): count for status, count in by_status}
+
+
+def mailing_text(session: Session, *, mailing_id: int) -> str:
+    """The whole text of a mailing (the statistics carry its first 80 characters)."""
+    return session.get_one(Mailing, mailing_id).text

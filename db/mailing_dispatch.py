@@ -5,8 +5,7 @@ window closed on, and the gateway rate limit shared by every run. Never commits:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -15,38 +14,13 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.claims import claim_ids
-from db.mailing import Client, GatewaySlot, Mailing, Message, MessageStatus
-
-WINDOW_CLOSED = "the mailing ended before it could be sent"
-
-
-@dataclass(frozen=True)
-class DueMessage:
-    """A claimed message with what sending it needs."""
-
-    id: int
-    mailing_id: int
-    client_id: int
-    phone: str
-    text: str
-    timezone: str
-    ends_at: datetime
-    daily_from: time | None
-    daily_until: time | None
-    attempts: int
-
-
-@dataclass(frozen=True)
-class SendOutcome:
-    """What became of one claimed message: sent, failure, or new again (``retry_at`` set)."""
-
-    id: int
-    status: MessageStatus
-    tried: bool = False
-    sent: bool = False
-    retry_at: datetime | None = None
-    error: str | None = None
-    answer: str | None = None
+from db.mailing import (
+    Client,
+    GatewaySlot,
+    Mailing,
+    Message,
+)
+from rules.mailing import WINDOW_CLOSED, DueMessage, MessageStatus, SendOutcome
 
 
 def _open_mailings(now: datetime, mailing_id: int | None) -> object:

@@ -32,7 +32,7 @@ from core.settings import IPNetwork
 from core.urls import RefusedURL, check_url
 from db.base import Base, UTCDateTime, status_enum, utcnow
 from db.claims import claim_ids
-from tasks.wordcount import normalise_word
+from rules.wordcount import normalise_word
 
 
 class PageStatus(StrEnum):

@@ -11,6 +11,7 @@ from prefect import get_client
 from prefect.deployments import arun_deployment
 from prefect.exceptions import ObjectNotFound
 
+from core.names import COLLECT_BRIEF, COUNT_WORDS
 from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import create_brief
@@ -18,10 +19,8 @@ from db.engine import session_factory
 from db.mailing import count_clients, create_mailing, import_clients_csv
 from deployments.readiness import wait_for_prefect_api
 from deployments.runs import start_collection, start_dispatch
-from tasks.brief_rules import validate_brief
+from rules.briefs import validate_brief
 
-COUNT_WORDS = "count-words/count-words"
-COLLECT_BRIEF = "collect-brief/collect-brief"
 DEMO_KEYWORDS = ["新能源汽车", "咖啡"]
 DEMO_PAGES = [
     "utf8",

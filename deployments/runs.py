@@ -14,14 +14,15 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
+from core.names import (
+    COLLECT_BRIEF,
+    DISPATCH_MAILINGS,
+    PROCESS_PENDING,
+    collect_run_name,
+    dispatch_run_name,
+    pending_run_name,
+)
 from core.settings import get_settings
-from flows.briefs import collect_run_name
-from flows.mailing import dispatch_run_name
-from flows.webpages import pending_run_name
-
-PROCESS_PENDING = "process-pending/process-pending"
-DISPATCH_MAILINGS = "dispatch-mailings/dispatch-mailings"
-COLLECT_BRIEF = "collect-brief/collect-brief"
 
 logger = logging.getLogger(__name__)
 

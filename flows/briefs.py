@@ -24,6 +24,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from pydantic import Field
 
+from core.names import ANALYSE_BRIEF, analyse_run_name, collect_run_name
 from core.settings import PLATFORMS
 from db.briefs import ClaimedBrief, SearchOutcome
 from tasks.briefs import (
@@ -41,14 +42,8 @@ from tasks.briefs import (
     wait_for_collection,
 )
 
-ANALYSE_BRIEF = "analyse-brief/analyse-brief"
 PROGRESS_EVERY = 1.0  # seconds between progress artifact updates while collecting
 STAGE_NAMES = {"collect": "collection", "analyse": "analysis"}
-
-
-def collect_run_name(job_id: int) -> str:
-    """The name of a collection run: the dashboard names the runs it starts the same way."""
-    return f"collect brief {job_id}"
 
 
 def _submit_run_name() -> str:
@@ -140,7 +135,7 @@ async def start_analysis(job_id: int) -> bool:
         await run_deployment(
             name=ANALYSE_BRIEF,
             parameters={"job_id": job_id},
-            flow_run_name=f"analyse brief {job_id}",
+            flow_run_name=analyse_run_name(job_id),
             timeout=0,
         )
     except ObjectNotFound:

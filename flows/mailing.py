@@ -15,6 +15,7 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from core.names import dispatch_run_name
 from core.settings import get_settings
 from flows.lanes import drain_in_lanes
 from tasks.mailing import (
@@ -28,11 +29,6 @@ from tasks.mailing import (
 )
 
 PROGRESS_EVERY = 2.0  # seconds between progress artifact updates
-
-
-def dispatch_run_name(mailing_id: int | None) -> str:
-    """The name of a dispatch run: whoever starts one names it the same way."""
-    return f"dispatch mailing {mailing_id}" if mailing_id else "dispatch due messages"
 
 
 def _run_name() -> str:

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import Field
 
+from core.names import pending_run_name
 from core.settings import get_settings
 from flows.lanes import drain_in_lanes
 from tasks.webpages import BatchResult, count_batch, fail_abandoned_pages, report_request, store_request
@@ -20,11 +21,6 @@ from tasks.webpages import BatchResult, count_batch, fail_abandoned_pages, repor
 def _count_run_name() -> str:
     params = flow_run.parameters
     return f"count {len(params['urls'])} urls for {params.get('word', 'python')!r}"
-
-
-def pending_run_name(request_id: int | None) -> str:
-    """The name of a process_pending run: the dashboard names the runs it starts the same way."""
-    return f"count pages of request {request_id}" if request_id else "process pending pages"
 
 
 def _pending_run_name() -> str:

@@ -22,7 +22,7 @@ import httpx
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 
-from connectors.platforms import Article, PlatformError, SearchPage, platform_client, search
+from connectors.platforms import PlatformError, SearchPage, platform_client, search
 from core.fonts import cjk_font
 from core.settings import BriefSettings, get_settings
 from db.briefs import (
@@ -45,9 +45,9 @@ from db.briefs import (
     waiting_briefs,
 )
 from db.engine import session_factory
+from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_jieba
+from rules.briefs import Article, validate_brief
 from tasks.artifacts import publish_progress
-from tasks.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_jieba
-from tasks.brief_rules import validate_brief
 
 Sink = Callable[[list[Article]], Awaitable[None]]
 HANDOFF_GRACE = timedelta(seconds=15)  # a job this fresh is left to the run started for it

@@ -14,7 +14,6 @@ import logging
 import time as clock
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from uuid import UUID
 
 import httpx
@@ -22,26 +21,21 @@ from prefect import get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run, task_run
 
-from connectors.gateway import SendResult, gateway_http_client, send_message
+from connectors.gateway import gateway_http_client, send_message
 from core.batching import gather_in_groups
-from core.settings import GatewaySettings, MailingSettings, Settings, get_settings
+from core.settings import GatewaySettings, Settings, get_settings
 from db.base import utcnow
 from db.engine import session_factory
-from db.mailing import MessageStatus, mailing_stats
+from db.mailing import mailing_stats
 from db.mailing_dispatch import (
-    WINDOW_CLOSED,
-    DueMessage,
-    SendOutcome,
     claim_due_messages,
     fail_expired,
     next_retry_time,
     record_send_outcomes,
     reserve_send_slots,
 )
+from rules.mailing import WINDOW_CLOSED, DueMessage, MessageStatus, SendOutcome, decide, not_yet, too_late
 from tasks.artifacts import publish_progress
-from tasks.mailing_rules import next_send_time
-
-DAILY_INTERVAL_CLOSED = "the daily sending interval does not open again before the mailing ends"
 
 
 @dataclass(frozen=True)
@@ -50,39 +44,6 @@ class BatchResult:
     sent: int
     failed: int
     deferred: int
-
-
-def decide(message: DueMessage, result: SendResult, now: datetime, settings: MailingSettings) -> SendOutcome:
-    """The outcome of one try: sent, failure, or another try later if the window allows it."""
-    common = {"id": message.id, "tried": True, "answer": result.answer, "error": result.error}
-    if result.outcome == "sent":
-        return SendOutcome(status=MessageStatus.SENT, sent=True, **common)
-    if result.outcome == "failed":
-        return SendOutcome(status=MessageStatus.FAILURE, **common)
-    delay = result.retry_after or min(settings.max_retry_delay, settings.retry_backoff * 2**message.attempts)
-    retry_at = now + timedelta(seconds=delay)
-    if too_late(message, retry_at, settings):
-        return SendOutcome(
-            status=MessageStatus.FAILURE, **common | {"error": f"{result.error}; {WINDOW_CLOSED} again"}
-        )
-    return SendOutcome(status=MessageStatus.NEW, retry_at=retry_at, **common)
-
-
-def too_late(message: DueMessage, now: datetime, settings: MailingSettings) -> bool:
-    """Whether a send starting now might reach the gateway after the mailing's end."""
-    return now >= message.ends_at - timedelta(seconds=settings.end_margin)
-
-
-def not_yet(message: DueMessage, now: datetime, settings: MailingSettings) -> SendOutcome | None:
-    """An outcome without sending, when the window or the client's daily interval says not now."""
-    if too_late(message, now, settings):
-        return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=WINDOW_CLOSED)
-    opens = next_send_time(now, message.timezone, message.daily_from, message.daily_until)
-    if opens >= message.ends_at:
-        return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=DAILY_INTERVAL_CLOSED)
-    if opens > now:
-        return SendOutcome(id=message.id, status=MessageStatus.NEW, retry_at=opens)
-    return None
 
 
 class RatePacer:

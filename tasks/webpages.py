@@ -32,7 +32,7 @@ from db.webpages import (
     record_outcomes,
     request_pages,
 )
-from tasks.wordcount import UnsupportedContent, count_word, decode_page
+from rules.wordcount import UnsupportedContent, count_word, decode_page
 
 LARGE_BODY = 512 * 1024  # counted in a worker thread so the event loop keeps serving other fetches
 ARTIFACT_ROWS = 200

@@ -12,8 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from db.mailing import UNSET, MailingStats, MessageStatus, Unset
+from db.mailing import UNSET, MailingStats, Unset
 from deployments import runs
+from rules.mailing import MessageStatus
 
 RECENT = 100
 REFRESH_SECONDS = 2

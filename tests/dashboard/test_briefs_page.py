@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
-from connectors.platforms import Article
 from db.briefs import (
     BriefStatus,
     SearchOutcome,
@@ -24,7 +23,7 @@ from db.briefs import (
     store_articles,
 )
 from deployments.runs import start_collection
-from tasks.brief_rules import validate_brief
+from rules.briefs import Article, validate_brief
 from tasks.briefs import analyse_job, brief_summary
 
 Sessions = sessionmaker[Session]

@@ -21,11 +21,11 @@ from db.mailing import (
     Client,
     Mailing,
     Message,
-    MessageStatus,
     add_client,
     create_mailing,
     mailing_stats,
 )
+from rules.mailing import MessageStatus
 
 Sessions = sessionmaker[Session]
 VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.platforms import Article
 from db.base import utcnow
 from db.briefs import (
     BriefArticle,
@@ -31,7 +30,7 @@ from db.briefs import (
     store_articles,
     waiting_briefs,
 )
-from tasks.brief_rules import validate_brief
+from rules.briefs import Article, validate_brief
 
 Sessions = sessionmaker[Session]
 POSTED = datetime(2026, 11, 20, 8, tzinfo=UTC)

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import flows.briefs
-from connectors.platforms import Article
 from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import (
@@ -31,8 +30,8 @@ from db.briefs import (
     transition,
 )
 from flows.briefs import analyse_brief, collect_brief, process_briefs, submit_brief
+from rules.briefs import Article, validate_brief
 from sandbox.platforms import expected_counts
-from tasks.brief_rules import validate_brief
 from tests.conftest import ConfigureSandbox, set_env
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "platforms_on_the_sandbox")

@@ -15,8 +15,15 @@ from typer.testing import CliRunner, Result
 from cli.app import app
 from cli.common import parse_when
 from db.base import utcnow
-from db.mailing import Client, Mailing, Message, MessageStatus, add_client, create_mailing
+from db.mailing import (
+    Client,
+    Mailing,
+    Message,
+    add_client,
+    create_mailing,
+)
 from deployments import runs
+from rules.mailing import MessageStatus
 
 Sessions = sessionmaker[Session]
 Run = Callable[..., Result]

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from cli.app import app
-from connectors.platforms import Article
 from db.briefs import (
     BriefStatus,
     create_brief,
@@ -21,7 +20,7 @@ from db.briefs import (
     refresh_accounts,
     store_articles,
 )
-from tasks.brief_rules import validate_brief
+from rules.briefs import Article, validate_brief
 
 Sessions = sessionmaker[Session]
 Run = Callable[..., Result]

@@ -13,9 +13,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from connectors.gateway import SendResult, gateway_http_client, send_message
+from connectors.gateway import gateway_http_client, send_message
 from core.http import parse_retry_after
 from core.settings import GatewaySettings, SandboxSettings
+from rules.mailing import SendResult
 from sandbox.app import create_app
 from sandbox.gateway import GatewayRecord
 from sandbox.server import running_sandbox

@@ -14,7 +14,6 @@ from db.mailing import (
     Client,
     Mailing,
     Message,
-    MessageStatus,
     add_client,
     cancel_mailing,
     count_clients,
@@ -28,6 +27,7 @@ from db.mailing import (
     update_client,
     update_mailing,
 )
+from rules.mailing import MessageStatus
 
 Sessions = sessionmaker[Session]
 HOUR = timedelta(hours=1)

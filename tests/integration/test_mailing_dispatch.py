@@ -25,8 +25,9 @@ from starlette.applications import Starlette
 
 from core.settings import PROJECT_ROOT, get_settings
 from db.base import utcnow
-from db.mailing import Message, MessageStatus, add_client, create_mailing
+from db.mailing import Message, add_client, create_mailing
 from flows.mailing import dispatch_mailings
+from rules.mailing import MessageStatus
 from tests.conftest import set_env
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

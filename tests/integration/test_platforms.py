@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from connectors.platforms import Article, PlatformError, platform_client, search
+from connectors.platforms import PlatformError, platform_client, search
 from core.settings import PLATFORMS, BriefSettings, PlatformSettings, SandboxSettings
+from rules.briefs import Article
 from sandbox.platforms import expected_articles, expected_counts
 from tests.conftest import ConfigureSandbox
 

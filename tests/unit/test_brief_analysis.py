@@ -10,10 +10,9 @@ import jieba
 import pytest
 from openpyxl import load_workbook
 
-from connectors.platforms import Article
 from core.fonts import cjk_font
-from tasks import brief_analysis
-from tasks.brief_analysis import (
+from rules import brief_analysis
+from rules.brief_analysis import (
     ACCOUNT_COLUMNS,
     ARTICLE_COLUMNS,
     DAILY_COLUMNS,
@@ -24,6 +23,7 @@ from tasks.brief_analysis import (
     analyse_brief_articles,
     count_words,
 )
+from rules.briefs import Article
 
 EV, COFFEE = "新能源汽车", "咖啡"
 KEYWORDS = [EV, COFFEE]

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.settings import PLATFORMS
-from tasks.brief_rules import MAX_KEYWORD_LENGTH, clean_keyword, split_keywords, validate_brief
+from rules.briefs import MAX_KEYWORD_LENGTH, clean_keyword, split_keywords, validate_brief
 
 BEIJING = timezone(timedelta(hours=8))
 

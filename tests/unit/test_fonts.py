@@ -9,9 +9,9 @@ import pytest
 import wordcloud
 from PIL import Image
 
-from connectors.platforms import Article
 from core.fonts import FontError, chinese_face, cjk_font, has_glyphs, packaged_font
-from tasks.brief_analysis import CLOUD_SIZE, NO_TOPICS, analyse_brief_articles, draw_cloud
+from rules.brief_analysis import CLOUD_SIZE, NO_TOPICS, analyse_brief_articles, draw_cloud
+from rules.briefs import Article
 
 # wordcloud's own default font: Latin only, it draws Chinese as boxes.
 LATIN_FONT = Path(wordcloud.__file__).with_name("DroidSansMono.ttf")

@@ -1,4 +1,4 @@
-"""The mailing rules of tasks/mailing_rules.py: valid clients and mailings, and the daily sending interval."""
+"""The mailing rules of rules/mailing.py: valid clients and mailings, and the daily sending interval."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.mailing_rules import (
+from rules.mailing import (
     check_daily_interval,
     check_operator_code,
     check_tag,

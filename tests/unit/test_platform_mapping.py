@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from connectors.platforms import PLATFORM_APIS, Article, PlatformError, SearchPage, SearchQuery
+from connectors.platforms import PLATFORM_APIS, PlatformError, SearchPage, SearchQuery
 from core.settings import PLATFORMS
+from rules.briefs import Article
 
 QUERY = SearchQuery("咖啡", page=1, page_size=20)
 POSTED = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in China

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks import wordcount
-from tasks.wordcount import (
+from rules import wordcount
+from rules.wordcount import (
     PageText,
     UnsupportedContent,
     count_word,

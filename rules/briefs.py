@@ -77,3 +77,30 @@ def validate_brief(
     if start is not None and end is not None and end <= start:
         raise ValueError("the time range ends before it starts")
     return BriefSpec(keywords=cleaned, platforms=chosen, since=start, until=end)
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article in the fields every platform maps to (counts already normalised to integers)."""
+
+    platform: str
+    external_id: str
+    url: str
+    title: str
+    content: str
+    post_time: datetime | None  # timezone-aware, UTC
+    like: int = 0
+    read: int = 0
+    share: int = 0
+    comment: int = 0
+    collect: int = 0
+    play: int = 0
+    danmu: int = 0
+    download: int = 0
+    interaction: int = 0  # as the platform gives it, else like + share + comment + collect + danmu
+    user_id: str = ""
+    user_name: str = ""
+    user_fans: int = 0
+    user_fans_level: str = ""
+    topics: tuple[str, ...] = ()  # hashtags / topics, without the # marks
+    keyword: str = ""  # the job keyword the article was found for (set by the collecting task)

@@ -34,7 +34,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from wordcloud import WordCloud
 
-from connectors.platforms import Article
+from rules.briefs import Article
 
 ENGAGEMENT = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 ARTICLE_COLUMNS = (

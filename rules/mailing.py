@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+
+from core.settings import MailingSettings
 
 MAX_TAG_LENGTH = 64
 
@@ -176,3 +181,96 @@ def _offset_change(after: datetime, before: datetime, zone: ZoneInfo) -> datetim
         else:
             high = middle
     return datetime.fromtimestamp(high, UTC)
+
+
+# Dispatch: the records passed between the claim, the gateway and the outcome writes, and the
+# decisions taken for each message.
+
+
+class MessageStatus(StrEnum):
+    NEW = "new"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+
+
+Outcome = Literal["sent", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What became of one send: ``retry`` keeps the message for a later try, ``failed`` gives it up."""
+
+    outcome: Outcome
+    answer: str | None  # the gateway's raw answer, truncated (None if there was no answer)
+    error: str | None = None  # why it was not sent
+    retry_after: float | None = None  # seconds the gateway asked to wait (429/503 Retry-After)
+
+
+WINDOW_CLOSED = "the mailing ended before it could be sent"
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    """A claimed message with what sending it needs."""
+
+    id: int
+    mailing_id: int
+    client_id: int
+    phone: str
+    text: str
+    timezone: str
+    ends_at: datetime
+    daily_from: time | None
+    daily_until: time | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one claimed message: sent, failure, or new again (``retry_at`` set)."""
+
+    id: int
+    status: MessageStatus
+    tried: bool = False
+    sent: bool = False
+    retry_at: datetime | None = None
+    error: str | None = None
+    answer: str | None = None
+
+
+DAILY_INTERVAL_CLOSED = "the daily sending interval does not open again before the mailing ends"
+
+
+def decide(message: DueMessage, result: SendResult, now: datetime, settings: MailingSettings) -> SendOutcome:
+    """The outcome of one try: sent, failure, or another try later if the window allows it."""
+    common = {"id": message.id, "tried": True, "answer": result.answer, "error": result.error}
+    if result.outcome == "sent":
+        return SendOutcome(status=MessageStatus.SENT, sent=True, **common)
+    if result.outcome == "failed":
+        return SendOutcome(status=MessageStatus.FAILURE, **common)
+    delay = result.retry_after or min(settings.max_retry_delay, settings.retry_backoff * 2**message.attempts)
+    retry_at = now + timedelta(seconds=delay)
+    if too_late(message, retry_at, settings):
+        return SendOutcome(
+            status=MessageStatus.FAILURE, **common | {"error": f"{result.error}; {WINDOW_CLOSED} again"}
+        )
+    return SendOutcome(status=MessageStatus.NEW, retry_at=retry_at, **common)
+
+
+def too_late(message: DueMessage, now: datetime, settings: MailingSettings) -> bool:
+    """Whether a send starting now might reach the gateway after the mailing's end."""
+    return now >= message.ends_at - timedelta(seconds=settings.end_margin)
+
+
+def not_yet(message: DueMessage, now: datetime, settings: MailingSettings) -> SendOutcome | None:
+    """An outcome without sending, when the window or the client's daily interval says not now."""
+    if too_late(message, now, settings):
+        return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=WINDOW_CLOSED)
+    opens = next_send_time(now, message.timezone, message.daily_from, message.daily_until)
+    if opens >= message.ends_at:
+        return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=DAILY_INTERVAL_CLOSED)
+    if opens > now:
+        return SendOutcome(id=message.id, status=MessageStatus.NEW, retry_at=opens)
+    return None

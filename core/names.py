@@ -1,0 +1,33 @@
+"""Names of the deployments and of the runs they start, shared by the flows (which name their own runs)
+and by whoever starts one (dashboard, CLI, demo), so that neither imports the other. Imports nothing.
+"""
+
+from __future__ import annotations
+
+COUNT_WORDS = "count-words/count-words"
+PROCESS_PENDING = "process-pending/process-pending"
+DISPATCH_MAILINGS = "dispatch-mailings/dispatch-mailings"
+SUBMIT_BRIEF = "submit-brief/submit-brief"
+COLLECT_BRIEF = "collect-brief/collect-brief"
+ANALYSE_BRIEF = "analyse-brief/analyse-brief"
+PROCESS_BRIEFS = "process-briefs/process-briefs"
+
+
+def pending_run_name(request_id: int | None) -> str:
+    """A process-pending run: the pages of one request, or every page waiting."""
+    return f"count pages of request {request_id}" if request_id else "process pending pages"
+
+
+def dispatch_run_name(mailing_id: int | None) -> str:
+    """A dispatch-mailings run: the due messages of one mailing, or of all."""
+    return f"dispatch mailing {mailing_id}" if mailing_id else "dispatch due messages"
+
+
+def collect_run_name(job_id: int) -> str:
+    """A collect-brief run."""
+    return f"collect brief {job_id}"
+
+
+def analyse_run_name(job_id: int) -> str:
+    """An analyse-brief run."""
+    return f"analyse brief {job_id}"
