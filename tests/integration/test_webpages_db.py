@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.claims import Lease
 from db.base import Base, utcnow
+from db.claims import Lease
 from db.engine import get_engine
 from db.webpages import (
     PageOutcome,

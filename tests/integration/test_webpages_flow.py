@@ -11,8 +11,8 @@ from prefect.exceptions import ParameterTypeError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import get_settings
-from db.claims import Lease
 from db.base import utcnow
+from db.claims import Lease
 from db.webpages import PageStatus, claim_pages, create_request, list_requests, request_pages
 from flows.webpages import count_words, process_pending
 from sandbox.webpages import EXPECTED_CHINESE, EXPECTED_COUNTS, EXPECTED_RUSSIAN
