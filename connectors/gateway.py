@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import httpx
 
 from core.http import async_client, describe_transport_error, parse_retry_after
+from core.retry import Answer, classify_status
 from core.secrets import redact
 from core.settings import GatewaySettings
 from rules.mailing import SendResult
 
-Outcome = Literal["sent", "retry", "failed"]
-
 PHONE = re.compile(r"7[0-9]{10}")
 MAX_ANSWER_CHARS = 500
 MAX_DETAIL_CHARS = 200
-TOKEN_STATUS = frozenset({401, 403})
 RETRY_AFTER_STATUS = frozenset({429, 503})
 REDACTED = "[token]"
 
@@ -38,18 +36,30 @@ def gateway_http_client(settings: GatewaySettings) -> httpx.AsyncClient:
     )
 
 
-async def send_message(client: httpx.AsyncClient, message_id: int, phone: str, text: str) -> SendResult:
-    """Send one message with a client from `gateway_http_client`; never raises for gateway trouble."""
+async def send_message(
+    client: httpx.AsyncClient, message_id: int, phone: str, text: str, *, connect_within: float | None = None
+) -> SendResult:
+    """Send one message with a client from `gateway_http_client`; never raises for gateway trouble.
+
+    ``connect_within`` bounds the wait for a pooled connection (and its set-up), in seconds: a send
+    that cannot start by then is not sent (a retry) rather than started late.
+    """
     if not PHONE.fullmatch(phone):
         return SendResult("failed", None, "invalid phone: expected 11 digits starting with 7")
     payload = {"id": message_id, "phone": int(phone), "text": text}
+    timeout = client.timeout if connect_within is None else _bounded(client.timeout, connect_within)
     try:
-        response = await client.post(f"/v1/send/{message_id}", json=payload)
+        response = await client.post(f"/v1/send/{message_id}", json=payload, timeout=timeout)
     except httpx.DecodingError as exc:
         return SendResult("retry", None, f"malformed answer: {exc}")
     except (httpx.RequestError, aiohttp.ClientError, OSError) as exc:
         return SendResult("retry", None, describe_transport_error(exc))
     return _classify(response, _token(client))
+
+
+def _bounded(timeout: httpx.Timeout, pool: float) -> httpx.Timeout:
+    """``timeout`` with its pool wait at most ``pool`` seconds (aiohttp: pool wait and connect together)."""
+    return httpx.Timeout(timeout.read, connect=timeout.connect, write=timeout.write, pool=max(pool, 0.001))
 
 
 def _token(client: httpx.AsyncClient) -> str:
@@ -65,14 +75,15 @@ def _classify(response: httpx.Response, token: str) -> SendResult:
     if status == 200:
         return _accepted(body, answer)
     reason = f"HTTP {status} {response.reason_phrase}".strip() + _message(body, ": ")
-    if status in TOKEN_STATUS:
-        return SendResult("retry", answer, f"gateway refused the token (HTTP {status})")
-    if status == 429 or status >= 500:
+    answer_class = classify_status(status)
+    if answer_class == Answer.AUTH:
+        return SendResult("failed", answer, f"gateway refused the token (HTTP {status})")
+    if answer_class == Answer.RETRY:
         retry_after = (
             parse_retry_after(response.headers.get("retry-after")) if status in RETRY_AFTER_STATUS else None
         )
         return SendResult("retry", answer, f"gateway unavailable: {reason}", retry_after)
-    if status >= 400:
+    if answer_class == Answer.PERMANENT:
         return SendResult("failed", answer, f"gateway rejected the message: {reason}")
     return SendResult("retry", answer, f"unexpected answer: {reason}")
 

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from db import jobs
 from db.base import Base, UTCDateTime, status_enum, utcnow
 from db.jobs import JobColumns
 from rules.mailing import (
@@ -575,16 +576,15 @@ def cancel_mailing(session: Session, *, mailing_id: int, now: datetime | None = 
     now = now or utcnow()
     mailing = _get(session, Mailing, mailing_id)
     mailing.cancelled_at = mailing.cancelled_at or now
-    result = session.execute(
-        update(Message)
-        .where(
-            Message.mailing_id == mailing_id,
-            Message.status.in_([MessageStatus.NEW, MessageStatus.SENDING]),
-        )
-        .values(status=MessageStatus.CANCELLED, finished_at=now, claimed_until=None)
-        .execution_options(synchronize_session=False)
+    return jobs.transition(
+        session,
+        Message,
+        where=Message.mailing_id == mailing_id,
+        to=MessageStatus.CANCELLED,
+        from_=(MessageStatus.NEW, MessageStatus.SENDING),
+        terminal=True,
+        now=now,
     )
-    return result.rowcount
 
 
 def delete_mailing(session: Session, *, mailing_id: int) -> None:

@@ -5,15 +5,16 @@ window closed on, and the gateway rate limit shared by every run. Never commits:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Update, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db import jobs
 from db.base import utcnow
-from db.claims import claim_ids
+from db.claims import Lease, claim_ids, claim_values, renew_claims
 from db.mailing import (
     Client,
     GatewaySlot,
@@ -21,6 +22,8 @@ from db.mailing import (
     Message,
 )
 from rules.mailing import WINDOW_CLOSED, DueMessage, MessageStatus, SendOutcome
+
+WORKING = (MessageStatus.SENDING,)
 
 
 def _open_mailings(now: datetime, mailing_id: int | None) -> object:
@@ -36,22 +39,31 @@ def claim_due_messages(
     session: Session,
     *,
     limit: int,
-    lease_seconds: int,
+    lease: Lease,
     mailing_id: int | None = None,
     now: datetime | None = None,
 ) -> list[DueMessage]:
-    """Claim up to ``limit`` messages whose mailing window is open and whose retry time has come."""
+    """Claim up to ``limit`` messages whose mailing window is open and whose retry time has come.
+
+    ``attempts`` is not touched here: it counts sends tried, written with each outcome.
+    """
     now = now or utcnow()
     due = and_(
         Message.status == MessageStatus.NEW,
         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
     )
-    lease_lapsed = and_(Message.status == MessageStatus.SENDING, Message.claimed_until < now)
     ids = claim_ids(
         session,
         id_column=Message.id,
-        claimable=and_(or_(due, lease_lapsed), Message.mailing_id.in_(_open_mailings(now, mailing_id))),
-        values={"status": MessageStatus.SENDING, "claimed_until": now + timedelta(seconds=lease_seconds)},
+        claimable=and_(
+            or_(due, jobs.lease_lapsed(Message, WORKING, now)),
+            Message.mailing_id.in_(_open_mailings(now, mailing_id)),
+        ),
+        values={
+            "status": MessageStatus.SENDING,
+            "started_at": func.coalesce(Message.started_at, now),
+            **claim_values(lease, now),
+        },
         limit=limit,
     )
     if not ids:
@@ -77,58 +89,73 @@ def claim_due_messages(
     return [DueMessage(**row._asdict()) for row in rows]
 
 
+def renew_messages(
+    session: Session, *, ids: Sequence[int], lease: Lease, now: datetime | None = None
+) -> set[int]:
+    """Extend the lease on the messages of ``ids`` still being sent under ``lease``; returns those."""
+    return renew_claims(
+        session,
+        id_column=Message.id,
+        held=Message.status.in_(WORKING),
+        ids=ids,
+        lease=lease,
+        now=now or utcnow(),
+    )
+
+
 def fail_expired(session: Session, *, now: datetime | None = None) -> int:
     """Turn unfinished messages of mailings that have ended into failures; returns how many."""
     now = now or utcnow()
     ended = select(Mailing.id).where(Mailing.ends_at <= now, Mailing.cancelled_at.is_(None))
-    not_in_flight = or_(
-        Message.status == MessageStatus.NEW,
-        and_(Message.status == MessageStatus.SENDING, Message.claimed_until < now),
+    return jobs.transition(
+        session,
+        Message,
+        where=and_(
+            Message.mailing_id.in_(ended),
+            or_(Message.status == MessageStatus.NEW, Message.claimed_until < now),  # not in flight
+        ),
+        to=MessageStatus.FAILURE,
+        from_=(MessageStatus.NEW, *WORKING),
+        terminal=True,
+        now=now,
+        last_error=func.coalesce(Message.last_error + "; ", "") + WINDOW_CLOSED,
     )
-    result = session.execute(
-        update(Message)
-        .where(Message.mailing_id.in_(ended), not_in_flight)
-        .values(
-            status=MessageStatus.FAILURE,
-            finished_at=now,
-            claimed_until=None,
-            last_error=func.coalesce(Message.last_error + "; ", "") + WINDOW_CLOSED,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(GatewaySlot.__table__.delete().where(GatewaySlot.second < int(now.timestamp()) - 60))
-    return result.rowcount
 
 
 def record_send_outcomes(
-    session: Session, *, outcomes: Sequence[SendOutcome], now: datetime | None = None
+    session: Session, *, outcomes: Sequence[SendOutcome], owner: str, now: datetime | None = None
 ) -> None:
     """Write a batch of outcomes in (at most) two executemany statements.
 
-    Only messages still claimed are changed, except that a message the gateway accepted is recorded
-    as sent even if its mailing was cancelled meanwhile: the record must say what happened.
+    Only messages still claimed by ``owner`` are changed (an outcome of a claim lost to another run
+    is dropped), except that a message the gateway accepted is recorded as sent whoever holds it
+    now, even if its mailing was cancelled meanwhile: the record must say what happened.
     """
     now = now or utcnow()
+    table = Message.__table__
     sent = [outcome for outcome in outcomes if outcome.sent]
     other = [outcome for outcome in outcomes if not outcome.sent]
     if sent:
-        session.execute(_outcome_update((MessageStatus.SENDING, MessageStatus.CANCELLED)), _params(sent, now))
+        accepted = or_(  # not IN (…): an expanding parameter cannot go in an executemany
+            table.c.status == MessageStatus.SENDING.value, table.c.status == MessageStatus.CANCELLED.value
+        )
+        session.execute(_outcome_update(accepted), _params(sent, now))
     if other:
-        session.execute(_outcome_update((MessageStatus.SENDING,)), _params(other, now))
+        held = and_(table.c.status == MessageStatus.SENDING.value, table.c.claimed_by == owner)
+        session.execute(_outcome_update(held), _params(other, now))
 
 
-def _outcome_update(from_statuses: tuple[MessageStatus, ...]) -> Update:
+def _outcome_update(condition: ColumnElement[bool]) -> Update:
     table = Message.__table__
     return (
         update(table)
-        .where(
-            table.c.id == bindparam("message_id"), or_(*(table.c.status == s.value for s in from_statuses))
-        )
+        .where(table.c.id == bindparam("message_id"), condition)
         .values(
             status=bindparam("new_status"),
             attempts=table.c.attempts + bindparam("tried"),
             next_attempt_at=bindparam("retry_at"),
             claimed_until=None,
+            claimed_by=None,
             sent_at=bindparam("sent_time"),
             finished_at=bindparam("finished_time"),
             last_error=func.coalesce(bindparam("error"), table.c.last_error),  # kept once sent

@@ -20,7 +20,6 @@ from core.settings import get_settings
 from flows.lanes import drain_in_lanes
 from tasks.mailing import (
     BatchResult,
-    close_gateway_client,
     expire_messages,
     report_mailings,
     report_progress,
@@ -51,16 +50,13 @@ async def dispatch_mailings(mailing_id: int | None = None) -> dict[str, int]:
             progress = await report_progress(mailing_id, progress)
         return result
 
-    try:
-        while True:
-            for result in await drain_in_lanes(batch, settings.mailing.lanes):
-                totals.update(sent=result.sent, failed=result.failed, deferred=result.deferred)
-            wait = seconds_until_next_retry(mailing_id)
-            if wait is None or wait > settings.mailing.wait_for_retries:
-                break  # the next scheduled run picks the rest up
-            await asyncio.sleep(max(wait, 0.05))
-    finally:
-        await close_gateway_client()
+    while True:
+        for result in await drain_in_lanes(batch, settings.mailing.lanes):
+            totals.update(sent=result.sent, failed=result.failed, deferred=result.deferred)
+        wait = seconds_until_next_retry(mailing_id)
+        if wait is None or wait > settings.mailing.wait_for_retries:
+            break  # the next scheduled run picks the rest up
+        await asyncio.sleep(max(wait, 0.05))
 
     totals.update(expired=expire_messages())
     await report_progress(mailing_id, progress)

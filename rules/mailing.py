@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
 
+from core.retry import backoff_delay
 from core.settings import MailingSettings
 
 MAX_TAG_LENGTH = 64
@@ -250,7 +251,12 @@ def decide(message: DueMessage, result: SendResult, now: datetime, settings: Mai
         return SendOutcome(status=MessageStatus.SENT, sent=True, **common)
     if result.outcome == "failed":
         return SendOutcome(status=MessageStatus.FAILURE, **common)
-    delay = result.retry_after or min(settings.max_retry_delay, settings.retry_backoff * 2**message.attempts)
+    delay = backoff_delay(
+        message.attempts,
+        base=settings.retry_backoff,
+        cap=settings.max_retry_delay,
+        retry_after=result.retry_after,
+    )
     retry_at = now + timedelta(seconds=delay)
     if too_late(message, retry_at, settings):
         return SendOutcome(
@@ -259,9 +265,15 @@ def decide(message: DueMessage, result: SendResult, now: datetime, settings: Mai
     return SendOutcome(status=MessageStatus.NEW, retry_at=retry_at, **common)
 
 
+def send_deadline(message: DueMessage, settings: MailingSettings) -> datetime:
+    """The last instant a send of ``message`` may start, or wait for a slot or a connection: the
+    mailing's end less the margin."""
+    return message.ends_at - timedelta(seconds=settings.end_margin)
+
+
 def too_late(message: DueMessage, now: datetime, settings: MailingSettings) -> bool:
     """Whether a send starting now might reach the gateway after the mailing's end."""
-    return now >= message.ends_at - timedelta(seconds=settings.end_margin)
+    return now >= send_deadline(message, settings)
 
 
 def not_yet(message: DueMessage, now: datetime, settings: MailingSettings) -> SendOutcome | None:

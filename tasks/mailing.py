@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as clock
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 import httpx
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
-from prefect.runtime import flow_run, task_run
+from prefect.runtime import task_run
+from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.gateway import gateway_http_client, send_message
-from core.batching import gather_in_groups
-from core.settings import GatewaySettings, Settings, get_settings
+from core.settings import Settings, get_settings
 from db.base import utcnow
+from db.claims import Lease
 from db.engine import session_factory
 from db.mailing import mailing_stats
 from db.mailing_dispatch import (
@@ -32,10 +34,25 @@ from db.mailing_dispatch import (
     fail_expired,
     next_retry_time,
     record_send_outcomes,
+    renew_messages,
     reserve_send_slots,
 )
-from rules.mailing import WINDOW_CLOSED, DueMessage, MessageStatus, SendOutcome, decide, not_yet, too_late
+from rules.mailing import (
+    WINDOW_CLOSED,
+    DueMessage,
+    MessageStatus,
+    SendOutcome,
+    decide,
+    not_yet,
+    send_deadline,
+    too_late,
+)
 from tasks.artifacts import publish_progress
+from tasks.batch import Batch, run_batch
+
+CLAIM_LOST = "its claim was lost to another run before it was sent"
+GROUP_SIZE = 100  # outcomes per write: small and frequent, so a killed run leaves few sends unrecorded
+GROUP_WAIT = 0.25  # seconds: outcomes waiting are written at least this often
 
 
 @dataclass(frozen=True)
@@ -67,54 +84,93 @@ class RatePacer:
             self._left -= 1
 
 
-async def send_messages(
-    messages: list[DueMessage],
-    settings: Settings,
-    flush: Callable[[list[SendOutcome]], Awaitable[None]],
+@dataclass
+class MessageClaims:
+    """One batch's hold on its messages: claimed under a lease, renewed, recorded by the same owner.
+
+    A renewal that no longer finds a message held (its lease lapsed and another run claimed it)
+    marks it lost: its send must not start.
+    """
+
+    sessions: sessionmaker[Session]
+    settings: Settings
+    mailing_id: int | None
+    log: Callable[[DueMessage, SendOutcome], None]
+    lease: Lease | None = None
+    messages: dict[int, DueMessage] = field(default_factory=dict)
+    lost: set[int] = field(default_factory=set)
+
+    def claim(self, lease: Lease) -> list[DueMessage]:
+        self.lease = lease
+        with self.sessions.begin() as session:
+            claimed = claim_due_messages(
+                session, limit=self.settings.mailing.batch_size, lease=lease, mailing_id=self.mailing_id
+            )
+        self.messages = {message.id: message for message in claimed}
+        return claimed
+
+    def renew(self, lease: Lease, ids: Sequence[int]) -> set[int]:
+        with self.sessions.begin() as session:
+            held = renew_messages(session, ids=ids, lease=lease)
+        self.lost.update(set(ids) - held)
+        return held
+
+    def record(self, outcomes: list[SendOutcome]) -> None:
+        assert self.lease is not None, "record before claim"
+        for outcome in outcomes:
+            if outcome.error:
+                self.log(self.messages[outcome.id], outcome)
+        with self.sessions.begin() as session:
+            record_send_outcomes(session, outcomes=outcomes, owner=self.lease.owner)
+
+    def held(self, message_id: int) -> bool:
+        return message_id not in self.lost
+
+
+async def wait_until(deadline: datetime, waiting: Awaitable[object]) -> bool:
+    """Await ``waiting`` unless ``deadline`` comes first; False (and ``waiting`` cancelled) when it did."""
+    try:
+        async with asyncio.timeout((deadline - utcnow()).total_seconds()):
+            await waiting
+    except TimeoutError:
+        return False
+    return True
+
+
+def window_closed(message: DueMessage) -> SendOutcome:
+    return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=WINDOW_CLOSED)
+
+
+async def send_one(
+    message: DueMessage,
+    *,
+    client: httpx.AsyncClient,
+    connections: asyncio.Semaphore,
     pacer: RatePacer | None,
-) -> None:
-    """Send ``messages`` concurrently through one client; hand outcomes to ``flush`` in groups."""
-    semaphore = asyncio.Semaphore(settings.gateway.concurrency)
-
-    async def one(client: httpx.AsyncClient, message: DueMessage) -> SendOutcome:
-        skipped = not_yet(message, utcnow(), settings.mailing)
-        if skipped is not None:
-            return skipped
-        async with semaphore:
-            if pacer is not None:
-                await pacer.acquire()
-            if too_late(message, utcnow(), settings.mailing):  # however long the wait for a slot was
-                return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=WINDOW_CLOSED)
-            result = await send_message(client, message.id, message.phone, message.text)
-        return decide(message, result, utcnow(), settings.mailing)
-
-    client = shared_gateway_client(settings.gateway)
-    # small, frequent groups: a run killed mid-batch leaves few sent messages unrecorded
-    await gather_in_groups((one(client, m) for m in messages), flush, group_size=100, max_wait=0.25)
-
-
-_clients: dict[tuple[str, int], httpx.AsyncClient] = {}
-
-
-def _client_key() -> tuple[str, int]:
-    """Clients belong to one flow run and one event loop (a client cannot move between loops)."""
-    return str(flow_run.id), id(asyncio.get_running_loop())
-
-
-def shared_gateway_client(settings: GatewaySettings) -> httpx.AsyncClient:
-    """The gateway client of the current flow run: connections and TLS set-up outlive a batch."""
-    key = _client_key()
-    client = _clients.get(key)
-    if client is None or client.is_closed:
-        client = _clients[key] = gateway_http_client(settings)
-    return client
-
-
-async def close_gateway_client() -> None:
-    """Close the current flow run's gateway client, if it has one."""
-    client = _clients.pop(_client_key(), None)
-    if client is not None:
-        await client.aclose()
+    claims: MessageClaims,
+    settings: Settings,
+) -> SendOutcome:
+    """Send one claimed message unless its window says not now; no wait, and no send, starts past the
+    end margin, and none starts once its claim is lost."""
+    skipped = not_yet(message, utcnow(), settings.mailing)
+    if skipped is not None:
+        return skipped
+    deadline = send_deadline(message, settings.mailing)
+    if not await wait_until(deadline, connections.acquire()):
+        return window_closed(message)
+    try:
+        if pacer is not None and not await wait_until(deadline, pacer.acquire()):
+            return window_closed(message)
+        now = utcnow()
+        if too_late(message, now, settings.mailing):
+            return window_closed(message)
+        if not claims.held(message.id):
+            return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=CLAIM_LOST)
+        within = (deadline - now).total_seconds()
+        result = await send_message(client, message.id, message.phone, message.text, connect_within=within)
+    finally:
+        connections.release()
+    return decide(message, result, utcnow(), settings.mailing)
 
 
 def log_problem(
@@ -139,47 +195,58 @@ def _batch_run_name() -> str:
     return f"send {scope}, lane {params['lane']} batch {params['batch_no']}"
 
 
+def _result(claimed: int, outcomes: list[SendOutcome]) -> BatchResult:
+    sent = sum(1 for outcome in outcomes if outcome.sent)
+    failed = sum(1 for outcome in outcomes if outcome.status == MessageStatus.FAILURE)
+    return BatchResult(claimed=claimed, sent=sent, failed=failed, deferred=len(outcomes) - sent - failed)
+
+
 @task(task_run_name=_batch_run_name)
 async def send_batch(mailing_id: int | None, lane: int, batch_no: int) -> BatchResult:
-    """Claim one batch of due messages (of a mailing, or any), send them, record the outcomes."""
+    """Claim one batch of due messages (of a mailing, or any), send them, record the outcomes.
+
+    The batch's own gateway client (one per task run) holds ``gateway.concurrency`` connections, and
+    no more sends than that are in flight on it. The lease is renewed while the batch works, however
+    long a rate limit makes it.
+    """
     settings = get_settings()
     sessions = session_factory()
-
-    def claim() -> list[DueMessage]:
-        with sessions.begin() as session:
-            return claim_due_messages(
-                session,
-                limit=settings.mailing.batch_size,
-                lease_seconds=settings.mailing.lease_seconds,
-                mailing_id=mailing_id,
-            )
-
-    def record(outcomes: list[SendOutcome]) -> None:
-        with sessions.begin() as session:
-            record_send_outcomes(session, outcomes=outcomes)
+    logger = get_run_logger()
+    claims = MessageClaims(
+        sessions, settings, mailing_id, log=lambda message, outcome: log_problem(logger, message, outcome)
+    )
 
     def reserve(wanted: int) -> int:
         with sessions.begin() as session:
             return reserve_send_slots(session, wanted=wanted, per_second=settings.gateway.rate_limit)
 
-    counts = {"sent": 0, "failed": 0, "deferred": 0}
-    messages = await asyncio.to_thread(claim)
-    by_id = {message.id: message for message in messages}
-    logger = get_run_logger()
+    rate = settings.gateway.rate_limit
+    pacer = RatePacer(rate, lambda wanted: asyncio.to_thread(reserve, wanted)) if rate else None
+    connections = asyncio.Semaphore(settings.gateway.concurrency)
+    async with gateway_http_client(settings.gateway) as client:
 
-    async def flush(outcomes: list[SendOutcome]) -> None:
-        for outcome in outcomes:
-            failed = outcome.status == MessageStatus.FAILURE
-            counts["sent" if outcome.sent else "failed" if failed else "deferred"] += 1
-            if outcome.error:
-                log_problem(logger, by_id[outcome.id], outcome)
-        await asyncio.to_thread(record, outcomes)
+        async def work(message: DueMessage) -> SendOutcome:
+            return await send_one(
+                message, client=client, connections=connections, pacer=pacer, claims=claims, settings=settings
+            )
 
-    if messages:
-        rate = settings.gateway.rate_limit
-        pacer = RatePacer(rate, lambda wanted: asyncio.to_thread(reserve, wanted)) if rate else None
-        await send_messages(messages, settings, flush, pacer)
-    return BatchResult(claimed=len(messages), **counts)
+        claimed, outcomes = await run_batch(
+            Batch(
+                claim=claims.claim,
+                work=work,
+                record=claims.record,
+                renew=claims.renew,
+                item_id=lambda message: message.id,
+                outcome_id=lambda outcome: outcome.id,
+                crashed=lambda message, error: SendOutcome(
+                    id=message.id, status=MessageStatus.FAILURE, error=error
+                ),
+            ),
+            lease_seconds=settings.mailing.lease_seconds,
+            group_size=GROUP_SIZE,
+            max_wait=GROUP_WAIT,
+        )
+    return _result(claimed, outcomes)
 
 
 @task(task_run_name="fail messages of ended mailings")

@@ -85,9 +85,9 @@ def test_sent_and_recorded(base_url: str, record: GatewayRecord) -> None:
     assert record.first_accepted(2) is None
 
 
-def test_wrong_token_is_kept_for_retry_and_never_shown(base_url: str, record: GatewayRecord) -> None:
+def test_wrong_token_fails_the_message_and_is_never_shown(base_url: str, record: GatewayRecord) -> None:
     result = send(base_url, 1, token="wrong-secret-123")
-    assert result.outcome == "retry"
+    assert result.outcome == "failed"  # retrying cannot help until a person fixes the token
     assert result.error == "gateway refused the token (HTTP 401)"
     for secret in ("wrong-secret-123", TOKEN):
         assert secret not in f"{result.error} {result.answer}"
@@ -265,10 +265,12 @@ def test_request_shape() -> None:
         (200, b"[0]", "retry", "malformed answer: '[0]'"),
         (200, b"", "retry", "malformed answer: ''"),
         (200, b"[" * 100_000, "retry", "malformed answer: '" + "[" * 200 + "'"),
-        (403, b"forbidden", "retry", "gateway refused the token (HTTP 403)"),
+        (401, b"who?", "failed", "gateway refused the token (HTTP 401)"),
+        (403, b"forbidden", "failed", "gateway refused the token (HTTP 403)"),
         (404, b'{"message": "gone"}', "failed", "gateway rejected the message: HTTP 404 Not Found: gone"),
         (422, b"bad phone", "failed", "gateway rejected the message: HTTP 422 Unprocessable Entity"),
         (502, b"<html>", "retry", "gateway unavailable: HTTP 502 Bad Gateway"),
+        (501, b"", "failed", "gateway rejected the message: HTTP 501 Not Implemented"),
         (302, b"", "retry", "unexpected answer: HTTP 302 Found"),
         (204, b"", "retry", "unexpected answer: HTTP 204 No Content"),
     ],

@@ -144,6 +144,34 @@ def test_two_dispatch_runs_at_once_never_send_a_message_twice(sessions: Sessions
     assert gateway.duplicates() == {}
 
 
+def test_a_batch_outlasting_its_lease_keeps_its_messages_from_a_second_run(
+    sessions: Sessions, gateway: Any
+) -> None:
+    # 100 messages at 10/s take ~10 s against a 5 s lease: the second run starts once the first has
+    # held its batch longer than the lease (70 sent at 10/s span more than six clock seconds)
+    set_env({"SWITCHYARD_GATEWAY__RATE_LIMIT": "10", "SWITCHYARD_MAILING__LEASE_SECONDS": "5"})
+    try:
+        mailing_id = new_mailing(sessions, 100)
+
+        async def second_run_after_the_lease() -> dict[str, int]:
+            while len(gateway.delivered_ids()) < 70:
+                await asyncio.sleep(0.05)  # polling a condition, not timing
+            return await dispatch_mailings(mailing_id)
+
+        async def both() -> list[dict[str, int]]:
+            return await asyncio.gather(dispatch_mailings(mailing_id), second_run_after_the_lease())
+
+        first, second = asyncio.run(both())
+    finally:
+        set_env({"SWITCHYARD_GATEWAY__RATE_LIMIT": "0", "SWITCHYARD_MAILING__LEASE_SECONDS": "120"})
+    assert (first["sent"], second["sent"]) == (100, 0)
+    assert gateway.duplicates() == {}
+    assert gateway.delivered_ids() == set(statuses(sessions, mailing_id))
+    with sessions.begin() as session:
+        attempts = session.scalars(select(Message.attempts).where(Message.mailing_id == mailing_id)).all()
+    assert set(attempts) == {1}
+
+
 def test_the_daily_interval_defers_clients_outside_it(sessions: Sessions, gateway: Any) -> None:
     now = utcnow()
     closed_from = (now + timedelta(hours=3)).time().replace(microsecond=0)
