@@ -116,15 +116,6 @@ class Message(JobColumns, Base):
     client: Mapped[Client] = relationship()
 
 
-class GatewaySlot(Base):
-    """Sends reserved against the gateway's rate limit in one second, shared by every run."""
-
-    __tablename__ = "gateway_slots"
-
-    second: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    used: Mapped[int] = mapped_column(Integer, default=0)
-
-
 # --- operations -----------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
 """The dispatch side of mailings: claiming due messages, recording send outcomes, expiring what the
-window closed on, and the gateway rate limit shared by every run. Never commits: the caller does.
+window closed on, Never commits: the caller does.
 """
 
 from __future__ import annotations
@@ -8,19 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from db import jobs
 from db.base import utcnow
 from db.claims import Lease, claim_ids, claim_values, renew_claims
-from db.mailing import (
-    Client,
-    GatewaySlot,
-    Mailing,
-    Message,
-)
+from db.mailing import Client, Mailing, Message
 from rules.mailing import WINDOW_CLOSED, DueMessage, MessageStatus, SendOutcome
 
 WORKING = (MessageStatus.SENDING,)
@@ -191,23 +184,3 @@ def next_retry_time(
             Message.mailing_id.in_(_open_mailings(now, mailing_id)),
         )
     )
-
-
-def reserve_send_slots(session: Session, *, wanted: int, per_second: int, now: datetime | None = None) -> int:
-    """Reserve ``wanted`` sends in the current second against the shared rate limit: all or none.
-
-    Returns ``wanted`` when granted, 0 when this second is used up (try again next second). One row
-    per second holds the count, so the limit holds across processes and machines.
-    """
-    now = now or utcnow()
-    second = int(now.timestamp())
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(GatewaySlot).values(second=second, used=0).on_conflict_do_nothing())
-    granted = session.scalar(
-        update(GatewaySlot)
-        .where(GatewaySlot.second == second, GatewaySlot.used + wanted <= per_second)
-        .values(used=GatewaySlot.used + wanted)
-        .returning(GatewaySlot.used)
-    )
-    return wanted if granted is not None else 0

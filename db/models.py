@@ -1,7 +1,8 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
 from db.briefs import BriefAccount, BriefArticle, BriefJob, BriefSearch
-from db.mailing import Client, GatewaySlot, Mailing, Message
+from db.limits import LimitWindow
+from db.mailing import Client, Mailing, Message
 from db.webpages import CountRequest, PageJob
 
 __all__ = [
@@ -11,7 +12,7 @@ __all__ = [
     "BriefSearch",
     "Client",
     "CountRequest",
-    "GatewaySlot",
+    "LimitWindow",
     "Mailing",
     "Message",
     "PageJob",

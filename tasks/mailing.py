@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time as clock
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ from prefect.runtime import task_run
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.gateway import gateway_http_client, send_message
+from core.pacing import LimitKey, Pacer, Window
 from core.settings import Settings, get_settings
 from db.base import utcnow
 from db.claims import Lease
@@ -35,7 +35,6 @@ from db.mailing_dispatch import (
     next_retry_time,
     record_send_outcomes,
     renew_messages,
-    reserve_send_slots,
 )
 from rules.mailing import (
     WINDOW_CLOSED,
@@ -49,8 +48,10 @@ from rules.mailing import (
 )
 from tasks.artifacts import publish_progress
 from tasks.batch import Batch, run_batch
+from tasks.pacing import shared_pacer
 
 CLAIM_LOST = "its claim was lost to another run before it was sent"
+GATEWAY_SENDS = LimitKey("gateway", action="send")
 GROUP_SIZE = 100  # outcomes per write: small and frequent, so a killed run leaves few sends unrecorded
 GROUP_WAIT = 0.25  # seconds: outcomes waiting are written at least this often
 
@@ -61,27 +62,6 @@ class BatchResult:
     sent: int
     failed: int
     deferred: int
-
-
-class RatePacer:
-    """Spends sends reserved against the shared per-second limit, a small chunk at a time."""
-
-    def __init__(self, per_second: int, reserve: Callable[[int], Awaitable[int]]) -> None:
-        self._chunk = max(1, per_second // 10)
-        self._reserve = reserve
-        self._lock = asyncio.Lock()
-        self._left = 0
-        self._second = 0
-
-    async def acquire(self) -> None:
-        """Wait until one send may go out."""
-        async with self._lock:
-            while self._left == 0 or self._second != int(clock.time()):
-                self._second = int(clock.time())
-                self._left = await self._reserve(self._chunk)
-                if self._left == 0:
-                    await asyncio.sleep(self._second + 1 - clock.time())
-            self._left -= 1
 
 
 @dataclass
@@ -146,7 +126,7 @@ async def send_one(
     *,
     client: httpx.AsyncClient,
     connections: asyncio.Semaphore,
-    pacer: RatePacer | None,
+    pacer: Pacer | None,
     claims: MessageClaims,
     settings: Settings,
 ) -> SendOutcome:
@@ -189,6 +169,14 @@ def log_problem(
     )
 
 
+def gateway_pacer(per_second: int) -> Pacer | None:
+    """Sends paced by the gateway's limit across every run (None when it is off), reserved a tenth of
+    a second's worth at a time."""
+    if not per_second:
+        return None
+    return shared_pacer(GATEWAY_SENDS, [Window(per_second, 1)], chunk=per_second // 10)
+
+
 def _batch_run_name() -> str:
     params = task_run.parameters
     scope = f"mailing {params['mailing_id']}" if params.get("mailing_id") else "due messages"
@@ -216,12 +204,7 @@ async def send_batch(mailing_id: int | None, lane: int, batch_no: int) -> BatchR
         sessions, settings, mailing_id, log=lambda message, outcome: log_problem(logger, message, outcome)
     )
 
-    def reserve(wanted: int) -> int:
-        with sessions.begin() as session:
-            return reserve_send_slots(session, wanted=wanted, per_second=settings.gateway.rate_limit)
-
-    rate = settings.gateway.rate_limit
-    pacer = RatePacer(rate, lambda wanted: asyncio.to_thread(reserve, wanted)) if rate else None
+    pacer = gateway_pacer(settings.gateway.rate_limit)
     connections = asyncio.Semaphore(settings.gateway.concurrency)
     async with gateway_http_client(settings.gateway) as client:
 
