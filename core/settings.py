@@ -12,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.secrets import MIN_SECRET_LENGTH
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,11 +45,16 @@ class FetchSettings(BaseModel):
     @field_validator("allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [
-                ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
-            ]
-        return value
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        networks = []
+        for number, part in enumerate(parts, 1):
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:  # its message repeats the value: settings errors never show one
+                raise ValueError(f"item {number} is not a network in CIDR form, such as 10.0.0.0/8") from None
+        return networks
 
 
 class WebPagesSettings(BaseModel):
@@ -199,14 +206,16 @@ class Settings(BaseSettings):
     def _real_secrets_outside_development(self) -> Settings:
         if self.environment == "development":
             return self
-        if self.gateway.token.get_secret_value() == DEV_GATEWAY_TOKEN:
-            raise ValueError("gateway.token is the development placeholder: set SWITCHYARD_GATEWAY__TOKEN")
-        for platform in PLATFORMS:
-            if self.platforms.of(platform).api_key.get_secret_value() == DEV_PLATFORM_KEY:
-                raise ValueError(
-                    f"platforms.{platform}.api_key is the development placeholder: "
-                    f"set SWITCHYARD_PLATFORMS__{platform.upper()}__API_KEY"
-                )
+        secrets = {"gateway.token": (self.gateway.token, DEV_GATEWAY_TOKEN)} | {
+            f"platforms.{platform}.api_key": (self.platforms.of(platform).api_key, DEV_PLATFORM_KEY)
+            for platform in PLATFORMS
+        }
+        for name, (secret, placeholder) in secrets.items():
+            variable = "SWITCHYARD_" + name.upper().replace(".", "__")
+            if secret.get_secret_value() == placeholder:
+                raise ValueError(f"{name} is the development placeholder: set {variable}")
+            if len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ValueError(f"{name} is shorter than {MIN_SECRET_LENGTH} characters: set {variable}")
         return self
 
     @model_validator(mode="after")
@@ -223,7 +232,25 @@ class Settings(BaseSettings):
         return self
 
 
+class SettingsError(ValueError):
+    """Settings that cannot be used: each bad setting named with what is wrong, never its value."""
+
+
+def describe_settings_errors(error: ValidationError) -> str:
+    """One line per error: the setting's name and pydantic's message, without the input value (it
+    may be a secret: pydantic's own text shows the raw input, tokens included)."""
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}" if where else f"  {message}")
+    return "invalid settings (values not shown):\n" + "\n".join(lines)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; raises SettingsError naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_errors(exc)) from None  # the raw error shows the input
