@@ -55,9 +55,13 @@ def describe_transport_error(exc: BaseException) -> str:
     detail = str(cause) or type(cause).__name__
     if isinstance(cause, aiohttp.ClientConnectorError):
         return f"connection failed: {detail}"
-    if isinstance(cause, TimeoutError | aiohttp.ServerTimeoutError) or isinstance(
-        exc, httpx.TimeoutException
-    ):
+    if isinstance(cause, TimeoutError | aiohttp.ServerTimeoutError):
+        return f"timed out: {detail}"
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return f"the server closed the connection: {detail}"
+    # httpx-aiohttp raises ConnectTimeout for every aiohttp connection error: trust httpx's class
+    # only when it is httpx's own error
+    if cause is exc and isinstance(exc, httpx.TimeoutException):
         return f"timed out: {detail}"
     return f"connection failed: {detail}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -220,6 +220,58 @@ def test_gateway_down() -> None:
     result = send("http://127.0.0.1:1", 1, connect_timeout=1)
     assert (result.outcome, result.answer) == ("retry", None)
     assert (result.error or "").startswith("connection failed: ")
+
+
+def on_a_server(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], **options: object
+) -> SendResult:
+    """One send to a raw TCP server on loopback that handles the connection with ``handle``."""
+
+    async def run() -> SendResult:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        config = GatewaySettings(base_url=f"http://127.0.0.1:{port}", token=TOKEN, **options)
+        async with server, gateway_http_client(config) as client:
+            return await send_message(client, 1, PHONE, "hello")
+
+    return asyncio.run(run())
+
+
+def test_a_connection_closed_by_the_gateway_is_not_called_a_timeout() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    result = on_a_server(hang_up)
+    assert (result.outcome, result.error) == (
+        "retry",
+        "the server closed the connection: Server disconnected",
+    )
+
+
+def test_a_send_that_cannot_connect_before_its_deadline_is_not_sent() -> None:
+    async def run() -> SendResult:
+        connected = asyncio.Event()
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connected.set()
+            await reader.read()
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        config = GatewaySettings(
+            base_url=f"http://127.0.0.1:{port}", token=TOKEN, concurrency=1, read_timeout=30
+        )
+        async with server, gateway_http_client(config) as client:
+            holding = asyncio.create_task(send_message(client, 1, PHONE, "holds the one connection"))
+            await connected.wait()
+            waiting = await send_message(client, 2, PHONE, "waits for it", connect_within=0.2)
+            holding.cancel()
+            return waiting
+
+    result = asyncio.run(run())
+    assert (result.outcome, result.answer) == ("retry", None)
+    assert (result.error or "").startswith("timed out: Connection timeout")
 
 
 # --- classification of odd answers, through a mock transport ---
