@@ -40,9 +40,10 @@ def seed(clients: int, tag: str) -> int:
     """``clients`` clients with ``tag`` and one mailing to them, open now; returns the mailing id."""
     from sqlalchemy import func, insert, select
 
+    from commands.mailing import create_mailing
     from db.base import utcnow
     from db.engine import session_factory
-    from db.mailing import Client, create_mailing
+    from db.mailing import Client
 
     sessions = session_factory()
     with sessions.begin() as session:
@@ -54,14 +55,9 @@ def seed(clients: int, tag: str) -> int:
         for start in range(0, len(rows), 10_000):
             session.execute(insert(Client), rows[start : start + 10_000])
     now = utcnow()
-    with sessions.begin() as session:
-        created = create_mailing(
-            session,
-            text="Switchyard benchmark",
-            starts_at=now,
-            ends_at=now + timedelta(hours=1),
-            filter_tag=tag,
-        )
+    created = create_mailing(
+        text="Switchyard benchmark", starts_at=now, ends_at=now + timedelta(hours=1), tag=tag
+    )
     return created.id
 
 

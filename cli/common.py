@@ -58,13 +58,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
-    """A session committed at the end; a ValueError rolls it back and exits 2 with its message."""
+def refusing() -> Iterator[None]:
+    """A ValueError (bad input: a command stores nothing then) exits 2 with its message."""
     try:
-        with session_factory().begin() as session:
-            yield session
+        yield
     except ValueError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """A session committed at the end; a ValueError rolls it back and exits 2 with its message."""
+    with refusing(), session_factory().begin() as session:
+        yield session
 
 
 def read_text(path: Path) -> str:

@@ -4,6 +4,7 @@ mailings. Each command runs in one transaction; bad input exits with code 2 and 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,22 +17,14 @@ from cli.common import (
     one_line,
     parse_when,
     read_text,
+    refusing,
     time_of_day,
     transaction,
     utc,
 )
-from core.settings import get_settings
+from commands import mailing as commands
 from db.base import utcnow
-from db.mailing import (
-    MailingStats,
-    add_client,
-    cancel_mailing,
-    create_mailing,
-    find_clients,
-    import_clients_csv,
-    mailing_detail,
-    mailing_stats,
-)
+from db.mailing import MailingStats, find_clients, mailing_detail, mailing_stats
 from rules.mailing import MessageStatus
 
 clients_app = typer.Typer(help="Clients that mailings are sent to.", no_args_is_help=True)
@@ -68,8 +61,8 @@ def import_clients(
 ) -> None:
     """Add or update clients from a CSV file; bad rows are skipped and listed on stderr."""
     text = read_text(file)
-    with transaction() as session:
-        report = import_clients_csv(session, text=text)
+    with refusing():
+        report = commands.import_clients(text=text)
     typer.echo(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}")
     for line, message in report.errors:
         typer.echo(f"line {line}: {message}", err=True)
@@ -85,8 +78,8 @@ def add(
     operator_code: Annotated[str | None, typer.Option(help="3 digits; by default from the phone")] = None,
 ) -> None:
     """Add one client."""
-    with transaction() as session:
-        client = add_client(session, phone=phone, tag=tag, timezone=timezone, operator_code=operator_code)
+    with refusing():
+        client = commands.add_client(phone=phone, tag=tag, timezone=timezone, operator_code=operator_code)
     typer.echo(f"client {client.id}: phone {client.phone}, operator code {client.operator_code}")
 
 
@@ -118,18 +111,16 @@ def create(
 ) -> None:
     """Store a mailing for every matching client; sending starts at once when its window is open."""
     now = utcnow()
-    with transaction() as session:
+    with refusing():
         starts_at = parse_when(start, now)
-        created = create_mailing(
-            session,
+        created = commands.create_mailing(
             text=text,
             starts_at=starts_at,
             ends_at=parse_when(end, now),
-            filter_operator_code=operator_code,
-            filter_tag=tag,
+            operator_code=operator_code,
+            tag=tag,
             daily_from=time_of_day(daily_from),
             daily_until=time_of_day(daily_until),
-            max_text_length=get_settings().gateway.max_text_length,
             now=now,
         )
     typer.echo(f"mailing {created.id}: {created.messages} messages")
@@ -173,13 +164,21 @@ def _echo_mailing(mailing_id: int) -> None:
     shown = detail.problems[:PROBLEMS_SHOWN]
     more = f" (the first {PROBLEMS_SHOWN})" if len(detail.problems) > PROBLEMS_SHOWN else ""
     typer.echo(f"\nproblem messages{more}:")
-    rows = [(p.id, p.phone, p.status.value, p.attempts, one_line(p.last_error)) for p in shown]
-    echo_table(("message", "phone", "status", "attempts", "last error"), rows)
+    rows = [
+        (p.id, p.phone, p.status.value, p.attempts, _next_attempt(p.next_attempt_at), one_line(p.last_error))
+        for p in shown
+    ]
+    echo_table(("message", "phone", "status", "attempts", "next attempt", "last error"), rows)
+
+
+def _next_attempt(when: datetime | None) -> str:
+    """When a deferred message is tried again, to the second ("" when it is not waiting)."""
+    return "" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @mailings_app.command("cancel")
 def cancel(mailing_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Cancel a mailing: its unsent messages will not be sent. Cancelling again changes nothing."""
-    with transaction() as session:
-        cancelled = cancel_mailing(session, mailing_id=mailing_id)
+    with refusing():
+        cancelled = commands.cancel_mailing(mailing_id=mailing_id)
     typer.echo(f"mailing {mailing_id} cancelled: {cancelled} unsent messages will not be sent")

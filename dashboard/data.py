@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
+from commands import mailing as commands
 from core.secrets import redact
 from core.settings import get_settings
 from core.urls import split_urls
@@ -167,11 +168,8 @@ def mailing_totals() -> MailingTotals:
 
 def add_client(phone: str, tag: str, timezone: str, operator_code: str) -> dict[str, str | int]:
     """Store a client (a blank operator code is taken from the phone); raises ValueError, storing nothing."""
-    with sessions().begin() as session:
-        client = mailing_db.add_client(
-            session, phone=phone, tag=tag, timezone=timezone, operator_code=operator_code.strip() or None
-        )
-        return _client_row(client)
+    client = commands.add_client(phone=phone, tag=tag, timezone=timezone, operator_code=operator_code)
+    return _client_row(client)
 
 
 def _client_row(client: Client) -> dict[str, str | int]:
@@ -190,8 +188,7 @@ def import_clients(content: bytes) -> ImportReport:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValueError("the file is not UTF-8 text") from None
-    with sessions().begin() as session:
-        return mailing_db.import_clients_csv(session, text=text)
+    return commands.import_clients(text=text)
 
 
 def import_errors_frame(report: ImportReport) -> pd.DataFrame:
@@ -222,20 +219,18 @@ def create_mailing(
     tag: str,
     daily: tuple[time, time] | None,
 ) -> CreatedMailing:
-    """Store a mailing and its messages; raises ValueError (nothing stored) for bad input."""
+    """Store a mailing and its messages; raises ValueError (nothing stored) for bad input or a filter
+    matching no client."""
     daily_from, daily_until = daily or (None, None)
-    with sessions().begin() as session:
-        return mailing_db.create_mailing(
-            session,
-            text=text,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            filter_operator_code=operator_code,
-            filter_tag=tag,
-            daily_from=daily_from,
-            daily_until=daily_until,
-            max_text_length=get_settings().gateway.max_text_length,
-        )
+    return commands.create_mailing(
+        text=text,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        operator_code=operator_code,
+        tag=tag,
+        daily_from=daily_from,
+        daily_until=daily_until,
+    )
 
 
 def update_mailing(
@@ -248,23 +243,19 @@ def update_mailing(
     filter_tag: str | Unset = UNSET,
 ) -> CreatedMailing:
     """Change a mailing (None or UNSET: unchanged); raises ValueError, changing nothing."""
-    with sessions().begin() as session:
-        return mailing_db.update_mailing(
-            session,
-            mailing_id=mailing_id,
-            text=text,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            filter_operator_code=filter_operator_code,
-            filter_tag=filter_tag,
-            max_text_length=get_settings().gateway.max_text_length,
-        )
+    return commands.update_mailing(
+        mailing_id=mailing_id,
+        text=text,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        operator_code=filter_operator_code,
+        tag=filter_tag,
+    )
 
 
 def cancel_mailing(mailing_id: int) -> int:
     """Cancel a mailing; returns how many unsent messages were cancelled."""
-    with sessions().begin() as session:
-        return mailing_db.cancel_mailing(session, mailing_id=mailing_id)
+    return commands.cancel_mailing(mailing_id=mailing_id)
 
 
 def mailing_text(mailing_id: int) -> str:
@@ -312,8 +303,12 @@ def mailing_filter(stats: MailingStats) -> str:
     return ", ".join(parts) or "all clients"
 
 
-def local_time(moment: datetime, zone: ZoneInfo) -> str:
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+def local_time(moment: datetime, zone: ZoneInfo, *, seconds: bool = False) -> str:
+    return (
+        f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+        if seconds
+        else f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+    )
 
 
 def mailings_frame(summaries: list[MailingStats], zone: ZoneInfo) -> pd.DataFrame:
@@ -336,7 +331,7 @@ def mailings_frame(summaries: list[MailingStats], zone: ZoneInfo) -> pd.DataFram
     )
 
 
-def problems_frame(problems: list[MessageProblem]) -> pd.DataFrame:
+def problems_frame(problems: list[MessageProblem], zone: ZoneInfo) -> pd.DataFrame:
     """The problem messages of a mailing, with the gateway token blanked out should an answer echo it."""
     rows = [
         [
@@ -344,12 +339,14 @@ def problems_frame(problems: list[MessageProblem]) -> pd.DataFrame:
             problem.phone,
             problem.status.value,
             problem.attempts,
+            problem.next_attempt_at and local_time(problem.next_attempt_at, zone, seconds=True),
             _redacted(problem.last_error),
             _redacted(problem.gateway_answer),
         ]
         for problem in problems
     ]
-    return pd.DataFrame(rows, columns=["id", "phone", "status", "attempts", "last error", "gateway answer"])
+    columns = ["id", "phone", "status", "attempts", "next attempt", "last error", "gateway answer"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _redacted(text: str | None) -> str | None:

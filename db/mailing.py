@@ -8,6 +8,7 @@ transitions. Functions take a keyword-only ``session`` and never commit: the cal
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -190,7 +191,8 @@ class MailingStats:
 
 @dataclass(frozen=True)
 class MessageProblem:
-    """A message that failed or met an error on the way."""
+    """A message that failed, or met an error and is not sent yet (``next_attempt_at``: when it is
+    tried again, if deferred)."""
 
     id: int
     phone: str
@@ -198,6 +200,7 @@ class MessageProblem:
     attempts: int
     last_error: str | None
     gateway_answer: str | None
+    next_attempt_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -324,7 +327,8 @@ def import_clients_csv(session: Session, *, text: str) -> ImportReport:
     """Add or update the clients of a CSV file; bad rows are reported by line number and skipped.
 
     The header names the columns (any case): ``phone`` is required; ``tag``, ``timezone`` and
-    ``operator_code`` are optional, other columns are ignored. Commas, semicolons or tabs separate.
+    ``operator_code`` are optional, other columns are ignored unless they look like a misspelt known
+    one, which is refused. Commas, semicolons or tabs separate.
     A known phone updates that client (a re-import is idempotent): the optional columns the file has
     are set, an empty cell meaning no tag, UTC, or the code derived from the phone; the columns it
     lacks are left as they were. Validation runs in Python, then one bulk INSERT of the new clients
@@ -388,8 +392,19 @@ def _parse_clients_csv(text: str) -> tuple[dict[str, dict[str, str]], list[tuple
 
 
 def _csv_columns(header: list[str]) -> dict[str, int]:
-    """Position of each known column in the header; the phone column must be there."""
+    """Position of each known column in the header; the phone column must be there, and a column
+    that looks like a misspelt known one ("timezon", "operator code") is refused, not ignored."""
     names = [name.strip().lower() for name in header]
+    for name in names:
+        if name in IMPORT_COLUMNS:
+            continue
+        meant = difflib.get_close_matches(
+            name.replace(" ", "_").replace("-", "_"), IMPORT_COLUMNS, n=1, cutoff=0.75
+        )
+        if meant:
+            raise ValueError(
+                f"the CSV header has a column {name!r}: did you mean {meant[0]!r}? Rename it, or remove it"
+            )
     if "phone" not in names:
         raise ValueError(f"the CSV header has no 'phone' column: {', '.join(header)}")
     return {name: names.index(name) for name in IMPORT_COLUMNS if name in names}
@@ -621,7 +636,7 @@ def mailing_stats(
 
 
 def mailing_detail(session: Session, *, mailing_id: int) -> MailingDetail:
-    """One mailing: its counts, the messages that failed or met an error, and sends per minute."""
+    """One mailing: its counts, the unsent messages that failed or met an error, and sends per minute."""
     found = mailing_stats(session, mailing_ids=[mailing_id])
     if not found:
         raise ValueError(f"no mailing {mailing_id}")
@@ -633,10 +648,12 @@ def mailing_detail(session: Session, *, mailing_id: int) -> MailingDetail:
             Message.attempts,
             Message.last_error,
             Message.gateway_answer,
+            Message.next_attempt_at,
         )
         .join(Client, Client.id == Message.client_id)
         .where(
             Message.mailing_id == mailing_id,
+            Message.status != MessageStatus.SENT,  # an error on the way to being sent is no problem now
             or_(Message.status == MessageStatus.FAILURE, Message.last_error.is_not(None)),
         )
         .order_by(Message.id)

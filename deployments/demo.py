@@ -11,12 +11,13 @@ from prefect import get_client
 from prefect.deployments import arun_deployment
 from prefect.exceptions import ObjectNotFound
 
+from commands import mailing as mailing_commands
 from core.names import COLLECT_BRIEF, COUNT_WORDS
 from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import create_brief
 from db.engine import session_factory
-from db.mailing import count_clients, create_mailing, import_clients_csv
+from db.mailing import count_clients
 from deployments.readiness import wait_for_prefect_api
 from deployments.runs import start_collection, start_dispatch
 from rules.briefs import validate_brief
@@ -74,17 +75,14 @@ async def submit_demo(sandbox_url: str) -> str:
 def submit_demo_mailing() -> str:
     """200 demo clients (once) and a mailing to them, open for ten minutes; start sending it now."""
     rows = "\n".join(f"7912{n:07d},demo,Europe/Moscow" for n in range(200))
-    now = utcnow()
     with session_factory().begin() as session:
-        if count_clients(session, tag="demo") == 0:
-            import_clients_csv(session, text=f"phone,tag,timezone\n{rows}\n")
-        created = create_mailing(
-            session,
-            text="Switchyard demo: hello!",
-            starts_at=now,
-            ends_at=now + timedelta(minutes=10),
-            filter_tag="demo",
-        )
+        known = count_clients(session, tag="demo")
+    if not known:
+        mailing_commands.import_clients(text=f"phone,tag,timezone\n{rows}\n")
+    now = utcnow()
+    created = mailing_commands.create_mailing(
+        text="Switchyard demo: hello!", starts_at=now, ends_at=now + timedelta(minutes=10), tag="demo"
+    )
     return start_dispatch(created.id)
 
 

@@ -114,7 +114,11 @@ def new_mailing_form(zone: ZoneInfo) -> None:
     code_column, tag_column = st.columns(2)
     operator_code = code_column.text_input("Operator code filter", placeholder="any", key="new-operator")
     tag = tag_column.text_input("Tag filter", placeholder="any", key="new-tag")
-    st.markdown(f"**{data.matching_clients(operator_code, tag)}** clients match this filter now.")
+    matching = data.matching_clients(operator_code, tag)
+    if matching:
+        st.markdown(f"**{matching}** clients match this filter now.")
+    else:
+        st.warning("No client matches this filter: a mailing to it would have no messages.")
     now = datetime.now(zone)
     with st.form("mailing"):
         text = st.text_area("Text", key="new-text")
@@ -272,7 +276,7 @@ def show_detail(mailing_id: int, zone: ZoneInfo) -> MailingStats:
         st.caption("Nothing sent yet.")
     st.markdown("**Problem messages**")
     if detail.problems:
-        st.table(data.problems_frame(detail.problems), hide_index=True)
+        st.table(data.problems_frame(detail.problems, zone), hide_index=True)
     else:
         st.caption("None: no message failed or met an error.")
     return stats

@@ -31,6 +31,7 @@ Sessions = sessionmaker[Session]
 VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 MOSCOW = ZoneInfo("Europe/Moscow")
 HOUR = timedelta(hours=1)
+RETRY_AT = datetime(2026, 12, 1, 9, 30, 15, tzinfo=ZoneInfo("UTC"))
 # phone → tag
 CLIENTS = {
     "79120000001": "vip",
@@ -76,8 +77,16 @@ def progressed(sessions: Sessions) -> tuple[int, int]:
     seed_clients(sessions)
     sending = seed_mailing(sessions, -HOUR)
     sent_at = utcnow() - timedelta(minutes=3)
-    for phone in ("79120000001", "79120000002"):
-        set_status(sessions, sending, phone, MessageStatus.SENT, sent_at=sent_at, attempts=1)
+    set_status(sessions, sending, "79120000001", MessageStatus.SENT, sent_at=sent_at, attempts=1)
+    set_status(  # sent after an error: no problem any more
+        sessions,
+        sending,
+        "79120000002",
+        MessageStatus.SENT,
+        sent_at=sent_at,
+        attempts=2,
+        last_error="timed out",
+    )
     set_status(
         sessions,
         sending,
@@ -88,6 +97,15 @@ def progressed(sessions: Sessions) -> tuple[int, int]:
         gateway_answer='{"code": 7}',
     )
     set_status(sessions, sending, "79260000004", MessageStatus.SENDING, attempts=1)
+    set_status(  # deferred: tried again at RETRY_AT
+        sessions,
+        sending,
+        "79260000005",
+        MessageStatus.NEW,
+        attempts=1,
+        last_error="gateway unavailable: HTTP 503",
+        next_attempt_at=RETRY_AT,
+    )
     scheduled = seed_mailing(sessions, HOUR, filter_tag="vip")
     return sending, scheduled
 
@@ -124,7 +142,7 @@ def test_the_page_runs_on_an_empty_database(sessions: Sessions) -> None:
     assert not at.exception
     assert [tab.label for tab in at.tabs] == ["Mailings", "New mailing", "Clients"]
     assert "No mailings yet" in at.info[0].value
-    assert "**0** clients match this filter now." in [markdown.value for markdown in at.markdown]
+    assert "No client matches this filter" in at.warning[0].value
     assert frame_with(at, "phone").empty
 
 
@@ -187,7 +205,7 @@ def test_the_filter_counts_its_clients_as_it_is_typed(sessions: Sessions) -> Non
     seed_clients(sessions)
     at = open_page()
     counts = {}
-    for operator_code, tag in [("", ""), ("912", ""), ("912", "vip"), ("", "vip"), ("999", "")]:
+    for operator_code, tag in [("", ""), ("912", ""), ("912", "vip"), ("", "vip")]:
         at.text_input(key="new-operator").input(operator_code)
         at.text_input(key="new-tag").input(tag).run()
         counts[operator_code, tag] = next(
@@ -198,8 +216,24 @@ def test_the_filter_counts_its_clients_as_it_is_typed(sessions: Sessions) -> Non
         ("912", ""): "3",
         ("912", "vip"): "2",
         ("", "vip"): "3",
-        ("999", ""): "0",
     }
+    at.text_input(key="new-operator").input("999").run()
+    assert [warning.value for warning in at.warning] == [
+        "No client matches this filter: a mailing to it would have no messages."
+    ]
+
+
+def test_a_mailing_to_no_client_is_refused(sessions: Sessions) -> None:
+    seed_clients(sessions)
+    at = open_page()
+    at.text_input(key="new-tag").input("nobody").run()
+    start = datetime.now(MOSCOW) + HOUR
+    fill_mailing(at, "Hi", start, start + HOUR)
+
+    assert not at.exception
+    assert at.error[0].value == "Nothing stored: no client matches the filter (tag nobody)."
+    with sessions.begin() as session:
+        assert session.scalars(select(Mailing)).all() == []
 
 
 def fill_mailing(at: AppTest, text: str, start: datetime, end: datetime) -> AppTest:
@@ -284,10 +318,15 @@ def test_the_detail_shows_counts_progress_sends_and_problems(progressed: tuple[i
     }
     assert at.get("progress")[0].proto.text == "3 of 5 messages done"
     assert len(at.get("vega_lite_chart")) == 1
-    (problem,) = at.table[0].value.to_dict("records")
+    problem, deferred = at.table[0].value.to_dict("records")
     assert (problem["phone"], problem["status"], problem["attempts"]) == ("79120000003", "failure", 3)
     assert problem["last error"] == "gateway rejected the message: Bearer [token]"
     assert problem["gateway answer"] == '{"code": 7}'
+    assert (deferred["phone"], deferred["status"], deferred["next attempt"]) == (
+        "79260000005",
+        "new",
+        "2026-12-01 12:30:15",  # to the second, in the page's timezone (Moscow)
+    )
     shown = "\n".join(str(getattr(node, "proto", "")) for node in nodes(at.main))
     assert "79120000003" in shown and get_settings().gateway.token.get_secret_value() not in shown
 

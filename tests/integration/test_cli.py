@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 from cli.app import app
 from cli.common import parse_when
+from core.settings import get_settings
 from db.base import utcnow
 from db.mailing import (
     Client,
@@ -29,6 +30,7 @@ Sessions = sessionmaker[Session]
 Run = Callable[..., Result]
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+RETRY_AT = datetime(2026, 11, 24, 6, 0, 5, tzinfo=UTC)
 
 # phone, tag
 CLIENTS = [("79120000001", "vip"), ("79120000002", "vip"), ("79260000003", ""), ("79260000004", "vip")]
@@ -274,14 +276,19 @@ def seed_statuses(sessions: Sessions) -> tuple[int, int]:
             session, text="Later", starts_at=now + HOUR, ends_at=now + 2 * HOUR, filter_tag="vip"
         ).id
         changes = {
-            "79120000001": {"status": MessageStatus.SENT, "attempts": 1},
+            "79120000001": {"status": MessageStatus.SENT, "attempts": 2, "last_error": "timed out"},
             "79120000002": {
                 "status": MessageStatus.FAILURE,
                 "attempts": 3,
                 "last_error": "HTTP 500\nfrom gateway",
             },
             "79260000003": {"status": MessageStatus.SENDING, "attempts": 1},
-            "79260000004": {"status": MessageStatus.NEW, "attempts": 1, "last_error": "timed out"},
+            "79260000004": {
+                "status": MessageStatus.NEW,
+                "attempts": 1,
+                "last_error": "timed out",
+                "next_attempt_at": RETRY_AT,
+            },
         }
         for phone, values in changes.items():
             session.execute(
@@ -322,13 +329,23 @@ def test_stats_of_one_mailing_shows_counts_and_problems(run: Run, sessions: Sess
     assert "clients: all" in result.stdout
     assert row_after(result.stdout, "total") == ["4", "1", "1", "1", "1", "0"]
     problems = result.stdout.split("problem messages:\n")[1].splitlines()
-    assert problems[0].split() == ["message", "phone", "status", "attempts", "last", "error"]
+    assert problems[0].split() == [
+        "message",
+        "phone",
+        "status",
+        "attempts",
+        "next",
+        "attempt",
+        "last",
+        "error",
+    ]
+    # the message sent after an error is no problem any more; the deferred one says when it goes
     assert [line.split()[1:4] for line in problems[1:]] == [
         ["79120000002", "failure", "3"],
         ["79260000004", "new", "1"],
     ]
     assert problems[1].endswith("HTTP 500 from gateway")
-    assert problems[2].endswith("timed out")
+    assert problems[2].endswith("2026-11-24 06:00:05 UTC  timed out")
 
 
 def test_stats_of_a_missing_mailing_exits_2(run: Run, sessions: Sessions) -> None:
@@ -352,3 +369,29 @@ def test_cancel_stops_unsent_messages(run: Run, sessions: Sessions) -> None:
     stats = run("mailings", "stats", str(open_id))
     assert stats.stdout.startswith(f"mailing {open_id}: cancelled, ")
     assert row_after(stats.stdout, "total") == ["4", "0", "0", "1", "1", "2"]
+
+
+def test_a_mailing_whose_filter_matches_no_client_is_refused(run: Run, sessions: Sessions) -> None:
+    seed_clients(sessions)
+
+    result = run("mailings", "create", "--text", "Hi", "--start", "+1h", "--end", "+2h", "--tag", "nobody")
+
+    assert result.exit_code == 2
+    assert result.stderr == "no client matches the filter (tag nobody)\n"
+    assert mailing_count(sessions) == 0
+
+
+def test_create_keeps_to_the_text_length_setting(
+    run: Run, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_clients(sessions)
+    monkeypatch.setenv("SWITCHYARD_GATEWAY__MAX_TEXT_LENGTH", "5")
+    get_settings.cache_clear()
+    try:
+        result = run("mailings", "create", "--text", "Hello!", "--start", "+1h", "--end", "+2h")
+    finally:
+        get_settings.cache_clear()  # read again once the environment is restored
+
+    assert result.exit_code == 2
+    assert "the message text has 6 characters; at most 5" in result.stderr
+    assert mailing_count(sessions) == 0

@@ -234,7 +234,15 @@ def test_many_rows_import_in_bulk_and_reimport_without_duplicates(sessions: Sess
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "empty"), ("\n \n", "empty"), ("tag,timezone\nvip,UTC\n", "no 'phone' column")],
+    [
+        ("", "empty"),
+        ("\n \n", "empty"),
+        ("tag,timezone\nvip,UTC\n", "no 'phone' column"),
+        ("phone,timezon\n79120000001,UTC\n", "column 'timezon': did you mean 'timezone'?"),
+        ("phone;Tags\n79120000001;vip\n", "column 'tags': did you mean 'tag'?"),
+        ("phone,operator code\n79120000001,912\n", "column 'operator code': did you mean 'operator_code'?"),
+        ("phones,tag\n79120000001,vip\n", "column 'phones': did you mean 'phone'?"),
+    ],
 )
 def test_an_unusable_csv_imports_nothing(sessions: Sessions, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message), sessions.begin() as session:
@@ -469,3 +477,9 @@ def test_detail_lists_problems_and_sends_per_minute(sessions: Sessions) -> None:
     assert detail.sends_per_minute == [(minute, 2), (minute + timedelta(minutes=2), 1)]
     with pytest.raises(ValueError, match="no mailing 0"), sessions.begin() as session:
         mailing_detail(session, mailing_id=0)
+
+
+def test_columns_unlike_any_known_one_are_ignored(sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        report = import_clients_csv(session, text="name,phone,email\nAnna,79120000001,a@example.com\n")
+    assert (report.added, report.errors) == (1, [])

@@ -1,0 +1,108 @@
+"""Mailing commands: add a client, import clients, create, change and cancel a mailing.
+
+One function per user action, each in its own transaction, called alike by the dashboard, the CLI,
+the demo and the benchmark: the settings they depend on (the text length limit) are applied here
+once. Bad input raises ValueError and stores nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from core.settings import get_settings
+from db import mailing as mailing_db
+from db.engine import session_factory
+from db.mailing import UNSET, Client, CreatedMailing, ImportReport, Unset
+
+
+def describe_filter(operator_code: str | None, tag: str | None) -> str:
+    """A mailing filter in words ("operator code 912, tag vip", or "all clients")."""
+    parts = [
+        f"{name} {value.strip()}"
+        for name, value in (("operator code", operator_code), ("tag", tag))
+        if value and value.strip()
+    ]
+    return ", ".join(parts) or "all clients"
+
+
+def add_client(
+    *, phone: str, tag: str = "", timezone: str = "UTC", operator_code: str | None = None
+) -> Client:
+    """Store one client; a blank operator code is derived from the phone."""
+    with session_factory().begin() as session:
+        return mailing_db.add_client(
+            session,
+            phone=phone,
+            tag=tag,
+            timezone=timezone,
+            operator_code=(operator_code or "").strip() or None,
+        )
+
+
+def import_clients(*, text: str) -> ImportReport:
+    """Add or update the clients of a CSV text (see ``db.mailing.import_clients_csv``)."""
+    with session_factory().begin() as session:
+        return mailing_db.import_clients_csv(session, text=text)
+
+
+def create_mailing(
+    *,
+    text: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    operator_code: str | None = None,
+    tag: str | None = None,
+    daily_from: time | None = None,
+    daily_until: time | None = None,
+    now: datetime | None = None,
+) -> CreatedMailing:
+    """Store a mailing and a message for every matching client.
+
+    Refused, storing nothing, for bad input, a text longer than ``gateway.max_text_length``, or a
+    filter that matches no client (a mailing of no messages would only look like one).
+    """
+    with session_factory().begin() as session:
+        created = mailing_db.create_mailing(
+            session,
+            text=text,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            filter_operator_code=operator_code,
+            filter_tag=tag,
+            daily_from=daily_from,
+            daily_until=daily_until,
+            max_text_length=get_settings().gateway.max_text_length,
+            now=now,
+        )
+        if not created.messages:
+            raise ValueError(f"no client matches the filter ({describe_filter(operator_code, tag)})")
+    return created
+
+
+def update_mailing(
+    *,
+    mailing_id: int,
+    text: str | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    operator_code: str | Unset | None = UNSET,
+    tag: str | Unset | None = UNSET,
+) -> CreatedMailing:
+    """Change a mailing (None or UNSET: unchanged); see ``db.mailing.update_mailing`` for what may change."""
+    with session_factory().begin() as session:
+        return mailing_db.update_mailing(
+            session,
+            mailing_id=mailing_id,
+            text=text,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            filter_operator_code=operator_code,
+            filter_tag=tag,
+            max_text_length=get_settings().gateway.max_text_length,
+        )
+
+
+def cancel_mailing(*, mailing_id: int) -> int:
+    """Cancel a mailing; returns how many unsent messages were cancelled."""
+    with session_factory().begin() as session:
+        return mailing_db.cancel_mailing(session, mailing_id=mailing_id)
