@@ -29,7 +29,7 @@ from db.base import utcnow
 from db.claims import Lease
 from db.engine import session_factory
 from db.mailing import mailing_stats
-from db.mailing_dispatch import (
+from db.mailing.dispatch import (
     claim_due_messages,
     fail_expired,
     next_retry_time,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db import jobs
 from db.base import utcnow
 from db.claims import Lease, claim_ids, claim_values, renew_claims
-from db.mailing import Client, Mailing, Message
+from db.mailing.models import Client, Mailing, Message
 from rules.mailing import WINDOW_CLOSED, DueMessage, MessageStatus, SendOutcome
 
 WORKING = (MessageStatus.SENDING,)
