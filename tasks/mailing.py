@@ -125,31 +125,28 @@ async def send_one(
     message: DueMessage,
     *,
     client: httpx.AsyncClient,
-    connections: asyncio.Semaphore,
     pacer: Pacer | None,
     claims: MessageClaims,
     settings: Settings,
 ) -> SendOutcome:
-    """Send one claimed message unless its window says not now; no wait, and no send, starts past the
-    end margin, and none starts once its claim is lost."""
+    """Send one claimed message unless its window says not now; no wait (for a rate-limit slot or a
+    connection), and no send, starts past the end margin, and none starts once its claim is lost.
+
+    ``run_batch`` runs at most ``gateway.concurrency`` of these at once, the size of the client's
+    connection pool (one client per task run), so no send ever queues in the pool."""
     skipped = not_yet(message, utcnow(), settings.mailing)
     if skipped is not None:
         return skipped
     deadline = send_deadline(message, settings.mailing)
-    if not await wait_until(deadline, connections.acquire()):
+    if pacer is not None and not await wait_until(deadline, pacer.acquire()):
         return window_closed(message)
-    try:
-        if pacer is not None and not await wait_until(deadline, pacer.acquire()):
-            return window_closed(message)
-        now = utcnow()
-        if too_late(message, now, settings.mailing):
-            return window_closed(message)
-        if not claims.held(message.id):
-            return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=CLAIM_LOST)
-        within = (deadline - now).total_seconds()
-        result = await send_message(client, message.id, message.phone, message.text, connect_within=within)
-    finally:
-        connections.release()
+    now = utcnow()
+    if too_late(message, now, settings.mailing):
+        return window_closed(message)
+    if not claims.held(message.id):
+        return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=CLAIM_LOST)
+    within = (deadline - now).total_seconds()
+    result = await send_message(client, message.id, message.phone, message.text, connect_within=within)
     return decide(message, result, utcnow(), settings.mailing)
 
 
@@ -205,13 +202,10 @@ async def send_batch(mailing_id: int | None, lane: int, batch_no: int) -> BatchR
     )
 
     pacer = gateway_pacer(settings.gateway.rate_limit)
-    connections = asyncio.Semaphore(settings.gateway.concurrency)
     async with gateway_http_client(settings.gateway) as client:
 
         async def work(message: DueMessage) -> SendOutcome:
-            return await send_one(
-                message, client=client, connections=connections, pacer=pacer, claims=claims, settings=settings
-            )
+            return await send_one(message, client=client, pacer=pacer, claims=claims, settings=settings)
 
         claimed, outcomes = await run_batch(
             Batch(
@@ -226,6 +220,7 @@ async def send_batch(mailing_id: int | None, lane: int, batch_no: int) -> BatchR
                 ),
             ),
             lease_seconds=settings.mailing.lease_seconds,
+            concurrency=settings.gateway.concurrency,  # the client's pool: no send waits in it
             group_size=GROUP_SIZE,
             max_wait=GROUP_WAIT,
         )
