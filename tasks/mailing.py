@@ -98,7 +98,7 @@ class MessageClaims:
     def record(self, outcomes: list[SendOutcome]) -> None:
         assert self.lease is not None, "record before claim"
         for outcome in outcomes:
-            if outcome.error:
+            if outcome.error and outcome.id not in self.lost:  # a lost claim's outcome is dropped
                 self.log(self.messages[outcome.id], outcome)
         with self.sessions.begin() as session:
             record_send_outcomes(session, outcomes=outcomes, owner=self.lease.owner)
@@ -180,10 +180,12 @@ def _batch_run_name() -> str:
     return f"send {scope}, lane {params['lane']} batch {params['batch_no']}"
 
 
-def _result(claimed: int, outcomes: list[SendOutcome]) -> BatchResult:
-    sent = sum(1 for outcome in outcomes if outcome.sent)
-    failed = sum(1 for outcome in outcomes if outcome.status == MessageStatus.FAILURE)
-    return BatchResult(claimed=claimed, sent=sent, failed=failed, deferred=len(outcomes) - sent - failed)
+def _result(claimed: int, outcomes: list[SendOutcome], lost: set[int]) -> BatchResult:
+    """The batch's outcomes counted; those of claims lost to another run are that run's to count."""
+    kept = [outcome for outcome in outcomes if outcome.sent or outcome.id not in lost]
+    sent = sum(1 for outcome in kept if outcome.sent)
+    failed = sum(1 for outcome in kept if outcome.status == MessageStatus.FAILURE)
+    return BatchResult(claimed=claimed, sent=sent, failed=failed, deferred=len(kept) - sent - failed)
 
 
 @task(task_run_name=_batch_run_name)
@@ -224,7 +226,7 @@ async def send_batch(mailing_id: int | None, lane: int, batch_no: int) -> BatchR
             group_size=GROUP_SIZE,
             max_wait=GROUP_WAIT,
         )
-    return _result(claimed, outcomes)
+    return _result(claimed, outcomes, claims.lost)
 
 
 @task(task_run_name="fail messages of ended mailings")
