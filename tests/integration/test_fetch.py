@@ -2,11 +2,13 @@
 
 import asyncio
 import ipaddress
+from collections.abc import Iterator
 
 import pytest
 
 from connectors.web import FetchedPage, FetchError, fetch_page, page_client
 from core.settings import FetchSettings
+from tests.integration.plain_pages import PlainServer, running_plain_server
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.1/32")]
 
@@ -112,4 +114,66 @@ def test_a_page_that_never_answers_times_out_within_the_deadline(sandbox_url: st
 
 
 def test_connection_refused_is_named(sandbox_url: str) -> None:
-    assert "connection failed" in str(fetch_error("http://127.0.0.1:1/", retries=0))
+    error = fetch_error("http://127.0.0.1:1/", retries=0)
+    assert str(error) == "could not connect to 127.0.0.1 port 1: connection refused"
+
+
+@pytest.fixture
+def plain_server() -> Iterator[PlainServer]:
+    with running_plain_server() as server:
+        yield server
+
+
+def fetch_in_turn(urls: list[str]) -> list[FetchedPage | FetchError]:
+    """Fetch ``urls`` one after another through one client with one connection (the next reuses it)."""
+    settings = FetchSettings(allowed_networks=LOOPBACK, concurrency=1, retries=0, read_timeout=2)
+
+    async def run() -> list[FetchedPage | FetchError]:
+        results: list[FetchedPage | FetchError] = []
+        async with page_client(settings) as client:
+            for url in urls:
+                try:
+                    results.append(await fetch_page(client, url, settings))
+                except FetchError as error:
+                    results.append(error)
+        return results
+
+    return asyncio.run(run())
+
+
+def test_redirects_loops_and_the_next_page_are_right_on_a_server_that_reads_no_bodies(
+    plain_server: PlainServer,
+) -> None:
+    base = plain_server.url
+    for _batch in range(10):
+        plain_server.seen.requests.clear()
+        redirected, page, loop, ping, page_after_loop, chain, last = fetch_in_turn(
+            [
+                f"{base}/redirect/2",
+                f"{base}/page/1",
+                f"{base}/loop",
+                f"{base}/ping",
+                f"{base}/page/2",
+                f"{base}/to?url={base}/redirect/1",
+                f"{base}/page/3",
+            ]
+        )
+        assert isinstance(redirected, FetchedPage) and redirected.final_url == f"{base}/page/0"
+        assert isinstance(page, FetchedPage) and page.body.count(b"python") == 1
+        assert isinstance(loop, FetchError) and str(loop).startswith(f"redirect loop: {base}/loop redirects")
+        assert isinstance(ping, FetchError) and "redirect loop" in str(ping)
+        assert isinstance(page_after_loop, FetchedPage) and page_after_loop.body.count(b"python") == 2
+        assert isinstance(chain, FetchedPage) and chain.final_url == f"{base}/page/0"
+        assert isinstance(last, FetchedPage) and last.body.count(b"python") == 3
+        requests = plain_server.seen.requests
+        assert all(encoding is None for _port, _path, encoding in requests)
+        assert len({port for port, _path, _encoding in requests}) < len(requests)  # connections were reused
+    assert plain_server.seen.errors == []
+
+
+def test_the_redirect_limit_counts_hops_on_a_server_that_reads_no_bodies(plain_server: PlainServer) -> None:
+    error = fetch_error(f"{plain_server.url}/redirect/6")
+    last = f"{plain_server.url}/page/0"
+    assert str(error) == f"more than 5 redirects (a redirect loop?); the last pointed to {last}"
+    assert fetch(f"{plain_server.url}/redirect/5").final_url == f"{plain_server.url}/page/0"
+    assert plain_server.seen.errors == []

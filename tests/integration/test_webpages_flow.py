@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -16,9 +18,22 @@ from db.claims import Lease
 from db.webpages import PageStatus, claim_pages, create_request, list_requests, request_pages
 from flows.webpages import count_words, process_pending
 from sandbox.webpages import EXPECTED_CHINESE, EXPECTED_COUNTS, EXPECTED_RUSSIAN
+from tests.integration.plain_pages import page_count, running_plain_server
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 Sessions = sessionmaker[Session]
+
+
+@pytest.fixture
+def batches_of_three() -> Iterator[None]:
+    """Batches of three pages, so a request of 30 runs 10 batches (each with its own client)."""
+    saved = dict(os.environ)
+    os.environ["SWITCHYARD_WEBPAGES__BATCH_SIZE"] = "3"
+    get_settings.cache_clear()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
 
 
 def pages_by_url(sessions: Sessions, request_id: int) -> dict[str, object]:
@@ -133,3 +148,25 @@ def test_flow_and_task_runs_say_what_they_did(sessions: Sessions, sandbox_url: s
     flow_names, task_names = asyncio.run(names())
     assert "count 2 urls for 'python'" in flow_names
     assert any(name.startswith("count request ") and "lane 1 batch 1" in name for name in task_names)
+
+
+@pytest.mark.usefixtures("batches_of_three")
+def test_ten_batches_on_a_server_that_reads_no_bodies_count_every_page(sessions: Sessions) -> None:
+    with running_plain_server() as server:
+        base = server.url
+        pages = {f"{base}/page/{n}": page_count(n) for n in range(1, 11)}
+        redirects = {f"{base}/redirect/{n}": page_count(0) for n in range(1, 6)}
+        loops = [f"{base}/loop", f"{base}/ping", f"{base}/loop?again=1", f"{base}/ping?again=1"]
+        urls = [*pages, *redirects, *loops, *(f"{base}/page/{n}?second=1" for n in range(1, 12))]
+        result = asyncio.run(count_words(urls=urls))
+    stored = pages_by_url(sessions, result["request_id"])
+
+    assert len(urls) == 30 and result["unfinished"] == 0
+    for url, expected in pages.items() | redirects.items():
+        assert (url, stored[url].status, stored[url].count) == (url, PageStatus.FINISHED, expected)
+    for n in range(1, 12):
+        assert stored[f"{base}/page/{n}?second=1"].count == page_count(n)
+    for url in loops:
+        assert stored[url].status == PageStatus.FAILED and "redirect loop" in stored[url].last_error
+    assert server.seen.errors == []
+    assert all(encoding is None for _port, _path, encoding in server.seen.requests)
