@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Sequence
 
 import httpx
@@ -49,7 +50,17 @@ def check_parsed_url(parsed: httpx.URL, allowed: Sequence[IPNetwork] = ()) -> No
         raise RefusedURL(f"only http and https URLs are fetched, not {parsed.scheme}:")
     if not parsed.host:
         raise RefusedURL("URL has no host")
+    if parsed.userinfo:
+        raise RefusedURL(
+            "the URL holds a user name or password (before the @); pages are fetched without "
+            "logging in, so remove them"
+        )
     address = _literal_address(parsed.host)
+    if address is None and (shorthand := _shorthand_ipv4(parsed.host)) is not None:
+        raise RefusedURL(
+            f"{parsed.host} is a shortened way of writing the IP address {shorthand}; "
+            "write the address in full"
+        )
     if address is not None:
         check_address(address, allowed, host=parsed.host)
 
@@ -75,6 +86,14 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
+        return None
+
+
+def _shorthand_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address a legacy numeric host (``127.1``, ``2130706433``, ``0x7f.1``) stands for, if it is one."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
         return None
 
 

@@ -7,12 +7,15 @@ import os
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from prefect import get_client
 from prefect.exceptions import ParameterTypeError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import get_settings
+import tasks.webpages
+from connectors.web import FetchedPage
+from core.settings import FetchSettings, get_settings
 from db.base import utcnow
 from db.claims import Lease
 from db.webpages import PageStatus, claim_pages, create_request, list_requests, request_pages
@@ -170,3 +173,44 @@ def test_ten_batches_on_a_server_that_reads_no_bodies_count_every_page(sessions:
         assert stored[url].status == PageStatus.FAILED and "redirect loop" in stored[url].last_error
     assert server.seen.errors == []
     assert all(encoding is None for _port, _path, encoding in server.seen.requests)
+
+
+def test_a_url_with_credentials_is_refused_and_the_rest_are_counted(
+    sessions: Sessions, sandbox_url: str
+) -> None:
+    port = sandbox_url.rsplit(":", 1)[1]
+    with_credentials = f"http://user:pw@127.0.0.1:{port}/pages/utf8"
+    good = f"{sandbox_url}/pages/plain"
+    result = asyncio.run(count_words(urls=[with_credentials, good]))
+
+    pages = pages_by_url(sessions, result["request_id"])
+    assert (result["finished"], result["failed"]) == (1, 1)
+    assert pages[good].count == EXPECTED_COUNTS["/plain"]
+    assert pages[with_credentials].last_error == (
+        "refused: the URL holds a user name or password (before the @); pages are fetched without "
+        "logging in, so remove them"
+    )
+
+
+def test_an_unexpected_error_of_one_page_is_that_pages_error_only(
+    sessions: Sessions, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashing = f"{sandbox_url}/pages/utf8?crash=1"
+    real_fetch_page = tasks.webpages.fetch_page
+
+    async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
+        if url == crashing:  # as aiohttp's ValueError for a URL with credentials did before it was refused
+            raise ValueError("Cannot combine AUTHORIZATION header with AUTH argument")
+        return await real_fetch_page(client, url, settings)
+
+    monkeypatch.setattr(tasks.webpages, "fetch_page", fetch_page)
+    good = [f"{sandbox_url}/pages/gen/{n}" for n in range(20)]
+    result = asyncio.run(count_words(urls=[*good[:10], crashing, *good[10:]]))
+
+    pages = pages_by_url(sessions, result["request_id"])
+    assert (result["finished"], result["failed"], result["unfinished"]) == (20, 1, 0)
+    assert [pages[url].count for url in good] == [n % 7 for n in range(20)]
+    assert pages[crashing].last_error == (
+        "unexpected error: ValueError: Cannot combine AUTHORIZATION header with AUTH argument"
+    )
+    assert pages[crashing].attempts == 1

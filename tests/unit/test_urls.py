@@ -29,6 +29,11 @@ LOOPBACK_ONLY = [ipaddress.ip_network("127.0.0.1/32")]
         ("http://[::ffff:10.0.0.1]/", "private"),
         ("http://224.0.0.1/", "multicast"),
         ("https://example.com/" + "a" * MAX_URL_LENGTH, "longer than"),
+        ("http://user:pw@example.com/", "user name or password"),
+        ("http://user@example.com/", "user name or password"),
+        ("http://127.1/", "shortened way of writing the IP address 127.0.0.1"),
+        ("http://2130706433/", "shortened way of writing the IP address 127.0.0.1"),
+        ("http://0x7f.1/", "shortened way of writing the IP address 127.0.0.1"),
     ],
 )
 def test_refused_urls_say_why(url: str, reason: str) -> None:
