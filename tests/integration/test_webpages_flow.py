@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 from prefect import get_client
 from prefect.exceptions import ParameterTypeError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import tasks.webpages
@@ -18,7 +20,7 @@ from connectors.web import FetchedPage
 from core.settings import FetchSettings, get_settings
 from db.base import utcnow
 from db.claims import Lease
-from db.webpages import PageStatus, claim_pages, create_request, list_requests, request_pages
+from db.webpages import PageJob, PageStatus, claim_pages, create_request, list_requests, request_pages
 from flows.webpages import count_words, process_pending
 from sandbox.webpages import EXPECTED_CHINESE, EXPECTED_COUNTS, EXPECTED_RUSSIAN
 from tests.integration.plain_pages import page_count, running_plain_server
@@ -28,12 +30,17 @@ Sessions = sessionmaker[Session]
 
 
 @pytest.fixture
-def batches_of_three() -> Iterator[None]:
-    """Batches of three pages, so a request of 30 runs 10 batches (each with its own client)."""
+def web_pages_settings() -> Iterator[Callable[..., None]]:
+    """Change ``SWITCHYARD_WEBPAGES__*`` settings for one test (``web_pages_settings(lanes=1)``)."""
     saved = dict(os.environ)
-    os.environ["SWITCHYARD_WEBPAGES__BATCH_SIZE"] = "3"
-    get_settings.cache_clear()
-    yield
+
+    def apply(**values: object) -> None:
+        os.environ.update(
+            {f"SWITCHYARD_WEBPAGES__{name.upper()}": str(value) for name, value in values.items()}
+        )
+        get_settings.cache_clear()
+
+    yield apply
     os.environ.clear()
     os.environ.update(saved)
     get_settings.cache_clear()
@@ -153,8 +160,10 @@ def test_flow_and_task_runs_say_what_they_did(sessions: Sessions, sandbox_url: s
     assert any(name.startswith("count request ") and "lane 1 batch 1" in name for name in task_names)
 
 
-@pytest.mark.usefixtures("batches_of_three")
-def test_ten_batches_on_a_server_that_reads_no_bodies_count_every_page(sessions: Sessions) -> None:
+def test_ten_batches_on_a_server_that_reads_no_bodies_count_every_page(
+    sessions: Sessions, web_pages_settings: Callable[..., None]
+) -> None:
+    web_pages_settings(batch_size=3)  # 30 pages: 10 batches, each with its own client
     with running_plain_server() as server:
         base = server.url
         pages = {f"{base}/page/{n}": page_count(n) for n in range(1, 11)}
@@ -214,3 +223,36 @@ def test_an_unexpected_error_of_one_page_is_that_pages_error_only(
         "unexpected error: ValueError: Cannot combine AUTHORIZATION header with AUTH argument"
     )
     assert pages[crashing].attempts == 1
+
+
+def test_a_fast_page_is_stored_while_a_hanging_page_of_its_batch_is_still_pending(
+    sessions: Sessions, sandbox_url: str, web_pages_settings: Callable[..., None]
+) -> None:
+    web_pages_settings(lanes=1)  # both pages in one batch
+    fast, hanging = f"{sandbox_url}/pages/utf8", f"{sandbox_url}/pages/hang"
+    when_fast_finished: dict[str, PageStatus] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        """Read the statuses until the fast page is finished; keep them as they were then."""
+        while not stop.is_set():
+            with sessions.begin() as session:
+                statuses = {
+                    url: status for url, status in session.execute(select(PageJob.url, PageJob.status))
+                }
+            if statuses.get(fast) == PageStatus.FINISHED:
+                when_fast_finished.update(statuses)
+                return
+            stop.wait(0.05)  # the polling interval
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = asyncio.run(count_words(urls=[fast, hanging]))
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert when_fast_finished == {fast: PageStatus.FINISHED, hanging: PageStatus.PENDING}
+    assert (result["finished"], result["failed"]) == (1, 1)
+    assert "no complete answer" in pages_by_url(sessions, result["request_id"])[hanging].last_error
