@@ -179,3 +179,51 @@ def test_the_redirect_limit_counts_hops_on_a_server_that_reads_no_bodies(plain_s
     assert str(error) == f"more than 5 redirects (a redirect loop?); the last pointed to {last}"
     assert fetch(f"{plain_server.url}/redirect/5").final_url == f"{plain_server.url}/page/0"
     assert plain_server.seen.errors == []
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/garbage", "the answer from {where} is not valid HTTP"),
+        ("/drop", "{where} closed the connection without answering"),
+        ("/truncated", "the connection to {where} broke off while the page was being read"),
+        (
+            "/to?url={base}/drop",
+            "{where} closed the connection without answering "
+            "(redirect target {base}/drop, from {base}/to?url={base}/drop)",
+        ),
+    ],
+)
+def test_failures_are_told_in_sentences_not_in_aiohttps_words(
+    plain_server: PlainServer, path: str, message: str
+) -> None:
+    base = plain_server.url
+    where = f"127.0.0.1 port {plain_server.server_address[1]}"
+    error = fetch_error(base + path.format(base=base), retries=0)
+    assert str(error) == message.format(base=base, where=where)
+
+
+def test_a_tls_failure_is_told_without_connector_internals(plain_server: PlainServer) -> None:
+    port = plain_server.server_address[1]
+    error = fetch_error(f"https://127.0.0.1:{port}/page/1", retries=0)
+    assert str(error) == f"no secure (TLS) connection could be made to 127.0.0.1 port {port}"
+    assert not error.transient
+
+
+def test_an_unknown_host_name_is_named() -> None:
+    error = fetch_error("http://no-such-host.invalid/", retries=0, allowed_networks=[])
+    assert str(error) == "the host name no-such-host.invalid was not found (DNS)"
+
+
+def test_a_server_that_sends_nothing_is_told_by_the_read_timeout(sandbox_url: str) -> None:
+    port = sandbox_url.rsplit(":", 1)[1]
+    error = fetch_error(f"{sandbox_url}/pages/hang", retries=0, read_timeout=0.5)
+    assert str(error) == f"127.0.0.1 port {port} sent nothing for 0.5 s"
+    assert error.transient
+
+
+def test_a_shortened_ip_address_is_refused_with_its_meaning() -> None:
+    error = fetch_error("http://127.1/")
+    assert str(error) == (
+        "refused: 127.1 is a shortened way of writing the IP address 127.0.0.1; write the address in full"
+    )
