@@ -24,9 +24,11 @@ def split_urls(text: str) -> list[str]:
 
 
 def check_url(url: str, allowed: Sequence[IPNetwork] = ()) -> str:
-    """Return ``url`` cleaned up, or raise :class:`RefusedURL` with the reason.
+    """Return ``url`` normalised, or raise :class:`RefusedURL` with the reason.
 
-    Host names are not resolved here (that happens when connecting, see connectors/web.py); an
+    Normalised: scheme and host in lower case, no default port, at least ``/`` as the path, no
+    fragment (never sent to the server), so two spellings of one page compare equal. Host names
+    are not resolved here (that happens when connecting, see connectors/web.py); an
     address written into the URL is checked at once.
     """
     url = url.strip()
@@ -39,7 +41,7 @@ def check_url(url: str, allowed: Sequence[IPNetwork] = ()) -> str:
     except (httpx.InvalidURL, ValueError) as exc:
         raise RefusedURL(f"not a valid URL: {exc}") from exc
     check_parsed_url(parsed, allowed)
-    return str(parsed)
+    return str(parsed.copy_with(raw_path=parsed.raw_path, fragment=None))
 
 
 def check_parsed_url(parsed: httpx.URL, allowed: Sequence[IPNetwork] = ()) -> None:

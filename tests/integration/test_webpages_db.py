@@ -66,6 +66,23 @@ def test_bad_urls_are_stored_failed_and_good_ones_wait(sessions: Sessions) -> No
         assert all(page.last_error.startswith("refused: ") and page.finished_at for page in pages[1:])
 
 
+def test_duplicates_are_removed_after_the_urls_are_normalised(sessions: Sessions) -> None:
+    urls = [
+        "HTTP://A.Example/",
+        "http://a.example",
+        " http://a.example:80/#top ",
+        "https://a.example/",
+        "ftp://x",
+        "ftp://x",
+    ]
+    with sessions.begin() as session:
+        created = create_request(session, urls=urls, word="python")
+    assert (created.accepted, list(created.refused)) == (2, ["ftp://x"])
+    with sessions.begin() as session:
+        pages = request_pages(session, request_id=created.id)
+        assert [page.url for page in pages] == ["http://a.example/", "https://a.example/", "ftp://x"]
+
+
 @pytest.mark.parametrize(
     ("urls", "word", "message"),
     [([], "python", "no URLs"), (["  "], "python", "no URLs"), (["http://a.example"], "   ", "word")],

@@ -49,6 +49,20 @@ def test_public_urls_pass(url: str) -> None:
     assert check_url(url).startswith(("http://", "https://"))
 
 
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("HTTP://Example.COM/Path", "http://example.com/Path"),
+        ("http://example.com", "http://example.com/"),
+        ("http://example.com?q=1", "http://example.com/?q=1"),
+        ("https://example.com:443/a#section", "https://example.com/a"),
+        ("http://example.com:8080/a%2Fb?x=%20", "http://example.com:8080/a%2Fb?x=%20"),
+    ],
+)
+def test_urls_are_normalised_so_one_page_has_one_spelling(url: str, normalised: str) -> None:
+    assert check_url(url) == normalised
+
+
 def test_host_names_are_left_to_connect_time() -> None:
     # a name that resolves to loopback is refused by the resolver guard when connecting, not here
     assert check_url("http://localhost:1/") == "http://localhost:1/"
