@@ -333,9 +333,10 @@ def list_requests(
     ]
 
 
-def request_pages(session: Session, *, request_id: int) -> list[PageJob]:
-    """Every page of one request, in the order given."""
-    return list(session.scalars(select(PageJob).where(PageJob.request_id == request_id).order_by(PageJob.id)))
+def request_pages(session: Session, *, request_id: int, limit: int | None = None) -> list[PageJob]:
+    """The pages of one request in the order given: all of them, or the first ``limit``."""
+    statement = select(PageJob).where(PageJob.request_id == request_id).order_by(PageJob.id).limit(limit)
+    return list(session.scalars(statement))
 
 
 def status_totals(session: Session) -> dict[PageStatus, int]:

@@ -181,7 +181,7 @@ async def report_request(request_id: int) -> dict[str, int]:
                     "http": p.http_status,
                     "error": p.last_error or "",
                 }
-                for p in request_pages(session, request_id=request_id)[:ARTIFACT_ROWS]
+                for p in request_pages(session, request_id=request_id, limit=ARTIFACT_ROWS)
             ]
         return summary, rows
 

@@ -160,6 +160,14 @@ def test_claims_can_be_limited_to_one_request(sessions: Sessions) -> None:
         assert {page.id for page in request_pages(session, request_id=other)} == set(claimed)
 
 
+def test_the_first_pages_of_a_request_are_read_without_the_rest(sessions: Sessions) -> None:
+    request_id = add_request(sessions, 5)
+    with sessions.begin() as session:
+        first = [page.url for page in request_pages(session, request_id=request_id, limit=2)]
+        every = [page.url for page in request_pages(session, request_id=request_id)]
+    assert first == every[:2] and len(every) == 5
+
+
 def test_outcomes_finish_or_fail_pages_in_one_batch(sessions: Sessions) -> None:
     request_id = add_request(sessions, 3)
     ids = claim(sessions)

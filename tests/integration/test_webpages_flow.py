@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -11,6 +12,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from prefect import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.exceptions import ParameterTypeError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -256,3 +259,27 @@ def test_a_fast_page_is_stored_while_a_hanging_page_of_its_batch_is_still_pendin
     assert when_fast_finished == {fast: PageStatus.FINISHED, hanging: PageStatus.PENDING}
     assert (result["finished"], result["failed"]) == (1, 1)
     assert "no complete answer" in pages_by_url(sessions, result["request_id"])[hanging].last_error
+
+
+def test_the_report_shows_the_first_pages_and_counts_them_all(sessions: Sessions) -> None:
+    urls = [f"http://127.0.0.1:9/page/{n}" for n in range(tasks.webpages.ARTIFACT_ROWS + 50)]
+    with sessions.begin() as session:
+        created = create_request(
+            session, urls=urls, word="python", allowed=get_settings().fetch.allowed_networks
+        )
+
+    summary = asyncio.run(tasks.webpages.report_request(created.id))
+
+    async def artifact_rows() -> list[dict[str, object]]:
+        key = f"word-counts-request-{created.id}"
+        async with get_client() as client:
+            (artifact,) = await client.read_artifacts(  # the latest: request ids recur between tests
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                sort=ArtifactSort.CREATED_DESC,
+                limit=1,
+            )
+        return json.loads(artifact.data)
+
+    rows = asyncio.run(artifact_rows())
+    assert summary == {"total": len(urls), "finished": 0, "failed": 0, "unfinished": len(urls)}
+    assert [row["url"] for row in rows] == urls[: tasks.webpages.ARTIFACT_ROWS]
