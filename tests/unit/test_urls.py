@@ -87,6 +87,6 @@ def test_every_non_global_address_is_refused_without_allow_list(address: ipaddre
             check_address(address)
 
 
-def test_split_urls_drops_blanks_and_duplicates_keeping_order() -> None:
-    text = "http://a.example\n\n  http://b.example http://a.example\r\nhttp://c.example  "
-    assert split_urls(text) == ["http://a.example", "http://b.example", "http://c.example"]
+def test_split_urls_takes_one_url_per_line_and_drops_blank_lines() -> None:
+    text = "http://a.example\n\n  http://b.example/a page \r\nhttp://a.example\n  "
+    assert split_urls(text) == ["http://a.example", "http://b.example/a page", "http://a.example"]
