@@ -15,7 +15,6 @@ import ipaddress
 import os
 import socket
 import ssl
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,9 +106,10 @@ async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSetting
         url = check_url(url, settings.allowed_networks)
     except RefusedURL as exc:
         raise FetchError(f"refused: {exc}") from exc
-    deadline = time.monotonic() + settings.page_deadline
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.page_deadline
     try:
-        async with asyncio.timeout(settings.page_deadline):
+        async with asyncio.timeout_at(deadline):
             for attempt in range(settings.retries + 1):
                 try:
                     return await _fetch_once(client, url, settings)
@@ -120,7 +120,7 @@ async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSetting
                         cap=settings.page_deadline,
                         retry_after=error.retry_after,
                     )
-                    last_try = attempt == settings.retries or time.monotonic() + delay > deadline
+                    last_try = attempt == settings.retries or loop.time() + delay > deadline
                     if not error.transient or last_try:
                         raise
                 await asyncio.sleep(delay)
@@ -287,7 +287,7 @@ def _host_and_port(url: str) -> str:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError):
         return "the server"
-    return f"{parsed.host} port {parsed.port or {'https': 443}.get(parsed.scheme, 80)}"
+    return f"{parsed.host} port {parsed.port or (443 if parsed.scheme == 'https' else 80)}"
 
 
 def _os_reason(error: OSError) -> str:

@@ -22,6 +22,11 @@ def page_count(n: int) -> int:
     return n % 4
 
 
+def path_query(path: str, name: str) -> str:
+    """The value of query parameter ``name`` in a request path ('' when absent)."""
+    return parse_qs(urlsplit(path).query).get(name, [""])[0]
+
+
 @dataclass
 class Seen:
     """What the server received: (client port, path, Transfer-Encoding) per request, and error answers."""
@@ -33,8 +38,8 @@ class Seen:
 
 class PlainPages(BaseHTTPRequestHandler):
     """``/page/{n}``; ``/redirect/{n}`` (n hops, then ``/page/0``); ``/loop`` (to itself);
-    ``/ping`` <-> ``/pong``; ``/to?url=…``; ``/garbage`` (not HTTP); ``/drop`` (closes without
-    answering); ``/truncated`` (shorter than its Content-Length)."""
+    ``/ping`` <-> ``/pong``; ``/to?url=…``; ``/busy?retry_after=…`` (503); ``/garbage`` (not
+    HTTP); ``/drop`` (closes without answering); ``/truncated`` (shorter than its Content-Length)."""
 
     protocol_version = "HTTP/1.1"
     server: PlainServer
@@ -58,7 +63,9 @@ class PlainPages(BaseHTTPRequestHandler):
         elif path in ("/ping", "/pong"):
             self._redirect("/pong" if path == "/ping" else "/ping")
         elif path == "/to":
-            self._redirect(parse_qs(urlsplit(self.path).query)["url"][0])
+            self._redirect(path_query(self.path, "url"))
+        elif path == "/busy":
+            self._send(503, "<html>busy</html>", retry_after=path_query(self.path, "retry_after"))
         elif path == "/garbage":
             self.wfile.write(b"<!DOCTYPE HTML>\n<html><body>not an HTTP answer</body></html>\n")
             self.close_connection = True
@@ -82,9 +89,11 @@ class PlainPages(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: what matters is recorded in ``Seen``."""
 
-    def _send(self, status: int, html: str) -> None:
+    def _send(self, status: int, html: str, retry_after: str = "") -> None:
         body = html.encode()
         self.send_response(status)
+        if retry_after:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -227,3 +227,13 @@ def test_a_shortened_ip_address_is_refused_with_its_meaning() -> None:
     assert str(error) == (
         "refused: 127.1 is a shortened way of writing the IP address 127.0.0.1; write the address in full"
     )
+
+
+def test_retry_after_is_honoured_and_a_wait_past_the_deadline_is_not_made(plain_server: PlainServer) -> None:
+    too_late = fetch_error(f"{plain_server.url}/busy?retry_after=3600", retries=2, page_deadline=4)
+    soon = fetch_error(f"{plain_server.url}/busy?retry_after=0", retries=2, page_deadline=4)
+
+    assert str(too_late) == str(soon) == "HTTP 503 Service Unavailable"
+    assert too_late.transient and too_late.retry_after == 3600
+    tries = [path for _port, path, _encoding in plain_server.seen.requests]
+    assert tries.count("/busy?retry_after=3600") == 1 and tries.count("/busy?retry_after=0") == 3
