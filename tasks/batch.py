@@ -40,15 +40,17 @@ async def run_batch(
     batch: Batch[Item, Outcome],
     *,
     lease_seconds: float,
+    concurrency: int,
     group_size: int = 100,
     max_wait: float = 1.0,
 ) -> tuple[int, list[Outcome]]:
     """Claim, work and record one batch; returns how many were claimed and their outcomes.
 
-    The lease is renewed every third of its length for the items not yet recorded, so it never runs
-    out under work that is still alive however long the batch takes (rate limits, slow services); an
-    item whose claim was lost meanwhile is not started. An item whose work raises gets the
-    ``crashed`` outcome with the error: one bad item never fails its batch.
+    At most ``concurrency`` items are worked at once. The lease is renewed every third of its length
+    for the items not yet recorded, so it never runs out under work that is still alive however long
+    the batch takes (rate limits, slow services); an item whose claim was lost meanwhile is not started.
+    An item whose work raises gets the ``crashed`` outcome with the error: one bad item never fails its
+    batch.
     """
     lease = Lease(seconds=lease_seconds)
     items = await asyncio.to_thread(batch.claim, lease)
@@ -57,16 +59,18 @@ async def run_batch(
     open_ids = {batch.item_id(item) for item in items}
     lost: set[int] = set()
     outcomes: list[Outcome] = []
+    slots = asyncio.Semaphore(concurrency)
 
     async def one(item: Item) -> Outcome:
         item_id = batch.item_id(item)
-        if item_id in lost:
-            return batch.crashed(item, "its claim was lost before the work started")
-        try:
-            return await batch.work(item)
-        except Exception as exc:  # the item's own error: recorded on it, the batch goes on
-            logger.exception("item %s failed unexpectedly", item_id)
-            return batch.crashed(item, f"unexpected error: {type(exc).__name__}: {exc}"[:500])
+        async with slots:
+            if item_id in lost:
+                return batch.crashed(item, "its claim was lost before the work started")
+            try:
+                return await batch.work(item)
+            except Exception as exc:  # the item's own error: recorded on it, the batch goes on
+                logger.exception("item %s failed unexpectedly", item_id)
+                return batch.crashed(item, f"unexpected error: {type(exc).__name__}: {exc}"[:500])
 
     async def flush(group: list[Outcome]) -> None:
         await asyncio.to_thread(batch.record, group)

@@ -107,7 +107,6 @@ async def count_batch(request_id: int | None, lane: int, batch_no: int) -> Batch
     """Claim one batch of pages (of a request, or any), fetch and count them, record the outcomes."""
     settings = get_settings()
     sessions = session_factory()
-    semaphore = asyncio.Semaphore(settings.fetch.concurrency)
 
     def claim(lease: Lease) -> list[PageToFetch]:
         with sessions.begin() as session:
@@ -130,8 +129,7 @@ async def count_batch(request_id: int | None, lane: int, batch_no: int) -> Batch
     async with page_client(settings.fetch) as client:
 
         async def work(page: PageToFetch) -> PageOutcome:
-            async with semaphore:
-                return await count_one(client, page, settings.fetch)
+            return await count_one(client, page, settings.fetch)
 
         claimed, outcomes = await run_batch(
             Batch(
@@ -144,6 +142,7 @@ async def count_batch(request_id: int | None, lane: int, batch_no: int) -> Batch
                 crashed=lambda page, error: PageOutcome(id=page.id, error=error),
             ),
             lease_seconds=settings.webpages.lease_seconds,
+            concurrency=settings.fetch.concurrency,
             group_size=settings.webpages.flush_every,
         )
     failed = sum(1 for outcome in outcomes if outcome.error)
