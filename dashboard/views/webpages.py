@@ -2,66 +2,61 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
+from core.display import plural
 from core.settings import get_settings
-from dashboard import data
+from dashboard import data, widgets
 from db.webpages import CreatedRequest, RequestSummary
 from deployments import runs
 
 RECENT = 50
-REFRESH_SECONDS = 2
 SELECTED = "selected_request"
 URLS = "urls_text"
 WORD = "word"
-SUBMITTED = "submitted_request"  # what the last submit came to, shown under the form until the next
+COUNT = "count_clicked"
 # st.table is real HTML (readable, copyable, checked by the browser test) but puts every row in the
 # page; past this many pages the virtualised st.dataframe grid is used instead.
 TABLE_ROWS = 200
 
 
-@dataclass(frozen=True)
-class Submitted:
-    """The outcome of one submit: the stored request and the run started for it, or why nothing was stored."""
-
-    created: CreatedRequest | None = None
-    started: str = ""
-    error: str = ""
+def stored(created: CreatedRequest) -> str:
+    return f"Request {created.id} stored: {plural(created.accepted, 'URL')} accepted."
 
 
-def submit() -> None:
-    """Store the form's request and start counting it; on success clear the URLs, so a second click
-    cannot store it twice. A callback: it runs before the page is drawn again."""
-    try:
-        created = data.submit_request(st.session_state[URLS], st.session_state[WORD])
-    except ValueError as exc:
-        st.session_state[SUBMITTED] = Submitted(error=f"Nothing stored: {exc}.")
-        return
-    st.session_state[SELECTED] = created.id
-    st.session_state[URLS] = ""
-    started = runs.start_processing(created.id) if created.accepted else ""
-    st.session_state[SUBMITTED] = Submitted(created=created, started=started)
-
-
-def show_submitted(submitted: Submitted) -> None:
-    """Say what was stored, accepted and refused, and whether counting started."""
-    created = submitted.created
-    if created is None:
-        st.error(submitted.error)
-        return
-    refused = "\n".join(f"- `{url}`: {reason}" for url, reason in created.refused.items())
+def refusals(created: CreatedRequest) -> list[str]:
+    """The refused URLs and why; when none is left to fetch, that nothing will be counted."""
+    if not created.refused:
+        return []
+    listed = "\n".join(f"- `{url}`: {reason}" for url, reason in created.refused.items())
     if not created.accepted:
-        st.warning(
-            f"Request {created.id} stored, but none of its URLs can be fetched, so nothing will be "
-            f"counted: {len(created.refused)} refused (stored as failed):\n{refused}"
+        return [
+            f"None of these URLs can be fetched, so nothing will be counted (stored as failed):\n{listed}"
+        ]
+    return [f"{plural(len(created.refused), 'URL')} refused (stored as failed):\n{listed}"]
+
+
+def start(created: CreatedRequest) -> str | None:
+    """Start counting now, when there is something to count."""
+    return runs.start_processing(created.id) if created.accepted else None
+
+
+def submit(messages: DeltaGenerator) -> None:
+    """Store the submitted form (the form is drawn after this, so its URLs can be cleared once stored)."""
+    urls_text, word = st.session_state[URLS], st.session_state[WORD]
+    with messages:
+        created = widgets.submit_and_start(
+            "webpages",
+            (urls_text, word),
+            store=lambda: data.submit_request(urls_text, word),
+            stored=stored,
+            start=start,
+            warnings=refusals,
         )
-        return
-    st.success(f"Request {created.id} stored: {created.accepted} URLs accepted")
-    if created.refused:
-        st.warning(f"{len(created.refused)} URLs refused (stored as failed):\n{refused}")
-    st.info(submitted.started)
+    if created is not None:
+        st.session_state[URLS] = ""
+        st.session_state[SELECTED] = created.id
 
 
 def request_label(summary: RequestSummary) -> str:
@@ -82,8 +77,8 @@ def show_pages(summary: RequestSummary) -> None:
         st.dataframe(pages, hide_index=True, column_config={"url": st.column_config.LinkColumn("url")})
 
 
-def show_requests(refreshing: bool) -> None:
-    """Recent requests and the pages of the selected one; reruns the page when refreshing should change."""
+def show_requests() -> None:
+    """Recent requests and the pages of the selected one."""
     summaries = data.recent_requests(limit=RECENT)
     if not summaries:
         st.info("No requests yet.")
@@ -100,19 +95,17 @@ def show_requests(refreshing: bool) -> None:
     )
     st.subheader(f"Pages of request {selected}")
     show_pages(by_id[selected])
-    if refreshing != (data.unfinished_pages() > 0):
-        st.rerun(scope="app")
 
 
 st.title("Web pages")
 st.caption("Count how often a word appears on web pages: whole words, any case, visible text only.")
 st.session_state.setdefault(WORD, get_settings().webpages.default_word)
-with st.form("count"):
+form, messages = st.container(), st.container()
+if st.session_state.get(COUNT):  # a button's click is known before it is drawn
+    submit(messages)
+with form, st.form("count"):
     st.text_area("Web addresses (one per line)", placeholder="https://example.com/", height=140, key=URLS)
     st.text_input("Word", key=WORD)
-    st.form_submit_button("Count", type="primary", on_click=submit)
-if SUBMITTED in st.session_state:
-    show_submitted(st.session_state[SUBMITTED])
+    st.form_submit_button("Count", type="primary", key=COUNT)
 
-refreshing = data.unfinished_pages() > 0
-st.fragment(run_every=REFRESH_SECONDS if refreshing else None)(show_requests)(refreshing)
+widgets.live(show_requests, busy=lambda: data.unfinished_pages() > 0)

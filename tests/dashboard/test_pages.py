@@ -125,7 +125,7 @@ def test_form_stores_the_request_and_refused_urls_as_failed(sessions: Sessions) 
     assert (summary.word, summary.source, summary.total, summary.failed) == ("Data", "dashboard", 3, 2)
     assert pages["https://a.example/"].status == PageStatus.NOT_STARTED
     assert "private" in pages["http://10.0.0.1/"].last_error and "only http" in pages["ftp://x"].last_error
-    assert at.success[0].value == f"Request {summary.id} stored: 1 URLs accepted"
+    assert at.success[0].value == f"Request {summary.id} stored: 1 URL accepted."
     assert "ftp://x" in at.warning[0].value and "10.0.0.1" in at.warning[0].value
     assert SCHEDULED in at.info[0].value
     assert at.selectbox[0].value == summary.id
@@ -135,6 +135,10 @@ def test_form_stores_the_request_and_refused_urls_as_failed(sessions: Sessions) 
     at.button[0].click().run()  # a second click stores nothing more
 
     assert not at.exception and "no URLs given" in at.error[0].value
+    at.text_area[0].input("https://a.example/\nftp://x\nHTTPS://A.example\n\nhttp://10.0.0.1/")
+    at.button[0].click().run()  # nor does typing the same request again
+
+    assert not at.exception and "Already stored" in at.info[0].value
     with sessions.begin() as session:
         assert len(list_requests(session)) == 1
 
@@ -156,13 +160,12 @@ def test_a_request_with_no_url_to_fetch_warns_and_says_why(sessions: Sessions) -
     at.text_area[0].input("ftp://x\nhttp://10.0.0.1/")
     at.button[0].click().run()
 
-    assert not at.exception and not at.success and not at.info
+    assert not at.exception and not at.info  # nothing to count: no run started
     (warning,) = at.warning
     with sessions.begin() as session:
         (summary,) = list_requests(session)
-    assert warning.value.startswith(
-        f"Request {summary.id} stored, but none of its URLs can be fetched, so nothing will be counted"
-    )
+    assert at.success[0].value == f"Request {summary.id} stored: 0 URLs accepted."
+    assert warning.value.startswith("None of these URLs can be fetched, so nothing will be counted")
     assert "only http and https" in warning.value and "private" in warning.value
 
 
