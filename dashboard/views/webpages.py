@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.display import plural
+from core.display import moment, plural
 from core.settings import get_settings
 from dashboard import data, widgets
 from db.webpages import CreatedRequest, RequestSummary
@@ -61,9 +61,7 @@ def submit(messages: DeltaGenerator) -> None:
 
 def request_label(summary: RequestSummary) -> str:
     """How a request is named in the picker (stable while its pages are counted)."""
-    return (
-        f"#{summary.id} · {summary.word!r} · {summary.total} URLs · {summary.created_at:%Y-%m-%d %H:%M} UTC"
-    )
+    return f"#{summary.id} · {summary.word!r} · {plural(summary.total, 'URL')} · {moment(summary.created_at)}"
 
 
 def show_pages(summary: RequestSummary) -> None:
