@@ -1,9 +1,9 @@
-"""Brief jobs, their searches (one per platform × keyword), articles and accounts: models and queries.
+"""Brief briefs, their searches (one per platform × keyword), articles and accounts: models and queries.
 
-A job goes submitted → collecting (claimed, with a lease) → collected → analysing (claimed) →
+A brief goes submitted → collecting (claimed, with a lease) → collected → analysing (claimed) →
 finished, or failed with the reason; `transition` owns every change of status. A search goes
 pending → running → done | partial (some pages could not be had) | failed. Articles are unique
-per job, platform and external id, so a re-run updates instead of adding. Functions take a
+per brief, platform and external id, so a re-run updates instead of adding. Functions take a
 keyword-only ``session`` and never commit: the caller does.
 """
 
@@ -62,7 +62,7 @@ class SearchStatus(StrEnum):
     FAILED = "failed"
 
 
-class BriefJob(Base):
+class Brief(Base):
     """A brief ordered by an analyst: keywords, platforms, an optional time range, and its progress."""
 
     __tablename__ = "brief_jobs"
@@ -87,13 +87,15 @@ class BriefJob(Base):
 
 
 class BriefSearch(Base):
-    """One keyword searched on one platform for a job: pages, articles, skipped items, errors."""
+    """One keyword searched on one platform for a brief: pages, articles, skipped items, errors."""
 
     __tablename__ = "brief_searches"
     __table_args__ = (UniqueConstraint("job_id", "platform", "keyword"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("brief_jobs.id", ondelete="CASCADE"), index=True)
+    brief_id: Mapped[int] = mapped_column(
+        "job_id", ForeignKey("brief_jobs.id", ondelete="CASCADE"), index=True
+    )
     platform: Mapped[str] = mapped_column(String(16))
     keyword: Mapped[str] = mapped_column(String(64))
     status: Mapped[SearchStatus] = mapped_column(status_enum(SearchStatus), default=SearchStatus.PENDING)
@@ -107,7 +109,7 @@ class BriefSearch(Base):
 
 
 class BriefArticle(Base):
-    """An article collected for a job, in the fields common to every platform."""
+    """An article collected for a brief, in the fields common to every platform."""
 
     __tablename__ = "brief_articles"
     __table_args__ = (
@@ -116,7 +118,7 @@ class BriefArticle(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("brief_jobs.id", ondelete="CASCADE"))
+    brief_id: Mapped[int] = mapped_column("job_id", ForeignKey("brief_jobs.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(128))
     keyword: Mapped[str] = mapped_column(String(64))
@@ -142,13 +144,15 @@ class BriefArticle(Base):
 
 
 class BriefAccount(Base):
-    """An account that posted a job's articles on one platform, with its sums over them."""
+    """An account that posted a brief's articles on one platform, with its sums over them."""
 
     __tablename__ = "brief_accounts"
     __table_args__ = (UniqueConstraint("job_id", "platform", "user_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("brief_jobs.id", ondelete="CASCADE"), index=True)
+    brief_id: Mapped[int] = mapped_column(
+        "job_id", ForeignKey("brief_jobs.id", ondelete="CASCADE"), index=True
+    )
     platform: Mapped[str] = mapped_column(String(16))
     user_name: Mapped[str] = mapped_column(String(255))
     user_fans: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -172,7 +176,7 @@ class SearchToRun:
 
 @dataclass(frozen=True)
 class ClaimedBrief:
-    """A job claimed for collection or analysis, with what the work needs."""
+    """A brief claimed for collection or analysis, with what the work needs."""
 
     id: int
     keywords: list[str]
@@ -196,7 +200,7 @@ class SearchOutcome:
 
 @dataclass(frozen=True)
 class BriefSummary:
-    """A job as the dashboard lists it."""
+    """A brief as the dashboard lists it."""
 
     id: int
     keywords: list[str]
@@ -216,42 +220,42 @@ class BriefSummary:
 
 
 def create_brief(session: Session, *, spec: BriefSpec) -> int:
-    """Store a validated job and its searches; returns the job id."""
-    job = BriefJob(
+    """Store a validated brief and its searches; returns the brief id."""
+    brief = Brief(
         keywords=list(spec.keywords), platforms=list(spec.platforms), since=spec.since, until=spec.until
     )
-    session.add(job)
+    session.add(brief)
     session.flush()
     session.execute(
         insert(BriefSearch),
         [
-            {"job_id": job.id, "platform": platform, "keyword": keyword}
+            {"brief_id": brief.id, "platform": platform, "keyword": keyword}
             for platform in spec.platforms
             for keyword in spec.keywords
         ],
     )
-    return job.id
+    return brief.id
 
 
 def transition(
     session: Session,
     *,
-    job_id: int,
+    brief_id: int,
     to: BriefStatus,
     from_: Sequence[BriefStatus],
     now: datetime | None = None,
     **values: Any,
 ) -> bool:
-    """Move a job from one of ``from_`` to ``to`` (with ``values``) in one conditional UPDATE.
+    """Move a brief from one of ``from_`` to ``to`` (with ``values``) in one conditional UPDATE.
 
-    Finished and failed jobs get their finish time; returns whether the job was in a ``from_`` status.
+    Finished and failed briefs get their finish time; returns whether the brief was in a ``from_`` status.
     """
     now = now or utcnow()
     if to in (BriefStatus.FINISHED, BriefStatus.FAILED):
         values = {"finished_at": now, "claimed_until": None} | values
     result = session.execute(
-        update(BriefJob)
-        .where(BriefJob.id == job_id, BriefJob.status.in_(list(from_)))
+        update(Brief)
+        .where(Brief.id == brief_id, Brief.status.in_(list(from_)))
         .values(status=to, **values)
         .execution_options(synchronize_session=False)
     )
@@ -265,45 +269,45 @@ STAGES = {  # stage: (status waiting for it, status while it runs)
 
 
 def _claimable(waiting: BriefStatus, working: BriefStatus, now: datetime) -> Any:
-    lapsed = and_(BriefJob.status == working, BriefJob.claimed_until < now)
-    return or_(BriefJob.status == waiting, lapsed)
+    lapsed = and_(Brief.status == working, Brief.claimed_until < now)
+    return or_(Brief.status == waiting, lapsed)
 
 
 def claim_brief(
-    session: Session, *, job_id: int, stage: str, lease_seconds: int, now: datetime | None = None
+    session: Session, *, brief_id: int, stage: str, lease_seconds: int, now: datetime | None = None
 ) -> ClaimedBrief | None:
-    """Claim a job for ``stage`` ("collect" or "analyse") with a lease; None if it is not waiting for it.
+    """Claim a brief for ``stage`` ("collect" or "analyse") with a lease; None if it is not waiting for it.
 
-    A job waits for a stage in the status before it, or in the stage's own status once the lease of
-    the run that held it has lapsed. One conditional UPDATE: two runs never hold the same job.
+    A brief waits for a stage in the status before it, or in the stage's own status once the lease of
+    the run that held it has lapsed. One conditional UPDATE: two runs never hold the same brief.
     """
     now = now or utcnow()
     waiting, working = STAGES[stage]
     claimed = session.execute(
-        update(BriefJob)
-        .where(BriefJob.id == job_id, _claimable(waiting, working, now))
+        update(Brief)
+        .where(Brief.id == brief_id, _claimable(waiting, working, now))
         .values(
             status=working,
             claimed_until=now + timedelta(seconds=lease_seconds),
-            attempts=BriefJob.attempts + 1,
-            started_at=func.coalesce(BriefJob.started_at, now),
+            attempts=Brief.attempts + 1,
+            started_at=func.coalesce(Brief.started_at, now),
         )
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
         return None
-    job = session.get_one(BriefJob, job_id, populate_existing=True)
+    brief = session.get_one(Brief, brief_id, populate_existing=True)
     searches = session.execute(
         select(BriefSearch.id, BriefSearch.platform, BriefSearch.keyword)
-        .where(BriefSearch.job_id == job_id)
+        .where(BriefSearch.brief_id == brief_id)
         .order_by(BriefSearch.id)
     )
     return ClaimedBrief(
-        id=job.id,
-        keywords=list(job.keywords),
-        platforms=list(job.platforms),
-        since=job.since,
-        until=job.until,
+        id=brief.id,
+        keywords=list(brief.keywords),
+        platforms=list(brief.platforms),
+        since=brief.since,
+        until=brief.until,
         searches=[SearchToRun(**row._asdict()) for row in searches],
     )
 
@@ -316,32 +320,32 @@ def waiting_briefs(
     now: datetime | None = None,
     limit: int = 50,
 ) -> list[int]:
-    """Ids of jobs waiting for ``stage``, oldest first (new ones and those a lost run held).
+    """Ids of briefs waiting for ``stage``, oldest first (new ones and those a lost run held).
 
-    A job that entered its waiting status less than ``settled`` ago is left to the run that was
+    A brief that entered its waiting status less than ``settled`` ago is left to the run that was
     started for it.
     """
     now = now or utcnow()
     waiting, working = STAGES[stage]
-    entered = BriefJob.submitted_at if stage == "collect" else BriefJob.collected_at
-    settled_or_lapsed = or_(entered <= now - settled, BriefJob.status == working)
+    entered = Brief.submitted_at if stage == "collect" else Brief.collected_at
+    settled_or_lapsed = or_(entered <= now - settled, Brief.status == working)
     return list(
         session.scalars(
-            select(BriefJob.id)
+            select(Brief.id)
             .where(_claimable(waiting, working, now), settled_or_lapsed)
-            .order_by(BriefJob.id)
+            .order_by(Brief.id)
             .limit(limit)
         )
     )
 
 
 def fail_abandoned(session: Session, *, max_attempts: int, now: datetime | None = None) -> int:
-    """Fail jobs whose lease lapsed after ``max_attempts`` claims (their runs keep getting lost)."""
+    """Fail briefs whose lease lapsed after ``max_attempts`` claims (their runs keep getting lost)."""
     now = now or utcnow()
     working = [BriefStatus.COLLECTING, BriefStatus.ANALYSING]
     result = session.execute(
-        update(BriefJob)
-        .where(BriefJob.status.in_(working), BriefJob.claimed_until < now, BriefJob.attempts >= max_attempts)
+        update(Brief)
+        .where(Brief.status.in_(working), Brief.claimed_until < now, Brief.attempts >= max_attempts)
         .values(
             status=BriefStatus.FAILED,
             finished_at=now,
@@ -385,20 +389,20 @@ def record_search(session: Session, *, outcome: SearchOutcome, now: datetime | N
     )
 
 
-def _article_row(job_id: int, article: Article, now: datetime) -> dict[str, Any]:
+def _article_row(brief_id: int, article: Article, now: datetime) -> dict[str, Any]:
     row = asdict(article)
     row["topics"] = list(article.topics)
-    return row | {"job_id": job_id, "collected_at": now}
+    return row | {"brief_id": brief_id, "collected_at": now}
 
 
-def store_articles(session: Session, *, job_id: int, articles: Sequence[Article]) -> None:
+def store_articles(session: Session, *, brief_id: int, articles: Sequence[Article]) -> None:
     """Upsert articles in one executemany: a re-run updates their counts and adds no duplicates.
 
-    An article found for two keywords of the job is stored once, for the keyword that found it first.
+    An article found for two keywords of the brief is stored once, for the keyword that found it first.
     """
     now = utcnow()
     rows = list(
-        {(a.platform, a.external_id): _article_row(job_id, a, now) for a in reversed(articles)}.values()
+        {(a.platform, a.external_id): _article_row(brief_id, a, now) for a in reversed(articles)}.values()
     )
     if not rows:
         return
@@ -406,26 +410,26 @@ def store_articles(session: Session, *, job_id: int, articles: Sequence[Article]
     statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(BriefArticle)
     updated = {name: statement.excluded[name] for name in (*COUNT_FIELDS, "user_fans", "user_fans_level")}
     upsert = statement.on_conflict_do_update(
-        index_elements=["job_id", "platform", "external_id"],
+        index_elements=["job_id", "platform", "external_id"],  # column names
         set_=updated | {"collected_at": statement.excluded.collected_at},
     )
     session.execute(upsert, rows)  # executemany: one compiled statement, rows sent in batches
 
 
-def finish_collection(session: Session, *, job_id: int, now: datetime | None = None) -> bool:
-    """Count the job's articles, sum its accounts, and mark it collected; False if it was not collecting."""
+def finish_collection(session: Session, *, brief_id: int, now: datetime | None = None) -> bool:
+    """Count the brief's articles, sum its accounts, and mark it collected; False if it was not collecting."""
     now = now or utcnow()
-    refresh_accounts(session, job_id=job_id)
-    total = session.scalar(select(func.count()).where(BriefArticle.job_id == job_id)) or 0
+    refresh_accounts(session, brief_id=brief_id)
+    total = session.scalar(select(func.count()).where(BriefArticle.brief_id == brief_id)) or 0
     searches = session.execute(
         select(BriefSearch.platform, BriefSearch.keyword, BriefSearch.error).where(
-            BriefSearch.job_id == job_id, BriefSearch.error.is_not(None)
+            BriefSearch.brief_id == brief_id, BriefSearch.error.is_not(None)
         )
     ).all()
     problems = "; ".join(f"{row.platform}/{row.keyword}: {row.error}" for row in searches) or None
     return transition(
         session,
-        job_id=job_id,
+        brief_id=brief_id,
         to=BriefStatus.COLLECTED,
         from_=[BriefStatus.COLLECTING],
         collected_at=now,
@@ -435,13 +439,13 @@ def finish_collection(session: Session, *, job_id: int, now: datetime | None = N
     )
 
 
-def refresh_accounts(session: Session, *, job_id: int) -> None:
-    """Rebuild the job's accounts from its articles in two statements."""
-    session.execute(delete(BriefAccount).where(BriefAccount.job_id == job_id))
+def refresh_accounts(session: Session, *, brief_id: int) -> None:
+    """Rebuild the brief's accounts from its articles in two statements."""
+    session.execute(delete(BriefAccount).where(BriefAccount.brief_id == brief_id))
     a = BriefArticle
     sums = (
         select(
-            a.job_id,
+            a.brief_id,
             a.platform,
             a.user_name,
             func.max(a.user_fans),
@@ -449,21 +453,21 @@ def refresh_accounts(session: Session, *, job_id: int) -> None:
             func.count(),
             *(func.sum(getattr(a, name)) for name in ("like", "read", "share", "comment", "interaction")),
         )
-        .where(a.job_id == job_id, a.user_name != "")
-        .group_by(a.job_id, a.platform, a.user_name)
+        .where(a.brief_id == brief_id, a.user_name != "")
+        .group_by(a.brief_id, a.platform, a.user_name)
     )
-    columns = ["job_id", "platform", "user_name", "user_fans", "user_fans_level", "articles"]
+    columns = ["brief_id", "platform", "user_name", "user_fans", "user_fans_level", "articles"]
     columns += ["like", "read", "share", "comment", "interaction"]
-    session.execute(insert(BriefAccount).from_select(columns, sums))
+    session.execute(insert(BriefAccount).from_select([getattr(BriefAccount, c) for c in columns], sums))
 
 
 def finish_brief(
-    session: Session, *, job_id: int, zip_path: str, summary: dict[str, Any], now: datetime | None = None
+    session: Session, *, brief_id: int, zip_path: str, summary: dict[str, Any], now: datetime | None = None
 ) -> bool:
-    """Mark an analysed job finished with its files and summary; False if it was not analysing."""
+    """Mark an analysed brief finished with its files and summary; False if it was not analysing."""
     return transition(
         session,
-        job_id=job_id,
+        brief_id=brief_id,
         to=BriefStatus.FINISHED,
         from_=[BriefStatus.ANALYSING],
         now=now,
@@ -472,28 +476,28 @@ def finish_brief(
     )
 
 
-def fail_brief(session: Session, *, job_id: int, error: str, now: datetime | None = None) -> bool:
-    """Mark an unfinished job failed with the reason."""
+def fail_brief(session: Session, *, brief_id: int, error: str, now: datetime | None = None) -> bool:
+    """Mark an unfinished brief failed with the reason."""
     return transition(
-        session, job_id=job_id, to=BriefStatus.FAILED, from_=UNFINISHED, now=now, last_error=error[:4000]
+        session, brief_id=brief_id, to=BriefStatus.FAILED, from_=UNFINISHED, now=now, last_error=error[:4000]
     )
 
 
 ARTICLE_COLUMNS = [getattr(BriefArticle, field.name) for field in fields(Article)]
 
 
-def job_articles(
+def list_articles(
     session: Session,
     *,
-    job_id: int,
+    brief_id: int,
     platform: str | None = None,
     keyword: str | None = None,
     text: str | None = None,
     order_by: str = "interaction",
     limit: int | None = None,
 ) -> list[Article]:
-    """The job's articles, optionally of one platform or keyword or containing ``text``, best first."""
-    query = select(*ARTICLE_COLUMNS).where(BriefArticle.job_id == job_id)
+    """The brief's articles, optionally of one platform or keyword or containing ``text``, best first."""
+    query = select(*ARTICLE_COLUMNS).where(BriefArticle.brief_id == brief_id)
     if platform:
         query = query.where(BriefArticle.platform == platform)
     if keyword:
@@ -510,8 +514,8 @@ def job_articles(
     return [Article(**row._asdict() | {"topics": tuple(row.topics or ())}) for row in session.execute(query)]
 
 
-def job_accounts(session: Session, *, job_id: int, limit: int = 500) -> list[dict[str, Any]]:
-    """The job's accounts, most interaction first."""
+def list_accounts(session: Session, *, brief_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """The brief's accounts, most interaction first."""
     a = BriefAccount
     rows = session.execute(
         select(
@@ -526,14 +530,14 @@ def job_accounts(session: Session, *, job_id: int, limit: int = 500) -> list[dic
             a.comment,
             a.interaction,
         )
-        .where(a.job_id == job_id)
+        .where(a.brief_id == brief_id)
         .order_by(a.interaction.desc(), a.user_name)
         .limit(limit)
     )
     return [row._asdict() for row in rows]
 
 
-def job_searches(session: Session, *, job_id: int) -> list[dict[str, Any]]:
+def list_searches(session: Session, *, brief_id: int) -> list[dict[str, Any]]:
     """Progress per platform × keyword."""
     s = BriefSearch
     rows = session.execute(
@@ -549,30 +553,30 @@ def job_searches(session: Session, *, job_id: int) -> list[dict[str, Any]]:
             s.finished_at,
             s.error,
         )
-        .where(s.job_id == job_id)
+        .where(s.brief_id == brief_id)
         .order_by(s.id)
     )
     return [row._asdict() for row in rows]
 
 
-def platform_totals(session: Session, *, job_id: int) -> list[dict[str, Any]]:
-    """Per platform: the job's articles and their engagement sums."""
+def platform_totals(session: Session, *, brief_id: int) -> list[dict[str, Any]]:
+    """Per platform: the brief's articles and their engagement sums."""
     a = BriefArticle
     sums = [func.sum(getattr(a, name)).label(name) for name in COUNT_FIELDS]
     rows = session.execute(
         select(a.platform, func.count().label("articles"), *sums)
-        .where(a.job_id == job_id)
+        .where(a.brief_id == brief_id)
         .group_by(a.platform)
         .order_by(a.platform)
     )
     return [row._asdict() for row in rows]
 
 
-def articles_per_day(session: Session, *, job_id: int) -> list[tuple[str, date, int]]:
-    """(platform, day, articles) for the job, days in UTC; articles without a time are left out."""
+def articles_per_day(session: Session, *, brief_id: int) -> list[tuple[str, date, int]]:
+    """(platform, day, articles) for the brief, days in UTC; articles without a time are left out."""
     rows = session.execute(
         select(BriefArticle.platform, BriefArticle.post_time).where(
-            BriefArticle.job_id == job_id, BriefArticle.post_time.is_not(None)
+            BriefArticle.brief_id == brief_id, BriefArticle.post_time.is_not(None)
         )
     )
     counts: dict[tuple[str, date], int] = {}
@@ -582,14 +586,14 @@ def articles_per_day(session: Session, *, job_id: int) -> list[tuple[str, date, 
     return sorted((platform, day, n) for (platform, day), n in counts.items())
 
 
-def _summary(job: BriefJob) -> BriefSummary:
-    return BriefSummary(**{field.name: getattr(job, field.name) for field in fields(BriefSummary)})
+def _summary(brief: Brief) -> BriefSummary:
+    return BriefSummary(**{field.name: getattr(brief, field.name) for field in fields(BriefSummary)})
 
 
-def get_brief(session: Session, *, job_id: int) -> BriefSummary | None:
-    """One job, or None."""
-    job = session.get(BriefJob, job_id)
-    return _summary(job) if job else None
+def get_brief(session: Session, *, brief_id: int) -> BriefSummary | None:
+    """One brief, or None."""
+    brief = session.get(Brief, brief_id)
+    return _summary(brief) if brief else None
 
 
 def list_briefs(
@@ -601,24 +605,24 @@ def list_briefs(
     submitted_until: datetime | None = None,
     limit: int = 100,
 ) -> list[BriefSummary]:
-    """Jobs newest first, optionally with a keyword containing ``keyword``, a status, a submission range."""
-    query = select(BriefJob).order_by(BriefJob.id.desc())
+    """Briefs newest first, optionally with a keyword containing ``keyword``, a status, a submission range."""
+    query = select(Brief).order_by(Brief.id.desc())
     if keyword:
         query = query.where(
-            BriefJob.id.in_(
-                select(BriefSearch.job_id).where(BriefSearch.keyword.contains(keyword, autoescape=True))
+            Brief.id.in_(
+                select(BriefSearch.brief_id).where(BriefSearch.keyword.contains(keyword, autoescape=True))
             )
         )
     if status:
-        query = query.where(BriefJob.status == status)
+        query = query.where(Brief.status == status)
     if submitted_from:
-        query = query.where(BriefJob.submitted_at >= submitted_from)
+        query = query.where(Brief.submitted_at >= submitted_from)
     if submitted_until:
-        query = query.where(BriefJob.submitted_at < submitted_until)
-    return [_summary(job) for job in session.scalars(query.limit(limit))]
+        query = query.where(Brief.submitted_at < submitted_until)
+    return [_summary(brief) for brief in session.scalars(query.limit(limit))]
 
 
 def count_by_status(session: Session) -> dict[BriefStatus, int]:
-    """Jobs counted by status, every status present."""
-    counts = dict(session.execute(select(BriefJob.status, func.count()).group_by(BriefJob.status)).all())
+    """Briefs counted by status, every status present."""
+    counts = dict(session.execute(select(Brief.status, func.count()).group_by(Brief.status)).all())
     return {status: counts.get(status, 0) for status in BriefStatus}

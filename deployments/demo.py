@@ -92,8 +92,8 @@ def submit_demo_brief() -> str:
     """A brief on two keywords from all five sandbox platforms; collect and analyse it now."""
     spec = validate_brief(DEMO_KEYWORDS, None, max_keywords=get_settings().briefs.max_keywords)
     with session_factory().begin() as session:
-        job_id = create_brief(session, spec=spec)
-    return start_collection(job_id)
+        brief_id = create_brief(session, spec=spec)
+    return start_collection(brief_id)
 
 
 def main() -> None:

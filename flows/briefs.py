@@ -1,8 +1,8 @@
 """Briefs: collect articles for keywords from five content platforms, then analyse them into files.
 
-``submit_brief`` stores a job and collects at once; ``collect_brief`` fans out one task run per
+``submit_brief`` stores a brief and collects at once; ``collect_brief`` fans out one task run per
 platform, having started ``analyse_brief`` (the CPU-bound ``analysis`` work pool), which gets ready
-meanwhile and analyses the job once it is collected;
+meanwhile and analyses the brief once it is collected;
 ``process_briefs`` runs every minute and picks up whatever a lost run or a failed hand-off left.
 
 Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files go to
@@ -28,8 +28,8 @@ from core.names import ANALYSE_BRIEF, analyse_run_name, collect_run_name
 from core.settings import PLATFORMS
 from db.briefs import ClaimedBrief, SearchOutcome
 from tasks.briefs import (
-    analyse_job,
-    claim_job,
+    analyse_claimed,
+    claim_for_stage,
     collect_platform,
     fail_abandoned_briefs,
     find_waiting,
@@ -53,7 +53,7 @@ def _submit_run_name() -> str:
 
 
 def _collect_run_name() -> str:
-    return collect_run_name(flow_run.parameters["job_id"])
+    return collect_run_name(flow_run.parameters["brief_id"])
 
 
 @flow(flow_run_name=_submit_run_name)
@@ -65,123 +65,123 @@ async def submit_brief(
     since: Annotated[datetime | None, Field(description="earliest post time, with an offset")] = None,
     until: Annotated[datetime | None, Field(description="latest post time, with an offset")] = None,
 ) -> dict[str, Any]:
-    """Validate and store a brief job, then collect and analyse it at once."""
-    job_id = store_brief(keywords, platforms or None, since, until)
-    get_run_logger().info("stored brief %s", job_id)
-    return {"job_id": job_id, **await collect(job_id)}
+    """Validate and store a brief brief, then collect and analyse it at once."""
+    brief_id = store_brief(keywords, platforms or None, since, until)
+    get_run_logger().info("stored brief %s", brief_id)
+    return {"brief_id": brief_id, **await collect(brief_id)}
 
 
 @flow(flow_run_name=_collect_run_name)
-async def collect_brief(job_id: int) -> dict[str, Any]:
-    """Search every keyword on every platform of the job, store the articles, hand it to analysis."""
-    return await collect(job_id)
+async def collect_brief(brief_id: int) -> dict[str, Any]:
+    """Search every keyword on every platform of the brief, store the articles, hand it to analysis."""
+    return await collect(brief_id)
 
 
-async def collect(job_id: int) -> dict[str, Any]:
+async def collect(brief_id: int) -> dict[str, Any]:
     """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own).
 
-    The analysis run is started as soon as the job is claimed, so that it gets ready while the
-    platforms are searched and begins the moment the job is collected.
+    The analysis run is started as soon as the brief is claimed, so that it gets ready while the
+    platforms are searched and begins the moment the brief is collected.
     """
-    async with claimed(job_id, "collect") as job:
-        if job is None:
+    async with claimed(brief_id, "collect") as brief:
+        if brief is None:
             return {"collected": False}
-        analysis_started = await start_analysis(job_id)
-        outcomes = await _collect_with_progress(job)
-        mark_collected(job_id)
+        analysis_started = await start_analysis(brief_id)
+        outcomes = await _collect_with_progress(brief)
+        mark_collected(brief_id)
     totals = {
         "articles": sum(o.articles for o in outcomes),
         "malformed": sum(o.malformed for o in outcomes),
         "searches_with_errors": sum(1 for o in outcomes if o.error),
     }
-    get_run_logger().info("brief %s collected: %s", job_id, totals)
+    get_run_logger().info("brief %s collected: %s", brief_id, totals)
     if not analysis_started:
-        await analyse(job_id)
+        await analyse(brief_id)
     return {"collected": True, **totals}
 
 
 @asynccontextmanager
-async def claimed(job_id: int, stage: str) -> AsyncIterator[ClaimedBrief | None]:
-    """The job claimed for ``stage`` (None if it is not waiting for it); a failure in the block is
-    recorded on the job with its reason, then raised."""
-    job = claim_job(job_id, stage)
-    if job is None:
+async def claimed(brief_id: int, stage: str) -> AsyncIterator[ClaimedBrief | None]:
+    """The brief claimed for ``stage`` (None if it is not waiting for it); a failure in the block is
+    recorded on the brief with its reason, then raised."""
+    brief = claim_for_stage(brief_id, stage)
+    if brief is None:
         get_run_logger().info(
-            "brief %s is not waiting to %s: another run has it, or it is done", job_id, stage
+            "brief %s is not waiting to %s: another run has it, or it is done", brief_id, stage
         )
         yield None
         return
     try:
-        yield job
+        yield brief
     except Exception as exc:
-        mark_failed(job_id, f"{STAGE_NAMES[stage]} failed: {exc}")
+        mark_failed(brief_id, f"{STAGE_NAMES[stage]} failed: {exc}")
         raise
 
 
-async def _collect_with_progress(job: ClaimedBrief) -> list[SearchOutcome]:
+async def _collect_with_progress(brief: ClaimedBrief) -> list[SearchOutcome]:
     """Run one collection task per platform while a progress artifact follows the searches."""
-    collecting = asyncio.gather(*(collect_platform(job, platform) for platform in job.platforms))
-    artifact = await report_collection(job.id, None)
+    collecting = asyncio.gather(*(collect_platform(brief, platform) for platform in brief.platforms))
+    artifact = await report_collection(brief.id, None)
     while True:
         done, _ = await asyncio.wait({collecting}, timeout=PROGRESS_EVERY)
-        await report_collection(job.id, artifact)
+        await report_collection(brief.id, artifact)
         if done:
             return [outcome for outcomes in collecting.result() for outcome in outcomes]
 
 
-async def start_analysis(job_id: int) -> bool:
-    """Start the analysis deployment for the job (its own work pool); False if none could be started."""
+async def start_analysis(brief_id: int) -> bool:
+    """Start the analysis deployment for the brief (its own work pool); False if none could be started."""
     try:
         await run_deployment(
             name=ANALYSE_BRIEF,
-            parameters={"job_id": job_id},
-            flow_run_name=analyse_run_name(job_id),
+            parameters={"brief_id": brief_id},
+            flow_run_name=analyse_run_name(brief_id),
             timeout=0,
         )
     except ObjectNotFound:
-        get_run_logger().info("no %s deployment: brief %s is analysed in this run", ANALYSE_BRIEF, job_id)
+        get_run_logger().info("no %s deployment: brief %s is analysed in this run", ANALYSE_BRIEF, brief_id)
         return False
     except Exception as exc:  # the server refused or is gone: the brief must not fail for that
         get_run_logger().warning(
-            "could not start %s (%s): brief %s is analysed in this run", ANALYSE_BRIEF, exc, job_id
+            "could not start %s (%s): brief %s is analysed in this run", ANALYSE_BRIEF, exc, brief_id
         )
         return False
     return True
 
 
-@flow(flow_run_name="analyse brief {job_id}")
-async def analyse_brief(job_id: int) -> dict[str, Any]:
-    """Segment the job's articles, count keywords, write both workbooks, both word clouds and the zip.
+@flow(flow_run_name="analyse brief {brief_id}")
+async def analyse_brief(brief_id: int) -> dict[str, Any]:
+    """Segment the brief's articles, count keywords, write both workbooks, both word clouds and the zip.
 
-    Started while the job is still being collected, it loads jieba and the font, then waits for it.
+    Started while the brief is still being collected, it loads jieba and the font, then waits for it.
     """
     prepare_analysis()
-    await wait_for_collection(job_id)
-    return await analyse(job_id)
+    await wait_for_collection(brief_id)
+    return await analyse(brief_id)
 
 
-async def analyse(job_id: int) -> dict[str, Any]:
+async def analyse(brief_id: int) -> dict[str, Any]:
     """The work of `analyse_brief`, in the calling flow run."""
-    async with claimed(job_id, "analyse") as job:
-        if job is None:
+    async with claimed(brief_id, "analyse") as brief:
+        if brief is None:
             return {"analysed": False}
-        analysis = analyse_job(job)
-        await record_analysis(job_id, analysis)
+        analysis = analyse_claimed(brief)
+        await record_analysis(brief_id, analysis)
     get_run_logger().info(
-        "brief %s: %s articles analysed in %.2f s", job_id, analysis.articles, analysis.seconds
+        "brief %s: %s articles analysed in %.2f s", brief_id, analysis.articles, analysis.seconds
     )
     return {"analysed": True, "articles": analysis.articles, "zip": str(analysis.zip_path)}
 
 
 @flow(flow_run_name="process waiting briefs")
 async def process_briefs() -> dict[str, int]:
-    """Collect the jobs waiting for it and hand collected ones to analysis, lost runs' jobs included."""
+    """Collect the briefs waiting for it and hand collected ones to analysis, lost runs' briefs included."""
     abandoned = fail_abandoned_briefs()
     to_collect = find_waiting("collect")
-    for job_id in to_collect:
-        await collect_brief(job_id)
+    for brief_id in to_collect:
+        await collect_brief(brief_id)
     to_analyse = find_waiting("analyse")
-    for job_id in to_analyse:
-        if not await start_analysis(job_id):
-            await analyse(job_id)
+    for brief_id in to_analyse:
+        if not await start_analysis(brief_id):
+            await analyse(brief_id)
     return {"collected": len(to_collect), "handed_to_analysis": len(to_analyse), "abandoned": abandoned}

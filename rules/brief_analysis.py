@@ -1,13 +1,13 @@
-"""The brief analysis: a job's articles turned into two workbooks, two word clouds and one zip.
+"""The brief analysis: a brief's articles turned into two workbooks, two word clouds and one zip.
 
 Pure logic (no Prefect, no database). Each article's title and content is counted once: hashtags,
-mentions and URLs taken out first; the job's keywords counted as substrings in any case and added
+mentions and URLs taken out first; the brief's keywords counted as substrings in any case and added
 to jieba's dictionary; the rest segmented by jieba, stop words, single characters and numbers not
 counted. Large corpora are segmented by a process pool over chunks.
 
-Files, under ``out_dir / job_name``: ``keyword.xlsx`` (sheets "articles", "words"),
+Files, under ``out_dir / brief_name``: ``keyword.xlsx`` (sheets "articles", "words"),
 ``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics"), ``content_wc.png`` and
-``topic_wc.png``; then ``out_dir / f"{job_name}.zip"`` with the four under ``job_name/``. Every
+``topic_wc.png``; then ``out_dir / f"{brief_name}.zip"`` with the four under ``brief_name/``. Every
 file is written under a temporary name and renamed, the zip last: a zip that exists is complete.
 """
 
@@ -155,7 +155,7 @@ class KeywordPlatformSummary:
 
 @dataclass(frozen=True)
 class BriefAnalysis:
-    """The result of one job's analysis: the counts and the files written."""
+    """The result of one brief's analysis: the counts and the files written."""
 
     words: tuple[WordCount, ...]  # the top ``top_words``, most frequent first
     summary: tuple[KeywordPlatformSummary, ...]
@@ -183,8 +183,8 @@ def prepare_jieba(jieba_dir: Path) -> None:
     jieba.initialize()
 
 
-def job_tokenizer(keywords: Iterable[str]) -> jieba.Tokenizer:
-    """A copy of the loaded dictionary with the job's keywords added, so jobs never see each other's."""
+def brief_tokenizer(keywords: Iterable[str]) -> jieba.Tokenizer:
+    """A copy of the loaded dictionary with the brief's keywords added, so briefs never see each other's."""
     tokenizer = jieba.Tokenizer()
     tokenizer.FREQ = dict(jieba.dt.FREQ)
     tokenizer.total = jieba.dt.total
@@ -241,7 +241,7 @@ def count_words(
 ) -> tuple[Counter[str], Counter[str]]:
     """Count each text once: occurrences of each word, and the number of texts containing it.
 
-    The keywords are counted as substrings; the rest of the words as ``tokenizer`` (the job's, with
+    The keywords are counted as substrings; the rest of the words as ``tokenizer`` (the brief's, with
     the keywords in its dictionary) segments the text, the keywords' own tokens left out, and a
     keyword with a space taken out first (jieba always splits at a space).
     """
@@ -268,10 +268,10 @@ _worker_keywords: frozenset[str] = frozenset()
 
 
 def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
-    """Pool initializer: the dictionary (inherited when forked) and this job's keywords."""
+    """Pool initializer: the dictionary (inherited when forked) and this brief's keywords."""
     global _worker_tokenizer, _worker_keywords
     prepare_jieba(jieba_dir)
-    _worker_tokenizer = job_tokenizer(keywords)
+    _worker_tokenizer = brief_tokenizer(keywords)
     _worker_keywords = frozenset(keywords)
 
 
@@ -291,7 +291,7 @@ def segmenting(
     """
     prepare_jieba(jieba_dir)
     if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
-        yield lambda: count_words(texts, job_tokenizer(keywords), frozenset(keywords))
+        yield lambda: count_words(texts, brief_tokenizer(keywords), frozenset(keywords))
         return
     size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
     chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
@@ -475,12 +475,12 @@ def draw_cloud(
     os.replace(partial, path)
 
 
-def zip_job(zip_path: Path, files: dict[str, Path], job_name: str) -> None:
-    """The files under ``job_name/`` in one zip, stored as is (xlsx and png are compressed already)."""
+def zip_brief(zip_path: Path, files: dict[str, Path], brief_name: str) -> None:
+    """The files under ``brief_name/`` in one zip, stored as is (xlsx and png are compressed already)."""
     partial = zip_path.with_name(f".{zip_path.name}.{uuid.uuid4().hex}.part")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, path in files.items():
-            archive.write(path, f"{job_name}/{name}")
+            archive.write(path, f"{brief_name}/{name}")
     os.replace(partial, zip_path)
 
 
@@ -489,24 +489,24 @@ def analyse_brief_articles(
     keywords: Sequence[str],
     *,
     out_dir: Path,
-    job_name: str,
+    brief_name: str,
     font: Path,
     processes: int = 2,
     top_words: int = 200,
     jieba_dir: Path,
 ) -> BriefAnalysis:
-    """Count a job's words, engagement, accounts, days and topics, and write its files and zip."""
-    if not job_name or Path(job_name).name != job_name or job_name in (".", ".."):
-        raise ValueError(f"job_name must be a plain file name, got {job_name!r}")
+    """Count a brief's words, engagement, accounts, days and topics, and write its files and zip."""
+    if not brief_name or Path(brief_name).name != brief_name or brief_name in (".", ".."):
+        raise ValueError(f"brief_name must be a plain file name, got {brief_name!r}")
     started = time.perf_counter()
     keywords = [keyword.strip() for keyword in keywords if keyword.strip()]
-    job_dir = out_dir / job_name
-    job_dir.mkdir(parents=True, exist_ok=True)
+    brief_dir = out_dir / brief_name
+    brief_dir.mkdir(parents=True, exist_ok=True)
     prepared = [article_text(article) for article in articles]
     texts = [text for text, _ in prepared]
     topic_sets = [topics for _, topics in prepared]
     files = {
-        name: job_dir / name for name in (KEYWORD_WORKBOOK, ANALYSIS_WORKBOOK, CONTENT_CLOUD, TOPIC_CLOUD)
+        name: brief_dir / name for name in (KEYWORD_WORKBOOK, ANALYSIS_WORKBOOK, CONTENT_CLOUD, TOPIC_CLOUD)
     }
     with segmenting(texts, keywords, processes=processes, jieba_dir=jieba_dir) as counted:
         # while the pool segments: everything that does not need the words
@@ -522,8 +522,8 @@ def analyse_brief_articles(
     write_keyword_workbook(files[KEYWORD_WORKBOOK], workbook, words)
     word_frequencies = {word.word: word.count for word in words}
     draw_cloud(files[CONTENT_CLOUD], word_frequencies, font=font, empty_text=NO_WORDS, max_words=top_words)
-    zip_path = out_dir / f"{job_name}.zip"
-    zip_job(zip_path, files, job_name)
+    zip_path = out_dir / f"{brief_name}.zip"
+    zip_brief(zip_path, files, brief_name)
     return BriefAnalysis(
         words=words,
         summary=summary,

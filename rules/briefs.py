@@ -1,4 +1,4 @@
-"""The rules of brief jobs as plain functions: what a valid job is. No Prefect and no database here."""
+"""The rules of brief briefs as plain functions: what a valid brief is. No Prefect and no database here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ MAX_KEYWORD_LENGTH = 30
 
 @dataclass(frozen=True)
 class BriefSpec:
-    """A validated job: keywords and platforms in order without duplicates, an optional UTC range."""
+    """A validated brief: keywords and platforms in order without duplicates, an optional UTC range."""
 
     keywords: tuple[str, ...]
     platforms: tuple[str, ...]
@@ -66,7 +66,7 @@ def validate_brief(
     if not cleaned:
         raise ValueError("give at least one keyword")
     if len(cleaned) > max_keywords:
-        raise ValueError(f"{len(cleaned)} keywords given; at most {max_keywords} per job")
+        raise ValueError(f"{len(cleaned)} keywords given; at most {max_keywords} per brief")
     chosen = PLATFORMS if platforms is None else _unique(platform.strip().lower() for platform in platforms)
     unknown = [platform for platform in chosen if platform not in PLATFORMS]
     if unknown:
@@ -103,4 +103,4 @@ class Article:
     user_fans: int = 0
     user_fans_level: str = ""
     topics: tuple[str, ...] = ()  # hashtags / topics, without the # marks
-    keyword: str = ""  # the job keyword the article was found for (set by the collecting task)
+    keyword: str = ""  # the brief keyword the article was found for (set by the collecting task)

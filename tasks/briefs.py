@@ -1,9 +1,9 @@
-"""Prefect tasks for brief jobs, and the collection work they run.
+"""Prefect tasks for brief briefs, and the collection work they run.
 
-Collection is one task run per platform: the job's keywords are searched side by side through one
+Collection is one task run per platform: the brief's keywords are searched side by side through one
 client of that platform, pages fetched concurrently under the platform's concurrency limit, each
 page retried with backoff on transient errors, articles upserted in batches as they arrive.
-Analysis is one task run that reads the job's articles and writes its files (tasks/brief_analysis.py).
+Analysis is one task run that reads the brief's articles and writes its files (tasks/brief_analysis.py).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from db.briefs import (
     finish_brief,
     finish_collection,
     get_brief,
-    job_articles,
-    job_searches,
+    list_articles,
+    list_searches,
     record_search,
     start_searches,
     store_articles,
@@ -50,8 +50,8 @@ from rules.briefs import Article, validate_brief
 from tasks.artifacts import publish_progress
 
 Sink = Callable[[list[Article]], Awaitable[None]]
-HANDOFF_GRACE = timedelta(seconds=15)  # a job this fresh is left to the run started for it
-COLLECTION_POLL = 0.2  # seconds between looks at a job's status while its analysis waits
+HANDOFF_GRACE = timedelta(seconds=15)  # a brief this fresh is left to the run started for it
+COLLECTION_POLL = 0.2  # seconds between looks at a brief's status while its analysis waits
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ async def fetch_search_page(
     keyword: str,
     number: int,
     *,
-    job: ClaimedBrief,
+    brief: ClaimedBrief,
     settings: BriefSettings,
 ) -> PageResult:
     """One page of a search, tried again after transient errors with doubling backoff."""
@@ -84,8 +84,8 @@ async def fetch_search_page(
                     keyword,
                     number,
                     page_size=settings.page_size,
-                    since=job.since,
-                    until=job.until,
+                    since=brief.since,
+                    until=brief.until,
                 )
             return PageResult(number, page, attempt)
         except PlatformError as error:
@@ -100,7 +100,7 @@ async def run_search(
     limit: asyncio.Semaphore,
     search_to_run: SearchToRun,
     *,
-    job: ClaimedBrief,
+    brief: ClaimedBrief,
     settings: BriefSettings,
     concurrency: int,
     sink: Sink,
@@ -117,7 +117,7 @@ async def run_search(
     async def fetch(numbers: range) -> list[PageResult]:
         fetched = await asyncio.gather(
             *(
-                fetch_search_page(client, limit, platform, keyword, n, job=job, settings=settings)
+                fetch_search_page(client, limit, platform, keyword, n, brief=brief, settings=settings)
                 for n in numbers
             )
         )
@@ -146,7 +146,7 @@ def _last(page: SearchPage) -> bool:
 async def _outcome(
     search_to_run: SearchToRun, results: list[PageResult], max_articles: int, sink: Sink
 ) -> SearchOutcome:
-    """Hand the pages' articles (with the job keyword, at most ``max_articles``) to ``sink``; sum up."""
+    """Hand the pages' articles (with the brief keyword, at most ``max_articles``) to ``sink``; sum up."""
     results.sort(key=lambda r: r.number)
     found: dict[str, Article] = {}
     for result in results:
@@ -177,46 +177,46 @@ def _joined(errors: list[str], shown: int = 5) -> str | None:
 def store_brief(
     keywords: list[str], platforms: list[str] | None, since: datetime | None, until: datetime | None
 ) -> int:
-    """Validate and store a job with its searches; ValueError says what is wrong."""
+    """Validate and store a brief with its searches; ValueError says what is wrong."""
     spec = validate_brief(keywords, platforms, since, until, max_keywords=get_settings().briefs.max_keywords)
     with session_factory().begin() as session:
         return create_brief(session, spec=spec)
 
 
-@task(task_run_name="claim brief {job_id} to {stage}")
-def claim_job(job_id: int, stage: str) -> ClaimedBrief | None:
-    """Claim the job for "collect" or "analyse"; None if it is not waiting for that."""
+@task(task_run_name="claim brief {brief_id} to {stage}")
+def claim_for_stage(brief_id: int, stage: str) -> ClaimedBrief | None:
+    """Claim the brief for "collect" or "analyse"; None if it is not waiting for that."""
     with session_factory().begin() as session:
         return claim_brief(
-            session, job_id=job_id, stage=stage, lease_seconds=get_settings().briefs.lease_seconds
+            session, brief_id=brief_id, stage=stage, lease_seconds=get_settings().briefs.lease_seconds
         )
 
 
 @task(task_run_name="fail abandoned briefs")
 def fail_abandoned_briefs() -> int:
-    """Fail the jobs lost runs held too often; returns how many."""
+    """Fail the briefs lost runs held too often; returns how many."""
     with session_factory().begin() as session:
         return fail_abandoned(session, max_attempts=get_settings().briefs.max_attempts)
 
 
 @task(task_run_name="find briefs waiting to {stage}")
 def find_waiting(stage: str) -> list[int]:
-    """Jobs waiting for a stage, including those a lost run left behind."""
+    """Briefs waiting for a stage, including those a lost run left behind."""
     with session_factory().begin() as session:
         return waiting_briefs(session, stage=stage, settled=HANDOFF_GRACE)
 
 
-@task(task_run_name="collect {platform} for brief {job.id}")
-async def collect_platform(job: ClaimedBrief, platform: str) -> list[SearchOutcome]:
-    """Search every keyword of the job on ``platform``; store articles and each search's outcome."""
+@task(task_run_name="collect {platform} for brief {brief.id}")
+async def collect_platform(brief: ClaimedBrief, platform: str) -> list[SearchOutcome]:
+    """Search every keyword of the brief on ``platform``; store articles and each search's outcome."""
     settings = get_settings()
     sessions = session_factory()
-    searches = [s for s in job.searches if s.platform == platform]
+    searches = [s for s in brief.searches if s.platform == platform]
     buffer: list[Article] = []
 
     def write(articles: list[Article]) -> None:
         with sessions.begin() as session:
-            store_articles(session, job_id=job.id, articles=articles)
+            store_articles(session, brief_id=brief.id, articles=articles)
 
     async def flush() -> None:
         batch = buffer[:]
@@ -246,7 +246,7 @@ async def collect_platform(job: ClaimedBrief, platform: str) -> list[SearchOutco
                 client,
                 limit,
                 search_to_run,
-                job=job,
+                brief=brief,
                 settings=settings.briefs,
                 concurrency=platform_settings.concurrency,
                 sink=sink,
@@ -260,56 +260,56 @@ async def collect_platform(job: ClaimedBrief, platform: str) -> list[SearchOutco
     logger = get_run_logger()
     for search_to_run, outcome in zip(searches, outcomes, strict=True):
         if outcome.error:
-            logger.warning("brief=%s %s/%s: %s", job.id, platform, search_to_run.keyword, outcome.error)
+            logger.warning("brief=%s %s/%s: %s", brief.id, platform, search_to_run.keyword, outcome.error)
     return list(outcomes)
 
 
-@task(task_run_name="mark brief {job_id} collected")
-def mark_collected(job_id: int) -> bool:
-    """Sum up the accounts and mark the job collected."""
+@task(task_run_name="mark brief {brief_id} collected")
+def mark_collected(brief_id: int) -> bool:
+    """Sum up the accounts and mark the brief collected."""
     with session_factory().begin() as session:
-        return finish_collection(session, job_id=job_id)
+        return finish_collection(session, brief_id=brief_id)
 
 
-@task(task_run_name="fail brief {job_id}")
-def mark_failed(job_id: int, error: str) -> None:
-    """Record why the job failed, and its finish time."""
+@task(task_run_name="fail brief {brief_id}")
+def mark_failed(brief_id: int, error: str) -> None:
+    """Record why the brief failed, and its finish time."""
     with session_factory().begin() as session:
-        fail_brief(session, job_id=job_id, error=error)
+        fail_brief(session, brief_id=brief_id, error=error)
 
 
-def collection_progress(job_id: int) -> tuple[float, str]:
-    """Share of the job's searches finished, and a line saying how far collection got."""
+def collection_progress(brief_id: int) -> tuple[float, str]:
+    """Share of the brief's searches finished, and a line saying how far collection got."""
     with session_factory().begin() as session:
-        searches = job_searches(session, job_id=job_id)
+        searches = list_searches(session, brief_id=brief_id)
     done = [s for s in searches if s["status"] not in ("pending", "running")]
     articles = sum(s["articles"] for s in done)
     share = 100.0 * len(done) / len(searches) if searches else 100.0
     return share, f"{len(done)} of {len(searches)} searches finished, {articles} articles stored"
 
 
-async def report_collection(job_id: int, artifact_id: UUID | None) -> UUID:
+async def report_collection(brief_id: int, artifact_id: UUID | None) -> UUID:
     """Create or update the collection progress artifact of the current run."""
-    share, description = await asyncio.to_thread(collection_progress, job_id)
+    share, description = await asyncio.to_thread(collection_progress, brief_id)
     return await publish_progress(artifact_id, share, description)
 
 
 @task(task_run_name="load jieba and the font")
 def prepare_analysis() -> None:
-    """What every analysis needs, loaded before the job is ready: jieba's dictionary and the CJK font."""
+    """What every analysis needs, loaded before the brief is ready: jieba's dictionary and the CJK font."""
     prepare_jieba(jieba_dir())
     analysis_font()
 
 
-@task(task_run_name="wait for brief {job_id} to be collected")
-async def wait_for_collection(job_id: int) -> BriefStatus | None:
-    """Wait until the job's collection has ended (or a lease's time has passed); its status then."""
+@task(task_run_name="wait for brief {brief_id} to be collected")
+async def wait_for_collection(brief_id: int) -> BriefStatus | None:
+    """Wait until the brief's collection has ended (or a lease's time has passed); its status then."""
     deadline = time.monotonic() + get_settings().briefs.lease_seconds
 
     def status() -> BriefStatus | None:
         with session_factory().begin() as session:
-            job = get_brief(session, job_id=job_id)
-        return job.status if job else None
+            brief = get_brief(session, brief_id=brief_id)
+        return brief.status if brief else None
 
     while True:
         current = await asyncio.to_thread(status)
@@ -334,19 +334,19 @@ def analysis_font() -> Path:
     return cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts")
 
 
-@task(task_run_name="analyse brief {job.id}")
-def analyse_job(job: ClaimedBrief) -> BriefAnalysis:
-    """Read the job's articles and write its workbooks, word clouds and zip."""
+@task(task_run_name="analyse brief {brief.id}")
+def analyse_claimed(brief: ClaimedBrief) -> BriefAnalysis:
+    """Read the brief's articles and write its workbooks, word clouds and zip."""
     settings = get_settings()
     with session_factory().begin() as session:
-        articles = job_articles(session, job_id=job.id, order_by="id")
-    order = {keyword: index for index, keyword in enumerate(job.keywords)}
+        articles = list_articles(session, brief_id=brief.id, order_by="id")
+    order = {keyword: index for index, keyword in enumerate(brief.keywords)}
     articles.sort(key=lambda a: (order.get(a.keyword, len(order)), a.platform, -_posted(a)))
     return analyse_brief_articles(
         articles,
-        job.keywords,
+        brief.keywords,
         out_dir=export_dir(),
-        job_name=str(job.id),
+        brief_name=str(brief.id),
         font=analysis_font(),
         processes=settings.briefs.analysis_processes,
         top_words=settings.briefs.top_words,
@@ -359,7 +359,7 @@ def _posted(article: Article) -> float:
 
 
 def brief_summary(analysis: BriefAnalysis) -> dict[str, Any]:
-    """What the job row keeps of an analysis: counts per platform, top words and topics, the files."""
+    """What the brief row keeps of an analysis: counts per platform, top words and topics, the files."""
     per_platform: dict[str, int] = {}
     for row in analysis.summary:
         per_platform[row.platform] = per_platform.get(row.platform, 0) + row.articles
@@ -373,28 +373,28 @@ def brief_summary(analysis: BriefAnalysis) -> dict[str, Any]:
     }
 
 
-@task(task_run_name="finish brief {job_id}")
-async def record_analysis(job_id: int, analysis: BriefAnalysis) -> None:
-    """Mark the job finished with its files, and publish a markdown summary of it."""
+@task(task_run_name="finish brief {brief_id}")
+async def record_analysis(brief_id: int, analysis: BriefAnalysis) -> None:
+    """Mark the brief finished with its files, and publish a markdown summary of it."""
     summary = brief_summary(analysis)
 
     def finish() -> str | None:
         with session_factory().begin() as session:
-            finish_brief(session, job_id=job_id, zip_path=str(analysis.zip_path), summary=summary)
-            job = get_brief(session, job_id=job_id)
-            return job.last_error if job else None
+            finish_brief(session, brief_id=brief_id, zip_path=str(analysis.zip_path), summary=summary)
+            brief = get_brief(session, brief_id=brief_id)
+            return brief.last_error if brief else None
 
     problems = await asyncio.to_thread(finish)
     await acreate_markdown_artifact(
-        markdown=summary_markdown(job_id, summary, problems),
-        key=f"brief-{job_id}",
+        markdown=summary_markdown(brief_id, summary, problems),
+        key=f"brief-{brief_id}",
         description="Brief summary",
     )
 
 
-def summary_markdown(job_id: int, summary: dict[str, Any], problems: str | None) -> str:
+def summary_markdown(brief_id: int, summary: dict[str, Any], problems: str | None) -> str:
     """The brief's summary for the Prefect UI: articles per platform, top keywords, the files."""
-    lines = [f"# Brief {job_id}", "", f"**{summary['articles']} articles**", ""]
+    lines = [f"# Brief {brief_id}", "", f"**{summary['articles']} articles**", ""]
     lines += ["| platform | articles |", "|---|---|"]
     lines += [f"| {platform} | {n} |" for platform, n in summary["per_platform"].items()]
     lines += ["", "## Top keywords", "", "| word | count |", "|---|---|"]

@@ -17,14 +17,14 @@ from db.briefs import (
     fail_brief,
     finish_brief,
     finish_collection,
-    job_searches,
     list_briefs,
+    list_searches,
     record_search,
     store_articles,
 )
 from deployments.runs import start_collection
 from rules.briefs import Article, validate_brief
-from tasks.briefs import analyse_job, brief_summary
+from tasks.briefs import analyse_claimed, brief_summary
 
 Sessions = sessionmaker[Session]
 BRIEFS = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "briefs.py"
@@ -61,30 +61,32 @@ def finished_brief(sessions: Sessions) -> int:
     """A brief collected (one search failed) and analysed into its files, as the flows would."""
     spec = validate_brief(["新能源"], ["weibo", "douyin"], max_keywords=5)
     with sessions.begin() as session:
-        job_id = create_brief(session, spec=spec)
-        job = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
-        assert job is not None
-        store_articles(session, job_id=job_id, articles=articles())
-        weibo, douyin = job.searches
+        brief_id = create_brief(session, spec=spec)
+        brief = claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60)
+        assert brief is not None
+        store_articles(session, brief_id=brief_id, articles=articles())
+        weibo, douyin = brief.searches
         record_search(session, outcome=SearchOutcome(weibo.id, pages=1, articles=3, malformed=0, attempts=1))
         record_search(
             session, outcome=SearchOutcome(douyin.id, 1, 3, 0, 6, error="page 2: douyin answered HTTP 500")
         )
-        finish_collection(session, job_id=job_id)
-        claimed = claim_brief(session, job_id=job_id, stage="analyse", lease_seconds=60)
-    analysis = analyse_job.fn(claimed)
+        finish_collection(session, brief_id=brief_id)
+        claimed = claim_brief(session, brief_id=brief_id, stage="analyse", lease_seconds=60)
+    analysis = analyse_claimed.fn(claimed)
     with sessions.begin() as session:
-        finish_brief(session, job_id=job_id, zip_path=str(analysis.zip_path), summary=brief_summary(analysis))
-    return job_id
+        finish_brief(
+            session, brief_id=brief_id, zip_path=str(analysis.zip_path), summary=brief_summary(analysis)
+        )
+    return brief_id
 
 
 def test_a_finished_brief_shows_progress_articles_accounts_charts_and_files(finished_brief: int) -> None:
     at = AppTest.from_file(BRIEFS, default_timeout=60).run()
 
     assert not at.exception
-    jobs = at.dataframe[0].value
-    assert list(jobs["id"]) == [finished_brief] and list(jobs["status"]) == ["finished"]
-    assert list(jobs["articles"]) == [6]
+    briefs = at.dataframe[0].value
+    assert list(briefs["id"]) == [finished_brief] and list(briefs["status"]) == ["finished"]
+    assert list(briefs["articles"]) == [6]
     metrics = {metric.label: metric.value for metric in at.metric}
     assert metrics["Status"] == "finished" and metrics["Articles"] == "6"
     assert "douyin/新能源: page 2: douyin answered HTTP 500" in at.warning[0].value
@@ -131,11 +133,11 @@ def test_the_form_stores_a_brief_with_its_searches(sessions: Sessions) -> None:
 
     assert not at.exception
     with sessions.begin() as session:
-        (job,) = list_briefs(session)
-        searches = job_searches(session, job_id=job.id)
-    assert job.keywords == ["新能源", "电动车"] and job.platforms == ["weibo", "bilibili"]
-    assert len(searches) == 4 and job.status == BriefStatus.SUBMITTED
-    assert at.success[0].value == f"Brief {job.id} stored."
+        (brief,) = list_briefs(session)
+        searches = list_searches(session, brief_id=brief.id)
+    assert brief.keywords == ["新能源", "电动车"] and brief.platforms == ["weibo", "bilibili"]
+    assert len(searches) == 4 and brief.status == BriefStatus.SUBMITTED
+    assert at.success[0].value == f"Brief {brief.id} stored."
     assert "the scheduled process-briefs run will pick it up" in at.info[0].value
 
 
@@ -164,8 +166,8 @@ def test_start_collection_without_a_server_leaves_the_brief_to_the_schedule() ->
 
 def test_a_failed_brief_says_why(sessions: Sessions) -> None:
     with sessions.begin() as session:
-        job_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
-        fail_brief(session, job_id=job_id, error="analysis failed: disk full")
+        brief_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
+        fail_brief(session, brief_id=brief_id, error="analysis failed: disk full")
     at = AppTest.from_file(BRIEFS, default_timeout=60).run()
     assert not at.exception
     assert at.error[0].value == "The brief failed: analysis failed: disk full"

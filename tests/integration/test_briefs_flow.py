@@ -25,7 +25,7 @@ from db.briefs import (
     create_brief,
     finish_collection,
     get_brief,
-    job_searches,
+    list_searches,
     store_articles,
     transition,
 )
@@ -53,9 +53,9 @@ def expected_good(config: object, platforms: list[str], keywords: list[str]) -> 
     return sum(expected_counts(config, p, k)[0] for p in platforms for k in keywords)  # type: ignore[arg-type]
 
 
-def article_count(sessions: Sessions, job_id: int) -> int:
+def article_count(sessions: Sessions, brief_id: int) -> int:
     with sessions.begin() as session:
-        return session.scalar(select(func.count()).where(BriefArticle.job_id == job_id)) or 0
+        return session.scalar(select(func.count()).where(BriefArticle.brief_id == brief_id)) or 0
 
 
 def test_a_submitted_brief_is_collected_and_analysed_into_its_files(
@@ -64,24 +64,26 @@ def test_a_submitted_brief_is_collected_and_analysed_into_its_files(
     config = configure_sandbox(platform_articles=45, platform_malformed_rate=0.1)
     result = asyncio.run(submit_brief(KEYWORDS, ["weibo", "douyin", "bilibili"]))
 
-    job_id = result["job_id"]
+    brief_id = result["brief_id"]
     with sessions.begin() as session:
-        job = get_brief(session, job_id=job_id)
-        searches = job_searches(session, job_id=job_id)
+        brief = get_brief(session, brief_id=brief_id)
+        searches = list_searches(session, brief_id=brief_id)
     good = expected_good(config, ["weibo", "douyin", "bilibili"], KEYWORDS)
-    assert job is not None and job.status == BriefStatus.FINISHED
-    assert job.articles == good == article_count(sessions, job_id)
-    assert job.submitted_at <= job.started_at <= job.collected_at <= job.finished_at  # type: ignore[operator]
+    assert brief is not None and brief.status == BriefStatus.FINISHED
+    assert brief.articles == good == article_count(sessions, brief_id)
+    assert brief.submitted_at <= brief.started_at <= brief.collected_at <= brief.finished_at  # type: ignore[operator]
     assert {s["status"] for s in searches} == {SearchStatus.DONE}
     malformed = sum(expected_counts(config, s["platform"], s["keyword"])[1] for s in searches)
     assert sum(s["malformed"] for s in searches) == malformed > 0
 
-    archive = Path(job.zip_path or "")
-    assert archive == get_settings().data_dir / "briefs" / f"{job_id}.zip"
+    archive = Path(brief.zip_path or "")
+    assert archive == get_settings().data_dir / "briefs" / f"{brief_id}.zip"
     with zipfile.ZipFile(archive) as opened:
-        assert set(opened.namelist()) == {f"{job_id}/{name}" for name in FILES}
-    assert {path.name for path in (archive.parent / str(job_id)).iterdir()} >= FILES
-    articles_sheet = load_workbook(archive.parent / str(job_id) / "keyword.xlsx", read_only=True)["articles"]
+        assert set(opened.namelist()) == {f"{brief_id}/{name}" for name in FILES}
+    assert {path.name for path in (archive.parent / str(brief_id)).iterdir()} >= FILES
+    articles_sheet = load_workbook(archive.parent / str(brief_id) / "keyword.xlsx", read_only=True)[
+        "articles"
+    ]
     assert len(list(articles_sheet.values)) == good + 1  # the header row, then one row per article
 
 
@@ -92,18 +94,18 @@ def test_collection_survives_faults_and_a_rerun_adds_no_duplicates(
         platform_articles=60, platform_error_rate=0.15, platform_throttle_rate=0.1, platform_timeout_rate=0.05
     )
     set_env({"SWITCHYARD_BRIEFS__RETRIES": "12", "SWITCHYARD_BRIEFS__READ_TIMEOUT": "0.3"})
-    job_id = asyncio.run(submit_brief(["咖啡"], ["weixin", "xiaohongshu"]))["job_id"]
-    first = article_count(sessions, job_id)
-    with sessions.begin() as session:  # as if the job had to be collected again
-        assert transition(session, job_id=job_id, to=BriefStatus.SUBMITTED, from_=[BriefStatus.FINISHED])
-    asyncio.run(collect_brief(job_id))
+    brief_id = asyncio.run(submit_brief(["咖啡"], ["weixin", "xiaohongshu"]))["brief_id"]
+    first = article_count(sessions, brief_id)
+    with sessions.begin() as session:  # as if the brief had to be collected again
+        assert transition(session, brief_id=brief_id, to=BriefStatus.SUBMITTED, from_=[BriefStatus.FINISHED])
+    asyncio.run(collect_brief(brief_id))
     with sessions.begin() as session:
-        job = get_brief(session, job_id=job_id)
+        brief = get_brief(session, brief_id=brief_id)
     # every article arrived although about a third of the requests were faulted, and once only
     assert first == expected_good(config, ["weixin", "xiaohongshu"], ["咖啡"])
-    assert article_count(sessions, job_id) == first
-    assert job is not None and job.status == BriefStatus.FINISHED
-    assert job.attempts == 4  # claims: collected twice, analysed twice
+    assert article_count(sessions, brief_id) == first
+    assert brief is not None and brief.status == BriefStatus.FINISHED
+    assert brief.attempts == 4  # claims: collected twice, analysed twice
 
 
 def test_a_platform_that_fails_leaves_the_rest_of_the_brief_finished(
@@ -111,14 +113,14 @@ def test_a_platform_that_fails_leaves_the_rest_of_the_brief_finished(
 ) -> None:
     config = configure_sandbox(platform_articles=30)
     set_env({"SWITCHYARD_PLATFORMS__WEIBO__BASE_URL": f"{sandbox_url}/platforms/nowhere"})
-    job_id = asyncio.run(submit_brief(["咖啡"], ["weibo", "bilibili"]))["job_id"]
+    brief_id = asyncio.run(submit_brief(["咖啡"], ["weibo", "bilibili"]))["brief_id"]
     with sessions.begin() as session:
-        job = get_brief(session, job_id=job_id)
-        searches = {s["platform"]: s for s in job_searches(session, job_id=job_id)}
-    assert job is not None and job.status == BriefStatus.FINISHED
-    assert job.articles == expected_counts(config, "bilibili", "咖啡")[0]
+        brief = get_brief(session, brief_id=brief_id)
+        searches = {s["platform"]: s for s in list_searches(session, brief_id=brief_id)}
+    assert brief is not None and brief.status == BriefStatus.FINISHED
+    assert brief.articles == expected_counts(config, "bilibili", "咖啡")[0]
     assert searches["weibo"]["status"] == SearchStatus.FAILED and "404" in searches["weibo"]["error"]
-    assert "weibo/咖啡" in (job.last_error or "")
+    assert "weibo/咖啡" in (brief.last_error or "")
 
 
 def test_bad_parameters_fail_the_run_with_a_clear_reason_and_store_nothing(sessions: Sessions) -> None:
@@ -134,34 +136,38 @@ def test_the_schedule_picks_up_a_job_a_lost_run_held(
     config = configure_sandbox(platform_articles=20)
     spec = validate_brief(["咖啡"], ["douyin"], max_keywords=5)
     with sessions.begin() as session:
-        job_id = create_brief(session, spec=spec)
+        brief_id = create_brief(session, spec=spec)
         past = utcnow() - timedelta(hours=1)
-        assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60, now=past)  # then died
+        assert claim_brief(
+            session, brief_id=brief_id, stage="collect", lease_seconds=60, now=past
+        )  # then died
     asyncio.run(process_briefs())
     with sessions.begin() as session:
-        job = get_brief(session, job_id=job_id)
-    assert job is not None and job.status == BriefStatus.FINISHED
-    assert job.articles == expected_counts(config, "douyin", "咖啡")[0]
+        brief = get_brief(session, brief_id=brief_id)
+    assert brief is not None and brief.status == BriefStatus.FINISHED
+    assert brief.articles == expected_counts(config, "douyin", "咖啡")[0]
 
 
 def test_an_analysis_started_early_waits_for_the_collection_then_analyses(sessions: Sessions) -> None:
     spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
     with sessions.begin() as session:
-        job_id = create_brief(session, spec=spec)
-        assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)  # a collector at work
+        brief_id = create_brief(session, spec=spec)
+        assert claim_brief(
+            session, brief_id=brief_id, stage="collect", lease_seconds=60
+        )  # a collector at work
     results: list[dict[str, object]] = []
-    analysis = threading.Thread(target=lambda: results.append(asyncio.run(analyse_brief(job_id))))
+    analysis = threading.Thread(target=lambda: results.append(asyncio.run(analyse_brief(brief_id))))
     analysis.start()
     time.sleep(3)  # the analysis run has loaded jieba and the font by now, and waits
     with sessions.begin() as session:
-        assert get_brief(session, job_id=job_id).status == BriefStatus.COLLECTING  # type: ignore[union-attr]
-        store_articles(session, job_id=job_id, articles=[COFFEE_ARTICLE])
-        assert finish_collection(session, job_id=job_id)
+        assert get_brief(session, brief_id=brief_id).status == BriefStatus.COLLECTING  # type: ignore[union-attr]
+        store_articles(session, brief_id=brief_id, articles=[COFFEE_ARTICLE])
+        assert finish_collection(session, brief_id=brief_id)
     analysis.join(timeout=60)
     with sessions.begin() as session:
-        job = get_brief(session, job_id=job_id)
-    assert results == [{"analysed": True, "articles": 1, "zip": job.zip_path}]  # type: ignore[union-attr]
-    assert job is not None and job.status == BriefStatus.FINISHED and Path(job.zip_path or "").is_file()
+        brief = get_brief(session, brief_id=brief_id)
+    assert results == [{"analysed": True, "articles": 1, "zip": brief.zip_path}]  # type: ignore[union-attr]
+    assert brief is not None and brief.status == BriefStatus.FINISHED and Path(brief.zip_path or "").is_file()
 
 
 def test_a_failed_hand_off_to_analysis_does_not_fail_the_brief(
@@ -173,7 +179,7 @@ def test_a_failed_hand_off_to_analysis_does_not_fail_the_brief(
         raise RuntimeError("HTTP 503 from the Prefect server")
 
     monkeypatch.setattr(flows.briefs, "run_deployment", refused)
-    job_id = asyncio.run(submit_brief(["咖啡"], ["weibo"]))["job_id"]
+    brief_id = asyncio.run(submit_brief(["咖啡"], ["weibo"]))["brief_id"]
     with sessions.begin() as session:
-        job = get_brief(session, job_id=job_id)
-    assert job is not None and job.status == BriefStatus.FINISHED and job.articles == 10
+        brief = get_brief(session, brief_id=brief_id)
+    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.articles == 10

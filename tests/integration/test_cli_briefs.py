@@ -15,8 +15,8 @@ from db.briefs import (
     BriefStatus,
     create_brief,
     fail_brief,
-    job_searches,
     list_briefs,
+    list_searches,
     refresh_accounts,
     store_articles,
 )
@@ -39,11 +39,11 @@ def test_submit_stores_the_brief_and_leaves_collection_to_the_schedule(run: Run,
         )
     assert result.exit_code == 0, result.output
     with sessions.begin() as session:
-        (job,) = list_briefs(session)
-        searches = job_searches(session, job_id=job.id)
-    assert job.keywords == ["奶茶", "咖啡"] and job.platforms == ["weibo"]
-    assert job.since == datetime(2026, 10, 31, 16, tzinfo=UTC) and len(searches) == 2
-    assert f"brief {job.id}: 奶茶, 咖啡 on weibo" in result.output and "process-briefs" in result.output
+        (brief,) = list_briefs(session)
+        searches = list_searches(session, brief_id=brief.id)
+    assert brief.keywords == ["奶茶", "咖啡"] and brief.platforms == ["weibo"]
+    assert brief.since == datetime(2026, 10, 31, 16, tzinfo=UTC) and len(searches) == 2
+    assert f"brief {brief.id}: 奶茶, 咖啡 on weibo" in result.output and "process-briefs" in result.output
 
 
 @pytest.mark.parametrize(
@@ -78,9 +78,9 @@ def test_list_show_articles_and_accounts(run: Run, sessions: Sessions) -> None:
             interaction=9,
             user_name="小王",
         )
-        store_articles(session, job_id=first, articles=[article])
-        refresh_accounts(session, job_id=first)
-        fail_brief(session, job_id=second, error="every platform refused the key")
+        store_articles(session, brief_id=first, articles=[article])
+        refresh_accounts(session, brief_id=first)
+        fail_brief(session, brief_id=second, error="every platform refused the key")
 
     listed = run("briefs", "list", "--status", BriefStatus.FAILED.value)
     assert listed.exit_code == 0 and [line.split()[0] for line in listed.output.splitlines()[1:]] == [

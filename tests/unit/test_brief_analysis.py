@@ -134,7 +134,7 @@ def analysis(tmp_path_factory: pytest.TempPathFactory, font: Path, jieba_dir: Pa
         CORPUS,
         KEYWORDS,
         out_dir=tmp_path_factory.mktemp("briefs"),
-        job_name="job-1",
+        brief_name="brief-1",
         font=font,
         processes=1,
         top_words=50,
@@ -231,7 +231,7 @@ def test_planted_word_and_keyword_counts(analysis: BriefAnalysis) -> None:
     assert words[PLANTED][2:] == (6, 5)
     assert words[EV][2:] == (4, 4)  # one token, although jieba alone splits it
     assert "新能源" not in words
-    assert EV not in jieba.lcut("新能源汽车行业")  # the job's keywords stay out of the shared dictionary
+    assert EV not in jieba.lcut("新能源汽车行业")  # the brief's keywords stay out of the shared dictionary
     assert [row[0] for row in words.values()] == list(range(1, len(words) + 1))
     assert {(w.word, w.count, w.articles) for w in analysis.words} >= {(PLANTED, 6, 5), (EV, 4, 4)}
 
@@ -258,18 +258,18 @@ def test_control_characters_are_stripped_and_formulas_stay_text(analysis: BriefA
 
 
 def test_zip_holds_the_four_files_and_no_partial_file_is_left(analysis: BriefAnalysis) -> None:
-    assert analysis.zip_path.name == "job-1.zip"
+    assert analysis.zip_path.name == "brief-1.zip"
     with zipfile.ZipFile(analysis.zip_path) as archive:
         assert sorted(archive.namelist()) == [
-            "job-1/content_wc.png",
-            "job-1/keyword.xlsx",
-            "job-1/keyword_analysis.xlsx",
-            "job-1/topic_wc.png",
+            "brief-1/content_wc.png",
+            "brief-1/keyword.xlsx",
+            "brief-1/keyword_analysis.xlsx",
+            "brief-1/topic_wc.png",
         ]
         assert archive.testzip() is None
     out_dir = analysis.zip_path.parent
     assert not [path for path in out_dir.rglob("*") if path.name.endswith(".part")]
-    assert all(path.parent == out_dir / "job-1" for path in analysis.files.values())
+    assert all(path.parent == out_dir / "brief-1" for path in analysis.files.values())
 
 
 def test_a_pool_counts_what_one_process_counts(
@@ -280,7 +280,7 @@ def test_a_pool_counts_what_one_process_counts(
         CORPUS,
         KEYWORDS,
         out_dir=tmp_path,
-        job_name="pooled",
+        brief_name="pooled",
         font=font,
         processes=2,
         top_words=50,
@@ -292,7 +292,7 @@ def test_a_pool_counts_what_one_process_counts(
 
 def test_no_articles_still_gives_every_file(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
     empty = analyse_brief_articles(
-        [], KEYWORDS, out_dir=tmp_path, job_name="empty", font=font, jieba_dir=jieba_dir
+        [], KEYWORDS, out_dir=tmp_path, brief_name="empty", font=font, jieba_dir=jieba_dir
     )
     assert (empty.articles, empty.words, empty.summary, empty.topics) == (0, (), (), ())
     assert all(path.stat().st_size > 0 for path in empty.files.values())
@@ -300,9 +300,9 @@ def test_no_articles_still_gives_every_file(tmp_path: Path, font: Path, jieba_di
 
 
 def test_a_job_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
-    with pytest.raises(ValueError, match="job_name"):
+    with pytest.raises(ValueError, match="brief_name"):
         analyse_brief_articles(
-            CORPUS, KEYWORDS, out_dir=tmp_path, job_name="../x", font=font, jieba_dir=jieba_dir
+            CORPUS, KEYWORDS, out_dir=tmp_path, brief_name="../x", font=font, jieba_dir=jieba_dir
         )
 
 
@@ -311,7 +311,7 @@ def test_a_keyword_with_a_space_is_counted_as_one_word(jieba_dir: Path) -> None:
     keywords = frozenset({"smart phone", "新能源"})
     texts = ["我的Smart  Phone很好用，smart phone真香", "smart phones 和 smartphone 不算"]
     texts.append("新能源smart phone")
-    counts, articles = count_words(texts, brief_analysis.job_tokenizer(keywords), keywords)
+    counts, articles = count_words(texts, brief_analysis.brief_tokenizer(keywords), keywords)
     assert counts["smart phone"] == 3 and articles["smart phone"] == 2
     assert counts["新能源"] == 1 and "smart_phone" not in counts and "phone" not in counts
 
@@ -320,7 +320,7 @@ def test_keywords_count_as_substrings_in_any_case(jieba_dir: Path) -> None:
     brief_analysis.prepare_jieba(jieba_dir)
     keywords = frozenset({"咖啡", "AI", "新能源汽车", "新能源"})
     texts = ["咖啡馆里聊AI和ai，不聊said", "新能源汽车和新能源", "没有关键词的句子"]
-    counts, articles = count_words(texts, brief_analysis.job_tokenizer(keywords), keywords)
+    counts, articles = count_words(texts, brief_analysis.brief_tokenizer(keywords), keywords)
     assert (counts["咖啡"], counts["AI"], counts["新能源汽车"], counts["新能源"]) == (1, 2, 1, 2)
     assert (articles["咖啡"], articles["AI"], articles["新能源"]) == (1, 1, 1)
     assert "ai" not in counts and "said" in counts and "咖啡馆" in counts  # the compound stays a word
