@@ -1,4 +1,4 @@
-"""Brief briefs, their searches (one per platform × keyword), articles and accounts: models and queries.
+"""Briefs, their searches (one per platform × keyword), articles and accounts: models and queries.
 
 A brief goes submitted → collecting (claimed, with a lease) → collected → analysing (claimed) →
 finished, or failed with the reason; `transition` owns every change of status. A search goes

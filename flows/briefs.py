@@ -65,7 +65,7 @@ async def submit_brief(
     since: Annotated[datetime | None, Field(description="earliest post time, with an offset")] = None,
     until: Annotated[datetime | None, Field(description="latest post time, with an offset")] = None,
 ) -> dict[str, Any]:
-    """Validate and store a brief brief, then collect and analyse it at once."""
+    """Validate and store a brief, then collect and analyse it at once."""
     brief_id = store_brief(keywords, platforms or None, since, until)
     get_run_logger().info("stored brief %s", brief_id)
     return {"brief_id": brief_id, **await collect(brief_id)}

@@ -1,4 +1,4 @@
-"""The rules of brief briefs as plain functions: what a valid brief is. No Prefect and no database here."""
+"""The rules of briefs as plain functions: what a valid brief is. No Prefect and no database here."""
 
 from __future__ import annotations
 

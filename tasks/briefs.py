@@ -1,4 +1,4 @@
-"""Prefect tasks for brief briefs, and the collection work they run.
+"""Prefect tasks for briefs, and the collection work they run.
 
 Collection is one task run per platform: the brief's keywords are searched side by side through one
 client of that platform, pages fetched concurrently under the platform's concurrency limit, each

@@ -1,4 +1,4 @@
-"""Brief briefs in db/briefs.py on a real database (SQLite and PostgreSQL): claims, upserts, accounts."""
+"""Briefs in db/briefs.py on a real database (SQLite and PostgreSQL): claims, upserts, accounts."""
 
 from __future__ import annotations
 
