@@ -37,7 +37,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from db.base import Base, UTCDateTime, status_enum, utcnow
-from rules.briefs import Article, BriefSpec
+from rules.briefs import Article, BriefSpec, Stage
 
 COUNT_FIELDS = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 
@@ -179,6 +179,7 @@ class ClaimedBrief:
     """A brief claimed for collection or analysis, with what the work needs."""
 
     id: int
+    claim: int  # the claim's number (the brief's attempts then): a later claim fences this one off
     keywords: list[str]
     platforms: list[str]
     since: datetime | None
@@ -240,31 +241,37 @@ def create_brief(session: Session, *, spec: BriefSpec) -> int:
 def transition(
     session: Session,
     *,
-    brief_id: int,
     to: BriefStatus,
     from_: Sequence[BriefStatus],
+    brief_id: int | None = None,
+    where: Sequence[Any] = (),
     now: datetime | None = None,
     **values: Any,
-) -> bool:
-    """Move a brief from one of ``from_`` to ``to`` (with ``values``) in one conditional UPDATE.
+) -> int:
+    """Move briefs from one of ``from_`` to ``to`` (with ``values``) in one conditional UPDATE.
 
-    Finished and failed briefs get their finish time; returns whether the brief was in a ``from_`` status.
+    One brief (``brief_id``) or every brief matching ``where`` too. Finished and failed briefs get
+    their finish time and lose their lease. Returns how many briefs moved. Every status change of a
+    brief goes through here.
     """
     now = now or utcnow()
     if to in (BriefStatus.FINISHED, BriefStatus.FAILED):
         values = {"finished_at": now, "claimed_until": None} | values
+    conditions = [Brief.status.in_(list(from_)), *where]
+    if brief_id is not None:
+        conditions.append(Brief.id == brief_id)
     result = session.execute(
         update(Brief)
-        .where(Brief.id == brief_id, Brief.status.in_(list(from_)))
+        .where(*conditions)
         .values(status=to, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return result.rowcount
 
 
 STAGES = {  # stage: (status waiting for it, status while it runs)
-    "collect": (BriefStatus.SUBMITTED, BriefStatus.COLLECTING),
-    "analyse": (BriefStatus.COLLECTED, BriefStatus.ANALYSING),
+    Stage.COLLECT: (BriefStatus.SUBMITTED, BriefStatus.COLLECTING),
+    Stage.ANALYSE: (BriefStatus.COLLECTED, BriefStatus.ANALYSING),
 }
 
 
@@ -273,66 +280,73 @@ def _claimable(waiting: BriefStatus, working: BriefStatus, now: datetime) -> Any
     return or_(Brief.status == waiting, lapsed)
 
 
+def _held(claim: int) -> Any:
+    """The brief is still held by the claim whose attempt number is ``claim`` (a later claim fences it)."""
+    return Brief.attempts == claim
+
+
 def claim_brief(
-    session: Session, *, brief_id: int, stage: str, lease_seconds: int, now: datetime | None = None
+    session: Session, *, brief_id: int, stage: Stage, lease_seconds: int, now: datetime | None = None
 ) -> ClaimedBrief | None:
-    """Claim a brief for ``stage`` ("collect" or "analyse") with a lease; None if it is not waiting for it.
+    """Claim a brief for ``stage`` with a lease; None if it is not waiting for it.
 
     A brief waits for a stage in the status before it, or in the stage's own status once the lease of
-    the run that held it has lapsed. One conditional UPDATE: two runs never hold the same brief.
+    the run that held it has lapsed. One conditional UPDATE: two runs never hold the same brief, and
+    the claim's number (its attempt) fences off the run that held it before. A collection claims the
+    searches not yet done.
     """
     now = now or utcnow()
     waiting, working = STAGES[stage]
-    claimed = session.execute(
-        update(Brief)
-        .where(Brief.id == brief_id, _claimable(waiting, working, now))
-        .values(
-            status=working,
-            claimed_until=now + timedelta(seconds=lease_seconds),
-            attempts=Brief.attempts + 1,
-            started_at=func.coalesce(Brief.started_at, now),
-        )
-        .execution_options(synchronize_session=False)
+    claimed = transition(
+        session,
+        brief_id=brief_id,
+        to=working,
+        from_=(waiting, working),
+        where=(or_(Brief.status == waiting, Brief.claimed_until < now),),
+        claimed_until=now + timedelta(seconds=lease_seconds),
+        attempts=Brief.attempts + 1,
+        started_at=func.coalesce(Brief.started_at, now),
     )
-    if claimed.rowcount != 1:
+    if claimed != 1:
         return None
     brief = session.get_one(Brief, brief_id, populate_existing=True)
-    searches = session.execute(
-        select(BriefSearch.id, BriefSearch.platform, BriefSearch.keyword)
-        .where(BriefSearch.brief_id == brief_id)
-        .order_by(BriefSearch.id)
+    query = select(BriefSearch.id, BriefSearch.platform, BriefSearch.keyword).where(
+        BriefSearch.brief_id == brief_id
     )
+    if stage == Stage.COLLECT:
+        query = query.where(BriefSearch.status != SearchStatus.DONE)
     return ClaimedBrief(
         id=brief.id,
+        claim=brief.attempts,
         keywords=list(brief.keywords),
         platforms=list(brief.platforms),
         since=brief.since,
         until=brief.until,
-        searches=[SearchToRun(**row._asdict()) for row in searches],
+        searches=[SearchToRun(**row._asdict()) for row in session.execute(query.order_by(BriefSearch.id))],
     )
 
 
-def waiting_briefs(
-    session: Session,
-    *,
-    stage: str,
-    settled: timedelta = timedelta(0),
-    now: datetime | None = None,
-    limit: int = 50,
-) -> list[int]:
-    """Ids of briefs waiting for ``stage``, oldest first (new ones and those a lost run held).
+def holds_claim(session: Session, *, brief_id: int, stage: Stage, claim: int) -> bool:
+    """Whether the claim numbered ``claim`` still holds the brief for ``stage``."""
+    working = STAGES[stage][1]
+    found = session.scalar(
+        select(Brief.id).where(Brief.id == brief_id, Brief.status == working, _held(claim))
+    )
+    return found is not None
 
-    A brief that entered its waiting status less than ``settled`` ago is left to the run that was
-    started for it.
+
+def waiting_briefs(
+    session: Session, *, stage: Stage, after: int = 0, now: datetime | None = None, limit: int = 50
+) -> list[int]:
+    """Ids (above ``after``, at most ``limit``) of briefs waiting for ``stage``, oldest first.
+
+    New ones and those a lost run held; page with ``after`` the last id seen.
     """
-    now = now or utcnow()
     waiting, working = STAGES[stage]
-    entered = Brief.submitted_at if stage == "collect" else Brief.collected_at
-    settled_or_lapsed = or_(entered <= now - settled, Brief.status == working)
     return list(
         session.scalars(
             select(Brief.id)
-            .where(_claimable(waiting, working, now), settled_or_lapsed)
+            .where(_claimable(waiting, working, now or utcnow()), Brief.id > after)
             .order_by(Brief.id)
             .limit(limit)
         )
@@ -342,19 +356,14 @@ def waiting_briefs(
 def fail_abandoned(session: Session, *, max_attempts: int, now: datetime | None = None) -> int:
     """Fail briefs whose lease lapsed after ``max_attempts`` claims (their runs keep getting lost)."""
     now = now or utcnow()
-    working = [BriefStatus.COLLECTING, BriefStatus.ANALYSING]
-    result = session.execute(
-        update(Brief)
-        .where(Brief.status.in_(working), Brief.claimed_until < now, Brief.attempts >= max_attempts)
-        .values(
-            status=BriefStatus.FAILED,
-            finished_at=now,
-            claimed_until=None,
-            last_error=f"gave up after {max_attempts} claims: the runs holding this brief were lost",
-        )
-        .execution_options(synchronize_session=False)
+    return transition(
+        session,
+        to=BriefStatus.FAILED,
+        from_=[BriefStatus.COLLECTING, BriefStatus.ANALYSING],
+        where=(Brief.claimed_until < now, Brief.attempts >= max_attempts),
+        now=now,
+        last_error=f"gave up after {max_attempts} claims: the runs holding this brief were lost",
     )
-    return result.rowcount
 
 
 def start_searches(session: Session, *, search_ids: Sequence[int], now: datetime | None = None) -> None:
@@ -416,8 +425,11 @@ def store_articles(session: Session, *, brief_id: int, articles: Sequence[Articl
     session.execute(upsert, rows)  # executemany: one compiled statement, rows sent in batches
 
 
-def finish_collection(session: Session, *, brief_id: int, now: datetime | None = None) -> bool:
-    """Count the brief's articles, sum its accounts, and mark it collected; False if it was not collecting."""
+def finish_collection(session: Session, *, brief_id: int, claim: int, now: datetime | None = None) -> bool:
+    """Count the brief's articles, sum its accounts, and mark it collected.
+
+    False if the claim numbered ``claim`` no longer holds the brief's collection.
+    """
     now = now or utcnow()
     refresh_accounts(session, brief_id=brief_id)
     total = session.scalar(select(func.count()).where(BriefArticle.brief_id == brief_id)) or 0
@@ -427,15 +439,19 @@ def finish_collection(session: Session, *, brief_id: int, now: datetime | None =
         )
     ).all()
     problems = "; ".join(f"{row.platform}/{row.keyword}: {row.error}" for row in searches) or None
-    return transition(
-        session,
-        brief_id=brief_id,
-        to=BriefStatus.COLLECTED,
-        from_=[BriefStatus.COLLECTING],
-        collected_at=now,
-        claimed_until=None,
-        articles=total,
-        last_error=problems,
+    return (
+        transition(
+            session,
+            brief_id=brief_id,
+            to=BriefStatus.COLLECTED,
+            from_=[BriefStatus.COLLECTING],
+            where=(_held(claim),),
+            collected_at=now,
+            claimed_until=None,
+            articles=total,
+            last_error=problems,
+        )
+        == 1
     )
 
 
@@ -462,25 +478,49 @@ def refresh_accounts(session: Session, *, brief_id: int) -> None:
 
 
 def finish_brief(
-    session: Session, *, brief_id: int, zip_path: str, summary: dict[str, Any], now: datetime | None = None
+    session: Session,
+    *,
+    brief_id: int,
+    claim: int,
+    zip_path: str,
+    summary: dict[str, Any],
+    now: datetime | None = None,
 ) -> bool:
-    """Mark an analysed brief finished with its files and summary; False if it was not analysing."""
-    return transition(
+    """Mark an analysed brief finished with its files and summary.
+
+    False if the claim numbered ``claim`` no longer holds the brief's analysis. On success the row
+    stays locked until the caller commits, so the files can be put in place meanwhile.
+    """
+    return (
+        transition(
+            session,
+            brief_id=brief_id,
+            to=BriefStatus.FINISHED,
+            from_=[BriefStatus.ANALYSING],
+            where=(_held(claim),),
+            now=now,
+            zip_path=zip_path,
+            summary=summary,
+        )
+        == 1
+    )
+
+
+def fail_brief(
+    session: Session, *, brief_id: int, error: str, claim: int | None = None, now: datetime | None = None
+) -> bool:
+    """Mark an unfinished brief failed with the reason (only while the claim ``claim`` holds it, if given)."""
+    where = () if claim is None else (_held(claim),)
+    failed = transition(
         session,
         brief_id=brief_id,
-        to=BriefStatus.FINISHED,
-        from_=[BriefStatus.ANALYSING],
+        to=BriefStatus.FAILED,
+        from_=UNFINISHED,
+        where=where,
         now=now,
-        zip_path=zip_path,
-        summary=summary,
+        last_error=error[:4000],
     )
-
-
-def fail_brief(session: Session, *, brief_id: int, error: str, now: datetime | None = None) -> bool:
-    """Mark an unfinished brief failed with the reason."""
-    return transition(
-        session, brief_id=brief_id, to=BriefStatus.FAILED, from_=UNFINISHED, now=now, last_error=error[:4000]
-    )
+    return failed == 1
 
 
 ARTICLE_COLUMNS = [getattr(BriefArticle, field.name) for field in fields(Article)]

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -24,26 +25,31 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from core.names import ANALYSE_BRIEF, analyse_run_name, collect_run_name
+from core.names import ANALYSE_BRIEF, COLLECT_BRIEF, analyse_run_name, collect_run_name
 from core.settings import PLATFORMS
 from db.briefs import ClaimedBrief, SearchOutcome
+from rules.briefs import Stage
+from tasks.artifacts import ProgressReporter
 from tasks.briefs import (
     analyse_claimed,
     claim_for_stage,
     collect_platform,
+    collection_progress,
     fail_abandoned_briefs,
     find_waiting,
     mark_collected,
     mark_failed,
     prepare_analysis,
     record_analysis,
-    report_collection,
+    runs_in_progress,
     store_brief,
     wait_for_collection,
 )
 
 PROGRESS_EVERY = 1.0  # seconds between progress artifact updates while collecting
-STAGE_NAMES = {"collect": "collection", "analyse": "analysis"}
+STAGE_NAMES = {Stage.COLLECT: "collection", Stage.ANALYSE: "analysis"}
+DEPLOYMENTS = {Stage.COLLECT: COLLECT_BRIEF, Stage.ANALYSE: ANALYSE_BRIEF}
+RUN_NAMES = {Stage.COLLECT: collect_run_name, Stage.ANALYSE: analyse_run_name}
 
 
 def _submit_run_name() -> str:
@@ -68,7 +74,7 @@ async def submit_brief(
     """Validate and store a brief, then collect and analyse it at once."""
     brief_id = store_brief(keywords, platforms or None, since, until)
     get_run_logger().info("stored brief %s", brief_id)
-    return {"brief_id": brief_id, **await collect(brief_id)}
+    return await collect(brief_id)
 
 
 @flow(flow_run_name=_collect_run_name)
@@ -80,70 +86,88 @@ async def collect_brief(brief_id: int) -> dict[str, Any]:
 async def collect(brief_id: int) -> dict[str, Any]:
     """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own).
 
-    The analysis run is started as soon as the brief is claimed, so that it gets ready while the
-    platforms are searched and begins the moment the brief is collected.
+    The analysis run is started as soon as the brief is claimed (unless one is queued or running for
+    it already), so that it gets ready while the platforms are searched and begins the moment the
+    brief is collected.
     """
-    async with claimed(brief_id, "collect") as brief:
+    async with claimed(brief_id, Stage.COLLECT) as brief:
         if brief is None:
-            return {"collected": False}
-        analysis_started = await start_analysis(brief_id)
+            return {"brief_id": brief_id, "collected": False}
+        analysis_started = await hand_off(Stage.ANALYSE, brief_id)
         outcomes = await _collect_with_progress(brief)
-        mark_collected(brief_id)
+        collected = mark_collected(brief)
     totals = {
         "articles": sum(o.articles for o in outcomes),
         "malformed": sum(o.malformed for o in outcomes),
         "searches_with_errors": sum(1 for o in outcomes if o.error),
     }
+    if not collected:
+        get_run_logger().warning("brief %s was taken over by a later run: left to it", brief_id)
+        return {"brief_id": brief_id, "collected": False, **totals}
     get_run_logger().info("brief %s collected: %s", brief_id, totals)
     if not analysis_started:
         await analyse(brief_id)
-    return {"collected": True, **totals}
+    return {"brief_id": brief_id, "collected": True, **totals}
 
 
 @asynccontextmanager
-async def claimed(brief_id: int, stage: str) -> AsyncIterator[ClaimedBrief | None]:
+async def claimed(brief_id: int, stage: Stage) -> AsyncIterator[ClaimedBrief | None]:
     """The brief claimed for ``stage`` (None if it is not waiting for it); a failure in the block is
     recorded on the brief with its reason, then raised."""
     brief = claim_for_stage(brief_id, stage)
     if brief is None:
         get_run_logger().info(
-            "brief %s is not waiting to %s: another run has it, or it is done", brief_id, stage
+            "brief %s is not waiting to %s: another run has it, or it is done", brief_id, stage.value
         )
         yield None
         return
     try:
         yield brief
     except Exception as exc:
-        mark_failed(brief_id, f"{STAGE_NAMES[stage]} failed: {exc}")
+        mark_failed(brief, f"{STAGE_NAMES[stage]} failed: {exc}")
         raise
 
 
 async def _collect_with_progress(brief: ClaimedBrief) -> list[SearchOutcome]:
     """Run one collection task per platform while a progress artifact follows the searches."""
-    collecting = asyncio.gather(*(collect_platform(brief, platform) for platform in brief.platforms))
-    artifact = await report_collection(brief.id, None)
+    platforms = sorted({search.platform for search in brief.searches}, key=brief.platforms.index)
+    collecting = asyncio.gather(*(collect_platform(brief, platform) for platform in platforms))
+    progress = ProgressReporter(partial(collection_progress, brief.id), every=PROGRESS_EVERY)
+    await progress.update(force=True)
     while True:
         done, _ = await asyncio.wait({collecting}, timeout=PROGRESS_EVERY)
-        await report_collection(brief.id, artifact)
+        await progress.update(force=bool(done))
         if done:
             return [outcome for outcomes in collecting.result() for outcome in outcomes]
 
 
-async def start_analysis(brief_id: int) -> bool:
-    """Start the analysis deployment for the brief (its own work pool); False if none could be started."""
+async def hand_off(stage: Stage, brief_id: int) -> bool:
+    """Make sure a run of the stage's deployment is queued or running for the brief (starting one if
+    none is); False if there is none and none could be started, so the caller does the work itself."""
+    try:
+        if RUN_NAMES[stage](brief_id) in await runs_in_progress([RUN_NAMES[stage](brief_id)]):
+            return True
+    except Exception as exc:  # the API cannot say: starting another run is still safe (claims are atomic)
+        get_run_logger().warning("could not look up the runs of brief %s (%s)", brief_id, exc)
+    return await start_stage_run(stage, brief_id)
+
+
+async def start_stage_run(stage: Stage, brief_id: int) -> bool:
+    """Start the stage's deployment for the brief (its own work pool); False if none could be started."""
+    deployment = DEPLOYMENTS[stage]
     try:
         await run_deployment(
-            name=ANALYSE_BRIEF,
+            name=deployment,
             parameters={"brief_id": brief_id},
-            flow_run_name=analyse_run_name(brief_id),
+            flow_run_name=RUN_NAMES[stage](brief_id),
             timeout=0,
         )
     except ObjectNotFound:
-        get_run_logger().info("no %s deployment: brief %s is analysed in this run", ANALYSE_BRIEF, brief_id)
+        get_run_logger().info("no %s deployment: brief %s is worked on in this run", deployment, brief_id)
         return False
     except Exception as exc:  # the server refused or is gone: the brief must not fail for that
         get_run_logger().warning(
-            "could not start %s (%s): brief %s is analysed in this run", ANALYSE_BRIEF, exc, brief_id
+            "could not start %s (%s): brief %s is worked on in this run", deployment, exc, brief_id
         )
         return False
     return True
@@ -162,26 +186,50 @@ async def analyse_brief(brief_id: int) -> dict[str, Any]:
 
 async def analyse(brief_id: int) -> dict[str, Any]:
     """The work of `analyse_brief`, in the calling flow run."""
-    async with claimed(brief_id, "analyse") as brief:
+    async with claimed(brief_id, Stage.ANALYSE) as brief:
         if brief is None:
-            return {"analysed": False}
+            return {"brief_id": brief_id, "analysed": False}
         analysis = analyse_claimed(brief)
-        await record_analysis(brief_id, analysis)
+        zip_path = await record_analysis(brief, analysis)
+    if zip_path is None:
+        return {"brief_id": brief_id, "analysed": False}
     get_run_logger().info(
         "brief %s: %s articles analysed in %.2f s", brief_id, analysis.articles, analysis.seconds
     )
-    return {"analysed": True, "articles": analysis.articles, "zip": str(analysis.zip_path)}
+    return {
+        "brief_id": brief_id,
+        "analysed": True,
+        "articles": analysis.articles,
+        "zip": zip_path,
+    }
+
+
+WORK = {Stage.COLLECT: collect, Stage.ANALYSE: analyse}
 
 
 @flow(flow_run_name="process waiting briefs")
 async def process_briefs() -> dict[str, int]:
-    """Collect the briefs waiting for it and hand collected ones to analysis, lost runs' briefs included."""
-    abandoned = fail_abandoned_briefs()
-    to_collect = find_waiting("collect")
-    for brief_id in to_collect:
-        await collect_brief(brief_id)
-    to_analyse = find_waiting("analyse")
-    for brief_id in to_analyse:
-        if not await start_analysis(brief_id):
-            await analyse(brief_id)
-    return {"collected": len(to_collect), "handed_to_analysis": len(to_analyse), "abandoned": abandoned}
+    """Hand every brief waiting for a stage to a run of it, unless one is queued or running for it.
+
+    Briefs whose run was lost (lease lapsed) count as waiting; without the deployment (or when it
+    cannot be started) the work is done in this run. Every waiting brief is seen, 50 at a time.
+    """
+    counts = {"abandoned": fail_abandoned_briefs(), "collect": 0, "analyse": 0, "left_to_their_runs": 0}
+    for stage in Stage:
+        after = 0
+        while batch := find_waiting(stage, after):
+            after = batch[-1]
+            names = {RUN_NAMES[stage](brief_id): brief_id for brief_id in batch}
+            try:
+                busy = {names[name] for name in await runs_in_progress(list(names))}
+            except Exception as exc:  # without knowing which runs exist, starting more could duplicate them
+                get_run_logger().warning("could not look up runs (%s): the next sweep hands these off", exc)
+                continue
+            counts["left_to_their_runs"] += len(busy)
+            for brief_id in batch:
+                if brief_id in busy:
+                    continue
+                if not await start_stage_run(stage, brief_id):
+                    await WORK[stage](brief_id)
+                counts[stage.value] += 1
+    return counts

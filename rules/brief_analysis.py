@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import shutil
 import time
 import uuid
 import zipfile
@@ -482,6 +483,20 @@ def zip_brief(zip_path: Path, files: dict[str, Path], brief_name: str) -> None:
         for name, path in files.items():
             archive.write(path, f"{brief_name}/{name}")
     os.replace(partial, zip_path)
+
+
+def publish_files(staged: Path, out_dir: Path, brief_name: str) -> None:
+    """Move a brief's folder and zip written under ``staged`` into ``out_dir``, replacing earlier ones.
+
+    The folder is swapped in by renames (the old one removed after), the zip moved last.
+    """
+    target = out_dir / brief_name
+    old = out_dir / f".{brief_name}.{uuid.uuid4().hex}.old"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged / brief_name, target)
+    os.replace(staged / f"{brief_name}.zip", out_dir / f"{brief_name}.zip")
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def analyse_brief_articles(

@@ -6,10 +6,18 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from core.settings import PLATFORMS
 
 MAX_KEYWORD_LENGTH = 30
+
+
+class Stage(StrEnum):
+    """The two stages of a brief, each claimed by one run at a time."""
+
+    COLLECT = "collect"
+    ANALYSE = "analyse"
 
 
 @dataclass(frozen=True)

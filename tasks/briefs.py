@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import httpx
-from prefect import get_run_logger, task
+from prefect import get_client, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterName,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 
 from connectors.platforms import PlatformError, SearchPage, platform_client, search
 from core.fonts import cjk_font
@@ -45,13 +52,19 @@ from db.briefs import (
     waiting_briefs,
 )
 from db.engine import session_factory
-from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_jieba
-from rules.briefs import Article, validate_brief
-from tasks.artifacts import publish_progress
+from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_jieba, publish_files
+from rules.briefs import Article, Stage, validate_brief
+from tasks.artifacts import report
 
 Sink = Callable[[list[Article]], Awaitable[None]]
-HANDOFF_GRACE = timedelta(seconds=15)  # a brief this fresh is left to the run started for it
 COLLECTION_POLL = 0.2  # seconds between looks at a brief's status while its analysis waits
+IN_PROGRESS = [
+    StateType.SCHEDULED,
+    StateType.PENDING,
+    StateType.RUNNING,
+    StateType.PAUSED,
+    StateType.CANCELLING,
+]
 
 
 @dataclass(frozen=True)
@@ -184,8 +197,8 @@ def store_brief(
 
 
 @task(task_run_name="claim brief {brief_id} to {stage}")
-def claim_for_stage(brief_id: int, stage: str) -> ClaimedBrief | None:
-    """Claim the brief for "collect" or "analyse"; None if it is not waiting for that."""
+def claim_for_stage(brief_id: int, stage: Stage) -> ClaimedBrief | None:
+    """Claim the brief for a stage; None if it is not waiting for that."""
     with session_factory().begin() as session:
         return claim_brief(
             session, brief_id=brief_id, stage=stage, lease_seconds=get_settings().briefs.lease_seconds
@@ -199,11 +212,26 @@ def fail_abandoned_briefs() -> int:
         return fail_abandoned(session, max_attempts=get_settings().briefs.max_attempts)
 
 
-@task(task_run_name="find briefs waiting to {stage}")
-def find_waiting(stage: str) -> list[int]:
-    """Briefs waiting for a stage, including those a lost run left behind."""
+@task(task_run_name="find briefs waiting to {stage} after {after}")
+def find_waiting(stage: Stage, after: int) -> list[int]:
+    """Up to 50 briefs (ids above ``after``) waiting for a stage, including those a lost run left behind."""
     with session_factory().begin() as session:
-        return waiting_briefs(session, stage=stage, settled=HANDOFF_GRACE)
+        return waiting_briefs(session, stage=stage, after=after)
+
+
+async def runs_in_progress(names: Sequence[str]) -> set[str]:
+    """Which of these flow-run names a run queued or running now has, created within a lease's time.
+
+    An older run lost its claim by now in any case (and a killed run can show "Running" for ever).
+    Raises what the Prefect client raises when the API cannot answer.
+    """
+    since = datetime.now(UTC) - timedelta(seconds=get_settings().briefs.lease_seconds)
+    in_progress = FlowRunFilterState(type=FlowRunFilterStateType(any_=IN_PROGRESS))
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=list(names)), state=in_progress)
+        )
+    return {run.name for run in runs if run.created is None or run.created >= since}
 
 
 @task(task_run_name="collect {platform} for brief {brief.id}")
@@ -264,34 +292,27 @@ async def collect_platform(brief: ClaimedBrief, platform: str) -> list[SearchOut
     return list(outcomes)
 
 
-@task(task_run_name="mark brief {brief_id} collected")
-def mark_collected(brief_id: int) -> bool:
-    """Sum up the accounts and mark the brief collected."""
+@task(task_run_name="mark brief {brief.id} collected")
+def mark_collected(brief: ClaimedBrief) -> bool:
+    """Sum up the accounts and mark the brief collected; False if this run's claim was taken over."""
     with session_factory().begin() as session:
-        return finish_collection(session, brief_id=brief_id)
+        return finish_collection(session, brief_id=brief.id, claim=brief.claim)
 
 
-@task(task_run_name="fail brief {brief_id}")
-def mark_failed(brief_id: int, error: str) -> None:
-    """Record why the brief failed, and its finish time."""
+@task(task_run_name="fail brief {brief.id}")
+def mark_failed(brief: ClaimedBrief, error: str) -> None:
+    """Record why the brief failed, and its finish time (unless another run's claim holds it now)."""
     with session_factory().begin() as session:
-        fail_brief(session, brief_id=brief_id, error=error)
+        fail_brief(session, brief_id=brief.id, error=error, claim=brief.claim)
 
 
-def collection_progress(brief_id: int) -> tuple[float, str]:
-    """Share of the brief's searches finished, and a line saying how far collection got."""
+def collection_progress(brief_id: int) -> tuple[int, int, str]:
+    """The brief's searches finished, its searches in all, and a line saying how far collection got."""
     with session_factory().begin() as session:
         searches = list_searches(session, brief_id=brief_id)
     done = [s for s in searches if s["status"] not in ("pending", "running")]
     articles = sum(s["articles"] for s in done)
-    share = 100.0 * len(done) / len(searches) if searches else 100.0
-    return share, f"{len(done)} of {len(searches)} searches finished, {articles} articles stored"
-
-
-async def report_collection(brief_id: int, artifact_id: UUID | None) -> UUID:
-    """Create or update the collection progress artifact of the current run."""
-    share, description = await asyncio.to_thread(collection_progress, brief_id)
-    return await publish_progress(artifact_id, share, description)
+    return len(done), len(searches), f"{len(done)} of {len(searches)} searches finished, {articles} articles"
 
 
 @task(task_run_name="load jieba and the font")
@@ -334,9 +355,14 @@ def analysis_font() -> Path:
     return cjk_font(settings.briefs.font_path, settings.data_dir / "cache" / "fonts")
 
 
+def staging_dir(brief: ClaimedBrief) -> Path:
+    """Where one claim's analysis writes the brief's files before they are put in place."""
+    return export_dir() / ".staging" / f"{brief.id}-{brief.claim}"
+
+
 @task(task_run_name="analyse brief {brief.id}")
 def analyse_claimed(brief: ClaimedBrief) -> BriefAnalysis:
-    """Read the brief's articles and write its workbooks, word clouds and zip."""
+    """Read the brief's articles and write its workbooks, word clouds and zip into its staging folder."""
     settings = get_settings()
     with session_factory().begin() as session:
         articles = list_articles(session, brief_id=brief.id, order_by="id")
@@ -345,7 +371,7 @@ def analyse_claimed(brief: ClaimedBrief) -> BriefAnalysis:
     return analyse_brief_articles(
         articles,
         brief.keywords,
-        out_dir=export_dir(),
+        out_dir=staging_dir(brief),
         brief_name=str(brief.id),
         font=analysis_font(),
         processes=settings.briefs.analysis_processes,
@@ -358,7 +384,7 @@ def _posted(article: Article) -> float:
     return article.post_time.timestamp() if article.post_time else 0.0
 
 
-def brief_summary(analysis: BriefAnalysis) -> dict[str, Any]:
+def brief_summary(analysis: BriefAnalysis, brief_dir: Path) -> dict[str, Any]:
     """What the brief row keeps of an analysis: counts per platform, top words and topics, the files."""
     per_platform: dict[str, int] = {}
     for row in analysis.summary:
@@ -368,28 +394,48 @@ def brief_summary(analysis: BriefAnalysis) -> dict[str, Any]:
         "per_platform": per_platform,
         "top_words": [[w.word, w.count] for w in analysis.words[:30]],
         "top_topics": [[t.topic, t.count] for t in analysis.topics[:30]],
-        "files": {name: str(path) for name, path in analysis.files.items()},
+        "files": {name: str(brief_dir / name) for name in analysis.files},
         "seconds": round(analysis.seconds, 2),
     }
 
 
-@task(task_run_name="finish brief {brief_id}")
-async def record_analysis(brief_id: int, analysis: BriefAnalysis) -> None:
-    """Mark the brief finished with its files, and publish a markdown summary of it."""
-    summary = brief_summary(analysis)
+def finish_analysis(brief: ClaimedBrief, analysis: BriefAnalysis) -> tuple[bool, dict[str, Any], str | None]:
+    """Mark the brief finished and put its staged files in place, if this claim still holds it.
 
-    def finish() -> str | None:
+    Returns whether it did, the summary stored, and what could not be collected. The staged files are
+    dropped either way: a brief's files are only ever written by the run holding it.
+    """
+    name, staged = str(brief.id), staging_dir(brief)
+    summary = brief_summary(analysis, export_dir() / name)
+    try:
         with session_factory().begin() as session:
-            finish_brief(session, brief_id=brief_id, zip_path=str(analysis.zip_path), summary=summary)
-            brief = get_brief(session, brief_id=brief_id)
-            return brief.last_error if brief else None
+            zip_path = str(export_dir() / f"{name}.zip")
+            if not finish_brief(
+                session, brief_id=brief.id, claim=brief.claim, zip_path=zip_path, summary=summary
+            ):
+                return False, summary, None
+            publish_files(staged, export_dir(), name)  # while the brief's row is still locked
+            held = get_brief(session, brief_id=brief.id)
+            return True, summary, held.last_error if held else None
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
-    problems = await asyncio.to_thread(finish)
-    await acreate_markdown_artifact(
-        markdown=summary_markdown(brief_id, summary, problems),
-        key=f"brief-{brief_id}",
+
+@task(task_run_name="finish brief {brief.id}")
+async def record_analysis(brief: ClaimedBrief, analysis: BriefAnalysis) -> str | None:
+    """`finish_analysis`, then a markdown summary for the Prefect UI; the zip's path, or None if a later
+    run holds the brief now."""
+    finished, summary, problems = await asyncio.to_thread(finish_analysis, brief, analysis)
+    if not finished:
+        get_run_logger().warning("brief %s was taken over by a later run: its files are left to it", brief.id)
+        return None
+    markdown = acreate_markdown_artifact(
+        markdown=summary_markdown(brief.id, summary, problems),
+        key=f"brief-{brief.id}",
         description="Brief summary",
     )
+    await report(markdown, "brief summary artifact")
+    return str(export_dir() / f"{brief.id}.zip")
 
 
 def summary_markdown(brief_id: int, summary: dict[str, Any], problems: str | None) -> str:

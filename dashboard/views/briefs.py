@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.progress import share
 from core.settings import PLATFORMS
 from dashboard import brief_data
 from db.briefs import COUNT_FIELDS, BriefStatus, BriefSummary
@@ -55,9 +56,7 @@ def show_progress(brief: BriefSummary) -> None:
     """Status, times and the searches per platform × keyword."""
     searches = brief_data.searches_frame(brief.id)
     done = int((~searches["status"].isin(["pending", "running"])).sum()) if not searches.empty else 0
-    st.progress(
-        done / len(searches) if len(searches) else 1.0, text=f"{done} of {len(searches)} searches done"
-    )
+    st.progress(share(done, len(searches)), text=f"{done} of {len(searches)} searches done")
     columns = st.columns(4)
     columns[0].metric("Status", brief.status.value)
     stored = int(searches["articles"].sum()) if not searches.empty else 0

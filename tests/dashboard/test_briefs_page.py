@@ -15,7 +15,6 @@ from db.briefs import (
     claim_brief,
     create_brief,
     fail_brief,
-    finish_brief,
     finish_collection,
     list_briefs,
     list_searches,
@@ -23,8 +22,8 @@ from db.briefs import (
     store_articles,
 )
 from deployments.runs import start_collection
-from rules.briefs import Article, validate_brief
-from tasks.briefs import analyse_claimed, brief_summary
+from rules.briefs import Article, Stage, validate_brief
+from tasks.briefs import analyse_claimed, finish_analysis
 
 Sessions = sessionmaker[Session]
 BRIEFS = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "briefs.py"
@@ -62,7 +61,7 @@ def finished_brief(sessions: Sessions) -> int:
     spec = validate_brief(["新能源"], ["weibo", "douyin"], max_keywords=5)
     with sessions.begin() as session:
         brief_id = create_brief(session, spec=spec)
-        brief = claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60)
+        brief = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
         assert brief is not None
         store_articles(session, brief_id=brief_id, articles=articles())
         weibo, douyin = brief.searches
@@ -70,13 +69,10 @@ def finished_brief(sessions: Sessions) -> int:
         record_search(
             session, outcome=SearchOutcome(douyin.id, 1, 3, 0, 6, error="page 2: douyin answered HTTP 500")
         )
-        finish_collection(session, brief_id=brief_id)
-        claimed = claim_brief(session, brief_id=brief_id, stage="analyse", lease_seconds=60)
-    analysis = analyse_claimed.fn(claimed)
-    with sessions.begin() as session:
-        finish_brief(
-            session, brief_id=brief_id, zip_path=str(analysis.zip_path), summary=brief_summary(analysis)
-        )
+        finish_collection(session, brief_id=brief_id, claim=brief.claim)
+        claimed = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
+    assert claimed is not None
+    assert finish_analysis(claimed, analyse_claimed.fn(claimed))[0]
     return brief_id
 
 

@@ -21,6 +21,7 @@ from db.briefs import (
     finish_brief,
     finish_collection,
     get_brief,
+    holds_claim,
     list_accounts,
     list_articles,
     list_briefs,
@@ -30,7 +31,7 @@ from db.briefs import (
     store_articles,
     waiting_briefs,
 )
-from rules.briefs import Article, validate_brief
+from rules.briefs import Article, Stage, validate_brief
 
 Sessions = sessionmaker[Session]
 POSTED = datetime(2026, 11, 20, 8, tzinfo=UTC)
@@ -77,14 +78,14 @@ def test_a_job_has_one_search_per_platform_and_keyword(sessions: Sessions) -> No
 def test_two_runs_never_hold_a_job_and_a_lapsed_lease_frees_it(sessions: Sessions) -> None:
     brief_id = new_job(sessions)
     with sessions.begin() as session:
-        first = claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60)
+        first = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
     with sessions.begin() as session:
-        second = claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60)
-        waiting_now = waiting_briefs(session, stage="collect")
+        second = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        waiting_now = waiting_briefs(session, stage=Stage.COLLECT)
         later = utcnow() + timedelta(seconds=61)
-        waiting_later = waiting_briefs(session, stage="collect", now=later)
-        third = claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60, now=later)
-        analysis = claim_brief(session, brief_id=brief_id, stage="analyse", lease_seconds=60)
+        waiting_later = waiting_briefs(session, stage=Stage.COLLECT, now=later)
+        third = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60, now=later)
+        analysis = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
     assert first is not None and len(first.searches) == 4
     assert second is None and analysis is None
     assert waiting_now == [] and waiting_later == [brief_id]
@@ -112,7 +113,7 @@ def test_articles_are_upserted_so_a_rerun_adds_no_duplicates(sessions: Sessions)
 def test_collection_sums_accounts_and_records_what_could_not_be_had(sessions: Sessions) -> None:
     brief_id = new_job(sessions)
     with sessions.begin() as session:
-        claimed = claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60)
+        claimed = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
         assert claimed is not None
         articles = [article("1", like=10), article("2", like=20), article("3", user="小李", like=5)]
         store_articles(session, brief_id=brief_id, articles=articles)
@@ -122,7 +123,7 @@ def test_collection_sums_accounts_and_records_what_could_not_be_had(sessions: Se
             session,
             outcome=SearchOutcome(second.id, pages=0, articles=0, malformed=0, attempts=5, error="HTTP 500"),
         )
-        assert finish_collection(session, brief_id=brief_id)
+        assert finish_collection(session, brief_id=brief_id, claim=claimed.claim)
     with sessions.begin() as session:
         brief = get_brief(session, brief_id=brief_id)
         accounts = {a["user_name"]: a for a in list_accounts(session, brief_id=brief_id)}
@@ -137,11 +138,13 @@ def test_collection_sums_accounts_and_records_what_could_not_be_had(sessions: Se
 def test_finish_and_failure_always_record_the_finish_time(sessions: Sessions) -> None:
     done, broken = new_job(sessions), new_job(sessions, ("电池",))
     with sessions.begin() as session:
-        for stage in ("collect", "analyse"):
-            assert claim_brief(session, brief_id=done, stage=stage, lease_seconds=60)
-            if stage == "collect":
-                finish_collection(session, brief_id=done)
-        assert finish_brief(session, brief_id=done, zip_path="/x/1.zip", summary={"articles": 0})
+        collecting = claim_brief(session, brief_id=done, stage=Stage.COLLECT, lease_seconds=60)
+        assert collecting and finish_collection(session, brief_id=done, claim=collecting.claim)
+        analysing = claim_brief(session, brief_id=done, stage=Stage.ANALYSE, lease_seconds=60)
+        assert analysing
+        assert finish_brief(
+            session, brief_id=done, claim=analysing.claim, zip_path="/x/1.zip", summary={"articles": 0}
+        )
         assert fail_brief(session, brief_id=broken, error="platform down")
         assert not fail_brief(session, brief_id=done, error="too late")
     with sessions.begin() as session:
@@ -180,8 +183,8 @@ def test_a_job_whose_runs_keep_getting_lost_is_failed_with_the_reason(sessions: 
     with sessions.begin() as session:
         for _ in range(3):  # claimed three times, each run lost before its lease ran out
             later += timedelta(seconds=61)
-            assert claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60, now=later)
-        assert claim_brief(session, brief_id=healthy, stage="collect", lease_seconds=60, now=later)
+            assert claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60, now=later)
+        assert claim_brief(session, brief_id=healthy, stage=Stage.COLLECT, lease_seconds=60, now=later)
         assert fail_abandoned(session, max_attempts=3, now=later + timedelta(seconds=30)) == 0  # leases hold
         assert fail_abandoned(session, max_attempts=3, now=later + timedelta(seconds=61)) == 1
     with sessions.begin() as session:
@@ -206,14 +209,45 @@ def test_platform_totals_count_every_article_even_without_an_account(sessions: S
     assert totals["douyin"]["articles"] == 1 and totals["douyin"]["interaction"] == 12
 
 
-def test_a_fresh_job_is_left_to_the_run_started_for_it(sessions: Sessions) -> None:
+def test_a_later_claim_fences_off_the_run_that_held_the_brief_before(sessions: Sessions) -> None:
     brief_id = new_job(sessions)
-    grace = timedelta(seconds=15)
+    later = utcnow() + timedelta(seconds=61)
     with sessions.begin() as session:
-        assert waiting_briefs(session, stage="collect", settled=grace) == []
-        later = utcnow() + timedelta(seconds=16)
-        assert waiting_briefs(session, stage="collect", settled=grace, now=later) == [brief_id]
-        assert claim_brief(session, brief_id=brief_id, stage="collect", lease_seconds=60)
-        assert finish_collection(session, brief_id=brief_id)
-        assert waiting_briefs(session, stage="analyse", settled=grace) == []
-        assert waiting_briefs(session, stage="analyse", settled=grace, now=later + grace) == [brief_id]
+        collecting = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert collecting and finish_collection(session, brief_id=brief_id, claim=collecting.claim)
+        slow = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
+        taken_over = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60, now=later)
+        assert slow and taken_over and taken_over.claim == slow.claim + 1
+        assert not holds_claim(session, brief_id=brief_id, stage=Stage.ANALYSE, claim=slow.claim)
+        assert not finish_brief(session, brief_id=brief_id, claim=slow.claim, zip_path="/x", summary={})
+        assert not fail_brief(session, brief_id=brief_id, claim=slow.claim, error="the slow run gave up")
+        assert holds_claim(session, brief_id=brief_id, stage=Stage.ANALYSE, claim=taken_over.claim)
+        assert finish_brief(session, brief_id=brief_id, claim=taken_over.claim, zip_path="/y", summary={})
+        brief = get_brief(session, brief_id=brief_id)
+    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.zip_path == "/y"
+
+
+def test_waiting_briefs_page_through_every_brief_not_only_the_first_fifty(sessions: Sessions) -> None:
+    created = [new_job(sessions) for _ in range(7)]
+    with sessions.begin() as session:
+        pages, after = [], 0
+        while page := waiting_briefs(session, stage=Stage.COLLECT, after=after, limit=3):
+            pages.append(page)
+            after = page[-1]
+    assert [len(page) for page in pages] == [3, 3, 1] and [i for page in pages for i in page] == created
+
+
+def test_a_collection_claims_only_the_searches_not_yet_done(sessions: Sessions) -> None:
+    brief_id = new_job(sessions)
+    with sessions.begin() as session:
+        first = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert first is not None
+        record_search(session, outcome=SearchOutcome(first.searches[0].id, 1, 3, 0, 1))
+        again = claim_brief(
+            session,
+            brief_id=brief_id,
+            stage=Stage.COLLECT,
+            lease_seconds=60,
+            now=utcnow() + timedelta(seconds=61),
+        )
+    assert again is not None and [s.id for s in again.searches] == [s.id for s in first.searches[1:]]

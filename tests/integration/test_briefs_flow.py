@@ -6,15 +6,28 @@ import asyncio
 import threading
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from openpyxl import load_workbook
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    TaskRunFilter,
+    TaskRunFilterName,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.states import Scheduled
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import flows.briefs
+import tasks.artifacts
+import tasks.briefs
 from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import (
@@ -30,8 +43,9 @@ from db.briefs import (
     transition,
 )
 from flows.briefs import analyse_brief, collect_brief, process_briefs, submit_brief
-from rules.briefs import Article, validate_brief
+from rules.briefs import Article, Stage, validate_brief
 from sandbox.platforms import expected_counts
+from tasks.briefs import analyse_claimed, finish_analysis, staging_dir
 from tests.conftest import ConfigureSandbox, set_env
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "platforms_on_the_sandbox")
@@ -139,7 +153,7 @@ def test_the_schedule_picks_up_a_job_a_lost_run_held(
         brief_id = create_brief(session, spec=spec)
         past = utcnow() - timedelta(hours=1)
         assert claim_brief(
-            session, brief_id=brief_id, stage="collect", lease_seconds=60, now=past
+            session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60, now=past
         )  # then died
     asyncio.run(process_briefs())
     with sessions.begin() as session:
@@ -148,26 +162,134 @@ def test_the_schedule_picks_up_a_job_a_lost_run_held(
     assert brief.articles == expected_counts(config, "douyin", "咖啡")[0]
 
 
+async def task_run_is_running(name: str) -> bool:
+    async with get_client() as client:
+        runs = await client.read_task_runs(
+            task_run_filter=TaskRunFilter(
+                name=TaskRunFilterName(any_=[name]),
+                state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING])),
+            )
+        )
+    return bool(runs)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll ``condition`` until it holds (the timeout only stops a broken test from hanging)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.05)
+
+
 def test_an_analysis_started_early_waits_for_the_collection_then_analyses(sessions: Sessions) -> None:
     spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
     with sessions.begin() as session:
         brief_id = create_brief(session, spec=spec)
-        assert claim_brief(
-            session, brief_id=brief_id, stage="collect", lease_seconds=60
-        )  # a collector at work
+        collecting = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert collecting  # a collector at work
     results: list[dict[str, object]] = []
     analysis = threading.Thread(target=lambda: results.append(asyncio.run(analyse_brief(brief_id))))
     analysis.start()
-    time.sleep(3)  # the analysis run has loaded jieba and the font by now, and waits
+    waiting = f"wait for brief {brief_id} to be collected"
+    wait_until(lambda: asyncio.run(task_run_is_running(waiting)), "the analysis waiting for the collection")
     with sessions.begin() as session:
         assert get_brief(session, brief_id=brief_id).status == BriefStatus.COLLECTING  # type: ignore[union-attr]
         store_articles(session, brief_id=brief_id, articles=[COFFEE_ARTICLE])
-        assert finish_collection(session, brief_id=brief_id)
+        assert finish_collection(session, brief_id=brief_id, claim=collecting.claim)
     analysis.join(timeout=60)
     with sessions.begin() as session:
         brief = get_brief(session, brief_id=brief_id)
-    assert results == [{"analysed": True, "articles": 1, "zip": brief.zip_path}]  # type: ignore[union-attr]
     assert brief is not None and brief.status == BriefStatus.FINISHED and Path(brief.zip_path or "").is_file()
+    assert results == [{"brief_id": brief_id, "analysed": True, "articles": 1, "zip": brief.zip_path}]
+
+
+def collected_brief(sessions: Sessions) -> int:
+    """A brief of one article, collected and waiting for its analysis."""
+    spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=spec)
+        collecting = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert collecting
+        store_articles(session, brief_id=brief_id, articles=[COFFEE_ARTICLE])
+        assert finish_collection(session, brief_id=brief_id, claim=collecting.claim)
+    return brief_id
+
+
+def test_an_analysis_whose_claim_was_taken_over_never_writes_the_files(sessions: Sessions) -> None:
+    brief_id = collected_brief(sessions)
+    later = utcnow() + timedelta(seconds=61)
+    with sessions.begin() as session:
+        slow = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
+        taken_over = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60, now=later)
+    assert slow and taken_over
+    exports = get_settings().data_dir / "briefs"
+    assert finish_analysis(taken_over, analyse_claimed.fn(taken_over))[0]
+    files = {path: path.stat().st_mtime_ns for path in (exports / str(brief_id)).iterdir()}
+    finished, _, _ = finish_analysis(slow, analyse_claimed.fn(slow))  # the slow run ends after all
+    assert not finished
+    assert {path: path.stat().st_mtime_ns for path in (exports / str(brief_id)).iterdir()} == files
+    assert not staging_dir(slow).exists() and not staging_dir(taken_over).exists()
+
+
+@pytest.fixture
+def started_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Deployment runs started by the flows, created as queued flow runs (no worker runs them);
+    deleted after the test so that later tests do not see them queued."""
+    created: list[UUID] = []
+    names: list[str] = []
+
+    async def queue(*, name: str, parameters: dict[str, object], flow_run_name: str, timeout: int) -> object:
+        async with get_client() as client:
+            run = await client.create_flow_run(
+                collect_brief, name=flow_run_name, parameters=parameters, state=Scheduled()
+            )
+        created.append(run.id)
+        names.append(flow_run_name)
+        return run
+
+    monkeypatch.setattr(flows.briefs, "run_deployment", queue)
+    yield names
+
+    async def delete() -> None:
+        async with get_client() as client:
+            for run_id in created:
+                await client.delete_flow_run(run_id)
+
+    asyncio.run(delete())
+
+
+def test_a_sweep_starts_one_run_per_waiting_brief_and_none_while_one_is_queued(
+    sessions: Sessions, started_runs: list[str]
+) -> None:
+    spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
+    with sessions.begin() as session:
+        waiting = [create_brief(session, spec=spec) for _ in range(55)]  # more than one page of 50
+    collected = collected_brief(sessions)
+    first = asyncio.run(process_briefs())
+    second = asyncio.run(process_briefs())  # a minute later: every brief has its run queued
+    expected = [f"collect brief {brief_id}" for brief_id in waiting] + [f"analyse brief {collected}"]
+    assert started_runs == expected
+    assert first == {"abandoned": 0, "collect": 55, "analyse": 1, "left_to_their_runs": 0}
+    assert second == {"abandoned": 0, "collect": 0, "analyse": 0, "left_to_their_runs": 56}
+    with sessions.begin() as session:
+        assert {get_brief(session, brief_id=i).status for i in waiting} == {BriefStatus.SUBMITTED}  # type: ignore[union-attr]
+
+
+def test_a_brief_is_not_failed_by_a_progress_report_that_fails(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_sandbox(platform_articles=10)
+
+    async def refused(**_: object) -> None:
+        raise RuntimeError("HTTP 500 from the Prefect server")
+
+    for name in ("acreate_progress_artifact", "aupdate_progress_artifact"):
+        monkeypatch.setattr(tasks.artifacts, name, refused)
+    monkeypatch.setattr(tasks.briefs, "acreate_markdown_artifact", refused)
+    brief_id = asyncio.run(submit_brief(["咖啡"], ["weibo"]))["brief_id"]
+    with sessions.begin() as session:
+        brief = get_brief(session, brief_id=brief_id)
+    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.articles == 10
 
 
 def test_a_failed_hand_off_to_analysis_does_not_fail_the_brief(
