@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import time
 import uuid
 import zipfile
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date
 from functools import cache
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,8 @@ HMM = True
 START_METHOD = "fork"
 POOL_MIN_CHARS = 300_000  # below this (~1,000 articles) one process is faster than starting a pool
 CHUNKS_PER_PROCESS = 4
+CHUNK_SECONDS = 600.0  # a chunk not counted by then means a hung worker: the analysis fails, saying so
+POOL_SHUTDOWN_SECONDS = 10.0  # workers get this long to exit, then SIGTERM, then (as long again) SIGKILL
 
 STOPWORDS_FILE = Path(__file__).with_name("stopwords_zh.txt")
 # "#话题#" (weibo) first, then "#话题" ended by a space or the end (xiaohongshu, douyin).
@@ -269,8 +273,12 @@ _worker_keywords: frozenset[str] = frozenset()
 
 
 def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
-    """Pool initializer: the dictionary (inherited when forked) and this brief's keywords."""
+    """Pool initializer: default signal handling (not the parent's: Prefect's handlers, inherited by the
+    fork, must not run here, so SIGTERM ends a worker; Ctrl-C is the parent's), the dictionary
+    (inherited when forked) and this brief's keywords."""
     global _worker_tokenizer, _worker_keywords
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     prepare_jieba(jieba_dir)
     _worker_tokenizer = brief_tokenizer(keywords)
     _worker_keywords = frozenset(keywords)
@@ -297,18 +305,43 @@ def segmenting(
     size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
     chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
     context = multiprocessing.get_context(START_METHOD)
-    with context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords))) as pool:
+    pool = context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords)))
+    try:
         results = pool.imap_unordered(_count_chunk, chunks)
 
         def wait() -> tuple[Counter[str], Counter[str]]:
             counts: Counter[str] = Counter()
             articles: Counter[str] = Counter()
-            for chunk_counts, chunk_articles in results:
+            for _ in chunks:
+                try:
+                    chunk_counts, chunk_articles = results.next(timeout=CHUNK_SECONDS)
+                except multiprocessing.TimeoutError:
+                    raise RuntimeError(
+                        f"a segmenting worker gave no answer in {CHUNK_SECONDS:.0f} s"
+                    ) from None
                 counts.update(chunk_counts)
                 articles.update(chunk_articles)
             return counts, articles
 
         yield wait
+    finally:
+        shut_down(pool, POOL_SHUTDOWN_SECONDS)
+
+
+def shut_down(pool: Pool, timeout: float) -> None:
+    """End a pool in bounded time: its workers get ``timeout`` s to exit, then SIGTERM, then SIGKILL."""
+    workers = list(pool._pool)  # type: ignore[attr-defined]  # the worker processes
+    pool.close()
+    for signal_them in (None, "terminate", "kill"):
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            if signal_them and worker.is_alive():
+                getattr(worker, signal_them)()
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        if not any(worker.is_alive() for worker in workers):
+            break
+    pool.terminate()  # the pool's own threads; its workers are gone by now
 
 
 def rank_words(counts: Counter[str], articles: Counter[str], limit: int) -> tuple[WordCount, ...]:

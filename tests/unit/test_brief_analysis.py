@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import threading
 import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -324,3 +328,41 @@ def test_keywords_count_as_substrings_in_any_case(jieba_dir: Path) -> None:
     assert (counts["咖啡"], counts["AI"], counts["新能源汽车"], counts["新能源"]) == (1, 2, 1, 2)
     assert (articles["咖啡"], articles["AI"], articles["新能源"]) == (1, 1, 1)
     assert "ai" not in counts and "said" in counts and "咖啡馆" in counts  # the compound stays a word
+
+
+def hanging_chunk(texts: list[str]) -> object:
+    """A worker's chunk that counts, then leaves the worker unable to exit and deaf to SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=threading.Event().wait).start()  # a non-daemon thread never ends
+    return COUNT_CHUNK(texts)
+
+
+COUNT_CHUNK = brief_analysis._count_chunk
+HUNG_ANALYSIS = """
+import multiprocessing, sys
+from pathlib import Path
+from rules import brief_analysis
+from tests.unit import test_brief_analysis as t
+brief_analysis.POOL_MIN_CHARS = 0
+brief_analysis.POOL_SHUTDOWN_SECONDS = 0.2
+brief_analysis._count_chunk = t.hanging_chunk
+out, font, jieba_dir = map(Path, sys.argv[1:])
+result = brief_analysis.analyse_brief_articles(
+    t.CORPUS, t.KEYWORDS, out_dir=out, brief_name="hung", font=font, processes=2, jieba_dir=jieba_dir
+)
+print(len(result.words), len(multiprocessing.active_children()))
+"""
+
+
+def test_a_hung_pool_worker_does_not_hang_the_analysis(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
+    arguments = [str(tmp_path), str(font), str(jieba_dir)]
+    ended = subprocess.run(
+        [sys.executable, "-c", HUNG_ANALYSIS, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,  # only keeps a hanging shutdown from hanging the test run
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert ended.returncode == 0, ended.stderr
+    words, workers_left = map(int, ended.stdout.split())
+    assert words > 0 and workers_left == 0  # every worker ended: killed, as SIGTERM was ignored
