@@ -21,6 +21,7 @@ from db.briefs import (
     list_articles,
     list_briefs,
     list_searches,
+    status_label,
 )
 from rules.briefs import validate_brief
 
@@ -67,7 +68,7 @@ def list_all(
     rows = [
         (
             brief.id,
-            brief.status.value,
+            status_label(brief),
             utc(brief.submitted_at),
             brief.articles,
             ", ".join(brief.keywords),
@@ -87,7 +88,7 @@ def show(brief_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
             fail(f"there is no brief {brief_id}")
         searches = list_searches(session, brief_id=brief_id)
     typer.echo(
-        f"brief {brief.id}: {brief.status.value}, {brief.articles} articles; "
+        f"brief {brief.id}: {status_label(brief)}, {brief.articles} articles; "
         f"keywords {', '.join(brief.keywords)}"
     )
     times = [

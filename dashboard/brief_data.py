@@ -11,7 +11,7 @@ import pandas as pd
 from core.settings import get_settings
 from dashboard.data import sessions
 from db import briefs as briefs_db
-from db.briefs import UNFINISHED, BriefStatus, BriefSummary
+from db.briefs import UNFINISHED, BriefStatus, BriefSummary, status_label
 from rules.briefs import split_keywords, validate_brief
 
 ARTICLE_COLUMNS = [
@@ -82,7 +82,7 @@ def briefs_frame(briefs: list[BriefSummary]) -> pd.DataFrame:
                 "id": brief.id,
                 "keywords": ", ".join(brief.keywords),
                 "platforms": ", ".join(brief.platforms),
-                "status": brief.status.value,
+                "status": status_label(brief),
                 "articles": brief.articles,
                 "submitted": f"{brief.submitted_at:%Y-%m-%d %H:%M:%S} UTC",
                 "took (s)": seconds_between(brief.submitted_at, brief.finished_at),

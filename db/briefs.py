@@ -37,7 +37,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from db.base import Base, UTCDateTime, status_enum, utcnow
-from rules.briefs import Article, BriefSpec, Stage
+from rules.briefs import Article, BriefSpec, ShortSearch, Stage
 
 COUNT_FIELDS = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 
@@ -599,6 +599,20 @@ def list_searches(session: Session, *, brief_id: int) -> list[dict[str, Any]]:
     return [row._asdict() for row in rows]
 
 
+def short_searches(session: Session, *, brief_id: int) -> list[ShortSearch]:
+    """The brief's searches that came up short (partial or failed), with why."""
+    s = BriefSearch
+    rows = session.execute(
+        select(s.platform, s.keyword, s.status, s.pages, s.articles, s.error)
+        .where(s.brief_id == brief_id, s.status.in_([SearchStatus.PARTIAL, SearchStatus.FAILED]))
+        .order_by(s.id)
+    )
+    return [
+        ShortSearch(row.platform, row.keyword, row.status.value, row.pages, row.articles, row.error or "")
+        for row in rows
+    ]
+
+
 def platform_totals(session: Session, *, brief_id: int) -> list[dict[str, Any]]:
     """Per platform: the brief's articles and their engagement sums."""
     a = BriefArticle
@@ -624,6 +638,13 @@ def articles_per_day(session: Session, *, brief_id: int) -> list[tuple[str, date
         key = (platform, post_time.date())
         counts[key] = counts.get(key, 0) + 1
     return sorted((platform, day, n) for (platform, day), n in counts.items())
+
+
+def status_label(brief: BriefSummary) -> str:
+    """The brief's status as people read it: "finished (partial)" when some searches came up short."""
+    if brief.status == BriefStatus.FINISHED and brief.last_error:
+        return "finished (partial)"
+    return brief.status.value
 
 
 def _summary(brief: Brief) -> BriefSummary:

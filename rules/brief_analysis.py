@@ -6,7 +6,8 @@ to jieba's dictionary; the rest segmented by jieba, stop words, single character
 counted. Large corpora are segmented by a process pool over chunks.
 
 Files, under ``out_dir / brief_name``: ``keyword.xlsx`` (sheets "articles", "words"),
-``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics"), ``content_wc.png`` and
+``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics", "missing": the searches
+that came up short and why), ``content_wc.png`` and
 ``topic_wc.png``; then ``out_dir / f"{brief_name}.zip"`` with the four under ``brief_name/``. Every
 file is written under a temporary name and renamed, the zip last: a zip that exists is complete.
 """
@@ -37,7 +38,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from wordcloud import WordCloud
 
-from rules.briefs import Article
+from rules.briefs import Article, ShortSearch
 
 ENGAGEMENT = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 ARTICLE_COLUMNS = (
@@ -66,6 +67,8 @@ ACCOUNT_COLUMNS = (
 )
 DAILY_COLUMNS = ("keyword", "platform", "date", "articles", "interaction")
 TOPIC_COLUMNS = ("topic", "count")
+MISSING_COLUMNS = ("platform", "keyword", "status", "pages", "articles", "reason")
+COMPLETE = "every search of the brief was collected in full"  # the "missing" sheet when nothing is
 KEYWORD_WORKBOOK = "keyword.xlsx"
 ANALYSIS_WORKBOOK = "keyword_analysis.xlsx"
 CONTENT_CLOUD = "content_wc.png"
@@ -467,12 +470,17 @@ def write_keyword_workbook(path: Path, workbook: Workbook, words: Sequence[WordC
 
 
 def write_analysis_workbook(
-    path: Path, summary: Sequence[KeywordPlatformSummary], topics: Sequence[TopicCount]
+    path: Path,
+    summary: Sequence[KeywordPlatformSummary],
+    topics: Sequence[TopicCount],
+    short: Sequence[ShortSearch] = (),
 ) -> None:
-    """``keyword_analysis.xlsx``: sheets "summary", "accounts", "daily" and "topics"."""
+    """``keyword_analysis.xlsx``: sheets "summary", "accounts", "daily", "topics" and "missing" (the
+    searches that came up short and why, or a line saying none did)."""
     workbook = Workbook(write_only=True)
-    sheets = {name: workbook.create_sheet(name) for name in ("summary", "accounts", "daily", "topics")}
-    headers = (SUMMARY_COLUMNS, ACCOUNT_COLUMNS, DAILY_COLUMNS, TOPIC_COLUMNS)
+    names = ("summary", "accounts", "daily", "topics", "missing")
+    sheets = {name: workbook.create_sheet(name) for name in names}
+    headers = (SUMMARY_COLUMNS, ACCOUNT_COLUMNS, DAILY_COLUMNS, TOPIC_COLUMNS, MISSING_COLUMNS)
     for sheet, columns in zip(sheets.values(), headers, strict=True):
         append(sheet, columns)
     for row in summary:
@@ -488,6 +496,11 @@ def write_analysis_workbook(
             append(sheets["daily"], (*key, day.day, day.articles, day.interaction))
     for topic in topics:
         append(sheets["topics"], (topic.topic, topic.count))
+    for search in short:
+        row = (search.platform, search.keyword, search.status, search.pages, search.articles, search.reason)
+        append(sheets["missing"], row)
+    if not short:
+        append(sheets["missing"], (None, None, "complete", None, None, COMPLETE))
     save_atomically(workbook, path)
 
 
@@ -542,6 +555,7 @@ def analyse_brief_articles(
     processes: int = 2,
     top_words: int = 200,
     jieba_dir: Path,
+    short: Sequence[ShortSearch] = (),
 ) -> BriefAnalysis:
     """Count a brief's words, engagement, accounts, days and topics, and write its files and zip."""
     if not brief_name or Path(brief_name).name != brief_name or brief_name in (".", ".."):
@@ -560,7 +574,7 @@ def analyse_brief_articles(
         # while the pool segments: everything that does not need the words
         summary = summarise(articles, keywords)
         topics = count_topics(topic_sets)
-        write_analysis_workbook(files[ANALYSIS_WORKBOOK], summary, topics)
+        write_analysis_workbook(files[ANALYSIS_WORKBOOK], summary, topics, short)
         topic_frequencies = {topic.topic: topic.count for topic in topics[:top_words]}
         draw_cloud(
             files[TOPIC_CLOUD], topic_frequencies, font=font, empty_text=NO_TOPICS, max_words=top_words

@@ -112,3 +112,15 @@ class Article:
     user_fans_level: str = ""
     topics: tuple[str, ...] = ()  # hashtags / topics, without the # marks
     keyword: str = ""  # the brief keyword the article was found for (set by the collecting task)
+
+
+@dataclass(frozen=True)
+class ShortSearch:
+    """A search of a brief that came up short: partial (some pages could not be had) or failed."""
+
+    platform: str
+    keyword: str
+    status: str
+    pages: int
+    articles: int
+    reason: str

@@ -625,6 +625,8 @@ def _endpoint(platform: str, stand_in: StandIn) -> Callable[[Request], Awaitable
             return JSONResponse(stand_in.error(400, str(exc)), status_code=400)
         matching = catalogue(config, platform, query.keyword).window(query.since, query.until)
         paging = _paging(query, len(matching), stand_in.offset_paging)
+        if config.platform_fail_past_end and paging.offset > 0 and paging.offset >= len(matching):
+            return PlainTextResponse("sandbox: injected error past the end", status_code=500)
         served = matching[paging.offset : paging.offset + paging.size]
         items = [_served_item(article, query.keyword, stand_in, config) for article in served]
         return JSONResponse(stand_in.page(items, paging))

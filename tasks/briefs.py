@@ -47,6 +47,7 @@ from db.briefs import (
     list_articles,
     list_searches,
     record_search,
+    short_searches,
     start_searches,
     store_articles,
     waiting_briefs,
@@ -148,7 +149,14 @@ async def run_search(
                 if any(r.page is not None and _last(r.page) for r in pages):
                     break
                 start += window
-    return await _outcome(search_to_run, results, settings.max_articles, sink)
+    return await _outcome(search_to_run, _until_the_end(results), settings.max_articles, sink)
+
+
+def _until_the_end(results: list[PageResult]) -> list[PageResult]:
+    """The pages up to the first that ends the search: those fetched past it (a window fetched at once)
+    hold nothing, so their errors do not make the search partial."""
+    end = min((r.number for r in results if r.page is not None and _last(r.page)), default=None)
+    return [r for r in results if end is None or r.number <= end]
 
 
 def _last(page: SearchPage) -> bool:
@@ -366,6 +374,7 @@ def analyse_claimed(brief: ClaimedBrief) -> BriefAnalysis:
     settings = get_settings()
     with session_factory().begin() as session:
         articles = list_articles(session, brief_id=brief.id, order_by="id")
+        short = short_searches(session, brief_id=brief.id)
     order = {keyword: index for index, keyword in enumerate(brief.keywords)}
     articles.sort(key=lambda a: (order.get(a.keyword, len(order)), a.platform, -_posted(a)))
     return analyse_brief_articles(
@@ -377,6 +386,7 @@ def analyse_claimed(brief: ClaimedBrief) -> BriefAnalysis:
         processes=settings.briefs.analysis_processes,
         top_words=settings.briefs.top_words,
         jieba_dir=jieba_dir(),
+        short=short,
     )
 
 

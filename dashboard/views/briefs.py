@@ -9,7 +9,7 @@ import streamlit as st
 from core.progress import share
 from core.settings import PLATFORMS
 from dashboard import brief_data
-from db.briefs import COUNT_FIELDS, BriefStatus, BriefSummary
+from db.briefs import COUNT_FIELDS, BriefStatus, BriefSummary, status_label
 from deployments import runs
 
 REFRESH_SECONDS = 2
@@ -58,7 +58,7 @@ def show_progress(brief: BriefSummary) -> None:
     done = int((~searches["status"].isin(["pending", "running"])).sum()) if not searches.empty else 0
     st.progress(share(done, len(searches)), text=f"{done} of {len(searches)} searches done")
     columns = st.columns(4)
-    columns[0].metric("Status", brief.status.value)
+    columns[0].metric("Status", status_label(brief))
     stored = int(searches["articles"].sum()) if not searches.empty else 0
     columns[1].metric("Articles", brief.articles or stored)  # counted on the brief once it is collected
     columns[2].metric("Submitted", f"{brief.submitted_at:%H:%M:%S} UTC")

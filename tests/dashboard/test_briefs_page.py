@@ -81,10 +81,10 @@ def test_a_finished_brief_shows_progress_articles_accounts_charts_and_files(fini
 
     assert not at.exception
     briefs = at.dataframe[0].value
-    assert list(briefs["id"]) == [finished_brief] and list(briefs["status"]) == ["finished"]
+    assert list(briefs["id"]) == [finished_brief] and list(briefs["status"]) == ["finished (partial)"]
     assert list(briefs["articles"]) == [6]
     metrics = {metric.label: metric.value for metric in at.metric}
-    assert metrics["Status"] == "finished" and metrics["Articles"] == "6"
+    assert metrics["Status"] == "finished (partial)" and metrics["Articles"] == "6"
     assert "douyin/新能源: page 2: douyin answered HTTP 500" in at.warning[0].value
     searches = at.dataframe[1].value
     assert list(searches["status"]) == ["done", "partial"] and list(searches["articles"]) == [3, 3]

@@ -135,6 +135,22 @@ def test_a_platform_that_fails_leaves_the_rest_of_the_brief_finished(
     assert brief.articles == expected_counts(config, "bilibili", "咖啡")[0]
     assert searches["weibo"]["status"] == SearchStatus.FAILED and "404" in searches["weibo"]["error"]
     assert "weibo/咖啡" in (brief.last_error or "")
+    missing = load_workbook(Path(brief.zip_path or "").with_suffix("") / "keyword_analysis.xlsx")["missing"]
+    rows = list(missing.values)
+    assert len(rows) == 2 and rows[1][:3] == ("weibo", "咖啡", "failed") and "404" in rows[1][5]
+
+
+def test_errors_on_pages_past_the_end_do_not_make_a_search_partial(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    configure_sandbox(platform_articles=30, platform_fail_past_end=True)
+    set_env({"SWITCHYARD_BRIEFS__RETRIES": "1"})
+    brief_id = asyncio.run(submit_brief(["咖啡"], ["xiaohongshu", "douyin"]))["brief_id"]
+    with sessions.begin() as session:
+        brief = get_brief(session, brief_id=brief_id)
+        searches = list_searches(session, brief_id=brief_id)
+    assert [(s["status"], s["articles"], s["error"]) for s in searches] == [(SearchStatus.DONE, 30, None)] * 2
+    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.last_error is None
 
 
 def test_bad_parameters_fail_the_run_with_a_clear_reason_and_store_nothing(sessions: Sessions) -> None:

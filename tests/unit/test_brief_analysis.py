@@ -19,7 +19,9 @@ from rules import brief_analysis
 from rules.brief_analysis import (
     ACCOUNT_COLUMNS,
     ARTICLE_COLUMNS,
+    COMPLETE,
     DAILY_COLUMNS,
+    MISSING_COLUMNS,
     SUMMARY_COLUMNS,
     TOPIC_COLUMNS,
     WORD_COLUMNS,
@@ -27,7 +29,7 @@ from rules.brief_analysis import (
     analyse_brief_articles,
     count_words,
 )
-from rules.briefs import Article
+from rules.briefs import Article, ShortSearch
 
 EV, COFFEE = "新能源汽车", "咖啡"
 KEYWORDS = [EV, COFFEE]
@@ -163,7 +165,7 @@ def test_workbooks_hold_the_expected_sheets_and_headers(analysis: BriefAnalysis)
     keyword_book = load_workbook(analysis.files["keyword.xlsx"], read_only=True)
     analysis_book = load_workbook(analysis.files["keyword_analysis.xlsx"], read_only=True)
     assert keyword_book.sheetnames == ["articles", "words"]
-    assert analysis_book.sheetnames == ["summary", "accounts", "daily", "topics"]
+    assert analysis_book.sheetnames == ["summary", "accounts", "daily", "topics", "missing"]
     keyword_book.close()
     analysis_book.close()
     expected = {
@@ -173,6 +175,7 @@ def test_workbooks_hold_the_expected_sheets_and_headers(analysis: BriefAnalysis)
         ("keyword_analysis.xlsx", "accounts"): ACCOUNT_COLUMNS,
         ("keyword_analysis.xlsx", "daily"): DAILY_COLUMNS,
         ("keyword_analysis.xlsx", "topics"): TOPIC_COLUMNS,
+        ("keyword_analysis.xlsx", "missing"): MISSING_COLUMNS,
     }
     for (name, sheet), header in expected.items():
         assert rows(analysis.files[name], sheet)[0] == header
@@ -366,3 +369,18 @@ def test_a_hung_pool_worker_does_not_hang_the_analysis(tmp_path: Path, font: Pat
     assert ended.returncode == 0, ended.stderr
     words, workers_left = map(int, ended.stdout.split())
     assert words > 0 and workers_left == 0  # every worker ended: killed, as SIGTERM was ignored
+
+
+def test_the_missing_sheet_names_the_searches_that_came_up_short(
+    tmp_path: Path, font: Path, jieba_dir: Path, analysis: BriefAnalysis
+) -> None:
+    short = [ShortSearch("weibo", "咖啡", "failed", 0, 0, "page 1: weibo answered HTTP 404")]
+    partial = analyse_brief_articles(
+        CORPUS, KEYWORDS, out_dir=tmp_path, brief_name="short", font=font, jieba_dir=jieba_dir, short=short
+    )
+    assert rows(partial.files["keyword_analysis.xlsx"], "missing")[1:] == [
+        ("weibo", "咖啡", "failed", 0, 0, "page 1: weibo answered HTTP 404")
+    ]
+    assert rows(analysis.files["keyword_analysis.xlsx"], "missing")[1:] == [
+        (None, None, "complete", None, None, COMPLETE)
+    ]
