@@ -30,12 +30,14 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from db import jobs
 from db.base import Base, UTCDateTime, status_enum, utcnow
 from rules.briefs import Article, BriefSpec, ShortSearch, Stage
 
@@ -255,25 +257,21 @@ def transition(
     their finish time and lose their lease. Returns how many briefs moved. Every status change of a
     brief goes through here.
     """
-    now = now or utcnow()
-    if to in (BriefStatus.FINISHED, BriefStatus.FAILED):
-        values = {"finished_at": now, "claimed_until": None} | values
-    conditions = [Brief.status.in_(list(from_)), *where]
-    if brief_id is not None:
-        conditions.append(Brief.id == brief_id)
-    result = session.execute(
-        update(Brief)
-        .where(*conditions)
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
+    conditions = [*where, *([Brief.id == brief_id] if brief_id is not None else [])]
+    terminal = to in (BriefStatus.FINISHED, BriefStatus.FAILED)
+    where_all = and_(true(), *conditions)
+    return jobs.transition(
+        session, Brief, where=where_all, to=to, from_=from_, terminal=terminal, now=now or utcnow(), **values
     )
-    return result.rowcount
 
 
 STAGES = {  # stage: (status waiting for it, status while it runs)
     Stage.COLLECT: (BriefStatus.SUBMITTED, BriefStatus.COLLECTING),
     Stage.ANALYSE: (BriefStatus.COLLECTED, BriefStatus.ANALYSING),
 }
+
+
+STAGE_WORKING = [working for _, working in STAGES.values()]
 
 
 def _claimable(waiting: BriefStatus, working: BriefStatus, now: datetime) -> Any:
@@ -360,8 +358,8 @@ def fail_abandoned(session: Session, *, max_attempts: int, now: datetime | None 
     return transition(
         session,
         to=BriefStatus.FAILED,
-        from_=[BriefStatus.COLLECTING, BriefStatus.ANALYSING],
-        where=(Brief.claimed_until < now, Brief.attempts >= max_attempts),
+        from_=STAGE_WORKING,
+        where=(jobs.lease_lapsed(Brief, STAGE_WORKING, now), Brief.attempts >= max_attempts),
         now=now,
         last_error=f"gave up after {max_attempts} claims: the runs holding this brief were lost",
     )
