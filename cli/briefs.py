@@ -6,16 +6,19 @@ scheduled process-briefs run collects it). Bad input exits with code 2 and a mes
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
 
-from cli.common import WHEN_HELP, echo_table, fail, one_line, parse_when, transaction, utc
-from core.settings import PLATFORMS, get_settings
+from cli.common import WHEN_HELP, echo_table, fail, one_line, parse_when, transaction
+from commands.briefs import order_brief, recollect_brief
+from core.display import moment, plural
+from core.settings import PLATFORMS
 from db.base import utcnow
 from db.briefs import (
+    UNFINISHED,
     BriefStatus,
-    create_brief,
     get_brief,
     list_accounts,
     list_articles,
@@ -23,7 +26,8 @@ from db.briefs import (
     list_searches,
     status_label,
 )
-from rules.briefs import validate_brief
+
+WAIT_POLL = 1.0  # seconds between looks at a brief's status with --wait
 
 briefs_app = typer.Typer(
     help="Briefs: articles for keywords from five platforms, analysed.", no_args_is_help=True
@@ -38,22 +42,67 @@ def submit(
     ] = None,
     since: Annotated[str | None, typer.Option(help=f"earliest post time: {WHEN_HELP}")] = None,
     until: Annotated[str | None, typer.Option(help="latest post time, written like --since")] = None,
+    wait: Annotated[bool, typer.Option(help="wait until the brief is done and say how it ended")] = False,
 ) -> None:
     """Store a brief and start collecting it now; the files follow when it is analysed."""
     now = utcnow()
-    with transaction() as session:
-        spec = validate_brief(
+    try:
+        ordered = order_brief(
             keywords,
             platform or None,
             parse_when(since, now) if since else None,
             parse_when(until, now) if until else None,
-            max_keywords=get_settings().briefs.max_keywords,
         )
-        brief_id = create_brief(session, spec=spec)
-    typer.echo(f"brief {brief_id}: {', '.join(spec.keywords)} on {', '.join(spec.platforms)}")
+    except ValueError as exc:
+        fail(str(exc))
+    spec = ordered.spec
+    typer.echo(f"brief {ordered.id}: {', '.join(spec.keywords)} on {', '.join(spec.platforms)}")
     from deployments.runs import start_collection  # imports Prefect (seconds): only when it is needed
 
+    typer.echo(start_collection(ordered.id))
+    if wait:
+        wait_for(ordered.id)
+
+
+@briefs_app.command("recollect")
+def recollect(
+    brief_id: Annotated[int, typer.Argument(metavar="ID")],
+    wait: Annotated[bool, typer.Option(help="wait until the brief is done and say how it ended")] = False,
+) -> None:
+    """Collect again only the partial and failed searches of a finished or failed brief, keeping
+    what was stored, then analyse it again."""
+    try:
+        reopened = recollect_brief(brief_id)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(f"brief {brief_id}: {plural(reopened, 'search', 'searches')} to collect again")
+    from deployments.runs import start_collection
+
     typer.echo(start_collection(brief_id))
+    if wait:
+        wait_for(brief_id)
+
+
+@briefs_app.command("wait")
+def wait_for(brief_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Block until the brief has finished or failed, then say how it ended (exit 1 if it failed)."""
+    while True:
+        with transaction() as session:
+            brief = get_brief(session, brief_id=brief_id)
+        if brief is None:
+            fail(f"there is no brief {brief_id}")
+        if brief.status not in UNFINISHED:
+            break
+        time.sleep(WAIT_POLL)
+    typer.echo(
+        f"brief {brief.id} {status_label(brief)} at {moment(brief.finished_at)}, {brief.articles} articles"
+    )
+    if brief.last_error:
+        typer.echo(f"problems: {brief.last_error}")
+    if brief.zip_path:
+        typer.echo(f"files: {brief.zip_path}")
+    if brief.status == BriefStatus.FAILED:
+        raise typer.Exit(1)
 
 
 @briefs_app.command("list")
@@ -69,7 +118,7 @@ def list_all(
         (
             brief.id,
             status_label(brief),
-            utc(brief.submitted_at),
+            moment(brief.submitted_at),
             brief.articles,
             ", ".join(brief.keywords),
             len(brief.platforms),
@@ -94,7 +143,7 @@ def show(brief_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     times = [
         (name, getattr(brief, f"{name}_at")) for name in ("submitted", "started", "collected", "finished")
     ]
-    typer.echo("; ".join(f"{name} {utc(when)}" for name, when in times if when))
+    typer.echo("; ".join(f"{name} {moment(when)}" for name, when in times if when))
     rows = [
         (
             s["platform"],

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.settings import get_settings
+from commands.briefs import order_brief, recollect_brief
+from core.display import duration, moment
 from dashboard.data import sessions
 from db import briefs as briefs_db
 from db.briefs import UNFINISHED, BriefStatus, BriefSummary, status_label
-from rules.briefs import split_keywords, validate_brief
+from rules.briefs import split_keywords
 
 ARTICLE_COLUMNS = [
     "keyword", "platform", "title", "post_time", "like", "read", "share", "comment", "collect",
@@ -28,15 +29,18 @@ def day_start(day: date | None) -> datetime | None:
 def submit_brief(keywords_text: str, platforms: list[str], since: date | None, until: date | None) -> int:
     """Validate and store a brief from the form (``until`` counts its whole day); raises ValueError."""
     end = day_start(until + timedelta(days=1)) if until else None
-    spec = validate_brief(
-        split_keywords(keywords_text),
-        platforms,
-        day_start(since),
-        end,
-        max_keywords=get_settings().briefs.max_keywords,
-    )
+    return order_brief(split_keywords(keywords_text), platforms, day_start(since), end).id
+
+
+def recollect(brief_id: int) -> int:
+    """Send the brief's partial and failed searches back to collection; how many. Raises ValueError."""
+    return recollect_brief(brief_id)
+
+
+def short_count(brief_id: int) -> int:
+    """How many of the brief's searches came up short."""
     with sessions().begin() as session:
-        return briefs_db.create_brief(session, spec=spec)
+        return len(briefs_db.short_searches(session, brief_id=brief_id))
 
 
 def find_briefs(
@@ -84,8 +88,9 @@ def briefs_frame(briefs: list[BriefSummary]) -> pd.DataFrame:
                 "platforms": ", ".join(brief.platforms),
                 "status": status_label(brief),
                 "articles": brief.articles,
-                "submitted": f"{brief.submitted_at:%Y-%m-%d %H:%M:%S} UTC",
-                "took (s)": seconds_between(brief.submitted_at, brief.finished_at),
+                "submitted": moment(brief.submitted_at),
+                "finished": moment(brief.finished_at),
+                "took": duration(seconds_between(brief.submitted_at, brief.finished_at)),
                 "problems": brief.last_error or "",
             }
             for brief in briefs

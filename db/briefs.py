@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    case,
     delete,
     func,
     insert,
@@ -376,25 +377,65 @@ def start_searches(session: Session, *, search_ids: Sequence[int], now: datetime
 
 
 def record_search(session: Session, *, outcome: SearchOutcome, now: datetime | None = None) -> None:
-    """Store where a search got to, and its status from that."""
+    """Store where a search got to, and its status from that.
+
+    Pages and articles never go down: a search run again (re-collected, or after a lost run) keeps
+    what an earlier run stored, so one that found some articles before is partial, not failed.
+    """
+    s = BriefSearch
+    pages = case((s.pages > outcome.pages, s.pages), else_=outcome.pages)
+    articles = case((s.articles > outcome.articles, s.articles), else_=outcome.articles)
     if outcome.error is None:
-        status = SearchStatus.DONE
+        status: Any = SearchStatus.DONE
     else:
-        status = SearchStatus.PARTIAL if outcome.articles else SearchStatus.FAILED
+        status = case((articles > 0, SearchStatus.PARTIAL.value), else_=SearchStatus.FAILED.value)
     session.execute(
-        update(BriefSearch)
-        .where(BriefSearch.id == outcome.id)
+        update(s)
+        .where(s.id == outcome.id)
         .values(
             status=status,
-            pages=outcome.pages,
-            articles=outcome.articles,
+            pages=pages,
+            articles=articles,
             malformed=outcome.malformed,
-            attempts=outcome.attempts,
+            attempts=s.attempts + outcome.attempts,
             error=outcome.error,
             finished_at=now or utcnow(),
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def reopen_short_searches(session: Session, *, brief_id: int, now: datetime | None = None) -> int:
+    """Send a finished or failed brief back to collection for its partial and failed searches only.
+
+    What was stored stays (articles, the searches done, their counts). Returns how many searches
+    are to run again; ValueError when the brief does not exist, is still at work, or is complete.
+    """
+    brief = session.get(Brief, brief_id)
+    if brief is None:
+        raise ValueError(f"there is no brief {brief_id}")
+    if brief.status in UNFINISHED:
+        raise ValueError(f"brief {brief_id} is {brief.status.value}: let it end first")
+    short = [SearchStatus.PARTIAL, SearchStatus.FAILED]
+    reopened = session.execute(
+        update(BriefSearch)
+        .where(BriefSearch.brief_id == brief_id, BriefSearch.status.in_(short))
+        .values(status=SearchStatus.PENDING, error=None, finished_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not reopened and brief.status == BriefStatus.FINISHED:
+        raise ValueError(f"every search of brief {brief_id} is complete: nothing to re-collect")
+    transition(
+        session,
+        brief_id=brief_id,
+        to=BriefStatus.SUBMITTED,
+        from_=[BriefStatus.FINISHED, BriefStatus.FAILED],
+        now=now,
+        collected_at=None,
+        finished_at=None,
+        last_error=None,
+    )
+    return reopened
 
 
 def _article_row(brief_id: int, article: Article, now: datetime) -> dict[str, Any]:

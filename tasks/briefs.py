@@ -29,6 +29,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
+from commands.briefs import order_brief
 from connectors.platforms import PlatformError, SearchPage, platform_client, search
 from core.fonts import cjk_font
 from core.settings import BriefSettings, get_settings
@@ -38,7 +39,6 @@ from db.briefs import (
     SearchOutcome,
     SearchToRun,
     claim_brief,
-    create_brief,
     fail_abandoned,
     fail_brief,
     finish_brief,
@@ -54,7 +54,7 @@ from db.briefs import (
 )
 from db.engine import session_factory
 from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, prepare_jieba, publish_files
-from rules.briefs import Article, Stage, validate_brief
+from rules.briefs import Article, Stage
 from tasks.artifacts import report
 
 Sink = Callable[[list[Article]], Awaitable[None]]
@@ -198,10 +198,8 @@ def _joined(errors: list[str], shown: int = 5) -> str | None:
 def store_brief(
     keywords: list[str], platforms: list[str] | None, since: datetime | None, until: datetime | None
 ) -> int:
-    """Validate and store a brief with its searches; ValueError says what is wrong."""
-    spec = validate_brief(keywords, platforms, since, until, max_keywords=get_settings().briefs.max_keywords)
-    with session_factory().begin() as session:
-        return create_brief(session, spec=spec)
+    """Validate and store a brief with its searches (`order_brief`); ValueError says what is wrong."""
+    return order_brief(keywords, platforms, since, until).id
 
 
 @task(task_run_name="claim brief {brief_id} to {stage}")

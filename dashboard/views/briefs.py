@@ -6,14 +6,18 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.display import duration, moment, plural
 from core.progress import share
 from core.settings import PLATFORMS
 from dashboard import brief_data
-from db.briefs import COUNT_FIELDS, BriefStatus, BriefSummary, status_label
+from dashboard.widgets import submit_and_start
+from db.briefs import COUNT_FIELDS, UNFINISHED, BriefStatus, BriefSummary, status_label
 from deployments import runs
 
 REFRESH_SECONDS = 2
 SELECTED = "selected_brief"
+NOTICES = "brief_notices"  # (kind, text) said by the last action, shown after its rerun
+AT_WORK = "briefs_at_work"  # ids of briefs seen unfinished, to say when they end
 ARTICLE_ROWS = 500
 
 
@@ -30,14 +34,16 @@ def submit_form() -> None:
         submitted = st.form_submit_button("Order brief", type="primary")
     if not submitted:
         return
-    try:
-        brief_id = brief_data.submit_brief(keywords, platforms, since, until)
-    except ValueError as exc:
-        st.error(f"Nothing stored: {exc}.")
-        return
-    st.session_state[SELECTED] = brief_id
-    st.success(f"Brief {brief_id} stored.")
-    st.info(runs.start_collection(brief_id))
+    values = (keywords, tuple(platforms), since, until)
+    brief_id = submit_and_start(
+        "brief",
+        values,
+        store=lambda: brief_data.submit_brief(keywords, platforms, since, until),
+        stored=lambda brief_id: f"Brief {brief_id} stored.",
+        start=runs.start_collection,
+    )
+    if brief_id is not None:
+        st.session_state[SELECTED] = brief_id
 
 
 def search_briefs() -> list[BriefSummary]:
@@ -61,15 +67,51 @@ def show_progress(brief: BriefSummary) -> None:
     columns[0].metric("Status", status_label(brief))
     stored = int(searches["articles"].sum()) if not searches.empty else 0
     columns[1].metric("Articles", brief.articles or stored)  # counted on the brief once it is collected
-    columns[2].metric("Submitted", f"{brief.submitted_at:%H:%M:%S} UTC")
+    columns[2].metric("Submitted", moment(brief.submitted_at))
     took = brief_data.seconds_between(brief.submitted_at, brief.finished_at)
-    columns[3].metric("Submit → finished", "…" if took is None else f"{took} s")
+    columns[3].metric("Submit → finished", "…" if took is None else duration(took))
     if brief.status == BriefStatus.FAILED:
         st.error(f"The brief failed: {brief.last_error}")
     elif brief.last_error:
         st.warning(f"Not everything could be collected: {brief.last_error}")
+    offer_recollect(brief)
     if not searches.empty:
         st.dataframe(searches, hide_index=True)
+
+
+def offer_recollect(brief: BriefSummary) -> None:
+    """A button that collects again only the searches that came up short (a failed brief: all that did)."""
+    short = brief_data.short_count(brief.id)
+    if brief.status != BriefStatus.FAILED and not (brief.status == BriefStatus.FINISHED and short):
+        return
+    label = f"Re-collect the {plural(short, 'short search', 'short searches')}" if short else "Run it again"
+    if not st.button(label, key=f"recollect-{brief.id}", help="what was stored is kept"):
+        return
+    try:
+        reopened = brief_data.recollect(brief.id)
+    except ValueError as exc:
+        st.error(f"Not re-collected: {exc}.")
+        return
+    said = f"Brief {brief.id}: {plural(reopened, 'search', 'searches')} to collect again."
+    st.session_state[NOTICES] = [("success", said), ("info", runs.start_collection(brief.id))]
+    st.rerun(scope="app")  # the brief is at work again: the page refreshes itself
+
+
+def show_notices() -> None:
+    """What the last action said, once (it survives the rerun the action caused)."""
+    for kind, text in st.session_state.pop(NOTICES, []):
+        getattr(st, kind)(text)
+
+
+def notify_finished(briefs: list[BriefSummary]) -> None:
+    """A notice for each brief seen at work in this session that has ended since."""
+    at_work: set[int] = st.session_state.setdefault(AT_WORK, set())
+    for brief in briefs:
+        if brief.status in UNFINISHED:
+            at_work.add(brief.id)
+        elif brief.id in at_work:
+            at_work.discard(brief.id)
+            st.toast(f"Brief {brief.id} {status_label(brief)}: {plural(brief.articles, 'article')}")
 
 
 def show_articles(brief: BriefSummary) -> None:
@@ -159,6 +201,7 @@ def show_briefs(refreshing: bool) -> None:
     if not briefs:
         st.info("No briefs found.")
         return
+    notify_finished(briefs)
     st.dataframe(brief_data.briefs_frame(briefs), hide_index=True)
     by_id = {brief.id: brief for brief in briefs}
     if st.session_state.get(SELECTED) not in by_id:
@@ -179,5 +222,6 @@ st.caption(
     "Articles for your keywords from weibo, weixin, xiaohongshu, douyin and bilibili, analysed into files."
 )
 submit_form()
+show_notices()
 refreshing = brief_data.any_unfinished()
 st.fragment(run_every=REFRESH_SECONDS if refreshing else None)(show_briefs)(refreshing)

@@ -168,3 +168,19 @@ def test_a_failed_brief_says_why(sessions: Sessions) -> None:
     assert not at.exception
     assert at.error[0].value == "The brief failed: analysis failed: disk full"
     assert {metric.label: metric.value for metric in at.metric}["Status"] == "failed"
+
+
+def test_the_short_searches_of_a_partial_brief_are_re_collected_from_the_page(
+    finished_brief: int, sessions: Sessions
+) -> None:
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+    button = next(b for b in at.button if b.label == "Re-collect the 1 short search")
+    button.click().run()
+
+    assert not at.exception
+    assert at.success[0].value == f"Brief {finished_brief}: 1 search to collect again."
+    with sessions.begin() as session:
+        (brief,) = list_briefs(session)
+        searches = list_searches(session, brief_id=finished_brief)
+    assert brief.status == BriefStatus.SUBMITTED and brief.articles == 6  # what was stored is kept
+    assert [(s["status"], s["articles"]) for s in searches] == [("done", 3), ("pending", 3)]

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import flows.briefs
 import tasks.artifacts
 import tasks.briefs
+from commands.briefs import recollect_brief
 from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import (
@@ -321,3 +322,32 @@ def test_a_failed_hand_off_to_analysis_does_not_fail_the_brief(
     with sessions.begin() as session:
         brief = get_brief(session, brief_id=brief_id)
     assert brief is not None and brief.status == BriefStatus.FINISHED and brief.articles == 10
+
+
+def test_re_collecting_runs_only_the_short_searches_and_keeps_what_was_stored(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox, sandbox_url: str
+) -> None:
+    config = configure_sandbox(platform_articles=30)
+    set_env({"SWITCHYARD_PLATFORMS__WEIBO__BASE_URL": f"{sandbox_url}/platforms/nowhere"})
+    brief_id = asyncio.run(submit_brief(["咖啡"], ["weibo", "bilibili"]))["brief_id"]
+    with sessions.begin() as session:
+        before = {s["platform"]: s for s in list_searches(session, brief_id=brief_id)}
+    set_env({"SWITCHYARD_PLATFORMS__WEIBO__BASE_URL": f"{sandbox_url}/platforms/weibo"})  # weibo is back
+
+    assert recollect_brief(brief_id) == 1
+    result = asyncio.run(collect_brief(brief_id))
+
+    with sessions.begin() as session:
+        brief = get_brief(session, brief_id=brief_id)
+        after = {s["platform"]: s for s in list_searches(session, brief_id=brief_id)}
+    assert result["brief_id"] == brief_id and result["collected"]
+    assert after["bilibili"] == before["bilibili"]  # not run again
+    assert after["weibo"]["status"] == SearchStatus.DONE and after["weibo"]["error"] is None
+    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.last_error is None
+    assert (
+        brief.articles
+        == expected_good(config, ["weibo", "bilibili"], ["咖啡"])
+        == article_count(sessions, brief_id)
+    )
+    with pytest.raises(ValueError, match="nothing to re-collect"):
+        recollect_brief(brief_id)

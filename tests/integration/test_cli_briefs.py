@@ -96,3 +96,23 @@ def test_list_show_articles_and_accounts(run: Run, sessions: Sessions) -> None:
     accounts = run("briefs", "accounts", str(first)).output.splitlines()
     assert accounts[1].split() == ["douyin", "小王", "0", "1", "9"]  # fans 0, no level, 1 article
     assert run("briefs", "show", "999").exit_code == 2
+
+
+def test_recollect_reopens_the_short_searches_and_wait_says_how_a_brief_ended(
+    run: Run, sessions: Sessions
+) -> None:
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
+        fail_brief(session, brief_id=brief_id, error="every platform refused the key")
+        working = create_brief(session, spec=validate_brief(["奶茶"], ["weibo"], max_keywords=5))
+
+    waited = run("briefs", "wait", str(brief_id))
+    assert waited.exit_code == 1 and f"brief {brief_id} failed at 20" in waited.output
+    assert "every platform refused the key" in waited.output
+    with temporary_settings({PREFECT_API_URL: None}):
+        again = run("briefs", "recollect", str(brief_id))
+    assert again.exit_code == 0 and f"brief {brief_id}: 0 searches to collect again" in again.output
+    with sessions.begin() as session:
+        assert list_briefs(session, status=BriefStatus.SUBMITTED)[-1].id == brief_id
+    refused = run("briefs", "recollect", str(working))
+    assert refused.exit_code == 2 and "is submitted: let it end first" in refused.output
