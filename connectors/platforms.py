@@ -27,7 +27,7 @@ from core.counts import fans_level, parse_count
 from core.http import async_client, describe_transport_error, parse_retry_after
 from core.secrets import redact
 from core.settings import PLATFORMS, BriefSettings, PlatformSettings
-from rules.briefs import Article
+from rules.briefs import PAIRED_HASHTAG_RE, Article
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,6 @@ MAX_DETAIL_CHARS = 200
 MESSAGE_KEYS = ("msg", "message", "status_msg", "errmsg")
 LINE_BREAK = re.compile(r"<br\s*/?>|</p>", re.IGNORECASE)
 TAG = re.compile(r"<[^>]*>")
-HASH_TOPIC = re.compile(r"#([^#\n]+?)#")
 WEIBO_TIME = "%a %b %d %H:%M:%S %z %Y"
 
 
@@ -216,7 +215,7 @@ class WeiboApi(PlatformApi):
             user_id=_optional_identifier(user, "id"),
             user_name=_text(user, "screen_name"),
             user_fans=_count(user, "followers_count", "fans"),
-            topics=_topics(HASH_TOPIC.findall(content)),
+            topics=_topics(PAIRED_HASHTAG_RE.findall(content)),
         )
         return _completed(article)
 
@@ -253,7 +252,7 @@ class WeixinApi(PlatformApi):
             user_id=_optional_identifier(account, "biz"),
             user_name=_text(account, "nickname"),
             user_fans=_count(account, "fans", "fans"),
-            topics=_topics(HASH_TOPIC.findall(content)),
+            topics=_topics(PAIRED_HASHTAG_RE.findall(content)),
         )
         return _completed(article, interaction=_optional_count(item, "interact_num", "interaction"))
 

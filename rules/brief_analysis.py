@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import time
+import unicodedata
 import uuid
 import zipfile
 from collections import Counter
@@ -38,7 +39,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from wordcloud import WordCloud
 
-from rules.briefs import Article, ShortSearch
+from rules.briefs import OPEN_HASHTAG_RE, PAIRED_HASHTAG_RE, Article, ShortSearch
 
 ENGAGEMENT = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 ARTICLE_COLUMNS = (
@@ -93,9 +94,6 @@ CHUNK_SECONDS = 600.0  # a chunk not counted by then means a hung worker: the an
 POOL_SHUTDOWN_SECONDS = 10.0  # workers get this long to exit, then SIGTERM, then (as long again) SIGKILL
 
 STOPWORDS_FILE = Path(__file__).with_name("stopwords_zh.txt")
-# "#话题#" (weibo) first, then "#话题" ended by a space or the end (xiaohongshu, douyin).
-PAIRED_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})#")
-OPEN_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})(?=\s|$)")
 URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE)
 MENTION_RE = re.compile(r"@[\w\-]{1,30}")
 TOPIC_SUFFIX = "[话题]"  # xiaohongshu writes "#话题[话题]#"
@@ -250,19 +248,20 @@ def count_words(
     """Count each text once: occurrences of each word, and the number of texts containing it.
 
     The keywords are counted as substrings; the rest of the words as ``tokenizer`` (the brief's, with
-    the keywords in its dictionary) segments the text, the keywords' own tokens left out, and a
-    keyword with a space taken out first (jieba always splits at a space).
+    the keywords in its dictionary) segments the text, the keywords' own tokens left out. A keyword
+    jieba cannot keep as one token (a space, an emoji, punctuation inside: "咖啡☕") is taken out of
+    the text first, so that its parts ("咖啡") are not counted a second time beside it.
     """
     stop = stopwords()
     patterns = keyword_patterns(keywords)
     folded = {keyword.casefold() for keyword in keywords}
+    split_apart = [p for k, p in patterns.items() if len(tokenizer.lcut(k, HMM=False)) > 1]
     counts: Counter[str] = Counter()
     articles: Counter[str] = Counter()
     for text in texts:
         found = Counter({keyword: len(pattern.findall(text)) for keyword, pattern in patterns.items()})
-        for keyword, pattern in patterns.items():
-            if " " in keyword:
-                text = pattern.sub(" ", text)
+        for pattern in split_apart:
+            text = pattern.sub(" ", text)
         tokens = tokenizer.cut(text, HMM=HMM)
         found.update(token for token in tokens if token.casefold() not in folded and is_counted(token, stop))
         found = +found  # drops the keywords not found
@@ -504,6 +503,14 @@ def write_analysis_workbook(
     save_atomically(workbook, path)
 
 
+def drawable(frequencies: dict[str, int]) -> dict[str, int]:
+    """The words a word cloud can draw: those with an emoji or other symbol (Unicode "So", which the
+    CJK font draws as a box) are left out of the clouds; the sheets keep them."""
+    return {
+        word: n for word, n in frequencies.items() if not any(unicodedata.category(c) == "So" for c in word)
+    }
+
+
 def draw_cloud(
     path: Path, frequencies: dict[str, int], *, font: Path, empty_text: str, max_words: int
 ) -> None:
@@ -516,7 +523,7 @@ def draw_cloud(
         max_words=max_words,
         random_state=42,
     )
-    cloud.generate_from_frequencies(frequencies or {empty_text: 1})
+    cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     cloud.to_image().save(partial, format="PNG")
     os.replace(partial, path)

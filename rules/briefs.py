@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,6 +12,10 @@ from enum import StrEnum
 from core.settings import PLATFORMS
 
 MAX_KEYWORD_LENGTH = 30
+# Hashtags: "#话题#" (weibo), which may hold spaces inside ("#New York#") but not at its ends, then
+# "#话题" ended by a space or the end (xiaohongshu, douyin: "#旅行日记 #咖啡").
+PAIRED_HASHTAG_RE = re.compile(r"#([^#\s](?:[^#\n]{0,58}[^#\s])?)#")
+OPEN_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})(?=\s|$)")
 
 
 class Stage(StrEnum):

@@ -27,7 +27,11 @@ from rules.brief_analysis import (
     WORD_COLUMNS,
     BriefAnalysis,
     analyse_brief_articles,
+    article_text,
+    brief_tokenizer,
     count_words,
+    drawable,
+    prepare_jieba,
 )
 from rules.briefs import Article, ShortSearch
 
@@ -384,3 +388,21 @@ def test_the_missing_sheet_names_the_searches_that_came_up_short(
     assert rows(analysis.files["keyword_analysis.xlsx"], "missing")[1:] == [
         (None, None, "complete", None, None, COMPLETE)
     ]
+
+
+def test_open_hashtags_and_hashtags_with_spaces_inside_are_topics_without_stray_words() -> None:
+    post = Article("weibo", "1", "u", "", "看 #New York# 的夜景 #旅行日记 #咖啡 #周末#", None)
+    text, topics = article_text(post)
+    assert topics == {"New York", "旅行日记", "咖啡", "周末"}
+    assert "York" not in text and "#" not in text
+
+
+def test_a_keyword_jieba_splits_is_counted_once_and_its_parts_not_beside_it(jieba_dir: Path) -> None:
+    prepare_jieba(jieba_dir)
+    keywords = ["咖啡☕", "奶茶"]
+    counts, _ = count_words(["今天的咖啡☕很香，奶茶也好喝"], brief_tokenizer(keywords), frozenset(keywords))
+    assert counts["咖啡☕"] == 1 and counts["奶茶"] == 1 and "咖啡" not in counts and "☕" not in counts
+
+
+def test_words_with_emoji_are_left_out_of_the_clouds() -> None:
+    assert drawable({"☕": 5, "咖啡☕": 3, "咖啡": 2, "New York": 1}) == {"咖啡": 2, "New York": 1}
