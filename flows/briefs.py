@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from pydantic import Field
 
 from core.names import ANALYSE_BRIEF, COLLECT_BRIEF, analyse_run_name, collect_run_name
@@ -74,13 +75,20 @@ async def submit_brief(
     """Validate and store a brief, then collect and analyse it at once."""
     brief_id = store_brief(keywords, platforms or None, since, until)
     get_run_logger().info("stored brief %s", brief_id)
-    return await collect(brief_id)
+    return ended(await collect(brief_id))
 
 
 @flow(flow_run_name=_collect_run_name)
 async def collect_brief(brief_id: int) -> dict[str, Any]:
     """Search every keyword on every platform of the brief, store the articles, hand it to analysis."""
-    return await collect(brief_id)
+    return ended(await collect(brief_id))
+
+
+def ended(result: dict[str, Any]) -> Any:
+    """The run's final state: completed, its message naming the brief and what was done, its result
+    ``result`` (which holds the brief id), so whoever started the run can tell which brief it was."""
+    done = ", ".join(f"{key} {value}" for key, value in result.items() if key != "brief_id")
+    return Completed(message=f"brief {result['brief_id']}: {done}", data=result)
 
 
 async def collect(brief_id: int) -> dict[str, Any]:
@@ -181,7 +189,7 @@ async def analyse_brief(brief_id: int) -> dict[str, Any]:
     """
     prepare_analysis()
     await wait_for_collection(brief_id)
-    return await analyse(brief_id)
+    return ended(await analyse(brief_id))
 
 
 async def analyse(brief_id: int) -> dict[str, Any]:

@@ -318,10 +318,14 @@ def test_a_failed_hand_off_to_analysis_does_not_fail_the_brief(
         raise RuntimeError("HTTP 503 from the Prefect server")
 
     monkeypatch.setattr(flows.briefs, "run_deployment", refused)
-    brief_id = asyncio.run(submit_brief(["咖啡"], ["weibo"]))["brief_id"]
+    state = asyncio.run(submit_brief(["咖啡"], ["weibo"], return_state=True))
+    brief_id = state.result()["brief_id"]  # type: ignore[index]
     with sessions.begin() as session:
         brief = get_brief(session, brief_id=brief_id)
     assert brief is not None and brief.status == BriefStatus.FINISHED and brief.articles == 10
+    assert state.is_completed() and state.message == f"brief {brief_id}: collected True, articles 10, " + (
+        "malformed 0, searches_with_errors 0"
+    )
 
 
 def test_re_collecting_runs_only_the_short_searches_and_keeps_what_was_stored(
