@@ -128,7 +128,7 @@ def children_peak_rss_mb() -> float:
 
 def build_jieba_cache(jieba_dir: Path) -> None:
     """jieba's dictionary cache built in a child process, as a worker that ran before would leave it."""
-    from rules.brief_analysis import prepare_jieba
+    from rules.brief_words import prepare_jieba
 
     process = multiprocessing.get_context("spawn").Process(target=prepare_jieba, args=(jieba_dir,))
     process.start()

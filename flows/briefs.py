@@ -31,10 +31,10 @@ from core.settings import PLATFORMS
 from db.briefs import ClaimedBrief, SearchOutcome
 from rules.briefs import Stage
 from tasks.artifacts import ProgressReporter
+from tasks.brief_collection import collect_platform
 from tasks.briefs import (
     analyse_claimed,
     claim_for_stage,
-    collect_platform,
     collection_progress,
     fail_abandoned_briefs,
     find_waiting,

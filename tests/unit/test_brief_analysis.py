@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 
 from core.fonts import cjk_font
-from rules import brief_analysis
+from rules import brief_words
 from rules.brief_analysis import (
     ACCOUNT_COLUMNS,
     ARTICLE_COLUMNS,
@@ -28,11 +28,9 @@ from rules.brief_analysis import (
     BriefAnalysis,
     analyse_brief_articles,
     article_text,
-    brief_tokenizer,
-    count_words,
     drawable,
-    prepare_jieba,
 )
+from rules.brief_words import brief_tokenizer, count_words, prepare_jieba
 from rules.briefs import Article, ShortSearch
 
 EV, COFFEE = "新能源汽车", "咖啡"
@@ -286,7 +284,7 @@ def test_zip_holds_the_four_files_and_no_partial_file_is_left(analysis: BriefAna
 def test_a_pool_counts_what_one_process_counts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, font: Path, jieba_dir: Path, analysis: BriefAnalysis
 ) -> None:
-    monkeypatch.setattr(brief_analysis, "POOL_MIN_CHARS", 0)
+    monkeypatch.setattr(brief_words, "POOL_MIN_CHARS", 0)
     pooled = analyse_brief_articles(
         CORPUS,
         KEYWORDS,
@@ -318,20 +316,20 @@ def test_a_job_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, font: Pa
 
 
 def test_a_keyword_with_a_space_is_counted_as_one_word(jieba_dir: Path) -> None:
-    brief_analysis.prepare_jieba(jieba_dir)
+    brief_words.prepare_jieba(jieba_dir)
     keywords = frozenset({"smart phone", "新能源"})
     texts = ["我的Smart  Phone很好用，smart phone真香", "smart phones 和 smartphone 不算"]
     texts.append("新能源smart phone")
-    counts, articles = count_words(texts, brief_analysis.brief_tokenizer(keywords), keywords)
+    counts, articles = count_words(texts, brief_words.brief_tokenizer(keywords), keywords)
     assert counts["smart phone"] == 3 and articles["smart phone"] == 2
     assert counts["新能源"] == 1 and "smart_phone" not in counts and "phone" not in counts
 
 
 def test_keywords_count_as_substrings_in_any_case(jieba_dir: Path) -> None:
-    brief_analysis.prepare_jieba(jieba_dir)
+    brief_words.prepare_jieba(jieba_dir)
     keywords = frozenset({"咖啡", "AI", "新能源汽车", "新能源"})
     texts = ["咖啡馆里聊AI和ai，不聊said", "新能源汽车和新能源", "没有关键词的句子"]
-    counts, articles = count_words(texts, brief_analysis.brief_tokenizer(keywords), keywords)
+    counts, articles = count_words(texts, brief_words.brief_tokenizer(keywords), keywords)
     assert (counts["咖啡"], counts["AI"], counts["新能源汽车"], counts["新能源"]) == (1, 2, 1, 2)
     assert (articles["咖啡"], articles["AI"], articles["新能源"]) == (1, 1, 1)
     assert "ai" not in counts and "said" in counts and "咖啡馆" in counts  # the compound stays a word
@@ -344,15 +342,15 @@ def hanging_chunk(texts: list[str]) -> object:
     return COUNT_CHUNK(texts)
 
 
-COUNT_CHUNK = brief_analysis._count_chunk
+COUNT_CHUNK = brief_words._count_chunk
 HUNG_ANALYSIS = """
 import multiprocessing, sys
 from pathlib import Path
-from rules import brief_analysis
+from rules import brief_analysis, brief_words
 from tests.unit import test_brief_analysis as t
-brief_analysis.POOL_MIN_CHARS = 0
-brief_analysis.POOL_SHUTDOWN_SECONDS = 0.2
-brief_analysis._count_chunk = t.hanging_chunk
+brief_words.POOL_MIN_CHARS = 0
+brief_words.POOL_SHUTDOWN_SECONDS = 0.2
+brief_words._count_chunk = t.hanging_chunk
 out, font, jieba_dir = map(Path, sys.argv[1:])
 result = brief_analysis.analyse_brief_articles(
     t.CORPUS, t.KEYWORDS, out_dir=out, brief_name="hung", font=font, processes=2, jieba_dir=jieba_dir
