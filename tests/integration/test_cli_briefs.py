@@ -19,6 +19,7 @@ from db.briefs import (
     list_searches,
     refresh_accounts,
     store_articles,
+    transition,
 )
 from rules.briefs import Article, validate_brief
 
@@ -116,3 +117,19 @@ def test_recollect_reopens_the_short_searches_and_wait_says_how_a_brief_ended(
         assert list_briefs(session, status=BriefStatus.SUBMITTED)[-1].id == brief_id
     refused = run("briefs", "recollect", str(working))
     assert refused.exit_code == 2 and "is submitted: let it end first" in refused.output
+
+
+def test_a_brief_finished_with_short_searches_is_listed_as_partial(run: Run, sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
+        assert transition(
+            session,
+            brief_id=brief_id,
+            to=BriefStatus.FINISHED,
+            from_=[BriefStatus.SUBMITTED],
+            last_error="weibo/咖啡: page 3: weibo is unavailable (HTTP 500)",
+        )
+    listed = run("briefs", "list").output.splitlines()
+    assert listed[1].split()[:3] == [str(brief_id), "finished", "(partial)"]
+    shown = run("briefs", "show", str(brief_id)).output
+    assert f"brief {brief_id}: finished (partial), 0 articles" in shown and "page 3" in shown
