@@ -152,8 +152,9 @@ async def _collect_with_progress(brief: ClaimedBrief) -> list[SearchOutcome]:
 async def hand_off(stage: Stage, brief_id: int) -> bool:
     """Make sure a run of the stage's deployment is queued or running for the brief (starting one if
     none is); False if there is none and none could be started, so the caller does the work itself."""
+    name = RUN_NAMES[stage](brief_id)
     try:
-        if RUN_NAMES[stage](brief_id) in await runs_in_progress([RUN_NAMES[stage](brief_id)]):
+        if name in await runs_in_progress([name]):
             return True
     except Exception as exc:  # the API cannot say: starting another run is still safe (claims are atomic)
         get_run_logger().warning("could not look up the runs of brief %s (%s)", brief_id, exc)

@@ -109,12 +109,13 @@ async def run_search(
                 if any(r.page is not None and _last(r.page) for r in pages):
                     break
                 start += window
-    return await _outcome(search_to_run, _until_the_end(results), settings.max_articles, sink)
+            results = _until_the_end(results)
+    return await _outcome(search_to_run, results, settings.max_articles, sink)
 
 
 def _until_the_end(results: list[PageResult]) -> list[PageResult]:
-    """The pages up to the first that ends the search: those fetched past it (a window fetched at once)
-    hold nothing, so their errors do not make the search partial."""
+    """The pages of a cursor-paged search up to the first that ends it: those fetched past it (in the
+    same window) hold nothing, so their errors do not make the search partial."""
     end = min((r.number for r in results if r.page is not None and _last(r.page)), default=None)
     return [r for r in results if end is None or r.number <= end]
 
