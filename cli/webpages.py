@@ -103,16 +103,16 @@ def show(request_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 @pages_app.command("rerun")
 def rerun(request_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Count the failed pages of a request again and start counting now (refused URLs stay failed)."""
-    with transaction() as session:
-        summary = _summary(session, request_id)
     try:
         recounted = recount_failed(request_id)
     except ValueError as exc:
         fail(str(exc))
+    with transaction() as session:
+        refused = _summary(session, request_id).refused
     typer.echo(f"request {request_id}: {plural(recounted, 'failed page')} queued to be counted again")
-    if summary.refused:
+    if refused:
         typer.echo(
-            f"not re-counted: {plural(summary.refused, 'URL')} refused when the request was stored, "
+            f"not re-counted: {plural(refused, 'URL')} refused when the request was stored, "
             "which would be refused the same way"
         )
     if recounted:

@@ -153,4 +153,5 @@ def test_rerun_queues_the_failed_pages_again_and_starts_counting(
 
     assert again.exit_code == 0 and "0 failed pages queued" in again.stdout
     assert started == [request_id, request_id]  # nothing to count again: no run
-    assert run("pages", "rerun", str(request_id + 1)).exit_code == 2
+    unknown = run("pages", "rerun", str(request_id + 1))
+    assert (unknown.exit_code, unknown.stderr) == (2, f"there is no request {request_id + 1}\n")
