@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import Flow, load_flow_from_entrypoint
 
 import deployments.serve
 from core.settings import PROJECT_ROOT
-from deployments.specs import PREFECT_YAML, build_deployment, load_pool_names, load_specs
+from deployments.specs import PREFECT_YAML, SWEEP_LIMIT, build_deployment, load_pool_names, load_specs
+from tests.conftest import set_env
 
 SPECS = load_specs()
 
@@ -39,14 +41,58 @@ def test_embedded_deployment_matches_prefect_yaml(spec: Any, monkeypatch: pytest
     assert deployment.description == spec.description
     intervals = [schedule.schedule.interval for schedule in deployment.schedules]
     assert intervals == [timedelta(seconds=config["interval"]) for config in spec.schedules]
+    if spec.schedules:
+        assert spec.concurrency_limit == SWEEP_LIMIT
+        assert deployment.concurrency_limit == 1
+        assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
+    else:
+        assert spec.concurrency_limit is None
+        assert deployment.concurrency_limit is None
+
+
+def test_the_sweeps_are_the_scheduled_deployments_under_one_rule() -> None:
+    sweeps = [spec.name for spec in SPECS if spec.is_sweep]
+    assert {"process-pending", "dispatch-mailings", "process-briefs"} <= set(sweeps)
+    assert SWEEP_LIMIT == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+
+
+def serve_main(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], dict[str, Any], list[list[str]]]:
+    """Run deployments.serve.main without a server: what it served, with which options, which sweeps."""
+    served: list[Any] = []
+    options: dict[str, Any] = {}
+    prepared: list[list[str]] = []
+
+    async def prepare(sweeps: list[str]) -> None:
+        prepared.append(sweeps)
+
+    def fake_serve(*items: Any, **kwargs: Any) -> None:
+        served.extend(items)
+        options.update(kwargs)
+
+    monkeypatch.setattr(deployments.serve, "wait_for_prefect_api", lambda: "http://test/api")
+    monkeypatch.setattr(deployments.serve, "prepare_server", prepare)
+    monkeypatch.setattr(deployments.serve, "serve", fake_serve)
+    deployments.serve.main()
+    return served, options, prepared
 
 
 def test_serve_serves_exactly_the_deployments_of_prefect_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
-    served: list[Any] = []
-    monkeypatch.setattr(deployments.serve, "wait_for_prefect_api", lambda: "http://test/api")
-    monkeypatch.setattr(deployments.serve, "serve", lambda *items: served.extend(items))
-    deployments.serve.main()
+    served, _, prepared = serve_main(monkeypatch)
     assert [(d.name, d.entrypoint) for d in served] == [(s.name, s.entrypoint) for s in SPECS]
+    assert prepared == [[f"{s.name}/{s.name}" for s in SPECS if s.is_sweep]]
+
+
+def test_serve_runs_at_most_the_process_limit_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, options, _ = serve_main(monkeypatch)
+    assert options == {"limit": 8, "heartbeat_seconds": 30}
+    monkeypatch.setenv("SWITCHYARD_SERVE__LIMIT", "3")
+    set_env({})
+    try:
+        _, options, _ = serve_main(monkeypatch)
+    finally:
+        monkeypatch.delenv("SWITCHYARD_SERVE__LIMIT")
+        set_env({})
+    assert options["limit"] == 3
 
 
 def test_process_pending_runs_every_minute() -> None:
