@@ -27,9 +27,10 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python -m db.migrate
 
+# The Procfile's processes under deployments/up.py: Ctrl-C stops them all cleanly (logs in var/logs).
 demo: migrate
 	@mkdir -p var
-	$(DEMO_ENV) $(BIN)/honcho start -f Procfile
+	@exec env $(DEMO_ENV) $(BIN)/python -m deployments.up
 
 test: install
 	$(BIN)/lint-imports

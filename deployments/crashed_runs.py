@@ -4,6 +4,11 @@ Every flow run sends a heartbeat event every ``SWITCHYARD_SERVE__HEARTBEAT_SECON
 to its flow-run processes; workers read ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``). The automation below,
 on the Prefect server, marks a run Crashed when neither a heartbeat nor a final state follows its
 last heartbeat within ``missed_heartbeats`` heartbeats: Prefect's own zombie-flow recipe.
+
+In embedded mode serve is the only process that runs the deployments' flows, so when it starts, any
+run of them still Pending or Running lost its process with the previous serve: `crash_orphaned_runs`
+marks those Crashed at once (which also gives a sweep's concurrency slot back; Prefect would
+otherwise hold it until the run's 300 s lease lapses, and cancel the sweep's runs until then).
 """
 
 from __future__ import annotations
@@ -13,10 +18,18 @@ from uuid import UUID
 
 from prefect import get_client
 from prefect.automations import AutomationCore
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Crashed
 
 AUTOMATION_NAME = "switchyard: crash flow runs that stopped sending heartbeats"
 LIVE_OR_FINAL = {
@@ -63,3 +76,30 @@ async def ensure_crash_automation(heartbeat_seconds: int, missed_heartbeats: int
         for duplicate in duplicates:
             await client.delete_automation(duplicate.id)
         return first.id
+
+
+async def crash_orphaned_runs(deployment_names: list[str]) -> int:
+    """Mark every Pending or Running run of the named deployments Crashed; return how many.
+
+    Only for a process that is the sole runner of these deployments, as it starts (serve).
+    """
+    crashed = 0
+    async with get_client() as client:
+        for name in deployment_names:
+            try:
+                deployment = await client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+                    ),
+                )
+            )
+            for run in runs:
+                message = "the serve process running it stopped before the run finished"
+                await client.set_flow_run_state(run.id, Crashed(message=message))
+                crashed += 1
+    return crashed

@@ -1,10 +1,17 @@
-"""The last process of ``make demo``: waits for the platform, submits a demo request, says where to look."""
+"""The last process of ``make demo``: waits for the platform, seeds the demo once, says where to look.
+
+The demo request, mailing and brief are submitted on the first start only: ``var/demo-seeded.json``
+records each one, so a second ``make demo`` on the same ``var/`` sends and orders nothing again.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from prefect import get_client
@@ -96,6 +103,19 @@ def submit_demo_brief() -> str:
     return start_collection(job_id)
 
 
+def seed_once(record: Path, item: str, submit: Callable[[], str]) -> str:
+    """Run ``submit`` unless ``record`` says ``item`` was seeded already; what to tell the person."""
+    done: dict[str, dict[str, str]] = (
+        json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    )
+    if item in done:
+        return f"seeded on {done[item]['at']}, not again ({done[item]['said']})"
+    said = submit()
+    done[item] = {"at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"), "said": said}
+    record.write_text(json.dumps(done, ensure_ascii=False, indent=2), encoding="utf-8")
+    return said
+
+
 def main() -> None:
     settings = get_settings()
     sandbox_url = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
@@ -103,22 +123,23 @@ def main() -> None:
     wait_for_sandbox(sandbox_url)
     asyncio.run(wait_for_deployment(COUNT_WORDS))
     asyncio.run(wait_for_deployment(COLLECT_BRIEF))
-    run_name = asyncio.run(submit_demo(sandbox_url))
-    mailing = submit_demo_mailing()
-    brief = submit_demo_brief()
+    record = settings.data_dir / "demo-seeded.json"
+    request = seed_once(record, "request", lambda: f"flow run {asyncio.run(submit_demo(sandbox_url))!r}")
+    mailing = seed_once(record, "mailing", submit_demo_mailing)
+    brief = seed_once(record, "brief", submit_demo_brief)
     print(
         "\n"
         "Switchyard demo is running\n"
         f"  dashboard   http://127.0.0.1:8501\n"
         f"  Prefect UI  {settings.prefect_ui_url}\n"
         f"  sandbox     {sandbox_url}/pages/utf8\n"
-        f"Submitted the demo request as flow run {run_name!r}; its results appear on the dashboard's\n"
-        f"Web pages page. Submit your own URLs there.\nDemo mailing: {mailing}\n"
-        "Watch it on the dashboard's Mailings page.\n"
-        f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page. Ctrl-C stops everything.\n",
+        f"Demo request: {request}; its results appear on the dashboard's Web pages page.\n"
+        f"Submit your own URLs there.\nDemo mailing: {mailing}\nWatch it on the dashboard's Mailings page.\n"
+        f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page.\n"
+        f"The demo seeds once: delete {record} to seed again. Ctrl-C stops everything.\n",
         flush=True,
     )
-    while True:  # honcho stops every process when one exits
+    while True:  # deployments.up stops every process when one exits
         time.sleep(3600)
 
 

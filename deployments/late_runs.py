@@ -4,10 +4,13 @@ Prefect's scheduler creates a sweep's runs ahead of time (up to 100 of an every-
 nothing serves them for a while (serve stopped, workers down), they are all still Scheduled, and
 whoever serves them next would start every one of them. `skip_late_runs` cancels all but the newest
 late one per deployment, as state "Skipped"; runs someone started by hand are never touched.
+serve does it when it starts; ``python -m deployments.late_runs`` does it for prefect.yaml's sweeps
+(run it before workers start again after downtime: docs/operations.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -24,6 +27,8 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled
+
+from deployments.specs import load_specs
 
 PAGE = 200
 
@@ -80,3 +85,13 @@ async def skip_late_runs(deployment_names: list[str], now: datetime | None = Non
                 continue
             skipped[name] = await skip_late_runs_of(client, deployment.id, now)
     return skipped
+
+
+def main() -> None:
+    sweeps = [spec.full_name for spec in load_specs() if spec.is_sweep]
+    for name, count in asyncio.run(skip_late_runs(sweeps)).items():
+        print(f"{name}: {count} late runs skipped")
+
+
+if __name__ == "__main__":
+    main()

@@ -34,6 +34,11 @@ class DeploymentSpec:
     concurrency_limit: dict[str, Any] | None = None
 
     @property
+    def full_name(self) -> str:
+        """``flow/deployment``: each flow is named after its function, its deployment after the flow."""
+        return f"{self.name}/{self.name}"
+
+    @property
     def is_sweep(self) -> bool:
         """A scheduled deployment: it runs on its own, every interval."""
         return bool(self.schedules)

@@ -35,6 +35,7 @@ def test_embedded_deployment_matches_prefect_yaml(spec: Any, monkeypatch: pytest
     monkeypatch.chdir(PROJECT_ROOT)
     deployment = build_deployment(spec)
     assert deployment.name == spec.name
+    assert deployment.full_name == spec.full_name
     assert deployment.entrypoint == spec.entrypoint
     assert deployment.tags == spec.tags
     assert deployment.parameters == spec.parameters
@@ -56,14 +57,14 @@ def test_the_sweeps_are_the_scheduled_deployments_under_one_rule() -> None:
     assert SWEEP_LIMIT == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
 
 
-def serve_main(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], dict[str, Any], list[list[str]]]:
-    """Run deployments.serve.main without a server: what it served, with which options, which sweeps."""
+def serve_main(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], dict[str, Any], list[tuple[Any, ...]]]:
+    """Run deployments.serve.main without a server: what it served, with which options, what it prepared."""
     served: list[Any] = []
     options: dict[str, Any] = {}
-    prepared: list[list[str]] = []
+    prepared: list[tuple[Any, ...]] = []
 
-    async def prepare(sweeps: list[str]) -> None:
-        prepared.append(sweeps)
+    async def prepare(*names: list[str]) -> None:
+        prepared.append(names)
 
     def fake_serve(*items: Any, **kwargs: Any) -> None:
         served.extend(items)
@@ -79,7 +80,9 @@ def serve_main(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], dict[str, An
 def test_serve_serves_exactly_the_deployments_of_prefect_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
     served, _, prepared = serve_main(monkeypatch)
     assert [(d.name, d.entrypoint) for d in served] == [(s.name, s.entrypoint) for s in SPECS]
-    assert prepared == [[f"{s.name}/{s.name}" for s in SPECS if s.is_sweep]]
+    assert prepared == [
+        ([spec.full_name for spec in SPECS], [spec.full_name for spec in SPECS if spec.is_sweep])
+    ]
 
 
 def test_serve_runs_at_most_the_process_limit_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:

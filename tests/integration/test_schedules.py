@@ -32,7 +32,12 @@ from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelled, Pending, Scheduled
 
 from core.settings import PROJECT_ROOT
-from deployments.crashed_runs import crash_automation
+from deployments.crashed_runs import (
+    AUTOMATION_NAME,
+    crash_automation,
+    crash_orphaned_runs,
+    ensure_crash_automation,
+)
 from deployments.late_runs import skip_late_runs
 from deployments.specs import DeploymentSpec, build_deployment, load_specs
 
@@ -94,6 +99,27 @@ def test_a_sweep_run_that_comes_due_while_one_runs_is_cancelled(monkeypatch: pyt
     assert asyncio.run(scenario()) == (StateType.PENDING, StateType.CANCELLED)
 
 
+def test_serve_starting_crashes_what_the_last_serve_left_running_and_frees_the_sweep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    deployment = sweep_deployment(f"sweep-{uuid.uuid4().hex[:6]}")
+
+    async def scenario() -> tuple[int, StateType, StateType]:
+        deployment_id = await deployment.aapply()
+        async with get_client() as client:
+            orphan = await client.create_flow_run_from_deployment(deployment_id, state=Scheduled())
+            await client.set_flow_run_state(orphan.id, Pending())  # holds the sweep's one slot
+            crashed = await crash_orphaned_runs([deployment.full_name, "no-such/deployment"])
+            after = await client.create_flow_run_from_deployment(deployment_id, state=Scheduled())
+            await client.set_flow_run_state(after.id, Pending())
+            states = [(await client.read_flow_run(run.id)).state.type for run in (orphan, after)]
+            await client.set_flow_run_state(after.id, Cancelled())
+        return crashed, *states
+
+    assert asyncio.run(scenario()) == (1, StateType.CRASHED, StateType.PENDING)
+
+
 def test_after_downtime_a_sweep_runs_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten late runs of one sweep (as the scheduler left them during downtime): nine skipped, one remains,
     and a run started by hand is left alone."""
@@ -127,6 +153,21 @@ def test_after_downtime_a_sweep_runs_once(monkeypatch: pytest.MonkeyPatch) -> No
     newest = max((run for run in late if run.auto_scheduled), key=lambda run: run.expected_start_time)
     assert {run.id for run in still_scheduled} == {newest.id, by_hand.id}
     assert {run.state.name for run in after if run.state.type == StateType.CANCELLED} == {"Skipped"}
+
+
+def test_the_crash_automation_is_installed_once_and_kept_up_to_date() -> None:
+    async def scenario() -> tuple[UUID, UUID, list[timedelta]]:
+        first = await ensure_crash_automation(heartbeat_seconds=30, missed_heartbeats=3)
+        again = await ensure_crash_automation(heartbeat_seconds=60, missed_heartbeats=2)
+        async with get_client() as client:
+            installed = await client.read_automations_by_name(AUTOMATION_NAME)
+            for automation in installed:
+                await client.delete_automation(automation.id)
+        return first, again, [automation.trigger.within for automation in installed]
+
+    first, again, windows = asyncio.run(scenario())
+    assert first == again
+    assert windows == [timedelta(seconds=120)]
 
 
 HANGING_FLOW = """
