@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 import yaml
+from prefect import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import Flow, load_flow_from_entrypoint
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 import deployments.serve
+from core.names import PROCESS_PENDING, pending_run_name
 from core.settings import PROJECT_ROOT
+from deployments.runs import NOTHING, run_state, start_run
 from deployments.specs import PREFECT_YAML, SWEEP_LIMIT, build_deployment, load_pool_names, load_specs
 from tests.conftest import set_env
 
@@ -103,3 +110,66 @@ def test_process_pending_runs_every_minute() -> None:
     assert spec.schedules == [{"interval": 60}]
     # no pull steps: `prefect deploy` records the project folder as the working directory
     assert "pull" not in yaml.safe_load(PREFECT_YAML.read_text())
+
+
+def applied_sweep(name: str) -> Any:
+    """A sweep-like deployment of process-pending, every minute, on the harness server, under ``name``."""
+    (spec,) = [spec for spec in SPECS if spec.name == "process-pending"]
+    deployment = build_deployment(replace(spec, name=name))
+    deployment.apply()
+    return deployment
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_started_run_is_named_at_creation_and_says_nobody_serves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    deployment = applied_sweep(f"pending-{uuid.uuid4().hex[:6]}")
+    message = start_run(deployment.full_name, {"request_id": 7}, pending_run_name(7), "Request 7")
+    assert message.startswith("Started flow run [count pages of request 7](")
+    assert message.endswith(
+        f"no serve process or worker is polling {deployment.full_name} now, so it waits until one does."
+    )
+    flow_run_id = message.split("/runs/flow-run/")[1].split(")")[0]
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(UUID(flow_run_id)).name == "count pages of request 7"
+    assert run_state(flow_run_id) == "Scheduled"
+    assert run_state(uuid.uuid4()) == "not found"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_without_the_deployment_a_scheduled_run_is_promised_only_when_its_sweep_is_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    sweep = applied_sweep(f"pending-{uuid.uuid4().hex[:6]}")
+
+    def start(scheduled_by: str) -> str:
+        return start_run("no-such/deployment", {}, "a run", "Request 8", scheduled_by)
+
+    stored = (
+        "Request 8 is stored, but no run could be started now "
+        "(the Prefect server has no deployment no-such/deployment); "
+    )
+    assert (
+        start(sweep.full_name) == f"{stored}the scheduled {sweep.name} run will pick it up within a minute."
+    )
+    assert start("no-such/sweep") == f"{stored}there is no scheduled sweep either, {NOTHING}."
+    with get_client(sync_client=True) as client:
+        client.pause_deployment(client.read_deployment_by_name(sweep.full_name).id)
+    assert (
+        start(sweep.full_name)
+        == f"{stored}the {sweep.name} schedule is paused (no serve process is running), {NOTHING}."
+    )
+
+
+def test_without_a_server_nothing_is_promised_and_no_state_is_known() -> None:
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        message = start_run(PROCESS_PENDING, {}, "a run", "Request 9")
+        state = run_state(uuid.uuid4())
+    assert message.startswith(
+        "Request 9 is stored; no Prefect server is configured (PREFECT_API_URL), so no run"
+    )
+    assert "will pick it up" not in message
+    assert state == "unknown (no Prefect server is configured)"
