@@ -112,10 +112,10 @@ class Process:
 class Output:
     """Writes each process's lines to its log file and, prefixed and folded, to the terminal."""
 
-    def __init__(self, log_dir: Path, width: int, terminal: TextIO = sys.stdout) -> None:
+    def __init__(self, log_dir: Path, width: int, terminal: TextIO | None = None) -> None:
         self.log_dir = log_dir
         self.width = width
-        self.terminal = terminal
+        self.terminal = terminal or sys.stdout
         self.lock = threading.Lock()
         log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -141,8 +141,9 @@ class Output:
 def run(entries: list[tuple[str, str]], log_dir: Path, grace: float = STOP_GRACE) -> int:
     """Start every process, wait for Ctrl-C/SIGTERM or for one to exit, stop them all; the exit status."""
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     processes = [Process(name, command) for name, command in entries]
     output = Output(log_dir, width=max(len(name) for name, _ in [*entries, ("up", "")]))
     pumps = []
@@ -167,6 +168,8 @@ def run(entries: list[tuple[str, str]], log_dir: Path, grace: float = STOP_GRACE
     for pump in pumps:
         pump.join(timeout=2)
     output.say("up", f"all stopped; the full output is in {log_dir}\n")
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     return status
 
 

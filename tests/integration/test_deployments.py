@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+import sys
 import uuid
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +22,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 import deployments.serve
 from core.names import PROCESS_PENDING, pending_run_name
 from core.settings import PROJECT_ROOT
+from deployments import up
 from deployments.runs import NOTHING, run_state, start_run
 from deployments.specs import PREFECT_YAML, SWEEP_LIMIT, build_deployment, load_pool_names, load_specs
 from tests.conftest import set_env
@@ -173,3 +178,30 @@ def test_without_a_server_nothing_is_promised_and_no_state_is_known() -> None:
     )
     assert "will pick it up" not in message
     assert state == "unknown (no Prefect server is configured)"
+
+
+def test_up_stops_everything_when_one_process_exits_and_folds_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = shlex.quote(sys.executable)
+    entries = [
+        ("sleeper", f"{python} -c 'import time; time.sleep(600)'"),
+        ("failer", f"{python} -c 'raise ValueError(\"boom\")'"),
+    ]
+    assert up.run(entries, tmp_path / "logs", grace=5) == 1
+    shown = capsys.readouterr().out
+    assert "failer exited (rc=1): stopping the others" in shown
+    assert "sleeper stopped" in shown and "killed" not in shown
+    assert re.search(r"failer +\|   \.\.\. a traceback of \d+ lines \(in .*failer\.log\)\n", shown)
+    assert re.search(r"failer +\| ValueError: boom\n", shown)
+    assert 'File "<string>"' not in shown
+    assert 'File "<string>", line 1' in (tmp_path / "logs" / "failer.log").read_text()
+
+
+def test_a_procfile_line_without_a_command_is_refused(tmp_path: Path) -> None:
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("# comment\n\nsandbox: python -m sandbox\nbroken\n")
+    with pytest.raises(SystemExit, match="Procfile:4: expected 'name: command'"):
+        up.read_procfile(procfile)
+    procfile.write_text("sandbox: python -m sandbox\n")
+    assert up.read_procfile(procfile) == [("sandbox", "python -m sandbox")]
