@@ -18,7 +18,7 @@ from prefect import get_client
 from prefect.deployments import arun_deployment
 from prefect.exceptions import ObjectNotFound
 
-from core.names import COLLECT_BRIEF, COUNT_WORDS
+from core.names import COLLECT_BRIEF, COUNT_WORDS, count_run_name
 from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import create_brief
@@ -74,7 +74,12 @@ def wait_for_sandbox(base_url: str, timeout: float = 60.0) -> None:
 async def submit_demo(sandbox_url: str) -> str:
     """Start a count-words run over sandbox pages (and two refused URLs); return its name."""
     urls = [f"{sandbox_url}/pages/{page}" for page in DEMO_PAGES] + DEMO_REFUSED
-    run = await arun_deployment(COUNT_WORDS, parameters={"urls": urls, "word": "python"}, timeout=0)
+    run = await arun_deployment(
+        COUNT_WORDS,
+        parameters={"urls": urls, "word": "python"},
+        flow_run_name=count_run_name(len(urls), "python"),
+        timeout=0,
+    )
     return run.name
 
 

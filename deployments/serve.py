@@ -27,14 +27,18 @@ logger = logging.getLogger(__name__)
 
 async def prepare_server(served: list[str], sweeps: list[str]) -> None:
     """Before serving: crash the runs the last serve left unfinished, skip the sweeps' late runs, and
-    install the crash automation."""
+    install the crash automation. If the server refuses, the rest is skipped with a warning: serving
+    matters more."""
     settings = get_settings().serve
-    if crashed := await crash_orphaned_runs(served):
-        logger.warning("marked %d runs Crashed: the previous serve stopped before they finished", crashed)
-    for name, count in (await skip_late_runs(sweeps)).items():
-        if count:
-            logger.warning("skipped %d late runs of %s (a sweep runs once after downtime)", count, name)
-    await ensure_crash_automation(settings.heartbeat_seconds, settings.missed_heartbeats)
+    try:
+        if crashed := await crash_orphaned_runs(served):
+            logger.warning("marked %d runs Crashed: the previous serve stopped before they finished", crashed)
+        for name, count in (await skip_late_runs(sweeps)).items():
+            if count:
+                logger.warning("skipped %d late runs of %s (a sweep runs once after downtime)", count, name)
+        await ensure_crash_automation(settings.heartbeat_seconds, settings.missed_heartbeats)
+    except Exception as exc:  # the Prefect server refused: serve anyway, the limits still hold
+        logger.warning("could not prepare the Prefect server (%s); serving anyway", exc)
 
 
 def sweep_names(deployments: list[RunnerDeployment]) -> list[str]:

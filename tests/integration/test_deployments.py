@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 import sys
@@ -205,3 +206,9 @@ def test_a_procfile_line_without_a_command_is_refused(tmp_path: Path) -> None:
         up.read_procfile(procfile)
     procfile.write_text("sandbox: python -m sandbox\n")
     assert up.read_procfile(procfile) == [("sandbox", "python -m sandbox")]
+
+
+def test_serve_starts_even_when_the_server_refuses_to_be_prepared(caplog: pytest.LogCaptureFixture) -> None:
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        asyncio.run(deployments.serve.prepare_server(["a/b"], ["a/b"]))
+    assert "could not prepare the Prefect server" in caplog.text and "serving anyway" in caplog.text
