@@ -17,17 +17,29 @@ async def gather_in_groups(
     group_size: int = 100,
     max_wait: float = 1.0,
 ) -> None:
-    """Await ``jobs`` concurrently; pass results to ``flush`` every ``group_size`` or ``max_wait`` s.
+    """Await ``jobs`` concurrently; pass results to ``flush`` every ``group_size``, or every ``max_wait``
+    seconds whenever some are waiting, whether or not another result has arrived meanwhile.
 
-    Writing as results arrive keeps one slow job from holding back everyone else's results, and
-    keeps database round trips to one per group.
+    Writing as results arrive keeps one slow job from holding back everyone else's results (a page
+    done in a second is stored in a second, however long its batch's slowest page hangs), and keeps
+    database round trips to one per group. A job that raises fails the whole gather: wrap jobs
+    whose errors belong to their item (see tasks/batch.py).
     """
+    pending = {asyncio.ensure_future(job) for job in jobs}
     ready: list[T] = []
     last_flush = time.monotonic()
-    for next_done in asyncio.as_completed(list(jobs)):
-        ready.append(await next_done)
-        if len(ready) >= group_size or time.monotonic() - last_flush >= max_wait:
-            await flush(ready)
-            ready, last_flush = [], time.monotonic()
+    try:
+        while pending:
+            timeout = max(0.0, last_flush + max_wait - time.monotonic())
+            done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            ready.extend(task.result() for task in done)
+            if len(ready) >= group_size or (ready and time.monotonic() - last_flush >= max_wait):
+                await flush(ready)
+                ready, last_flush = [], time.monotonic()
+            elif not ready:
+                last_flush = time.monotonic()
+    finally:
+        for task in pending:
+            task.cancel()
     if ready:
         await flush(ready)

@@ -113,7 +113,7 @@ def pages_frame(request_id: int) -> pd.DataFrame:
                 page.charset,
                 page.bytes_read,
                 page.elapsed_ms,
-                page.error,
+                page.last_error,
             ]
             for page in request_pages(session, request_id=request_id)
         ]

@@ -1,11 +1,27 @@
-"""Atomic claims with a lease: two workers never hold the same row, and a dead worker's rows come back."""
+"""Atomic claims with a lease and an owner: two workers never hold the same row, a dead worker's rows
+come back when its lease lapses, and a live worker keeps its rows by renewing the lease."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds claimed rows, and for how long each claim or renewal holds them."""
+
+    seconds: float
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.seconds)
 
 
 def claim_ids(
@@ -36,3 +52,33 @@ def claim_ids(
         .execution_options(synchronize_session=False)
     )
     return sorted(session.scalars(statement))
+
+
+def claim_values(lease: Lease, now: datetime) -> dict[str, Any]:
+    """The columns every claim sets: the lease's end and its owner."""
+    return {"claimed_until": lease.until(now), "claimed_by": lease.owner}
+
+
+def renew_claims(
+    session: Session,
+    *,
+    id_column: InstrumentedAttribute[int],
+    held: ColumnElement[bool],
+    ids: Sequence[int],
+    lease: Lease,
+    now: datetime,
+) -> set[int]:
+    """Extend the lease on those of ``ids`` this owner still holds (``held``: still in a working status);
+    returns them. A row missing from the answer was lost (recorded, or re-claimed after a lapse): its
+    work must not start."""
+    if not ids:
+        return set()
+    model = id_column.class_
+    statement = (
+        update(model)
+        .where(id_column.in_(list(ids)), model.claimed_by == lease.owner, held)
+        .values(claimed_until=lease.until(now))
+        .returning(id_column)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(statement))

@@ -42,6 +42,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from db.base import Base, UTCDateTime, status_enum, utcnow
+from db.jobs import JobColumns
 from rules.mailing import (
     MessageStatus,
     check_daily_interval,
@@ -93,7 +94,7 @@ class Mailing(Base):
     messages: Mapped[list[Message]] = relationship(back_populates="mailing", passive_deletes=True)
 
 
-class Message(Base):
+class Message(JobColumns, Base):
     """One mailing's text for one client: at most one per mailing and client."""
 
     __tablename__ = "messages"
@@ -106,13 +107,8 @@ class Message(Base):
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"), index=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     status: Mapped[MessageStatus] = mapped_column(status_enum(MessageStatus), default=MessageStatus.NEW)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
     gateway_answer: Mapped[str | None] = mapped_column(Text)
 
     mailing: Mapped[Mailing] = relationship(back_populates="messages")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -30,8 +31,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.settings import IPNetwork
 from core.urls import RefusedURL, check_url
+from db import jobs
 from db.base import Base, UTCDateTime, status_enum, utcnow
-from db.claims import claim_ids
+from db.claims import Lease, renew_claims
+from db.jobs import JobColumns
 from rules.wordcount import normalise_word
 
 
@@ -54,8 +57,8 @@ class CountRequest(Base):
     pages: Mapped[list[PageJob]] = relationship(back_populates="request", order_by="PageJob.id")
 
 
-class PageJob(Base):
-    """One URL of a request: its status, times, and the result of counting."""
+class PageJob(JobColumns, Base):
+    """One URL of a request: its status, times, claim, and the result of counting."""
 
     __tablename__ = "page_jobs"
     __table_args__ = (Index("ix_page_jobs_status_claimed_until", "status", "claimed_until"),)
@@ -64,11 +67,6 @@ class PageJob(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("count_requests.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(Text)
     status: Mapped[PageStatus] = mapped_column(status_enum(PageStatus), default=PageStatus.NOT_STARTED)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     count: Mapped[int | None] = mapped_column(Integer)
     http_status: Mapped[int | None] = mapped_column(Integer)
     final_url: Mapped[str | None] = mapped_column(Text)
@@ -76,7 +74,6 @@ class PageJob(Base):
     charset: Mapped[str | None] = mapped_column(String(40))
     bytes_read: Mapped[int | None] = mapped_column(Integer)
     elapsed_ms: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
 
     request: Mapped[CountRequest] = relationship(back_populates="pages")
 
@@ -160,50 +157,44 @@ def create_request(
                 "url": check_url(url, allowed),
                 "status": PageStatus.NOT_STARTED,
                 "finished_at": None,
-                "error": None,
+                "last_error": None,
             }
         except RefusedURL as exc:
             refused[url] = str(exc)
-            row |= {"status": PageStatus.FAILED, "finished_at": now, "error": f"refused: {exc}"}
+            row |= {"status": PageStatus.FAILED, "finished_at": now, "last_error": f"refused: {exc}"}
         rows.append(row)
     session.execute(PageJob.__table__.insert(), rows)
     return CreatedRequest(id=request.id, word=word, accepted=len(unique) - len(refused), refused=refused)
 
 
-def _claimable(now: datetime, max_attempts: int) -> object:
-    lease_expired = and_(PageJob.status == PageStatus.PENDING, PageJob.claimed_until < now)
+WORKING = (PageStatus.PENDING,)
+
+
+def _claimable(now: datetime, max_attempts: int) -> ColumnElement[bool]:
     return and_(
-        or_(PageJob.status == PageStatus.NOT_STARTED, lease_expired),
+        or_(PageJob.status == PageStatus.NOT_STARTED, jobs.lease_lapsed(PageJob, WORKING, now)),
         PageJob.attempts < max_attempts,
     )
 
 
 def fail_abandoned(session: Session, *, max_attempts: int, now: datetime | None = None) -> int:
     """Fail pages whose lease ran out ``max_attempts`` times (their worker keeps dying on them)."""
-    now = now or utcnow()
-    result = session.execute(
-        update(PageJob)
-        .where(
-            PageJob.status == PageStatus.PENDING,
-            PageJob.claimed_until < now,
-            PageJob.attempts >= max_attempts,
-        )
-        .values(
-            status=PageStatus.FAILED,
-            finished_at=now,
-            claimed_until=None,
-            error=f"gave up: claimed {max_attempts} times without a result (worker lost)",
-        )
-        .execution_options(synchronize_session=False)
+    return jobs.fail_abandoned(
+        session,
+        PageJob,
+        working=WORKING,
+        failed=PageStatus.FAILED,
+        max_attempts=max_attempts,
+        error=f"gave up: claimed {max_attempts} times without a result (worker lost)",
+        now=now,
     )
-    return result.rowcount
 
 
 def claim_pages(
     session: Session,
     *,
     limit: int,
-    lease_seconds: int,
+    lease: Lease,
     max_attempts: int,
     request_id: int | None = None,
     now: datetime | None = None,
@@ -213,17 +204,8 @@ def claim_pages(
     claimable = _claimable(now, max_attempts)
     if request_id is not None:
         claimable = and_(claimable, PageJob.request_id == request_id)
-    ids = claim_ids(
-        session,
-        id_column=PageJob.id,
-        claimable=claimable,
-        values={
-            "status": PageStatus.PENDING,
-            "claimed_until": now + timedelta(seconds=lease_seconds),
-            "started_at": now,
-            "attempts": PageJob.attempts + 1,
-        },
-        limit=limit,
+    ids = jobs.claim(
+        session, PageJob, claimable=claimable, working=PageStatus.PENDING, lease=lease, limit=limit, now=now
     )
     if not ids:
         return []
@@ -234,6 +216,20 @@ def claim_pages(
         .order_by(PageJob.id)
     )
     return [PageToFetch(id=row.id, url=row.url, word=row.word) for row in rows]
+
+
+def renew_pages(
+    session: Session, *, ids: Sequence[int], lease: Lease, now: datetime | None = None
+) -> set[int]:
+    """Extend the lease on the pages of ``ids`` still being fetched under ``lease``; returns those."""
+    return renew_claims(
+        session,
+        id_column=PageJob.id,
+        held=PageJob.status.in_(WORKING),
+        ids=ids,
+        lease=lease,
+        now=now or utcnow(),
+    )
 
 
 def record_outcomes(
@@ -251,6 +247,7 @@ def record_outcomes(
             status=bindparam("new_status"),
             finished_at=bindparam("finished"),
             claimed_until=None,
+            claimed_by=None,
             count=bindparam("page_count"),
             http_status=bindparam("page_http_status"),
             final_url=bindparam("page_final_url"),
@@ -258,7 +255,7 @@ def record_outcomes(
             charset=bindparam("page_charset"),
             bytes_read=bindparam("page_bytes_read"),
             elapsed_ms=bindparam("page_elapsed_ms"),
-            error=bindparam("page_error"),
+            last_error=bindparam("page_error"),
         )
     )
     session.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -17,8 +17,8 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import task_run
 
 from connectors.web import FetchError, fetch_page, page_client
-from core.batching import gather_in_groups
 from core.settings import FetchSettings, get_settings
+from db.claims import Lease
 from db.engine import session_factory
 from db.webpages import (
     CreatedRequest,
@@ -30,9 +30,11 @@ from db.webpages import (
     fail_abandoned,
     list_requests,
     record_outcomes,
+    renew_pages,
     request_pages,
 )
 from rules.wordcount import UnsupportedContent, count_word, decode_page
+from tasks.batch import Batch, run_batch
 
 LARGE_BODY = 512 * 1024  # counted in a worker thread so the event loop keeps serving other fetches
 ARTIFACT_ROWS = 200
@@ -88,23 +90,6 @@ def _count_body(body: bytes, content_type: str | None, word: str) -> tuple[int, 
     return count_word(text.text, word), text.charset
 
 
-async def count_pages(
-    pages: Sequence[PageToFetch],
-    settings: FetchSettings,
-    flush: Callable[[list[PageOutcome]], Awaitable[None]],
-    flush_every: int = 100,
-) -> None:
-    """Count ``pages`` concurrently; hand outcomes to ``flush`` in groups as they complete."""
-    semaphore = asyncio.Semaphore(settings.concurrency)
-
-    async def bounded(client: httpx.AsyncClient, page: PageToFetch) -> PageOutcome:
-        async with semaphore:
-            return await count_one(client, page, settings)
-
-    async with page_client(settings) as client:
-        await gather_in_groups((bounded(client, page) for page in pages), flush, group_size=flush_every)
-
-
 @task(task_run_name="store {word!r} request")
 def store_request(urls: list[str], word: str, source: str = "flow") -> CreatedRequest:
     """Store a request and its pages; refused URLs are stored as failed at once."""
@@ -132,12 +117,12 @@ async def count_batch(request_id: int | None, lane: int, batch_no: int) -> Batch
     settings = get_settings()
     sessions = session_factory()
 
-    def claim() -> list[PageToFetch]:
+    def claim(lease: Lease) -> list[PageToFetch]:
         with sessions.begin() as session:
             return claim_pages(
                 session,
                 limit=settings.webpages.batch_size,
-                lease_seconds=settings.webpages.lease_seconds,
+                lease=lease,
                 max_attempts=settings.webpages.max_attempts,
                 request_id=request_id,
             )
@@ -146,16 +131,31 @@ async def count_batch(request_id: int | None, lane: int, batch_no: int) -> Batch
         with sessions.begin() as session:
             record_outcomes(session, outcomes=outcomes)
 
-    pages = await asyncio.to_thread(claim)
-    failed = 0
+    def renew(lease: Lease, ids: Sequence[int]) -> set[int]:
+        with sessions.begin() as session:
+            return renew_pages(session, ids=ids, lease=lease)
 
-    async def flush(outcomes: list[PageOutcome]) -> None:
-        nonlocal failed
-        failed += sum(1 for outcome in outcomes if outcome.error)
-        await asyncio.to_thread(record, outcomes)
+    async with page_client(settings.fetch) as client:
 
-    await count_pages(pages, settings.fetch, flush, settings.webpages.flush_every)
-    return BatchResult(claimed=len(pages), finished=len(pages) - failed, failed=failed)
+        async def work(page: PageToFetch) -> PageOutcome:
+            return await count_one(client, page, settings.fetch)
+
+        claimed, outcomes = await run_batch(
+            Batch(
+                claim=claim,
+                work=work,
+                record=record,
+                renew=renew,
+                item_id=lambda page: page.id,
+                outcome_id=lambda outcome: outcome.id,
+                crashed=lambda page, error: PageOutcome(id=page.id, error=error),
+            ),
+            lease_seconds=settings.webpages.lease_seconds,
+            concurrency=settings.fetch.concurrency,
+            group_size=settings.webpages.flush_every,
+        )
+    failed = sum(1 for outcome in outcomes if outcome.error)
+    return BatchResult(claimed=claimed, finished=len(outcomes) - failed, failed=failed)
 
 
 @task(task_run_name="fail abandoned pages")
@@ -178,7 +178,7 @@ async def report_request(request_id: int) -> dict[str, int]:
                     "status": p.status.value,
                     "count": p.count,
                     "http": p.http_status,
-                    "error": p.error or "",
+                    "error": p.last_error or "",
                 }
                 for p in request_pages(session, request_id=request_id)[:ARTIFACT_ROWS]
             ]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
 from core.settings import get_settings
+from db.claims import Lease
 from db.webpages import (
     PageOutcome,
     PageStatus,
@@ -55,7 +56,7 @@ def seeded(sessions: Sessions) -> tuple[int, int]:
                 PageOutcome(id=ids["https://b.example/"], http_status=404, error="HTTP 404 Not Found"),
             ],
         )
-        claim_pages(session, limit=1, lease_seconds=60, max_attempts=3, request_id=waiting.id)
+        claim_pages(session, limit=1, lease=Lease(60), max_attempts=3, request_id=waiting.id)
     return done.id, waiting.id
 
 
@@ -123,7 +124,7 @@ def test_form_stores_the_request_and_refused_urls_as_failed(sessions: Sessions) 
         pages = {page.url: page for page in request_pages(session, request_id=summary.id)}
     assert (summary.word, summary.source, summary.total, summary.failed) == ("Data", "dashboard", 3, 2)
     assert pages["https://a.example/"].status == PageStatus.NOT_STARTED
-    assert "private" in pages["http://10.0.0.1/"].error and "only http" in pages["ftp://x"].error
+    assert "private" in pages["http://10.0.0.1/"].last_error and "only http" in pages["ftp://x"].last_error
     assert at.success[0].value == f"Request {summary.id} stored: 1 URLs accepted"
     assert "ftp://x" in at.warning[0].value and "10.0.0.1" in at.warning[0].value
     assert "no scheduled process-pending run comes" in at.info[0].value

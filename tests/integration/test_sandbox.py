@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import httpx
@@ -207,14 +207,14 @@ def test_slow_page(client: httpx.Client) -> None:
 
 
 def test_hang_does_not_block_other_requests(base_url: str, client: httpx.Client) -> None:
-    timeout = httpx.Timeout(5.0, read=1.0)
-    with ThreadPoolExecutor(1) as pool:
-        hanging = pool.submit(httpx.get, f"{base_url}/pages/hang", timeout=timeout)
-        time.sleep(0.2)
+    url = httpx.URL(base_url)
+    with socket.create_connection((url.host, url.port), timeout=5) as hanging:
+        # the hanging request is on the wire before the next one is sent: no sleep needed
+        hanging.sendall(f"GET /pages/hang HTTP/1.1\r\nHost: {url.host}\r\n\r\n".encode())
         assert client.get("/pages/utf8").status_code == 200
-        assert not hanging.done()
-        with pytest.raises(httpx.ReadTimeout):
-            hanging.result()
+        hanging.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            hanging.recv(1)  # still no answer to the hanging request
 
 
 def test_large_page_streams_without_length(client: httpx.Client) -> None:

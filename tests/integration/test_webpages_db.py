@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import Base, utcnow
+from db.claims import Lease
 from db.engine import get_engine
 from db.webpages import (
     PageOutcome,
@@ -36,7 +37,7 @@ def add_request(sessions: Sessions, count: int, word: str = "python") -> int:
 
 
 def claim(sessions: Sessions, limit: int = 100, **kwargs: object) -> list[int]:
-    options = {"lease_seconds": 60, "max_attempts": 3} | kwargs
+    options = {"lease": Lease(60), "max_attempts": 3} | kwargs
     with sessions.begin() as session:
         return [page.id for page in claim_pages(session, limit=limit, **options)]
 
@@ -62,7 +63,7 @@ def test_bad_urls_are_stored_failed_and_good_ones_wait(sessions: Sessions) -> No
             PageStatus.FAILED,
             PageStatus.FAILED,
         ]
-        assert all(page.error.startswith("refused: ") and page.finished_at for page in pages[1:])
+        assert all(page.last_error.startswith("refused: ") and page.finished_at for page in pages[1:])
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,7 @@ def test_a_lapsed_lease_returns_the_page_and_too_many_lapses_fail_it(sessions: S
         assert fail_abandoned(session, max_attempts=2, now=later + timedelta(seconds=61)) == 1
         (page,) = request_pages(session, request_id=list_requests(session)[0].id)
         assert page.status == PageStatus.FAILED
-        assert "gave up" in page.error
+        assert "gave up" in page.last_error
         assert page.attempts == 2
 
 
@@ -168,7 +169,7 @@ def test_outcomes_finish_or_fail_pages_in_one_batch(sessions: Sessions) -> None:
             "utf-8",
             None,
         )
-        assert (second.status, second.http_status, second.error) == (
+        assert (second.status, second.http_status, second.last_error) == (
             PageStatus.FAILED,
             404,
             "HTTP 404 Not Found",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import get_settings
 from db.base import utcnow
+from db.claims import Lease
 from db.webpages import PageStatus, claim_pages, create_request, list_requests, request_pages
 from flows.webpages import count_words, process_pending
 from sandbox.webpages import EXPECTED_CHINESE, EXPECTED_COUNTS, EXPECTED_RUSSIAN
@@ -65,7 +66,7 @@ def test_counts_are_right_and_bad_urls_fail_alone(sessions: Sessions, sandbox_ur
     for url, reason in bad.items():
         page = pages[url]
         assert page.status == PageStatus.FAILED and page.count is None
-        assert reason in page.error, (url, page.error)
+        assert reason in page.last_error, (url, page.last_error)
     assert pages[f"{sandbox_url}/pages/gb2312?declare=none"].charset == "gb18030"
     assert pages[f"{sandbox_url}/pages/cp1251?declare=none"].charset == "windows-1251"
 
@@ -95,7 +96,7 @@ def test_process_pending_finishes_new_and_abandoned_pages(sessions: Sessions, sa
         claim_pages(
             session,
             limit=1,
-            lease_seconds=1,
+            lease=Lease(1),
             max_attempts=3,
             request_id=crashed.id,
             now=utcnow() - timedelta(seconds=5),
