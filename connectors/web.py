@@ -1,11 +1,21 @@
-"""Fetching user-given web pages safely: address guard, size cap, bounded redirects, transient retries."""
+"""Fetching user-given web pages safely: address guard, size cap, bounded redirects, transient retries.
+
+Redirects are followed here, not by httpx: httpx builds each hop on the previous request's body
+stream, which httpx-aiohttp sends as an empty chunked body (``Transfer-Encoding: chunked``, ``0``).
+A server that does not read GET bodies (Python's http.server, many others) takes that ``0`` for
+the next request, which breaks the redirect and the next page on the pooled connection. Each hop
+here is a fresh GET without a body, its address checked before it is fetched.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import os
 import socket
-from collections.abc import Sequence
+import ssl
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +23,12 @@ import aiohttp
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from core.http import async_client, describe_transport_error
+from core.http import async_client, parse_retry_after
+from core.retry import Answer, backoff_delay, classify_status
 from core.settings import FetchSettings, IPNetwork
 from core.urls import RefusedURL, check_address, check_parsed_url, check_url
 
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+REDIRECT_BODY_LIMIT = 64 * 1024  # read to keep the connection for the next hop; beyond it, closed
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class FetchError(Exception):
         final_url: str | None = None,
         content_type: str | None = None,
         bytes_read: int = 0,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.transient = transient
@@ -49,6 +61,7 @@ class FetchError(Exception):
         self.final_url = final_url
         self.content_type = content_type
         self.bytes_read = bytes_read
+        self.retry_after = retry_after
 
 
 class GuardedResolver(AbstractResolver):
@@ -74,75 +87,132 @@ class GuardedResolver(AbstractResolver):
 
 
 def page_client(settings: FetchSettings) -> httpx.AsyncClient:
-    """One client for a batch of page fetches, every request and redirect hop guarded."""
-
-    async def guard(request: httpx.Request) -> None:
-        check_parsed_url(request.url, settings.allowed_networks)
-
+    """One client for a batch of page fetches; ``fetch_page`` follows and guards the redirects."""
     return async_client(
         max_connections=settings.concurrency,
         timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout, pool=None),
         headers={"User-Agent": settings.user_agent, "Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"},
         resolver=GuardedResolver(settings.allowed_networks),
-        follow_redirects=True,
-        max_redirects=settings.max_redirects,
-        event_hooks={"request": [guard]},
     )
 
 
 async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
-    """Fetch ``url``, retrying transient failures with backoff inside ``settings.page_deadline``."""
-    delay = settings.backoff
+    """Fetch ``url``, retrying transient failures with backoff inside ``settings.page_deadline``.
+
+    A retry whose wait (the server's Retry-After, or doubling backoff) would end past the deadline
+    is not made: the last error is the answer.
+    """
     try:
-        check_url(url, settings.allowed_networks)
+        url = check_url(url, settings.allowed_networks)
     except RefusedURL as exc:
         raise FetchError(f"refused: {exc}") from exc
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.page_deadline
     try:
-        async with asyncio.timeout(settings.page_deadline):
+        async with asyncio.timeout_at(deadline):
             for attempt in range(settings.retries + 1):
                 try:
                     return await _fetch_once(client, url, settings)
                 except FetchError as error:
-                    if not error.transient or attempt == settings.retries:
+                    delay = backoff_delay(
+                        attempt,
+                        base=settings.backoff,
+                        cap=settings.page_deadline,
+                        retry_after=error.retry_after,
+                    )
+                    last_try = attempt == settings.retries or loop.time() + delay > deadline
+                    if not error.transient or last_try:
                         raise
                 await asyncio.sleep(delay)
-                delay *= 2
     except TimeoutError:
         raise FetchError(f"no complete answer within {settings.page_deadline:g} s") from None
     raise AssertionError("unreachable: the loop returns or raises")
 
 
 async def _fetch_once(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
+    """One try: GET ``url`` and each redirect target in turn (a fresh GET each), then read the page."""
+    hops = [url]
+    seen: set[tuple[str, str]] = set()
     try:
-        async with client.stream("GET", url) as response:
-            content_type = response.headers.get("content-type")
-            final_url = str(response.url)
-            if response.status_code >= 400:
-                raise FetchError(
-                    f"HTTP {response.status_code} {response.reason_phrase}".strip(),
-                    transient=response.status_code in TRANSIENT_STATUS,
-                    status_code=response.status_code,
-                    final_url=final_url,
-                    content_type=content_type,
-                )
-            body = await _read_capped(response, settings.max_bytes)
-            return FetchedPage(
-                final_url=final_url,
-                status_code=response.status_code,
-                content_type=content_type,
-                body=body,
-            )
+        while True:
+            async with client.stream("GET", hops[-1]) as response:
+                if not response.has_redirect_location:
+                    return await _read_page(response, settings)
+                target = _redirect_target(response)
+                _check_redirect(hops, str(target), seen, settings)
+                hops.append(str(target))
+                check_parsed_url(target, settings.allowed_networks)
+                await _drain(response)
     except RefusedURL as exc:
-        raise FetchError(f"refused: {exc}") from exc
-    except httpx.TooManyRedirects:
-        raise FetchError(f"more than {settings.max_redirects} redirects (a redirect loop?)") from None
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise FetchError(f"refused: {exc}") from exc
-    except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+        raise _refused(exc, hops) from exc
+    except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
         refused = _refusal_in(exc)
         if refused is not None:
-            raise FetchError(f"refused: {refused}") from exc
-        raise FetchError(describe_transport_error(exc), transient=True) from exc
+            raise _refused(refused, hops) from exc
+        message, transient = describe_failure(exc, hops[-1], settings)
+        if len(hops) > 1:
+            message = f"{message} (redirect target {hops[-1]}, from {hops[-2]})"
+        raise FetchError(message, transient=transient, final_url=hops[-1]) from exc
+
+
+def _redirect_target(response: httpx.Response) -> httpx.URL:
+    """Where a redirect points, resolved as httpx does (relative and host-less Locations)."""
+    next_request = response.next_request
+    assert next_request is not None, "httpx sets next_request on every redirect it does not follow"
+    return next_request.url
+
+
+def _check_redirect(
+    hops: list[str], target: str, seen: set[tuple[str, str]], settings: FetchSettings
+) -> None:
+    """Raise unless the redirect from ``hops[-1]`` to ``target`` may be followed: within the limit, and
+    not one already taken (the same page redirecting to the same target twice is a loop; once is
+    not, as with a cookie check that redirects a page to itself)."""
+    source = hops[-1]
+    if len(hops) > settings.max_redirects:
+        raise FetchError(
+            f"more than {settings.max_redirects} redirects (a redirect loop?); the last pointed to {target}",
+            final_url=source,
+        )
+    if (source, target) in seen:
+        raise FetchError(f"redirect loop: {source} redirects to {target} again", final_url=source)
+    seen.add((source, target))
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a redirect's (small) body, so its connection can serve the next hop."""
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > REDIRECT_BODY_LIMIT:
+            return
+
+
+def _refused(exc: RefusedURL, hops: list[str]) -> FetchError:
+    if len(hops) == 1:
+        return FetchError(f"refused: {exc}")
+    return FetchError(
+        f"refused redirect target {hops[-1]} (redirected from {hops[-2]}): {exc}", final_url=hops[-1]
+    )
+
+
+async def _read_page(response: httpx.Response, settings: FetchSettings) -> FetchedPage:
+    content_type = response.headers.get("content-type")
+    final_url = str(response.url)
+    answer = classify_status(response.status_code)
+    if answer is not Answer.OK:
+        raise FetchError(
+            f"HTTP {response.status_code} {response.reason_phrase}".strip(),
+            transient=answer is Answer.RETRY,
+            status_code=response.status_code,
+            final_url=final_url,
+            content_type=content_type,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    body = await _read_capped(response, settings.max_bytes)
+    return FetchedPage(
+        final_url=final_url, status_code=response.status_code, content_type=content_type, body=body
+    )
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
@@ -170,13 +240,73 @@ async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _refusal_in(exc: BaseException) -> RefusedURL | None:
-    """The address refusal behind a transport error, if that is what it was."""
+def describe_failure(exc: BaseException, url: str, settings: FetchSettings) -> tuple[str, bool]:
+    """A sentence a person understands for a failed fetch of ``url``, and whether to try again.
+
+    Never the library's own text: aiohttp's messages carry raw bytes of the answer, connector
+    internals (``ssl:default``) or parser details.
+    """
+    where = _host_and_port(url)
+    chain = list(_causes(exc))
+
+    def first(kind: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
+        return next((error for error in chain if isinstance(error, kind)), None)
+
+    if (cert := first(aiohttp.ClientConnectorCertificateError)) is not None:
+        reason = getattr(cert.certificate_error, "verify_message", "") or "it is not valid"
+        return f"the TLS certificate of {where} was not accepted: {reason}", False
+    if first((aiohttp.ClientSSLError, ssl.SSLError)) is not None:
+        return f"no secure (TLS) connection could be made to {where}", False
+    if (dns := first(aiohttp.ClientConnectorDNSError)) is not None:
+        return f"the host name {dns.host} was not found (DNS)", dns.os_error.errno == socket.EAI_AGAIN
+    if (timeout := first(aiohttp.ServerTimeoutError)) is not None:
+        if isinstance(timeout, aiohttp.ConnectionTimeoutError):
+            return f"could not connect to {where} within {settings.connect_timeout:g} s", True
+        return f"{where} sent nothing for {settings.read_timeout:g} s", True
+    if (connect := first(aiohttp.ClientConnectorError)) is not None:
+        return f"could not connect to {where}: {_os_reason(connect.os_error)}", True
+    if first(aiohttp.ServerDisconnectedError) is not None:
+        return f"{where} closed the connection without answering", True
+    if first(aiohttp.ClientPayloadError) is not None:
+        return f"the connection to {where} broke off while the page was being read", True
+    if first((aiohttp.ClientResponseError, httpx.RemoteProtocolError, httpx.LocalProtocolError)) is not None:
+        return f"the answer from {where} is not valid HTTP", False
+    if first(httpx.DecodingError) is not None:
+        return "the page's compressed content could not be decoded", False
+    if first((httpx.InvalidURL, httpx.UnsupportedProtocol, aiohttp.InvalidURL)) is not None:
+        return f"refused: {url} is not an address that can be fetched", False
+    if first((httpx.TimeoutException, TimeoutError)) is not None:
+        return f"{where} did not answer in time", True
+    if (os_error := first(OSError)) is not None:
+        return f"the connection to {where} failed: {_os_reason(os_error)}", True
+    return f"the page could not be fetched ({type(exc).__name__})", True
+
+
+def _host_and_port(url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        return "the server"
+    return f"{parsed.host} port {parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+
+
+def _os_reason(error: OSError) -> str:
+    """'connection refused', 'network is unreachable' …: the operating system's word, not Python's."""
+    if error.errno and error.errno in errno.errorcode:
+        return os.strerror(error.errno).lower()
+    return "the connection failed"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors behind it (causes, contexts, a connector's OS error), each once."""
     seen: set[int] = set()
-    current: Any = exc
+    current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, RefusedURL):
-            return current
+        yield current
         seen.add(id(current))
         current = getattr(current, "os_error", None) or current.__cause__ or current.__context__
-    return None
+
+
+def _refusal_in(exc: BaseException) -> RefusedURL | None:
+    """The address refusal behind a transport error, if that is what it was."""
+    return next((error for error in _causes(exc) if isinstance(error, RefusedURL)), None)

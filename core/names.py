@@ -13,11 +13,6 @@ ANALYSE_BRIEF = "analyse-brief/analyse-brief"
 PROCESS_BRIEFS = "process-briefs/process-briefs"
 
 
-def count_run_name(url_count: int, word: str) -> str:
-    """A count-words run."""
-    return f"count {url_count} urls for {word!r}"
-
-
 def pending_run_name(request_id: int | None) -> str:
     """A process-pending run: the pages of one request, or every page waiting."""
     return f"count pages of request {request_id}" if request_id else "process pending pages"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Sequence
 
 import httpx
@@ -18,14 +19,16 @@ class RefusedURL(ValueError):
 
 
 def split_urls(text: str) -> list[str]:
-    """URLs from free text, one per line or separated by spaces; blanks dropped, first of duplicates kept."""
-    return list(dict.fromkeys(part for part in text.split() if part))
+    """URLs from text with one per line (a space belongs to its URL); blank lines dropped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def check_url(url: str, allowed: Sequence[IPNetwork] = ()) -> str:
-    """Return ``url`` cleaned up, or raise :class:`RefusedURL` with the reason.
+    """Return ``url`` normalised, or raise :class:`RefusedURL` with the reason.
 
-    Host names are not resolved here (that happens when connecting, see connectors/web.py); an
+    Normalised: scheme and host in lower case, no default port, at least ``/`` as the path, no
+    fragment (never sent to the server), so two spellings of one page compare equal. Host names
+    are not resolved here (that happens when connecting, see connectors/web.py); an
     address written into the URL is checked at once.
     """
     url = url.strip()
@@ -38,7 +41,7 @@ def check_url(url: str, allowed: Sequence[IPNetwork] = ()) -> str:
     except (httpx.InvalidURL, ValueError) as exc:
         raise RefusedURL(f"not a valid URL: {exc}") from exc
     check_parsed_url(parsed, allowed)
-    return str(parsed)
+    return str(parsed.copy_with(raw_path=parsed.raw_path, fragment=None))
 
 
 def check_parsed_url(parsed: httpx.URL, allowed: Sequence[IPNetwork] = ()) -> None:
@@ -49,7 +52,17 @@ def check_parsed_url(parsed: httpx.URL, allowed: Sequence[IPNetwork] = ()) -> No
         raise RefusedURL(f"only http and https URLs are fetched, not {parsed.scheme}:")
     if not parsed.host:
         raise RefusedURL("URL has no host")
+    if parsed.userinfo:
+        raise RefusedURL(
+            "the URL holds a user name or password (before the @); pages are fetched without "
+            "logging in, so remove them"
+        )
     address = _literal_address(parsed.host)
+    if address is None and (shorthand := _shorthand_ipv4(parsed.host)) is not None:
+        raise RefusedURL(
+            f"{parsed.host} is a shortened way of writing the IP address {shorthand}; "
+            "write the address in full"
+        )
     if address is not None:
         check_address(address, allowed, host=parsed.host)
 
@@ -75,6 +88,14 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
+        return None
+
+
+def _shorthand_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address a legacy numeric host (``127.1``, ``2130706433``, ``0x7f.1``) stands for, if it is one."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
         return None
 
 

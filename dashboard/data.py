@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
+from commands.webpages import submit_pages
 from core.secrets import redact
 from core.settings import get_settings
 from core.urls import split_urls
@@ -36,7 +37,6 @@ from db.webpages import (
     PageStatus,
     RequestSummary,
     count_unfinished,
-    create_request,
     list_requests,
     request_pages,
     status_totals,
@@ -122,17 +122,8 @@ def pages_frame(request_id: int) -> pd.DataFrame:
 
 
 def submit_request(urls_text: str, word: str) -> CreatedRequest:
-    """Store a dashboard request; raises ValueError (nothing stored) for a bad word or no URLs."""
-    settings = get_settings()
-    with sessions().begin() as session:
-        return create_request(
-            session,
-            urls=split_urls(urls_text),
-            word=word,
-            source="dashboard",
-            allowed=settings.fetch.allowed_networks,
-            max_urls=settings.webpages.max_urls,
-        )
+    """Store a dashboard request, one URL per line; raises ValueError (nothing stored) for bad input."""
+    return submit_pages(split_urls(urls_text), word, source="dashboard", sessions=sessions())
 
 
 # --- mailings -------------------------------------------------------------------------------------

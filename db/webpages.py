@@ -136,35 +136,41 @@ def create_request(
 ) -> CreatedRequest:
     """Store a request; URLs that can never be fetched are stored at once as failed with the reason.
 
-    Raises ValueError for a bad word, no URLs, or more than ``max_urls``: nothing is stored then.
+    URLs are normalised first (``core.urls.check_url``), so two spellings of one page are one page;
+    refused URLs are kept as given. Raises ValueError for a bad word, no URLs, or more than
+    ``max_urls`` distinct pages: nothing is stored then.
     """
     word = normalise_word(word)
-    unique = list(dict.fromkeys(url.strip() for url in urls if url.strip()))
-    if not unique:
+    pages: dict[str, str | None] = {}  # URL to store, and why it is refused (None: to be fetched)
+    for url in (url.strip() for url in urls if url.strip()):
+        try:
+            pages.setdefault(check_url(url, allowed), None)
+        except RefusedURL as exc:
+            pages.setdefault(url, str(exc))
+    if not pages:
         raise ValueError("no URLs given")
-    if len(unique) > max_urls:
-        raise ValueError(f"{len(unique)} URLs given; at most {max_urls} per request")
+    if len(pages) > max_urls:
+        raise ValueError(f"{len(pages)} URLs given; at most {max_urls} per request")
     request = CountRequest(word=word, source=source)
     session.add(request)
     session.flush()
     now = utcnow()
-    rows: list[dict[str, object]] = []
-    refused: dict[str, str] = {}
-    for url in unique:
-        row: dict[str, object] = {"request_id": request.id, "url": url, "created_at": now}
-        try:
-            row |= {
-                "url": check_url(url, allowed),
-                "status": PageStatus.NOT_STARTED,
-                "finished_at": None,
-                "last_error": None,
+    session.execute(
+        PageJob.__table__.insert(),
+        [
+            {
+                "request_id": request.id,
+                "url": url,
+                "created_at": now,
+                "status": PageStatus.FAILED if refusal else PageStatus.NOT_STARTED,
+                "finished_at": now if refusal else None,
+                "last_error": f"refused: {refusal}" if refusal else None,
             }
-        except RefusedURL as exc:
-            refused[url] = str(exc)
-            row |= {"status": PageStatus.FAILED, "finished_at": now, "last_error": f"refused: {exc}"}
-        rows.append(row)
-    session.execute(PageJob.__table__.insert(), rows)
-    return CreatedRequest(id=request.id, word=word, accepted=len(unique) - len(refused), refused=refused)
+            for url, refusal in pages.items()
+        ],
+    )
+    refused = {url: reason for url, reason in pages.items() if reason is not None}
+    return CreatedRequest(id=request.id, word=word, accepted=len(pages) - len(refused), refused=refused)
 
 
 WORKING = (PageStatus.PENDING,)
@@ -327,9 +333,10 @@ def list_requests(
     ]
 
 
-def request_pages(session: Session, *, request_id: int) -> list[PageJob]:
-    """Every page of one request, in the order given."""
-    return list(session.scalars(select(PageJob).where(PageJob.request_id == request_id).order_by(PageJob.id)))
+def request_pages(session: Session, *, request_id: int, limit: int | None = None) -> list[PageJob]:
+    """The pages of one request in the order given: all of them, or the first ``limit``."""
+    statement = select(PageJob).where(PageJob.request_id == request_id).order_by(PageJob.id).limit(limit)
+    return list(session.scalars(statement))
 
 
 def status_totals(session: Session) -> dict[PageStatus, int]:

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import httpx
 from prefect import get_client
-from prefect.deployments import arun_deployment
 from prefect.exceptions import ObjectNotFound
 
-from core.names import COLLECT_BRIEF, COUNT_WORDS, count_run_name
+from commands.webpages import submit_pages
+from core.names import COLLECT_BRIEF, PROCESS_PENDING
 from core.settings import get_settings
 from db.base import utcnow
 from db.briefs import create_brief
 from db.engine import session_factory
 from db.mailing import count_clients, create_mailing, import_clients_csv
 from deployments.readiness import wait_for_prefect_api
-from deployments.runs import start_collection, start_dispatch
+from deployments.runs import start_collection, start_dispatch, start_processing
 from rules.briefs import validate_brief
 
 DEMO_KEYWORDS = ["新能源汽车", "咖啡"]
@@ -71,16 +71,10 @@ def wait_for_sandbox(base_url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"the sandbox at {base_url} did not answer within {timeout:.0f} s")
 
 
-async def submit_demo(sandbox_url: str) -> str:
-    """Start a count-words run over sandbox pages (and two refused URLs); return its name."""
+def submit_demo(sandbox_url: str) -> str:
+    """Store a request over sandbox pages (and two refused URLs) and start counting it now."""
     urls = [f"{sandbox_url}/pages/{page}" for page in DEMO_PAGES] + DEMO_REFUSED
-    run = await arun_deployment(
-        COUNT_WORDS,
-        parameters={"urls": urls, "word": "python"},
-        flow_run_name=count_run_name(len(urls), "python"),
-        timeout=0,
-    )
-    return run.name
+    return start_processing(submit_pages(urls, "python", source="demo").id)
 
 
 def submit_demo_mailing() -> str:
@@ -126,10 +120,10 @@ def main() -> None:
     sandbox_url = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
     wait_for_prefect_api()
     wait_for_sandbox(sandbox_url)
-    asyncio.run(wait_for_deployment(COUNT_WORDS))
+    asyncio.run(wait_for_deployment(PROCESS_PENDING))
     asyncio.run(wait_for_deployment(COLLECT_BRIEF))
     record = settings.data_dir / "demo-seeded.json"
-    request = seed_once(record, "request", lambda: f"flow run {asyncio.run(submit_demo(sandbox_url))!r}")
+    request = seed_once(record, "request", lambda: submit_demo(sandbox_url))
     mailing = seed_once(record, "mailing", submit_demo_mailing)
     brief = seed_once(record, "brief", submit_demo_brief)
     print(
@@ -138,8 +132,9 @@ def main() -> None:
         f"  dashboard   http://127.0.0.1:8501\n"
         f"  Prefect UI  {settings.prefect_ui_url}\n"
         f"  sandbox     {sandbox_url}/pages/utf8\n"
-        f"Demo request: {request}; its results appear on the dashboard's Web pages page.\n"
-        f"Submit your own URLs there.\nDemo mailing: {mailing}\nWatch it on the dashboard's Mailings page.\n"
+        f"Demo request: {request}\nIts results appear on the dashboard's Web pages page; submit your own\n"
+        f"URLs there.\nDemo mailing: {mailing}\n"
+        "Watch it on the dashboard's Mailings page.\n"
         f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page.\n"
         f"The demo seeds once: delete {record} to seed again. Ctrl-C stops everything.\n",
         flush=True,

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from core.names import count_run_name, pending_run_name
+from core.names import pending_run_name
 from core.settings import get_settings
 from flows.lanes import drain_in_lanes
 from tasks.webpages import BatchResult, count_batch, fail_abandoned_pages, report_request, store_request
@@ -20,7 +20,7 @@ from tasks.webpages import BatchResult, count_batch, fail_abandoned_pages, repor
 
 def _count_run_name() -> str:
     params = flow_run.parameters
-    return count_run_name(len(params["urls"]), params.get("word", "python"))
+    return f"count {len(params['urls'])} urls for {params.get('word', 'python')!r}"
 
 
 def _pending_run_name() -> str:

@@ -16,6 +16,7 @@ from prefect import task
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import task_run
 
+from commands.webpages import submit_pages
 from connectors.web import FetchError, fetch_page, page_client
 from core.settings import FetchSettings, get_settings
 from db.claims import Lease
@@ -26,7 +27,6 @@ from db.webpages import (
     PageToFetch,
     RequestSummary,
     claim_pages,
-    create_request,
     fail_abandoned,
     list_requests,
     record_outcomes,
@@ -93,16 +93,7 @@ def _count_body(body: bytes, content_type: str | None, word: str) -> tuple[int, 
 @task(task_run_name="store {word!r} request")
 def store_request(urls: list[str], word: str, source: str = "flow") -> CreatedRequest:
     """Store a request and its pages; refused URLs are stored as failed at once."""
-    settings = get_settings()
-    with session_factory().begin() as session:
-        return create_request(
-            session,
-            urls=urls,
-            word=word,
-            source=source,
-            allowed=settings.fetch.allowed_networks,
-            max_urls=settings.webpages.max_urls,
-        )
+    return submit_pages(urls, word, source=source)
 
 
 def _batch_run_name() -> str:
@@ -180,7 +171,7 @@ async def report_request(request_id: int) -> dict[str, int]:
                     "http": p.http_status,
                     "error": p.last_error or "",
                 }
-                for p in request_pages(session, request_id=request_id)[:ARTIFACT_ROWS]
+                for p in request_pages(session, request_id=request_id, limit=ARTIFACT_ROWS)
             ]
         return summary, rows
 

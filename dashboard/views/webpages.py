@@ -3,41 +3,65 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
+from core.display import moment, plural
 from core.settings import get_settings
-from dashboard import data
-from db.webpages import RequestSummary
+from dashboard import data, widgets
+from db.webpages import CreatedRequest, RequestSummary
 from deployments import runs
 
 RECENT = 50
-REFRESH_SECONDS = 2
 SELECTED = "selected_request"
+URLS = "urls_text"
+WORD = "word"
+COUNT = "count_clicked"
 # st.table is real HTML (readable, copyable, checked by the browser test) but puts every row in the
 # page; past this many pages the virtualised st.dataframe grid is used instead.
 TABLE_ROWS = 200
 
 
-def submit(urls_text: str, word: str) -> None:
-    """Store the request, say what was accepted and refused, and start counting it."""
-    try:
-        created = data.submit_request(urls_text, word)
-    except ValueError as exc:
-        st.error(f"Nothing stored: {exc}.")
-        return
-    st.session_state[SELECTED] = created.id
-    st.success(f"Request {created.id} stored: {created.accepted} URLs accepted")
-    if created.refused:
-        refused = "\n".join(f"- `{url}`: {reason}" for url, reason in created.refused.items())
-        st.warning(f"{len(created.refused)} URLs refused (stored as failed):\n{refused}")
-    if created.accepted:
-        st.info(runs.start_processing(created.id))
+def stored(created: CreatedRequest) -> str:
+    return f"Request {created.id} stored: {plural(created.accepted, 'URL')} accepted."
+
+
+def refusals(created: CreatedRequest) -> list[str]:
+    """The refused URLs and why; when none is left to fetch, that nothing will be counted."""
+    if not created.refused:
+        return []
+    listed = "\n".join(f"- `{url}`: {reason}" for url, reason in created.refused.items())
+    if not created.accepted:
+        return [
+            f"None of these URLs can be fetched, so nothing will be counted (stored as failed):\n{listed}"
+        ]
+    return [f"{plural(len(created.refused), 'URL')} refused (stored as failed):\n{listed}"]
+
+
+def start(created: CreatedRequest) -> str | None:
+    """Start counting now, when there is something to count."""
+    return runs.start_processing(created.id) if created.accepted else None
+
+
+def submit(messages: DeltaGenerator) -> None:
+    """Store the submitted form (the form is drawn after this, so its URLs can be cleared once stored)."""
+    urls_text, word = st.session_state[URLS], st.session_state[WORD]
+    with messages:
+        created = widgets.submit_and_start(
+            "webpages",
+            (urls_text, word),
+            store=lambda: data.submit_request(urls_text, word),
+            stored=stored,
+            start=start,
+            warnings=refusals,
+        )
+    if created is not None:
+        st.session_state[URLS] = ""
+        st.session_state[SELECTED] = created.id
 
 
 def request_label(summary: RequestSummary) -> str:
     """How a request is named in the picker (stable while its pages are counted)."""
-    return (
-        f"#{summary.id} · {summary.word!r} · {summary.total} URLs · {summary.created_at:%Y-%m-%d %H:%M} UTC"
-    )
+    return f"#{summary.id} · {summary.word!r} · {plural(summary.total, 'URL')} · {moment(summary.created_at)}"
 
 
 def show_pages(summary: RequestSummary) -> None:
@@ -51,8 +75,8 @@ def show_pages(summary: RequestSummary) -> None:
         st.dataframe(pages, hide_index=True, column_config={"url": st.column_config.LinkColumn("url")})
 
 
-def show_requests(refreshing: bool) -> None:
-    """Recent requests and the pages of the selected one; reruns the page when refreshing should change."""
+def show_requests() -> None:
+    """Recent requests and the pages of the selected one."""
     summaries = data.recent_requests(limit=RECENT)
     if not summaries:
         st.info("No requests yet.")
@@ -69,18 +93,17 @@ def show_requests(refreshing: bool) -> None:
     )
     st.subheader(f"Pages of request {selected}")
     show_pages(by_id[selected])
-    if refreshing != (data.unfinished_pages() > 0):
-        st.rerun(scope="app")
 
 
 st.title("Web pages")
 st.caption("Count how often a word appears on web pages: whole words, any case, visible text only.")
-with st.form("count"):
-    urls_text = st.text_area("Web addresses (one per line)", placeholder="https://example.com/", height=140)
-    word = st.text_input("Word", value=get_settings().webpages.default_word)
-    submitted = st.form_submit_button("Count", type="primary")
-if submitted:
-    submit(urls_text, word)
+st.session_state.setdefault(WORD, get_settings().webpages.default_word)
+form, messages = st.container(), st.container()
+if st.session_state.get(COUNT):  # a button's click is known before it is drawn
+    submit(messages)
+with form, st.form("count"):
+    st.text_area("Web addresses (one per line)", placeholder="https://example.com/", height=140, key=URLS)
+    st.text_input("Word", key=WORD)
+    st.form_submit_button("Count", type="primary", key=COUNT)
 
-refreshing = data.unfinished_pages() > 0
-st.fragment(run_every=REFRESH_SECONDS if refreshing else None)(show_requests)(refreshing)
+widgets.live(show_requests, busy=lambda: data.unfinished_pages() > 0)

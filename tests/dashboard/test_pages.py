@@ -114,7 +114,7 @@ def test_form_stores_the_request_and_refused_urls_as_failed(sessions: Sessions) 
     at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
     assert not at.exception and at.text_input[0].value == get_settings().webpages.default_word
 
-    at.text_area[0].input("https://a.example/\nftp://x https://a.example/\n\nhttp://10.0.0.1/")
+    at.text_area[0].input("https://a.example/\nftp://x\nHTTPS://A.example\n\nhttp://10.0.0.1/")
     at.text_input[0].input("Data")
     at.button[0].click().run()
 
@@ -125,11 +125,48 @@ def test_form_stores_the_request_and_refused_urls_as_failed(sessions: Sessions) 
     assert (summary.word, summary.source, summary.total, summary.failed) == ("Data", "dashboard", 3, 2)
     assert pages["https://a.example/"].status == PageStatus.NOT_STARTED
     assert "private" in pages["http://10.0.0.1/"].last_error and "only http" in pages["ftp://x"].last_error
-    assert at.success[0].value == f"Request {summary.id} stored: 1 URLs accepted"
+    assert at.success[0].value == f"Request {summary.id} stored: 1 URL accepted."
     assert "ftp://x" in at.warning[0].value and "10.0.0.1" in at.warning[0].value
     assert "no scheduled process-pending run comes" in at.info[0].value
     assert at.selectbox[0].value == summary.id
     assert set(shown_pages(at)) == set(pages)
+    assert at.text_area[0].value == "" and at.text_input[0].value == "Data"  # the URLs are cleared
+
+    at.button[0].click().run()  # a second click stores nothing more
+
+    assert not at.exception and "no URLs given" in at.error[0].value
+    at.text_area[0].input("https://a.example/\nftp://x\nHTTPS://A.example\n\nhttp://10.0.0.1/")
+    at.button[0].click().run()  # nor does typing the same request again
+
+    assert not at.exception and "Already stored" in at.info[0].value
+    with sessions.begin() as session:
+        assert len(list_requests(session)) == 1
+
+
+def test_one_url_per_line_keeps_spaces_inside_a_url(sessions: Sessions) -> None:
+    at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
+    at.text_area[0].input("https://a.example/a page\n  https://b.example/  \n")
+    at.button[0].click().run()
+
+    assert not at.exception
+    with sessions.begin() as session:
+        (summary,) = list_requests(session)
+        urls = [page.url for page in request_pages(session, request_id=summary.id)]
+    assert urls == ["https://a.example/a%20page", "https://b.example/"]
+
+
+def test_a_request_with_no_url_to_fetch_warns_and_says_why(sessions: Sessions) -> None:
+    at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
+    at.text_area[0].input("ftp://x\nhttp://10.0.0.1/")
+    at.button[0].click().run()
+
+    assert not at.exception and not at.info  # nothing to count: no run started
+    (warning,) = at.warning
+    with sessions.begin() as session:
+        (summary,) = list_requests(session)
+    assert at.success[0].value == f"Request {summary.id} stored: 0 URLs accepted."
+    assert warning.value.startswith("None of these URLs can be fetched, so nothing will be counted")
+    assert "only http and https" in warning.value and "private" in warning.value
 
 
 @pytest.mark.parametrize(
@@ -146,6 +183,7 @@ def test_bad_form_input_shows_an_error_and_stores_nothing(
 
     assert not at.exception
     assert reason in at.error[0].value and not at.success
+    assert at.text_area[0].value == urls  # kept, to be corrected
     with sessions.begin() as session:
         assert list_requests(session) == []
 

@@ -66,6 +66,23 @@ def test_bad_urls_are_stored_failed_and_good_ones_wait(sessions: Sessions) -> No
         assert all(page.last_error.startswith("refused: ") and page.finished_at for page in pages[1:])
 
 
+def test_duplicates_are_removed_after_the_urls_are_normalised(sessions: Sessions) -> None:
+    urls = [
+        "HTTP://A.Example/",
+        "http://a.example",
+        " http://a.example:80/#top ",
+        "https://a.example/",
+        "ftp://x",
+        "ftp://x",
+    ]
+    with sessions.begin() as session:
+        created = create_request(session, urls=urls, word="python")
+    assert (created.accepted, list(created.refused)) == (2, ["ftp://x"])
+    with sessions.begin() as session:
+        pages = request_pages(session, request_id=created.id)
+        assert [page.url for page in pages] == ["http://a.example/", "https://a.example/", "ftp://x"]
+
+
 @pytest.mark.parametrize(
     ("urls", "word", "message"),
     [([], "python", "no URLs"), (["  "], "python", "no URLs"), (["http://a.example"], "   ", "word")],
@@ -141,6 +158,14 @@ def test_claims_can_be_limited_to_one_request(sessions: Sessions) -> None:
     claimed = claim(sessions, request_id=other)
     with sessions.begin() as session:
         assert {page.id for page in request_pages(session, request_id=other)} == set(claimed)
+
+
+def test_the_first_pages_of_a_request_are_read_without_the_rest(sessions: Sessions) -> None:
+    request_id = add_request(sessions, 5)
+    with sessions.begin() as session:
+        first = [page.url for page in request_pages(session, request_id=request_id, limit=2)]
+        every = [page.url for page in request_pages(session, request_id=request_id)]
+    assert first == every[:2] and len(every) == 5
 
 
 def test_outcomes_finish_or_fail_pages_in_one_batch(sessions: Sessions) -> None:

@@ -3,22 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from prefect import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.exceptions import ParameterTypeError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import get_settings
+import tasks.webpages
+from connectors.web import FetchedPage
+from core.settings import FetchSettings, get_settings
 from db.base import utcnow
 from db.claims import Lease
-from db.webpages import PageStatus, claim_pages, create_request, list_requests, request_pages
+from db.webpages import PageJob, PageStatus, claim_pages, create_request, list_requests, request_pages
 from flows.webpages import count_words, process_pending
 from sandbox.webpages import EXPECTED_CHINESE, EXPECTED_COUNTS, EXPECTED_RUSSIAN
+from tests.integration.plain_pages import page_count, running_plain_server
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 Sessions = sessionmaker[Session]
+
+
+@pytest.fixture
+def web_pages_settings() -> Iterator[Callable[..., None]]:
+    """Change ``SWITCHYARD_WEBPAGES__*`` settings for one test (``web_pages_settings(lanes=1)``)."""
+    saved = dict(os.environ)
+
+    def apply(**values: object) -> None:
+        os.environ.update(
+            {f"SWITCHYARD_WEBPAGES__{name.upper()}": str(value) for name, value in values.items()}
+        )
+        get_settings.cache_clear()
+
+    yield apply
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
 
 
 def pages_by_url(sessions: Sessions, request_id: int) -> dict[str, object]:
@@ -133,3 +161,125 @@ def test_flow_and_task_runs_say_what_they_did(sessions: Sessions, sandbox_url: s
     flow_names, task_names = asyncio.run(names())
     assert "count 2 urls for 'python'" in flow_names
     assert any(name.startswith("count request ") and "lane 1 batch 1" in name for name in task_names)
+
+
+def test_ten_batches_on_a_server_that_reads_no_bodies_count_every_page(
+    sessions: Sessions, web_pages_settings: Callable[..., None]
+) -> None:
+    web_pages_settings(batch_size=3)  # 30 pages: 10 batches, each with its own client
+    with running_plain_server() as server:
+        base = server.url
+        pages = {f"{base}/page/{n}": page_count(n) for n in range(1, 11)}
+        redirects = {f"{base}/redirect/{n}": page_count(0) for n in range(1, 6)}
+        loops = [f"{base}/loop", f"{base}/ping", f"{base}/loop?again=1", f"{base}/ping?again=1"]
+        urls = [*pages, *redirects, *loops, *(f"{base}/page/{n}?second=1" for n in range(1, 12))]
+        result = asyncio.run(count_words(urls=urls))
+    stored = pages_by_url(sessions, result["request_id"])
+
+    assert len(urls) == 30 and result["unfinished"] == 0
+    for url, expected in pages.items() | redirects.items():
+        assert (url, stored[url].status, stored[url].count) == (url, PageStatus.FINISHED, expected)
+    for n in range(1, 12):
+        assert stored[f"{base}/page/{n}?second=1"].count == page_count(n)
+    for url in loops:
+        assert stored[url].status == PageStatus.FAILED and "redirect loop" in stored[url].last_error
+    assert server.seen.errors == []
+    assert all(encoding is None for _port, _path, encoding in server.seen.requests)
+
+
+def test_a_url_with_credentials_is_refused_and_the_rest_are_counted(
+    sessions: Sessions, sandbox_url: str
+) -> None:
+    port = sandbox_url.rsplit(":", 1)[1]
+    with_credentials = f"http://user:pw@127.0.0.1:{port}/pages/utf8"
+    good = f"{sandbox_url}/pages/plain"
+    result = asyncio.run(count_words(urls=[with_credentials, good]))
+
+    pages = pages_by_url(sessions, result["request_id"])
+    assert (result["finished"], result["failed"]) == (1, 1)
+    assert pages[good].count == EXPECTED_COUNTS["/plain"]
+    assert pages[with_credentials].last_error == (
+        "refused: the URL holds a user name or password (before the @); pages are fetched without "
+        "logging in, so remove them"
+    )
+
+
+def test_an_unexpected_error_of_one_page_is_that_pages_error_only(
+    sessions: Sessions, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashing = f"{sandbox_url}/pages/utf8?crash=1"
+    real_fetch_page = tasks.webpages.fetch_page
+
+    async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
+        if url == crashing:  # as aiohttp's ValueError for a URL with credentials did before it was refused
+            raise ValueError("Cannot combine AUTHORIZATION header with AUTH argument")
+        return await real_fetch_page(client, url, settings)
+
+    monkeypatch.setattr(tasks.webpages, "fetch_page", fetch_page)
+    good = [f"{sandbox_url}/pages/gen/{n}" for n in range(20)]
+    result = asyncio.run(count_words(urls=[*good[:10], crashing, *good[10:]]))
+
+    pages = pages_by_url(sessions, result["request_id"])
+    assert (result["finished"], result["failed"], result["unfinished"]) == (20, 1, 0)
+    assert [pages[url].count for url in good] == [n % 7 for n in range(20)]
+    assert pages[crashing].last_error == (
+        "unexpected error: ValueError: Cannot combine AUTHORIZATION header with AUTH argument"
+    )
+    assert pages[crashing].attempts == 1
+
+
+def test_a_fast_page_is_stored_while_a_hanging_page_of_its_batch_is_still_pending(
+    sessions: Sessions, sandbox_url: str, web_pages_settings: Callable[..., None]
+) -> None:
+    web_pages_settings(lanes=1)  # both pages in one batch
+    fast, hanging = f"{sandbox_url}/pages/utf8", f"{sandbox_url}/pages/hang"
+    when_fast_finished: dict[str, PageStatus] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        """Read the statuses until the fast page is finished; keep them as they were then."""
+        while not stop.is_set():
+            with sessions.begin() as session:
+                statuses = {
+                    url: status for url, status in session.execute(select(PageJob.url, PageJob.status))
+                }
+            if statuses.get(fast) == PageStatus.FINISHED:
+                when_fast_finished.update(statuses)
+                return
+            stop.wait(0.05)  # the polling interval
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = asyncio.run(count_words(urls=[fast, hanging]))
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert when_fast_finished == {fast: PageStatus.FINISHED, hanging: PageStatus.PENDING}
+    assert (result["finished"], result["failed"]) == (1, 1)
+    assert "no complete answer" in pages_by_url(sessions, result["request_id"])[hanging].last_error
+
+
+def test_the_report_shows_the_first_pages_and_counts_them_all(sessions: Sessions) -> None:
+    urls = [f"http://127.0.0.1:9/page/{n}" for n in range(tasks.webpages.ARTIFACT_ROWS + 50)]
+    with sessions.begin() as session:
+        created = create_request(
+            session, urls=urls, word="python", allowed=get_settings().fetch.allowed_networks
+        )
+
+    summary = asyncio.run(tasks.webpages.report_request(created.id))
+
+    async def artifact_rows() -> list[dict[str, object]]:
+        key = f"word-counts-request-{created.id}"
+        async with get_client() as client:
+            (artifact,) = await client.read_artifacts(  # the latest: request ids recur between tests
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                sort=ArtifactSort.CREATED_DESC,
+                limit=1,
+            )
+        return json.loads(artifact.data)
+
+    rows = asyncio.run(artifact_rows())
+    assert summary == {"total": len(urls), "finished": 0, "failed": 0, "unfinished": len(urls)}
+    assert [row["url"] for row in rows] == urls[: tasks.webpages.ARTIFACT_ROWS]

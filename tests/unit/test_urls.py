@@ -29,6 +29,11 @@ LOOPBACK_ONLY = [ipaddress.ip_network("127.0.0.1/32")]
         ("http://[::ffff:10.0.0.1]/", "private"),
         ("http://224.0.0.1/", "multicast"),
         ("https://example.com/" + "a" * MAX_URL_LENGTH, "longer than"),
+        ("http://user:pw@example.com/", "user name or password"),
+        ("http://user@example.com/", "user name or password"),
+        ("http://127.1/", "shortened way of writing the IP address 127.0.0.1"),
+        ("http://2130706433/", "shortened way of writing the IP address 127.0.0.1"),
+        ("http://0x7f.1/", "shortened way of writing the IP address 127.0.0.1"),
     ],
 )
 def test_refused_urls_say_why(url: str, reason: str) -> None:
@@ -42,6 +47,20 @@ def test_refused_urls_say_why(url: str, reason: str) -> None:
 )
 def test_public_urls_pass(url: str) -> None:
     assert check_url(url).startswith(("http://", "https://"))
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("HTTP://Example.COM/Path", "http://example.com/Path"),
+        ("http://example.com", "http://example.com/"),
+        ("http://example.com?q=1", "http://example.com/?q=1"),
+        ("https://example.com:443/a#section", "https://example.com/a"),
+        ("http://example.com:8080/a%2Fb?x=%20", "http://example.com:8080/a%2Fb?x=%20"),
+    ],
+)
+def test_urls_are_normalised_so_one_page_has_one_spelling(url: str, normalised: str) -> None:
+    assert check_url(url) == normalised
 
 
 def test_host_names_are_left_to_connect_time() -> None:
@@ -68,6 +87,6 @@ def test_every_non_global_address_is_refused_without_allow_list(address: ipaddre
             check_address(address)
 
 
-def test_split_urls_drops_blanks_and_duplicates_keeping_order() -> None:
-    text = "http://a.example\n\n  http://b.example http://a.example\r\nhttp://c.example  "
-    assert split_urls(text) == ["http://a.example", "http://b.example", "http://c.example"]
+def test_split_urls_takes_one_url_per_line_and_drops_blank_lines() -> None:
+    text = "http://a.example\n\n  http://b.example/a page \r\nhttp://a.example\n  "
+    assert split_urls(text) == ["http://a.example", "http://b.example/a page", "http://a.example"]
