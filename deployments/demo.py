@@ -7,6 +7,7 @@ records each one, so a second ``make demo`` on the same ``var/`` sends and order
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 from prefect import get_client
+from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectNotFound
 
 from commands.webpages import submit_pages
@@ -46,17 +48,16 @@ DEMO_REFUSED = ["ftp://example.com/file", "http://10.0.0.1/admin"]
 
 
 async def wait_for_deployment(name: str, timeout: float = 180.0) -> None:
-    """Block until the served deployment ``name`` is registered."""
+    """Block until the deployment ``name`` is registered and serve polls it (Prefect marks it READY)."""
     deadline = time.monotonic() + timeout
     async with get_client() as client:
         while True:
-            try:
-                await client.read_deployment_by_name(name)
-                return
-            except ObjectNotFound:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"deployment {name} did not appear within {timeout:.0f} s") from None
-                await asyncio.sleep(1)
+            with contextlib.suppress(ObjectNotFound):
+                if (await client.read_deployment_by_name(name)).status == DeploymentStatus.READY:
+                    return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"deployment {name} was not served within {timeout:.0f} s")
+            await asyncio.sleep(1)
 
 
 def wait_for_sandbox(base_url: str, timeout: float = 60.0) -> None:
