@@ -134,7 +134,7 @@ def test_the_form_stores_a_brief_with_its_searches(sessions: Sessions) -> None:
     assert brief.keywords == ["新能源", "电动车"] and brief.platforms == ["weibo", "bilibili"]
     assert len(searches) == 4 and brief.status == BriefStatus.SUBMITTED
     assert at.success[0].value == f"Brief {brief.id} stored."
-    assert "the scheduled process-briefs run will pick it up" in at.info[0].value
+    assert "no scheduled process-briefs run comes" in at.info[0].value
 
 
 @pytest.mark.parametrize(
