@@ -10,7 +10,7 @@ DEMO_ENV := PATH="$(BIN):$$PATH" \
 	PREFECT_API_URL=http://127.0.0.1:4200/api \
 	PREFECT_UI_URL=http://127.0.0.1:4200 \
 	PREFECT_SERVER_ANALYTICS_ENABLED=false \
-	PREFECT_RUNNER_POLL_FREQUENCY=1 \
+	PREFECT_RUNNER_POLL_FREQUENCY=5 \
 	SWITCHYARD_FETCH__ALLOWED_NETWORKS=127.0.0.1/32
 
 .PHONY: install migrate demo test lint format bench pools deploy worker clean
@@ -27,9 +27,10 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python -m db.migrate
 
+# The Procfile's processes under deployments/up.py: Ctrl-C stops them all cleanly (logs in var/logs).
 demo: migrate
 	@mkdir -p var
-	$(DEMO_ENV) $(BIN)/honcho start -f Procfile
+	@exec env $(DEMO_ENV) $(BIN)/python -m deployments.up
 
 test: install
 	$(BIN)/lint-imports

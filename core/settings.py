@@ -170,6 +170,22 @@ class SandboxSettings(BaseModel):
     platform_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
     platform_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")
     platform_malformed_rate: float = Field(0.0, ge=0, le=1, description="share of items malformed")
+    platform_fail_past_end: bool = Field(False, description="answer HTTP 500 for pages past a search's end")
+
+
+class ServeSettings(BaseModel):
+    """The embedded ``serve()`` process (deployments/serve.py) and crash detection of flow runs."""
+
+    limit: int = Field(8, ge=1, le=256, description="flow-run processes serve() runs at once")
+    heartbeat_seconds: int = Field(
+        30,
+        ge=30,
+        le=3600,
+        description="a flow run reports it is alive this often (s); Prefect's minimum is 30",
+    )
+    missed_heartbeats: int = Field(
+        3, ge=2, le=20, description="a Running flow run silent for this many heartbeats is marked Crashed"
+    )
 
 
 class Settings(BaseSettings):
@@ -193,6 +209,7 @@ class Settings(BaseSettings):
     platforms: PlatformsSettings = PlatformsSettings()
     briefs: BriefSettings = BriefSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    serve: ServeSettings = ServeSettings()
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -1,26 +1,34 @@
-"""The last process of ``make demo``: waits for the platform, submits a demo request, says where to look."""
+"""The last process of ``make demo``: waits for the platform, seeds the demo once, says where to look.
+
+The demo request, mailing and brief are submitted on the first start only: ``var/demo-seeded.json``
+records each one, so a second ``make demo`` on the same ``var/`` sends and orders nothing again.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from prefect import get_client
+from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectNotFound
 
 from commands import mailing as mailing_commands
+from commands.briefs import order_brief
 from commands.webpages import submit_pages
 from core.names import COLLECT_BRIEF, PROCESS_PENDING
 from core.settings import get_settings
 from db.base import utcnow
-from db.briefs import create_brief
 from db.engine import session_factory
 from db.mailing import count_clients
 from deployments.readiness import wait_for_prefect_api
 from deployments.runs import start_collection, start_dispatch, start_processing
-from rules.briefs import validate_brief
 
 DEMO_KEYWORDS = ["新能源汽车", "咖啡"]
 DEMO_PAGES = [
@@ -40,17 +48,16 @@ DEMO_REFUSED = ["ftp://example.com/file", "http://10.0.0.1/admin"]
 
 
 async def wait_for_deployment(name: str, timeout: float = 180.0) -> None:
-    """Block until the served deployment ``name`` is registered."""
+    """Block until the deployment ``name`` is registered and serve polls it (Prefect marks it READY)."""
     deadline = time.monotonic() + timeout
     async with get_client() as client:
         while True:
-            try:
-                await client.read_deployment_by_name(name)
-                return
-            except ObjectNotFound:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"deployment {name} did not appear within {timeout:.0f} s") from None
-                await asyncio.sleep(1)
+            with contextlib.suppress(ObjectNotFound):
+                if (await client.read_deployment_by_name(name)).status == DeploymentStatus.READY:
+                    return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"deployment {name} was not served within {timeout:.0f} s")
+            await asyncio.sleep(1)
 
 
 def wait_for_sandbox(base_url: str, timeout: float = 60.0) -> None:
@@ -87,10 +94,20 @@ def submit_demo_mailing() -> str:
 
 def submit_demo_brief() -> str:
     """A brief on two keywords from all five sandbox platforms; collect and analyse it now."""
-    spec = validate_brief(DEMO_KEYWORDS, None, max_keywords=get_settings().briefs.max_keywords)
-    with session_factory().begin() as session:
-        job_id = create_brief(session, spec=spec)
-    return start_collection(job_id)
+    return start_collection(order_brief(DEMO_KEYWORDS).id)
+
+
+def seed_once(record: Path, item: str, submit: Callable[[], str]) -> str:
+    """Run ``submit`` unless ``record`` says ``item`` was seeded already; what to tell the person."""
+    done: dict[str, dict[str, str]] = (
+        json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    )
+    if item in done:
+        return f"seeded on {done[item]['at']}, not again ({done[item]['said']})"
+    said = submit()
+    done[item] = {"at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"), "said": said}
+    record.write_text(json.dumps(done, ensure_ascii=False, indent=2), encoding="utf-8")
+    return said
 
 
 def main() -> None:
@@ -100,9 +117,10 @@ def main() -> None:
     wait_for_sandbox(sandbox_url)
     asyncio.run(wait_for_deployment(PROCESS_PENDING))
     asyncio.run(wait_for_deployment(COLLECT_BRIEF))
-    request = submit_demo(sandbox_url)
-    mailing = submit_demo_mailing()
-    brief = submit_demo_brief()
+    record = settings.data_dir / "demo-seeded.json"
+    request = seed_once(record, "request", lambda: submit_demo(sandbox_url))
+    mailing = seed_once(record, "mailing", submit_demo_mailing)
+    brief = seed_once(record, "brief", submit_demo_brief)
     print(
         "\n"
         "Switchyard demo is running\n"
@@ -112,10 +130,11 @@ def main() -> None:
         f"Demo request: {request}\nIts results appear on the dashboard's Web pages page; submit your own\n"
         f"URLs there.\nDemo mailing: {mailing}\n"
         "Watch it on the dashboard's Mailings page.\n"
-        f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page. Ctrl-C stops everything.\n",
+        f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page.\n"
+        f"The demo seeds once: delete {record} to seed again. Ctrl-C stops everything.\n",
         flush=True,
     )
-    while True:  # honcho stops every process when one exits
+    while True:  # deployments.up stops every process when one exits
         time.sleep(3600)
 
 

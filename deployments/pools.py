@@ -1,4 +1,5 @@
-"""Create the work pools of prefect.yaml on the Prefect server if missing: ``python -m deployments.pools``."""
+"""Create the work pools of prefect.yaml on the Prefect server if missing, and install the automation
+that marks killed flow runs Crashed: ``python -m deployments.pools``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from prefect import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists
 
+from core.settings import get_settings
+from deployments.crashed_runs import ensure_crash_automation
 from deployments.specs import load_pool_names
 
 
@@ -29,6 +32,10 @@ def main() -> None:
     created = asyncio.run(create_pools(names))
     for name in names:
         print(f"work pool {name}: {'created' if name in created else 'exists'}")
+    settings = get_settings().serve
+    asyncio.run(ensure_crash_automation(settings.heartbeat_seconds, settings.missed_heartbeats))
+    silence = settings.heartbeat_seconds * settings.missed_heartbeats
+    print(f"crash automation: a Running flow run silent for {silence} s is marked Crashed")
 
 
 if __name__ == "__main__":

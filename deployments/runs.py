@@ -1,15 +1,20 @@
 """Start runs of the deployments now, for the dashboard and the CLI, through the Prefect client.
 
-Needs ``PREFECT_API_URL`` (a Prefect server with the deployments of prefect.yaml). Without it, or
-when the server cannot start the run, the stored work waits for the deployment's scheduled run:
-nothing is lost either way, so these functions never raise; they return a message for a person.
+Needs ``PREFECT_API_URL`` (a Prefect server with the deployments of prefect.yaml). The work is stored
+before a run is started, so nothing is lost when no run can start: these functions never raise; they
+return a message for a person that says what will happen, and promise a scheduled run only when the
+server has the scheduled deployment that makes it. A run is named when it is created (the name the
+flow gives it), and `run_state` says where a started run stands, to show beside its link.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+from uuid import UUID
 
+from prefect import get_client
+from prefect.client.schemas.objects import DeploymentStatus
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
@@ -17,6 +22,7 @@ from prefect.settings import PREFECT_API_URL
 from core.names import (
     COLLECT_BRIEF,
     DISPATCH_MAILINGS,
+    PROCESS_BRIEFS,
     PROCESS_PENDING,
     collect_run_name,
     dispatch_run_name,
@@ -25,6 +31,33 @@ from core.names import (
 from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
+SERVE_HINT = "start them with `make demo` or `python -m deployments.serve`, or `make deploy` and workers"
+NOTHING = f"so nothing will run it until the deployments are served ({SERVE_HINT})"
+
+
+def _when_missing(sweep: str) -> str:
+    """What happens to stored work when the deployment to start is missing: the sweep's run, or nothing."""
+    sweep_name = sweep.split("/")[-1]
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_deployment_by_name(sweep)
+    except Exception:  # not there, or the server stopped answering: promise nothing
+        return f"there is no scheduled {sweep_name} either, {NOTHING}"
+    if found.paused or not any(schedule.active for schedule in found.schedules):
+        return f"the {sweep_name} schedule is paused (no serve process is running), {NOTHING}"
+    return f"the scheduled {sweep_name} run will pick it up within a minute"
+
+
+def _who_runs(deployment: str) -> str:
+    """Empty when a serve process or a worker polled ``deployment`` lately (Prefect marks it READY)."""
+    try:
+        with get_client(sync_client=True) as client:
+            status = client.read_deployment_by_name(deployment).status
+    except Exception:  # the run exists; not knowing who serves it is no reason to alarm anyone
+        return ""
+    if status == DeploymentStatus.READY:
+        return ""
+    return f"; no serve process or worker is polling {deployment} now, so it waits until one does"
 
 
 def start_run(
@@ -32,24 +65,43 @@ def start_run(
 ) -> str:
     """Start a run of ``deployment`` now for ``subject`` (already stored); say what happened.
 
-    ``scheduled_by`` names the scheduled deployment that picks the work up otherwise (default: this one).
+    ``scheduled_by`` names the scheduled deployment (``flow/deployment``) that picks the work up
+    otherwise (default: this one).
     """
-    scheduled = (
-        f"the scheduled {scheduled_by or deployment.split('/')[-1]} run will pick it up within a minute"
-    )
+    sweep = scheduled_by or deployment
+    sweep_name = sweep.split("/")[-1]
     if not PREFECT_API_URL.value():
-        return f"{subject} is stored; no Prefect server is configured, so {scheduled}."
+        return (
+            f"{subject} is stored; no Prefect server is configured (PREFECT_API_URL), so no run can start "
+            f"now and no scheduled {sweep_name} run comes until one serves the deployments ({SERVE_HINT})."
+        )
     try:
         flow_run = run_deployment(name=deployment, parameters=parameters, flow_run_name=run_name, timeout=0)
     except ObjectNotFound:
-        reason = f"the Prefect server has no deployment {deployment}"
+        reason, later = f"the Prefect server has no deployment {deployment}", _when_missing(sweep)
     except Exception as exc:  # server down or refusing: the work is stored anyway
         reason = str(exc) or type(exc).__name__
+        later = f"the scheduled {sweep_name} run will pick it up within a minute once the server answers"
     else:
         link = f"{get_settings().prefect_ui_url}/runs/flow-run/{flow_run.id}"
-        return f"Started flow run [{flow_run.name}]({link}) for {subject.lower()}."
+        return f"Started flow run [{flow_run.name}]({link}) for {subject.lower()}{_who_runs(deployment)}."
     logger.warning("could not start %s for %s: %s", deployment, subject, reason)
-    return f"{subject} is stored, but no run could be started now ({reason}); {scheduled}."
+    return f"{subject} is stored, but no run could be started now ({reason}); {later}."
+
+
+def run_state(flow_run_id: UUID | str) -> str:
+    """Where a started flow run stands, for a person: its state's name ("Scheduled", "Late", "Running",
+    "Completed", "Failed", "Crashed", …), "not found", or "unknown" with the reason. Never raises."""
+    if not PREFECT_API_URL.value():
+        return "unknown (no Prefect server is configured)"
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(str(flow_run_id))).state
+    except ObjectNotFound:
+        return "not found"
+    except Exception as exc:
+        return f"unknown ({str(exc) or type(exc).__name__})"
+    return state.name if state and state.name else "unknown (no state yet)"
 
 
 def start_processing(request_id: int) -> str:
@@ -66,8 +118,12 @@ def start_dispatch(mailing_id: int) -> str:
     )
 
 
-def start_collection(job_id: int) -> str:
-    """Collect (then analyse) a stored brief job now."""
+def start_collection(brief_id: int) -> str:
+    """Collect (then analyse) a stored brief now."""
     return start_run(
-        COLLECT_BRIEF, {"job_id": job_id}, collect_run_name(job_id), f"Brief {job_id}", "process-briefs"
+        COLLECT_BRIEF,
+        {"brief_id": brief_id},
+        collect_run_name(brief_id),
+        f"Brief {brief_id}",
+        PROCESS_BRIEFS,
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Cron, Interval, Schedule
@@ -14,6 +15,9 @@ from prefect.schedules import Cron, Interval, Schedule
 from core.settings import PROJECT_ROOT
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
+# The rule for every scheduled deployment (a sweep): one run at a time; a run due while one is still
+# running is cancelled, not queued, so a slow or busy machine never piles sweeps up.
+SWEEP_LIMIT: dict[str, Any] = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,17 @@ class DeploymentSpec:
     tags: list[str] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     schedules: list[dict[str, Any]] = field(default_factory=list)
+    concurrency_limit: dict[str, Any] | None = None
+
+    @property
+    def full_name(self) -> str:
+        """``flow/deployment``: each flow is named after its function, its deployment after the flow."""
+        return f"{self.name}/{self.name}"
+
+    @property
+    def is_sweep(self) -> bool:
+        """A scheduled deployment: it runs on its own, every interval."""
+        return bool(self.schedules)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -44,6 +59,7 @@ def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
             tags=list(entry.get("tags") or []),
             parameters=dict(entry.get("parameters") or {}),
             schedules=list(entry.get("schedules") or []),
+            concurrency_limit=entry.get("concurrency_limit"),
         )
         for entry in _load(path)["deployments"]
     ]
@@ -64,12 +80,23 @@ def to_schedule(config: dict[str, Any]) -> Schedule:
     raise ValueError(f"unsupported schedule in prefect.yaml: {config}")
 
 
+def concurrency_limit(spec: DeploymentSpec) -> ConcurrencyLimitConfig | None:
+    """`SWEEP_LIMIT` for a sweep, no limit otherwise (prefect.yaml must say the same: a test checks)."""
+    if not spec.is_sweep:
+        return None
+    return ConcurrencyLimitConfig(
+        limit=SWEEP_LIMIT["limit"],
+        collision_strategy=ConcurrencyLimitStrategy(SWEEP_LIMIT["collision_strategy"]),
+    )
+
+
 def build_deployment(spec: DeploymentSpec) -> RunnerDeployment:
-    """The embedded-mode deployment for ``spec``: same name, flow, schedules, parameters and tags."""
+    """The embedded-mode deployment for ``spec``: same name, flow, schedules, limit, parameters and tags."""
     flow = load_flow_from_entrypoint(str(PROJECT_ROOT / spec.entrypoint))
     return flow.to_deployment(
         name=spec.name,
         schedules=[to_schedule(config) for config in spec.schedules],
+        concurrency_limit=concurrency_limit(spec),
         parameters=spec.parameters,
         tags=spec.tags,
         description=spec.description,

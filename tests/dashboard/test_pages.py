@@ -127,7 +127,7 @@ def test_form_stores_the_request_and_refused_urls_as_failed(sessions: Sessions) 
     assert "private" in pages["http://10.0.0.1/"].last_error and "only http" in pages["ftp://x"].last_error
     assert at.success[0].value == f"Request {summary.id} stored: 1 URL accepted."
     assert "ftp://x" in at.warning[0].value and "10.0.0.1" in at.warning[0].value
-    assert SCHEDULED in at.info[0].value
+    assert "no scheduled process-pending run comes" in at.info[0].value
     assert at.selectbox[0].value == summary.id
     assert set(shown_pages(at)) == set(pages)
     assert at.text_area[0].value == "" and at.text_input[0].value == "Data"  # the URLs are cleared
@@ -191,7 +191,7 @@ def test_bad_form_input_shows_an_error_and_stores_nothing(
 def test_without_a_reachable_server_the_request_is_left_to_the_schedule() -> None:
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         message = start_processing(1)
-    assert "no Prefect server is configured" in message and SCHEDULED in message
+    assert "no Prefect server is configured" in message and SCHEDULED not in message
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         message = start_processing(1)
     assert (
@@ -201,13 +201,62 @@ def test_without_a_reachable_server_the_request_is_left_to_the_schedule() -> Non
 
 def test_start_processing_runs_the_process_pending_deployment(prefect_harness: None) -> None:
     missing = start_processing(41)
-    assert f"no deployment {PROCESS_PENDING}" in missing and SCHEDULED in missing
+    assert f"no deployment {PROCESS_PENDING}" in missing and "nothing will run it" in missing
 
     process_pending.to_deployment(name="process-pending").apply()
     started = start_processing(41)
 
     prefix = f"Started flow run [count pages of request 41]({get_settings().prefect_ui_url}/runs/flow-run/"
-    assert started.startswith(prefix) and started.endswith(") for request 41.")
+    assert started.startswith(prefix) and ") for request 41; no serve process or worker is polling" in started
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(UUID(started.removeprefix(prefix).split(")")[0]))
     assert flow_run.parameters == {"request_id": 41}
+
+
+RECOUNT = "Re-count failed pages"
+
+
+def recount_buttons(at: AppTest) -> list[object]:
+    return [button for button in at.button if button.label == RECOUNT]
+
+
+def test_recount_puts_failed_pages_back_and_starts_counting(sessions: Sessions) -> None:
+    allowed = get_settings().fetch.allowed_networks
+    with sessions.begin() as session:
+        created = create_request(
+            session,
+            urls=["https://a.example/", "https://b.example/", "ftp://x"],
+            word="python",
+            allowed=allowed,
+        )
+        pages = claim_pages(session, limit=2, lease=Lease(60), max_attempts=3, request_id=created.id)
+        record_outcomes(
+            session,
+            outcomes=[
+                PageOutcome(id=pages[0].id, http_status=503, error="HTTP 503 Service Unavailable"),
+                PageOutcome(id=pages[1].id, count=3, http_status=200),
+            ],
+        )
+    at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
+    assert not at.exception and at.selectbox[0].value == created.id
+
+    recount_buttons(at)[0].click().run()
+
+    assert not at.exception and recount_buttons(at) == []  # nothing failed is left to re-count
+    (said,) = at.info
+    assert said.value.startswith(f"1 failed page of request {created.id} queued to be counted again.")
+    assert "Not re-counted: 1 URL refused when the request was stored" in said.value
+    assert f"Request {created.id} is stored; no Prefect server is configured" in said.value  # run asked for
+    shown = shown_pages(at)
+    assert shown["https://a.example/"]["status"] == "not_started"
+    assert "HTTP 503" in shown["https://a.example/"]["error"]  # the last result, until counted again
+    assert (shown["https://b.example/"]["status"], shown["ftp://x"]["status"]) == ("finished", "failed")
+
+
+def test_no_recount_button_when_only_refused_urls_failed(sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        create_request(session, urls=["ftp://x", "http://10.0.0.1/"], word="python")
+
+    at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
+
+    assert not at.exception and recount_buttons(at) == []

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import shlex
+import sys
+import uuid
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 import yaml
+from prefect import get_client
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import Flow, load_flow_from_entrypoint
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 import deployments.serve
+from core.names import PROCESS_PENDING, pending_run_name
 from core.settings import PROJECT_ROOT
-from deployments.specs import PREFECT_YAML, build_deployment, load_pool_names, load_specs
+from deployments import up
+from deployments.runs import NOTHING, run_state, start_run
+from deployments.specs import PREFECT_YAML, SWEEP_LIMIT, build_deployment, load_pool_names, load_specs
+from tests.conftest import set_env
 
 SPECS = load_specs()
 
@@ -33,20 +48,67 @@ def test_embedded_deployment_matches_prefect_yaml(spec: Any, monkeypatch: pytest
     monkeypatch.chdir(PROJECT_ROOT)
     deployment = build_deployment(spec)
     assert deployment.name == spec.name
+    assert deployment.full_name == spec.full_name
     assert deployment.entrypoint == spec.entrypoint
     assert deployment.tags == spec.tags
     assert deployment.parameters == spec.parameters
     assert deployment.description == spec.description
     intervals = [schedule.schedule.interval for schedule in deployment.schedules]
     assert intervals == [timedelta(seconds=config["interval"]) for config in spec.schedules]
+    if spec.schedules:
+        assert spec.concurrency_limit == SWEEP_LIMIT
+        assert deployment.concurrency_limit == 1
+        assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
+    else:
+        assert spec.concurrency_limit is None
+        assert deployment.concurrency_limit is None
+
+
+def test_the_sweeps_are_the_scheduled_deployments_under_one_rule() -> None:
+    sweeps = [spec.name for spec in SPECS if spec.is_sweep]
+    assert {"process-pending", "dispatch-mailings", "process-briefs"} <= set(sweeps)
+    assert SWEEP_LIMIT == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+
+
+def serve_main(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], dict[str, Any], list[tuple[Any, ...]]]:
+    """Run deployments.serve.main without a server: what it served, with which options, what it prepared."""
+    served: list[Any] = []
+    options: dict[str, Any] = {}
+    prepared: list[tuple[Any, ...]] = []
+
+    async def prepare(*names: list[str]) -> None:
+        prepared.append(names)
+
+    def fake_serve(*items: Any, **kwargs: Any) -> None:
+        served.extend(items)
+        options.update(kwargs)
+
+    monkeypatch.setattr(deployments.serve, "wait_for_prefect_api", lambda: "http://test/api")
+    monkeypatch.setattr(deployments.serve, "prepare_server", prepare)
+    monkeypatch.setattr(deployments.serve, "serve", fake_serve)
+    deployments.serve.main()
+    return served, options, prepared
 
 
 def test_serve_serves_exactly_the_deployments_of_prefect_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
-    served: list[Any] = []
-    monkeypatch.setattr(deployments.serve, "wait_for_prefect_api", lambda: "http://test/api")
-    monkeypatch.setattr(deployments.serve, "serve", lambda *items: served.extend(items))
-    deployments.serve.main()
+    served, _, prepared = serve_main(monkeypatch)
     assert [(d.name, d.entrypoint) for d in served] == [(s.name, s.entrypoint) for s in SPECS]
+    assert prepared == [
+        ([spec.full_name for spec in SPECS], [spec.full_name for spec in SPECS if spec.is_sweep])
+    ]
+
+
+def test_serve_runs_at_most_the_process_limit_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, options, _ = serve_main(monkeypatch)
+    assert options == {"limit": 8, "heartbeat_seconds": 30}
+    monkeypatch.setenv("SWITCHYARD_SERVE__LIMIT", "3")
+    set_env({})
+    try:
+        _, options, _ = serve_main(monkeypatch)
+    finally:
+        monkeypatch.delenv("SWITCHYARD_SERVE__LIMIT")
+        set_env({})
+    assert options["limit"] == 3
 
 
 def test_process_pending_runs_every_minute() -> None:
@@ -54,3 +116,99 @@ def test_process_pending_runs_every_minute() -> None:
     assert spec.schedules == [{"interval": 60}]
     # no pull steps: `prefect deploy` records the project folder as the working directory
     assert "pull" not in yaml.safe_load(PREFECT_YAML.read_text())
+
+
+def applied_sweep(name: str) -> Any:
+    """A sweep-like deployment of process-pending, every minute, on the harness server, under ``name``."""
+    (spec,) = [spec for spec in SPECS if spec.name == "process-pending"]
+    deployment = build_deployment(replace(spec, name=name))
+    deployment.apply()
+    return deployment
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_started_run_is_named_at_creation_and_says_nobody_serves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    deployment = applied_sweep(f"pending-{uuid.uuid4().hex[:6]}")
+    message = start_run(deployment.full_name, {"request_id": 7}, pending_run_name(7), "Request 7")
+    assert message.startswith("Started flow run [count pages of request 7](")
+    assert message.endswith(
+        f"no serve process or worker is polling {deployment.full_name} now, so it waits until one does."
+    )
+    flow_run_id = message.split("/runs/flow-run/")[1].split(")")[0]
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(UUID(flow_run_id)).name == "count pages of request 7"
+    assert run_state(flow_run_id) == "Scheduled"
+    assert run_state(uuid.uuid4()) == "not found"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_without_the_deployment_a_scheduled_run_is_promised_only_when_its_sweep_is_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    sweep = applied_sweep(f"pending-{uuid.uuid4().hex[:6]}")
+
+    def start(scheduled_by: str) -> str:
+        return start_run("no-such/deployment", {}, "a run", "Request 8", scheduled_by)
+
+    stored = (
+        "Request 8 is stored, but no run could be started now "
+        "(the Prefect server has no deployment no-such/deployment); "
+    )
+    assert (
+        start(sweep.full_name) == f"{stored}the scheduled {sweep.name} run will pick it up within a minute."
+    )
+    assert start("no-such/sweep") == f"{stored}there is no scheduled sweep either, {NOTHING}."
+    with get_client(sync_client=True) as client:
+        client.pause_deployment(client.read_deployment_by_name(sweep.full_name).id)
+    assert (
+        start(sweep.full_name)
+        == f"{stored}the {sweep.name} schedule is paused (no serve process is running), {NOTHING}."
+    )
+
+
+def test_without_a_server_nothing_is_promised_and_no_state_is_known() -> None:
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        message = start_run(PROCESS_PENDING, {}, "a run", "Request 9")
+        state = run_state(uuid.uuid4())
+    assert message.startswith(
+        "Request 9 is stored; no Prefect server is configured (PREFECT_API_URL), so no run"
+    )
+    assert "will pick it up" not in message
+    assert state == "unknown (no Prefect server is configured)"
+
+
+def test_up_stops_everything_when_one_process_exits_and_folds_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = shlex.quote(sys.executable)
+    entries = [
+        ("sleeper", f"{python} -c 'import time; time.sleep(600)'"),
+        ("failer", f"{python} -c 'raise ValueError(\"boom\")'"),
+    ]
+    assert up.run(entries, tmp_path / "logs", grace=5) == 1
+    shown = capsys.readouterr().out
+    assert "failer exited (rc=1): stopping the others" in shown
+    assert "sleeper stopped" in shown and "killed" not in shown
+    assert re.search(r"failer +\|   \.\.\. a traceback of \d+ lines \(in .*failer\.log\)\n", shown)
+    assert re.search(r"failer +\| ValueError: boom\n", shown)
+    assert 'File "<string>"' not in shown
+    assert 'File "<string>", line 1' in (tmp_path / "logs" / "failer.log").read_text()
+
+
+def test_a_procfile_line_without_a_command_is_refused(tmp_path: Path) -> None:
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("# comment\n\nsandbox: python -m sandbox\nbroken\n")
+    with pytest.raises(SystemExit, match="Procfile:4: expected 'name: command'"):
+        up.read_procfile(procfile)
+    procfile.write_text("sandbox: python -m sandbox\n")
+    assert up.read_procfile(procfile) == [("sandbox", "python -m sandbox")]
+
+
+def test_serve_starts_even_when_the_server_refuses_to_be_prepared(caplog: pytest.LogCaptureFixture) -> None:
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        asyncio.run(deployments.serve.prepare_server(["a/b"], ["a/b"]))
+    assert "could not prepare the Prefect server" in caplog.text and "serving anyway" in caplog.text
