@@ -10,11 +10,10 @@ from core.display import duration, moment, plural
 from core.progress import share
 from core.settings import PLATFORMS
 from dashboard import brief_data
-from dashboard.widgets import submit_and_start
+from dashboard.widgets import live, submit_and_start
 from db.briefs import COUNT_FIELDS, UNFINISHED, BriefStatus, BriefSummary, status_label
 from deployments import runs
 
-REFRESH_SECONDS = 2
 SELECTED = "selected_brief"
 NOTICES = "brief_notices"  # (kind, text) said by the last action, shown after its rerun
 AT_WORK = "briefs_at_work"  # ids of briefs seen unfinished, to say when they end
@@ -54,7 +53,10 @@ def search_briefs() -> list[BriefSummary]:
         "Status", [None, *BriefStatus], format_func=lambda s: "any" if s is None else s.value
     )
     days = right.date_input("Submitted between", value=(), help="pick the first and the last day")
-    submitted = tuple(days) if isinstance(days, tuple | list) and len(days) == 2 else None
+    picked = tuple(days) if isinstance(days, tuple | list) else (days,)
+    submitted = picked if len(picked) == 2 else None
+    if len(picked) == 1:
+        right.caption("Pick the last day too: until then briefs of every day are shown.")
     return brief_data.find_briefs(keyword, status, submitted)
 
 
@@ -195,8 +197,8 @@ def show_brief(brief_id: int) -> None:
         show_files(brief)
 
 
-def show_briefs(refreshing: bool) -> None:
-    """Found briefs and the selected one; reruns the page when refreshing should change."""
+def show_briefs() -> None:
+    """Found briefs and the selected one."""
     briefs = search_briefs()
     if not briefs:
         st.info("No briefs found.")
@@ -213,8 +215,6 @@ def show_briefs(refreshing: bool) -> None:
         key=SELECTED,
     )
     show_brief(selected)
-    if refreshing != brief_data.any_unfinished():
-        st.rerun(scope="app")
 
 
 st.title("Briefs")
@@ -223,5 +223,4 @@ st.caption(
 )
 submit_form()
 show_notices()
-refreshing = brief_data.any_unfinished()
-st.fragment(run_every=REFRESH_SECONDS if refreshing else None)(show_briefs)(refreshing)
+live(show_briefs, busy=brief_data.any_unfinished)
