@@ -1,8 +1,8 @@
-"""Benchmarks of briefs: a whole job end to end, and the analysis alone.
+"""Benchmarks of briefs: a whole brief end to end, and the analysis alone.
 
 By default: a real ``submit_brief`` flow run (3 keywords × 5 platforms × 400 articles from the sandbox
 platforms in their own process, each answer delayed by ``--latency-ms``, a real database) timed from
-submission to the zip on disk, with the collection and analysis phases from the job's own times.
+submission to the zip on disk, with the collection and analysis phases from the brief's own times.
 The Prefect API is started by a trivial flow first; jieba, the fonts and everything else are paid
 for inside the timed run, as in a fresh worker process.
 
@@ -128,7 +128,7 @@ def children_peak_rss_mb() -> float:
 
 def build_jieba_cache(jieba_dir: Path) -> None:
     """jieba's dictionary cache built in a child process, as a worker that ran before would leave it."""
-    from rules.brief_analysis import prepare_jieba
+    from rules.brief_words import prepare_jieba
 
     process = multiprocessing.get_context("spawn").Process(target=prepare_jieba, args=(jieba_dir,))
     process.start()
@@ -151,7 +151,7 @@ def time_analysis(n: int, processes: int) -> tuple[float, int]:
         articles,
         KEYWORDS,
         out_dir=out_dir,
-        job_name="bench",
+        brief_name="bench",
         font=font,
         processes=processes,
         top_words=settings.briefs.top_words,
@@ -199,21 +199,21 @@ def time_brief(per_search: int, latency_ms: int, database_url: str) -> str:
         result = asyncio.run(submit_brief(KEYWORDS, list(PLATFORMS)))
         seconds = time.perf_counter() - started
     with session_factory().begin() as session:
-        job = get_brief(session, job_id=result["job_id"])
-    assert job is not None and job.zip_path and job.collected_at and job.finished_at
-    collection = (job.collected_at - job.submitted_at).total_seconds()
-    analysis = (job.finished_at - job.collected_at).total_seconds()
+        brief = get_brief(session, brief_id=result["brief_id"])
+    assert brief is not None and brief.zip_path and brief.collected_at and brief.finished_at
+    collection = (brief.collected_at - brief.submitted_at).total_seconds()
+    analysis = (brief.finished_at - brief.collected_at).total_seconds()
     expected = per_search * len(KEYWORDS) * len(PLATFORMS)
     print(
-        f"brief {job.id}: {job.status.value}, {job.articles} of {expected} articles; "
+        f"brief {brief.id}: {brief.status.value}, {brief.articles} of {expected} articles; "
         f"submit → zip {seconds:.2f} s (collection {collection:.2f} s, analysis {analysis:.2f} s); "
-        f"zip {job.zip_path}"
+        f"zip {brief.zip_path}"
     )
     searches = len(KEYWORDS) * len(PLATFORMS)
     return (
         f"| {datetime.now(UTC):%Y-%m-%d} | {searches} | {per_search} each | {latency_ms} ms "
         f"| {database_name(database_url)} | {seconds:.2f} s | {collection:.2f} s | {analysis:.2f} s "
-        f"| {peak_rss_mb():.0f} MB | {job.articles:,} of {expected:,} |"
+        f"| {peak_rss_mb():.0f} MB | {brief.articles:,} of {expected:,} |"
     )
 
 

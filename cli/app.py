@@ -1,7 +1,8 @@
-"""The root of the command line: ``python -m cli clients …``, ``… mailings …`` and ``… briefs …``.
+"""The root of the command line: ``python -m cli clients …``, ``… mailings …``, ``… briefs …`` and
+``… pages …``.
 
 The database comes from settings (``SWITCHYARD_DATABASE_URL``, by default SQLite under ``./var``);
-starting a dispatch run now needs ``PREFECT_API_URL``, without it the scheduled run sends.
+starting a run now needs ``PREFECT_API_URL``, without it the scheduled run does the work.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import typer
 
 from cli.briefs import briefs_app
 from cli.mailing import clients_app, mailings_app
+from cli.webpages import pages_app
 
 # No locals in tracebacks: they would show the database URL, password included. No shell completion:
 # it needs an installed script, and this runs as ``python -m cli``.
@@ -22,3 +24,4 @@ app = typer.Typer(
 app.add_typer(clients_app, name="clients")
 app.add_typer(mailings_app, name="mailings")
 app.add_typer(briefs_app, name="briefs")
+app.add_typer(pages_app, name="pages")

@@ -1,6 +1,7 @@
-"""Web-page word counts: the one user action, submitting pages to count a word on.
+"""Web-page word counts: the user actions, submitting pages to count a word on and re-counting the
+pages that failed.
 
-Called alike by the dashboard, the count-words flow's store step and the demo.
+Called alike by the dashboard, the CLI, the count-words flow's store step and the demo.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import get_settings
 from db.engine import session_factory
-from db.webpages import CreatedRequest, create_request
+from db.webpages import CreatedRequest, create_request, list_requests, requeue_failed
 
 
 def submit_pages(
@@ -31,3 +32,15 @@ def submit_pages(
             allowed=settings.fetch.allowed_networks,
             max_urls=settings.webpages.max_urls,
         )
+
+
+def recount_failed(request_id: int, *, sessions: sessionmaker[Session] | None = None) -> int:
+    """Put the failed pages of a request back in the queue, attempts reset; returns how many.
+
+    Pages refused when the request was stored stay failed: they would be refused the same way. Each
+    page keeps its last result until it is counted again. Raises ValueError for an unknown request.
+    """
+    with (sessions or session_factory()).begin() as session:
+        if not list_requests(session, request_ids=[request_id]):
+            raise ValueError(f"there is no request {request_id}")
+        return requeue_failed(session, request_id=request_id)

@@ -23,11 +23,11 @@ def dispatch_run_name(mailing_id: int | None) -> str:
     return f"dispatch mailing {mailing_id}" if mailing_id else "dispatch due messages"
 
 
-def collect_run_name(job_id: int) -> str:
+def collect_run_name(brief_id: int) -> str:
     """A collect-brief run."""
-    return f"collect brief {job_id}"
+    return f"collect brief {brief_id}"
 
 
-def analyse_run_name(job_id: int) -> str:
+def analyse_run_name(brief_id: int) -> str:
     """An analyse-brief run."""
-    return f"analyse brief {job_id}"
+    return f"analyse brief {brief_id}"

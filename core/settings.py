@@ -163,6 +163,7 @@ class SandboxSettings(BaseModel):
     platform_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
     platform_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")
     platform_malformed_rate: float = Field(0.0, ge=0, le=1, description="share of items malformed")
+    platform_fail_past_end: bool = Field(False, description="answer HTTP 500 for pages past a search's end")
 
 
 class ServeSettings(BaseModel):

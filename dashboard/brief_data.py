@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.settings import get_settings
+from commands.briefs import order_brief, recollect_brief
+from core.display import duration, moment
 from dashboard.data import sessions
 from db import briefs as briefs_db
-from db.briefs import UNFINISHED, BriefStatus, BriefSummary
-from rules.briefs import split_keywords, validate_brief
+from db.briefs import UNFINISHED, BriefStatus, BriefSummary, status_label
+from rules.briefs import split_keywords
 
 ARTICLE_COLUMNS = [
     "keyword", "platform", "title", "post_time", "like", "read", "share", "comment", "collect",
@@ -26,23 +27,26 @@ def day_start(day: date | None) -> datetime | None:
 
 
 def submit_brief(keywords_text: str, platforms: list[str], since: date | None, until: date | None) -> int:
-    """Validate and store a job from the form (``until`` counts its whole day); raises ValueError."""
+    """Validate and store a brief from the form (``until`` counts its whole day); raises ValueError."""
     end = day_start(until + timedelta(days=1)) if until else None
-    spec = validate_brief(
-        split_keywords(keywords_text),
-        platforms,
-        day_start(since),
-        end,
-        max_keywords=get_settings().briefs.max_keywords,
-    )
+    return order_brief(split_keywords(keywords_text), platforms, day_start(since), end).id
+
+
+def recollect(brief_id: int) -> int:
+    """Send the brief's partial and failed searches back to collection; how many. Raises ValueError."""
+    return recollect_brief(brief_id)
+
+
+def short_count(brief_id: int) -> int:
+    """How many of the brief's searches came up short."""
     with sessions().begin() as session:
-        return briefs_db.create_brief(session, spec=spec)
+        return len(briefs_db.short_searches(session, brief_id=brief_id))
 
 
 def find_briefs(
     keyword: str, status: BriefStatus | None, submitted: tuple[date, date] | None, limit: int = 100
 ) -> list[BriefSummary]:
-    """Jobs newest first, filtered by a keyword part, a status and a range of submission days."""
+    """Briefs newest first, filtered by a keyword part, a status and a range of submission days."""
     start, end = (
         (day_start(submitted[0]), day_start(submitted[1] + timedelta(days=1))) if submitted else (None, None)
     )
@@ -58,37 +62,38 @@ def find_briefs(
 
 
 def any_unfinished() -> bool:
-    """Whether some job is still being collected or analysed."""
+    """Whether some brief is still being collected or analysed."""
     totals = brief_totals()
     return any(totals[status] for status in UNFINISHED)
 
 
 def brief_totals() -> dict[BriefStatus, int]:
-    """Jobs counted by status."""
+    """Briefs counted by status."""
     with sessions().begin() as session:
         return briefs_db.count_by_status(session)
 
 
-def get_brief(job_id: int) -> BriefSummary | None:
+def get_brief(brief_id: int) -> BriefSummary | None:
     with sessions().begin() as session:
-        return briefs_db.get_brief(session, job_id=job_id)
+        return briefs_db.get_brief(session, brief_id=brief_id)
 
 
-def jobs_frame(jobs: list[BriefSummary]) -> pd.DataFrame:
-    """One row per job."""
+def briefs_frame(briefs: list[BriefSummary]) -> pd.DataFrame:
+    """One row per brief."""
     return pd.DataFrame(
         [
             {
-                "id": job.id,
-                "keywords": ", ".join(job.keywords),
-                "platforms": ", ".join(job.platforms),
-                "status": job.status.value,
-                "articles": job.articles,
-                "submitted": f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC",
-                "took (s)": seconds_between(job.submitted_at, job.finished_at),
-                "problems": job.last_error or "",
+                "id": brief.id,
+                "keywords": ", ".join(brief.keywords),
+                "platforms": ", ".join(brief.platforms),
+                "status": status_label(brief),
+                "articles": brief.articles,
+                "submitted": moment(brief.submitted_at),
+                "finished": moment(brief.finished_at),
+                "took": duration(seconds_between(brief.submitted_at, brief.finished_at)),
+                "problems": brief.last_error or "",
             }
-            for job in jobs
+            for brief in briefs
         ]
     )
 
@@ -97,10 +102,10 @@ def seconds_between(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else round((end - start).total_seconds(), 1)
 
 
-def searches_frame(job_id: int) -> pd.DataFrame:
+def searches_frame(brief_id: int) -> pd.DataFrame:
     """Progress per platform × keyword."""
     with sessions().begin() as session:
-        rows = briefs_db.job_searches(session, job_id=job_id)
+        rows = briefs_db.list_searches(session, brief_id=brief_id)
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame["status"] = frame["status"].map(str)
@@ -108,13 +113,13 @@ def searches_frame(job_id: int) -> pd.DataFrame:
 
 
 def articles_frame(
-    job_id: int, platform: str | None, keyword: str | None, text: str, order_by: str, limit: int
+    brief_id: int, platform: str | None, keyword: str | None, text: str, order_by: str, limit: int
 ) -> pd.DataFrame:
-    """The job's articles, filtered and sorted as asked."""
+    """The brief's articles, filtered and sorted as asked."""
     with sessions().begin() as session:
-        articles = briefs_db.job_articles(
+        articles = briefs_db.list_articles(
             session,
-            job_id=job_id,
+            brief_id=brief_id,
             platform=platform,
             keyword=keyword,
             text=text.strip() or None,
@@ -124,27 +129,27 @@ def articles_frame(
     return pd.DataFrame([asdict(article) for article in articles], columns=[*ARTICLE_COLUMNS, "topics"])
 
 
-def accounts_frame(job_id: int) -> pd.DataFrame:
+def accounts_frame(brief_id: int) -> pd.DataFrame:
     with sessions().begin() as session:
-        return pd.DataFrame(briefs_db.job_accounts(session, job_id=job_id))
+        return pd.DataFrame(briefs_db.list_accounts(session, brief_id=brief_id))
 
 
-def per_day_frame(job_id: int) -> pd.DataFrame:
+def per_day_frame(brief_id: int) -> pd.DataFrame:
     """Articles per platform and day."""
     with sessions().begin() as session:
-        rows = briefs_db.articles_per_day(session, job_id=job_id)
+        rows = briefs_db.articles_per_day(session, brief_id=brief_id)
     return pd.DataFrame(rows, columns=["platform", "day", "articles"])
 
 
-def engagement_frame(job_id: int) -> pd.DataFrame:
+def engagement_frame(brief_id: int) -> pd.DataFrame:
     """Articles and engagement sums per platform."""
     with sessions().begin() as session:
-        return pd.DataFrame(briefs_db.platform_totals(session, job_id=job_id))
+        return pd.DataFrame(briefs_db.platform_totals(session, brief_id=brief_id))
 
 
-def job_file(job: BriefSummary, name: str) -> Path | None:
-    """One of the finished job's files (``content_wc.png``, ``topic_wc.png``, …), if it is there."""
-    if job.status != BriefStatus.FINISHED or not job.zip_path:
+def brief_file(brief: BriefSummary, name: str) -> Path | None:
+    """One of the finished brief's files (``content_wc.png``, ``topic_wc.png``, …), if it is there."""
+    if brief.status != BriefStatus.FINISHED or not brief.zip_path:
         return None
-    path = Path(job.zip_path).with_suffix("") / name if name != "zip" else Path(job.zip_path)
+    path = Path(brief.zip_path).with_suffix("") / name if name != "zip" else Path(brief.zip_path)
     return path if path.is_file() else None

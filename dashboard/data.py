@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from commands.webpages import submit_pages
+from commands.webpages import recount_failed, submit_pages
 from core.secrets import redact
 from core.settings import get_settings
 from core.urls import split_urls
@@ -124,6 +124,11 @@ def pages_frame(request_id: int) -> pd.DataFrame:
 def submit_request(urls_text: str, word: str) -> CreatedRequest:
     """Store a dashboard request, one URL per line; raises ValueError (nothing stored) for bad input."""
     return submit_pages(split_urls(urls_text), word, source="dashboard", sessions=sessions())
+
+
+def recount_request(request_id: int) -> int:
+    """Put the failed pages of a request back in the queue (not those refused when stored); how many."""
+    return recount_failed(request_id, sessions=sessions())
 
 
 # --- mailings -------------------------------------------------------------------------------------

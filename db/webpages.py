@@ -1,8 +1,9 @@
 """Word-count requests and their pages: models, status transitions and queries.
 
 A request holds a word and one or many URLs; each URL is a page job that goes
-not_started → pending (claimed, with a lease) → finished | failed. This module owns those
-transitions. Functions take a keyword-only ``session`` and never commit: the caller does.
+not_started → pending (claimed, with a lease) → finished | failed, and a failed page back to
+not_started when it is to be counted again. This module owns those transitions. Functions take a
+keyword-only ``session`` and never commit: the caller does.
 """
 
 from __future__ import annotations
@@ -119,10 +120,16 @@ class RequestSummary:
     pending: int
     finished: int
     failed: int
+    refused: int  # of the failed: refused when the request was stored, never fetched
 
     @property
     def done(self) -> bool:
         return self.not_started + self.pending == 0
+
+    @property
+    def recountable(self) -> int:
+        """Failed pages that were fetched, and so may be counted again."""
+        return self.failed - self.refused
 
 
 def create_request(
@@ -174,6 +181,8 @@ def create_request(
 
 
 WORKING = (PageStatus.PENDING,)
+# Pages refused when their request was stored: failed without ever being claimed.
+REFUSED = and_(PageJob.status == PageStatus.FAILED, PageJob.attempts == 0)
 
 
 def _claimable(now: datetime, max_attempts: int) -> ColumnElement[bool]:
@@ -222,6 +231,24 @@ def claim_pages(
         .order_by(PageJob.id)
     )
     return [PageToFetch(id=row.id, url=row.url, word=row.word) for row in rows]
+
+
+def requeue_failed(session: Session, *, request_id: int, now: datetime | None = None) -> int:
+    """Put the fetched-and-failed pages of a request back to not_started with no attempts; returns how
+    many. Their last result stays until they are counted again; pages refused when the request was
+    stored stay failed (they would be refused the same way)."""
+    return jobs.transition(
+        session,
+        PageJob,
+        where=and_(PageJob.request_id == request_id, ~REFUSED),
+        to=PageStatus.NOT_STARTED,
+        from_=[PageStatus.FAILED],
+        terminal=False,
+        now=now or utcnow(),
+        attempts=0,
+        started_at=None,
+        finished_at=None,
+    )
 
 
 def renew_pages(
@@ -293,8 +320,8 @@ def count_unfinished(session: Session, *, request_id: int | None = None) -> int:
     return session.scalar(statement) or 0
 
 
-def _status_sum(status: PageStatus) -> object:
-    return func.coalesce(func.sum(case((PageJob.status == status, 1), else_=0)), 0)
+def _count_where(condition: ColumnElement[bool]) -> object:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def list_requests(
@@ -308,7 +335,8 @@ def list_requests(
             CountRequest.source,
             CountRequest.created_at,
             func.count(PageJob.id),
-            *(_status_sum(status) for status in PageStatus),
+            *(_count_where(PageJob.status == status) for status in PageStatus),
+            _count_where(REFUSED),
         )
         .outerjoin(PageJob, PageJob.request_id == CountRequest.id)
         .group_by(CountRequest.id)
@@ -328,6 +356,7 @@ def list_requests(
             pending=row[6],
             finished=row[7],
             failed=row[8],
+            refused=row[9],
         )
         for row in session.execute(statement)
     ]

@@ -19,16 +19,15 @@ from prefect import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectNotFound
 
+from commands.briefs import order_brief
 from commands.webpages import submit_pages
 from core.names import COLLECT_BRIEF, PROCESS_PENDING
 from core.settings import get_settings
 from db.base import utcnow
-from db.briefs import create_brief
 from db.engine import session_factory
 from db.mailing import count_clients, create_mailing, import_clients_csv
 from deployments.readiness import wait_for_prefect_api
 from deployments.runs import start_collection, start_dispatch, start_processing
-from rules.briefs import validate_brief
 
 DEMO_KEYWORDS = ["新能源汽车", "咖啡"]
 DEMO_PAGES = [
@@ -97,10 +96,7 @@ def submit_demo_mailing() -> str:
 
 def submit_demo_brief() -> str:
     """A brief on two keywords from all five sandbox platforms; collect and analyse it now."""
-    spec = validate_brief(DEMO_KEYWORDS, None, max_keywords=get_settings().briefs.max_keywords)
-    with session_factory().begin() as session:
-        job_id = create_brief(session, spec=spec)
-    return start_collection(job_id)
+    return start_collection(order_brief(DEMO_KEYWORDS).id)
 
 
 def seed_once(record: Path, item: str, submit: Callable[[], str]) -> str:

@@ -118,8 +118,12 @@ def start_dispatch(mailing_id: int) -> str:
     )
 
 
-def start_collection(job_id: int) -> str:
-    """Collect (then analyse) a stored brief job now."""
+def start_collection(brief_id: int) -> str:
+    """Collect (then analyse) a stored brief now."""
     return start_run(
-        COLLECT_BRIEF, {"job_id": job_id}, collect_run_name(job_id), f"Brief {job_id}", PROCESS_BRIEFS
+        COLLECT_BRIEF,
+        {"brief_id": brief_id},
+        collect_run_name(brief_id),
+        f"Brief {brief_id}",
+        PROCESS_BRIEFS,
     )

@@ -1,8 +1,8 @@
 """Briefs: collect articles for keywords from five content platforms, then analyse them into files.
 
-``submit_brief`` stores a job and collects at once; ``collect_brief`` fans out one task run per
+``submit_brief`` stores a brief and collects at once; ``collect_brief`` fans out one task run per
 platform, having started ``analyse_brief`` (the CPU-bound ``analysis`` work pool), which gets ready
-meanwhile and analyses the job once it is collected;
+meanwhile and analyses the brief once it is collected;
 ``process_briefs`` runs every minute and picks up whatever a lost run or a failed hand-off left.
 
 Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files go to
@@ -16,34 +16,41 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from pydantic import Field
 
-from core.names import ANALYSE_BRIEF, analyse_run_name, collect_run_name
+from core.names import ANALYSE_BRIEF, COLLECT_BRIEF, analyse_run_name, collect_run_name
 from core.settings import PLATFORMS
 from db.briefs import ClaimedBrief, SearchOutcome
+from rules.briefs import Stage
+from tasks.artifacts import ProgressReporter
+from tasks.brief_collection import collect_platform
 from tasks.briefs import (
-    analyse_job,
-    claim_job,
-    collect_platform,
+    analyse_claimed,
+    claim_for_stage,
+    collection_progress,
     fail_abandoned_briefs,
     find_waiting,
     mark_collected,
     mark_failed,
     prepare_analysis,
     record_analysis,
-    report_collection,
+    runs_in_progress,
     store_brief,
     wait_for_collection,
 )
 
 PROGRESS_EVERY = 1.0  # seconds between progress artifact updates while collecting
-STAGE_NAMES = {"collect": "collection", "analyse": "analysis"}
+STAGE_NAMES = {Stage.COLLECT: "collection", Stage.ANALYSE: "analysis"}
+DEPLOYMENTS = {Stage.COLLECT: COLLECT_BRIEF, Stage.ANALYSE: ANALYSE_BRIEF}
+RUN_NAMES = {Stage.COLLECT: collect_run_name, Stage.ANALYSE: analyse_run_name}
 
 
 def _submit_run_name() -> str:
@@ -53,7 +60,7 @@ def _submit_run_name() -> str:
 
 
 def _collect_run_name() -> str:
-    return collect_run_name(flow_run.parameters["job_id"])
+    return collect_run_name(flow_run.parameters["brief_id"])
 
 
 @flow(flow_run_name=_submit_run_name)
@@ -65,123 +72,173 @@ async def submit_brief(
     since: Annotated[datetime | None, Field(description="earliest post time, with an offset")] = None,
     until: Annotated[datetime | None, Field(description="latest post time, with an offset")] = None,
 ) -> dict[str, Any]:
-    """Validate and store a brief job, then collect and analyse it at once."""
-    job_id = store_brief(keywords, platforms or None, since, until)
-    get_run_logger().info("stored brief %s", job_id)
-    return {"job_id": job_id, **await collect(job_id)}
+    """Validate and store a brief, then collect and analyse it at once."""
+    brief_id = store_brief(keywords, platforms or None, since, until)
+    get_run_logger().info("stored brief %s", brief_id)
+    return ended(await collect(brief_id))
 
 
 @flow(flow_run_name=_collect_run_name)
-async def collect_brief(job_id: int) -> dict[str, Any]:
-    """Search every keyword on every platform of the job, store the articles, hand it to analysis."""
-    return await collect(job_id)
+async def collect_brief(brief_id: int) -> dict[str, Any]:
+    """Search every keyword on every platform of the brief, store the articles, hand it to analysis."""
+    return ended(await collect(brief_id))
 
 
-async def collect(job_id: int) -> dict[str, Any]:
+def ended(result: dict[str, Any]) -> Any:
+    """The run's final state: completed, its message naming the brief and what was done, its result
+    ``result`` (which holds the brief id), so whoever started the run can tell which brief it was."""
+    done = ", ".join(f"{key} {value}" for key, value in result.items() if key != "brief_id")
+    return Completed(message=f"brief {result['brief_id']}: {done}", data=result)
+
+
+async def collect(brief_id: int) -> dict[str, Any]:
     """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own).
 
-    The analysis run is started as soon as the job is claimed, so that it gets ready while the
-    platforms are searched and begins the moment the job is collected.
+    The analysis run is started as soon as the brief is claimed (unless one is queued or running for
+    it already), so that it gets ready while the platforms are searched and begins the moment the
+    brief is collected.
     """
-    async with claimed(job_id, "collect") as job:
-        if job is None:
-            return {"collected": False}
-        analysis_started = await start_analysis(job_id)
-        outcomes = await _collect_with_progress(job)
-        mark_collected(job_id)
+    async with claimed(brief_id, Stage.COLLECT) as brief:
+        if brief is None:
+            return {"brief_id": brief_id, "collected": False}
+        analysis_started = await hand_off(Stage.ANALYSE, brief_id)
+        outcomes = await _collect_with_progress(brief)
+        collected = mark_collected(brief)
     totals = {
         "articles": sum(o.articles for o in outcomes),
         "malformed": sum(o.malformed for o in outcomes),
         "searches_with_errors": sum(1 for o in outcomes if o.error),
     }
-    get_run_logger().info("brief %s collected: %s", job_id, totals)
+    if not collected:
+        get_run_logger().warning("brief %s was taken over by a later run: left to it", brief_id)
+        return {"brief_id": brief_id, "collected": False, **totals}
+    get_run_logger().info("brief %s collected: %s", brief_id, totals)
     if not analysis_started:
-        await analyse(job_id)
-    return {"collected": True, **totals}
+        await analyse(brief_id)
+    return {"brief_id": brief_id, "collected": True, **totals}
 
 
 @asynccontextmanager
-async def claimed(job_id: int, stage: str) -> AsyncIterator[ClaimedBrief | None]:
-    """The job claimed for ``stage`` (None if it is not waiting for it); a failure in the block is
-    recorded on the job with its reason, then raised."""
-    job = claim_job(job_id, stage)
-    if job is None:
+async def claimed(brief_id: int, stage: Stage) -> AsyncIterator[ClaimedBrief | None]:
+    """The brief claimed for ``stage`` (None if it is not waiting for it); a failure in the block is
+    recorded on the brief with its reason, then raised."""
+    brief = claim_for_stage(brief_id, stage)
+    if brief is None:
         get_run_logger().info(
-            "brief %s is not waiting to %s: another run has it, or it is done", job_id, stage
+            "brief %s is not waiting to %s: another run has it, or it is done", brief_id, stage.value
         )
         yield None
         return
     try:
-        yield job
+        yield brief
     except Exception as exc:
-        mark_failed(job_id, f"{STAGE_NAMES[stage]} failed: {exc}")
+        mark_failed(brief, f"{STAGE_NAMES[stage]} failed: {exc}")
         raise
 
 
-async def _collect_with_progress(job: ClaimedBrief) -> list[SearchOutcome]:
+async def _collect_with_progress(brief: ClaimedBrief) -> list[SearchOutcome]:
     """Run one collection task per platform while a progress artifact follows the searches."""
-    collecting = asyncio.gather(*(collect_platform(job, platform) for platform in job.platforms))
-    artifact = await report_collection(job.id, None)
+    platforms = sorted({search.platform for search in brief.searches}, key=brief.platforms.index)
+    collecting = asyncio.gather(*(collect_platform(brief, platform) for platform in platforms))
+    progress = ProgressReporter(partial(collection_progress, brief.id), every=PROGRESS_EVERY)
+    await progress.update(force=True)
     while True:
         done, _ = await asyncio.wait({collecting}, timeout=PROGRESS_EVERY)
-        await report_collection(job.id, artifact)
+        await progress.update(force=bool(done))
         if done:
             return [outcome for outcomes in collecting.result() for outcome in outcomes]
 
 
-async def start_analysis(job_id: int) -> bool:
-    """Start the analysis deployment for the job (its own work pool); False if none could be started."""
+async def hand_off(stage: Stage, brief_id: int) -> bool:
+    """Make sure a run of the stage's deployment is queued or running for the brief (starting one if
+    none is); False if there is none and none could be started, so the caller does the work itself."""
+    name = RUN_NAMES[stage](brief_id)
+    try:
+        if name in await runs_in_progress([name]):
+            return True
+    except Exception as exc:  # the API cannot say: starting another run is still safe (claims are atomic)
+        get_run_logger().warning("could not look up the runs of brief %s (%s)", brief_id, exc)
+    return await start_stage_run(stage, brief_id)
+
+
+async def start_stage_run(stage: Stage, brief_id: int) -> bool:
+    """Start the stage's deployment for the brief (its own work pool); False if none could be started."""
+    deployment = DEPLOYMENTS[stage]
     try:
         await run_deployment(
-            name=ANALYSE_BRIEF,
-            parameters={"job_id": job_id},
-            flow_run_name=analyse_run_name(job_id),
+            name=deployment,
+            parameters={"brief_id": brief_id},
+            flow_run_name=RUN_NAMES[stage](brief_id),
             timeout=0,
         )
     except ObjectNotFound:
-        get_run_logger().info("no %s deployment: brief %s is analysed in this run", ANALYSE_BRIEF, job_id)
+        get_run_logger().info("no %s deployment: brief %s is worked on in this run", deployment, brief_id)
         return False
     except Exception as exc:  # the server refused or is gone: the brief must not fail for that
         get_run_logger().warning(
-            "could not start %s (%s): brief %s is analysed in this run", ANALYSE_BRIEF, exc, job_id
+            "could not start %s (%s): brief %s is worked on in this run", deployment, exc, brief_id
         )
         return False
     return True
 
 
-@flow(flow_run_name="analyse brief {job_id}")
-async def analyse_brief(job_id: int) -> dict[str, Any]:
-    """Segment the job's articles, count keywords, write both workbooks, both word clouds and the zip.
+@flow(flow_run_name="analyse brief {brief_id}")
+async def analyse_brief(brief_id: int) -> dict[str, Any]:
+    """Segment the brief's articles, count keywords, write both workbooks, both word clouds and the zip.
 
-    Started while the job is still being collected, it loads jieba and the font, then waits for it.
+    Started while the brief is still being collected, it loads jieba and the font, then waits for it.
     """
     prepare_analysis()
-    await wait_for_collection(job_id)
-    return await analyse(job_id)
+    await wait_for_collection(brief_id)
+    return ended(await analyse(brief_id))
 
 
-async def analyse(job_id: int) -> dict[str, Any]:
+async def analyse(brief_id: int) -> dict[str, Any]:
     """The work of `analyse_brief`, in the calling flow run."""
-    async with claimed(job_id, "analyse") as job:
-        if job is None:
-            return {"analysed": False}
-        analysis = analyse_job(job)
-        await record_analysis(job_id, analysis)
+    async with claimed(brief_id, Stage.ANALYSE) as brief:
+        if brief is None:
+            return {"brief_id": brief_id, "analysed": False}
+        analysis = analyse_claimed(brief)
+        zip_path = await record_analysis(brief, analysis)
+    if zip_path is None:
+        return {"brief_id": brief_id, "analysed": False}
     get_run_logger().info(
-        "brief %s: %s articles analysed in %.2f s", job_id, analysis.articles, analysis.seconds
+        "brief %s: %s articles analysed in %.2f s", brief_id, analysis.articles, analysis.seconds
     )
-    return {"analysed": True, "articles": analysis.articles, "zip": str(analysis.zip_path)}
+    return {
+        "brief_id": brief_id,
+        "analysed": True,
+        "articles": analysis.articles,
+        "zip": zip_path,
+    }
+
+
+WORK = {Stage.COLLECT: collect, Stage.ANALYSE: analyse}
 
 
 @flow(flow_run_name="process waiting briefs")
 async def process_briefs() -> dict[str, int]:
-    """Collect the jobs waiting for it and hand collected ones to analysis, lost runs' jobs included."""
-    abandoned = fail_abandoned_briefs()
-    to_collect = find_waiting("collect")
-    for job_id in to_collect:
-        await collect_brief(job_id)
-    to_analyse = find_waiting("analyse")
-    for job_id in to_analyse:
-        if not await start_analysis(job_id):
-            await analyse(job_id)
-    return {"collected": len(to_collect), "handed_to_analysis": len(to_analyse), "abandoned": abandoned}
+    """Hand every brief waiting for a stage to a run of it, unless one is queued or running for it.
+
+    Briefs whose run was lost (lease lapsed) count as waiting; without the deployment (or when it
+    cannot be started) the work is done in this run. Every waiting brief is seen, 50 at a time.
+    """
+    counts = {"abandoned": fail_abandoned_briefs(), "collect": 0, "analyse": 0, "left_to_their_runs": 0}
+    for stage in Stage:
+        after = 0
+        while batch := find_waiting(stage, after):
+            after = batch[-1]
+            names = {RUN_NAMES[stage](brief_id): brief_id for brief_id in batch}
+            try:
+                busy = {names[name] for name in await runs_in_progress(list(names))}
+            except Exception as exc:  # without knowing which runs exist, starting more could duplicate them
+                get_run_logger().warning("could not look up runs (%s): the next sweep hands these off", exc)
+                continue
+            counts["left_to_their_runs"] += len(busy)
+            for brief_id in batch:
+                if brief_id in busy:
+                    continue
+                if not await start_stage_run(stage, brief_id):
+                    await WORK[stage](brief_id)
+                counts[stage.value] += 1
+    return counts

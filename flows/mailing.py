@@ -8,9 +8,8 @@ backoff). The gateway token never appears in logs or artifacts.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
-from uuid import UUID
+from functools import partial
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -18,12 +17,13 @@ from prefect.runtime import flow_run
 from core.names import dispatch_run_name
 from core.settings import get_settings
 from flows.lanes import drain_in_lanes
+from tasks.artifacts import ProgressReporter
 from tasks.mailing import (
     BatchResult,
     close_gateway_client,
     expire_messages,
+    mailing_progress,
     report_mailings,
-    report_progress,
     seconds_until_next_retry,
     send_batch,
 )
@@ -40,15 +40,12 @@ async def dispatch_mailings(mailing_id: int | None = None) -> dict[str, int]:
     """Send the due messages of one mailing, or of all, until none is due; fail what the window closed on."""
     settings = get_settings()
     totals: Counter[str] = Counter(expired=expire_messages())
-    progress: UUID | None = await report_progress(mailing_id, None)
-    last_report = time.monotonic()
+    progress = ProgressReporter(partial(mailing_progress, mailing_id), every=PROGRESS_EVERY)
+    await progress.update(force=True)
 
     async def batch(lane: int, batch_no: int) -> BatchResult:
-        nonlocal progress, last_report
         result = await send_batch(mailing_id, lane=lane, batch_no=batch_no)
-        if time.monotonic() - last_report >= PROGRESS_EVERY:
-            last_report = time.monotonic()
-            progress = await report_progress(mailing_id, progress)
+        await progress.update()
         return result
 
     try:
@@ -63,7 +60,7 @@ async def dispatch_mailings(mailing_id: int | None = None) -> dict[str, int]:
         await close_gateway_client()
 
     totals.update(expired=expire_messages())
-    await report_progress(mailing_id, progress)
+    await progress.update(force=True)
     await report_mailings(mailing_id)
     get_run_logger().info("dispatch finished: %s", dict(totals))
     return dict(totals)

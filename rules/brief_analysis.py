@@ -1,42 +1,45 @@
-"""The brief analysis: a job's articles turned into two workbooks, two word clouds and one zip.
+"""The brief analysis: a brief's articles turned into two workbooks, two word clouds and one zip.
 
 Pure logic (no Prefect, no database). Each article's title and content is counted once: hashtags,
-mentions and URLs taken out first; the job's keywords counted as substrings in any case and added
+mentions and URLs taken out first; the brief's keywords counted as substrings in any case and added
 to jieba's dictionary; the rest segmented by jieba, stop words, single characters and numbers not
 counted. Large corpora are segmented by a process pool over chunks.
 
-Files, under ``out_dir / job_name``: ``keyword.xlsx`` (sheets "articles", "words"),
-``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics"), ``content_wc.png`` and
-``topic_wc.png``; then ``out_dir / f"{job_name}.zip"`` with the four under ``job_name/``. Every
+Files, under ``out_dir / brief_name``: ``keyword.xlsx`` (sheets "articles", "words"),
+``keyword_analysis.xlsx`` ("summary", "accounts", "daily", "topics", "missing": the searches
+that came up short and why), ``content_wc.png`` and
+``topic_wc.png``; then ``out_dir / f"{brief_name}.zip"`` with the four under ``brief_name/``. Every
 file is written under a temporary name and renamed, the zip last: a zip that exists is complete.
+Counting words is `rules/brief_words.py`.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
+import shutil
 import time
+import unicodedata
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jieba
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from wordcloud import WordCloud
 
-from rules.briefs import Article
+from rules.brief_words import segmenting
+from rules.briefs import OPEN_HASHTAG_RE, PAIRED_HASHTAG_RE, Article, ShortSearch
 
 ENGAGEMENT = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
+
+
 ARTICLE_COLUMNS = (
     "keyword",
     "platform",
@@ -50,8 +53,14 @@ ARTICLE_COLUMNS = (
     "user_fans_level",
     "topics",
 )
+
+
 WORD_COLUMNS = ("rank", "word", "count", "articles")
+
+
 SUMMARY_COLUMNS = ("keyword", "platform", "articles", "accounts", *ENGAGEMENT)
+
+
 ACCOUNT_COLUMNS = (
     "keyword",
     "platform",
@@ -61,37 +70,54 @@ ACCOUNT_COLUMNS = (
     "articles",
     "interaction",
 )
+
+
 DAILY_COLUMNS = ("keyword", "platform", "date", "articles", "interaction")
+
+
 TOPIC_COLUMNS = ("topic", "count")
+
+
+MISSING_COLUMNS = ("platform", "keyword", "status", "pages", "articles", "reason")
+
+
+COMPLETE = "every search of the brief was collected in full"  # the "missing" sheet when nothing is
+
+
 KEYWORD_WORKBOOK = "keyword.xlsx"
+
+
 ANALYSIS_WORKBOOK = "keyword_analysis.xlsx"
+
+
 CONTENT_CLOUD = "content_wc.png"
+
+
 TOPIC_CLOUD = "topic_wc.png"
+
+
 TOP_ACCOUNTS = 20  # per keyword × platform in the "accounts" sheet
+
+
 CLOUD_SIZE = (800, 600)
+
+
 NO_TOPICS = "无话题"  # what the topic cloud says when no article has a topic
+
+
 NO_WORDS = "无内容"  # what the content cloud says when no word was counted
+
+
 EXCEL_MAX_CELL = 32_767  # characters Excel keeps in one cell
 
-# HMM on: it finds words missing from jieba's dictionary (蔚来, 小红书, 绝绝子), which is what
-# social-media briefs are about; it costs ~30% more segmenting time, ~5-10% of the whole analysis.
-HMM = True
-# fork: the workers inherit the parent's loaded dictionary and start at once; forkserver and spawn
-# load it again in each worker (+0.8 s at 10,000 articles, see bench/RESULTS.md). The parent may
-# have threads (Prefect), so the workers do nothing but segment and count (no logging, no clients,
-# no I/O besides the pool's pipes) and end with os._exit.
-START_METHOD = "fork"
-POOL_MIN_CHARS = 300_000  # below this (~1,000 articles) one process is faster than starting a pool
-CHUNKS_PER_PROCESS = 4
 
-STOPWORDS_FILE = Path(__file__).with_name("stopwords_zh.txt")
-# "#话题#" (weibo) first, then "#话题" ended by a space or the end (xiaohongshu, douyin).
-PAIRED_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})#")
-OPEN_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})(?=\s|$)")
 URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE)
+
+
 MENTION_RE = re.compile(r"@[\w\-]{1,30}")
+
+
 TOPIC_SUFFIX = "[话题]"  # xiaohongshu writes "#话题[话题]#"
-NUMBER_RE = re.compile(r"[\d.,%+\-]+")
 
 
 @dataclass(frozen=True)
@@ -155,7 +181,7 @@ class KeywordPlatformSummary:
 
 @dataclass(frozen=True)
 class BriefAnalysis:
-    """The result of one job's analysis: the counts and the files written."""
+    """The result of one brief's analysis: the counts and the files written."""
 
     words: tuple[WordCount, ...]  # the top ``top_words``, most frequent first
     summary: tuple[KeywordPlatformSummary, ...]
@@ -164,51 +190,6 @@ class BriefAnalysis:
     zip_path: Path
     articles: int
     seconds: float
-
-
-@cache
-def stopwords() -> frozenset[str]:
-    """The built-in Chinese (and a few English) stop words."""
-    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-
-
-def prepare_jieba(jieba_dir: Path) -> None:
-    """Load jieba's dictionary once per process, its cache kept in ``jieba_dir``."""
-    if jieba.dt.initialized:
-        return
-    jieba_dir.mkdir(parents=True, exist_ok=True)
-    jieba.dt.tmp_dir = str(jieba_dir)
-    jieba.setLogLevel("WARNING")
-    jieba.initialize()
-
-
-def job_tokenizer(keywords: Iterable[str]) -> jieba.Tokenizer:
-    """A copy of the loaded dictionary with the job's keywords added, so jobs never see each other's."""
-    tokenizer = jieba.Tokenizer()
-    tokenizer.FREQ = dict(jieba.dt.FREQ)
-    tokenizer.total = jieba.dt.total
-    tokenizer.initialized = True
-    for keyword in keywords:
-        if len(keyword.split()) == 1:
-            tokenizer.add_word(keyword)
-    return tokenizer
-
-
-def keyword_patterns(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
-    """Each keyword's pattern: any case, any run of spaces for a space.
-
-    Keywords are counted as substrings of the text, as an analyst counts them ("咖啡" in "咖啡馆"
-    too), not as the tokens jieba makes. An end in a Latin letter or digit needs a non-letter beside
-    it, so "ai" is not counted inside "said".
-    """
-    patterns = {}
-    for keyword in keywords:
-        body = r"\s+".join(map(re.escape, keyword.split()))
-        before = r"(?<![A-Za-z0-9_])" if keyword[0].isascii() and keyword[0].isalnum() else ""
-        after = r"(?![A-Za-z0-9_])" if keyword[-1].isascii() and keyword[-1].isalnum() else ""
-        patterns[keyword] = re.compile(before + body + after, re.IGNORECASE)
-    return patterns
 
 
 def normalise_topic(topic: str) -> str:
@@ -224,90 +205,6 @@ def article_text(article: Article) -> tuple[str, set[str]]:
         text = pattern.sub(" ", text)
     topics.discard("")
     return MENTION_RE.sub(" ", text), topics
-
-
-def is_counted(token: str, stop: frozenset[str]) -> bool:
-    """Whether a token counts as a word: 2+ characters with a letter, not a stop word."""
-    return (
-        len(token) > 1
-        and token not in stop
-        and not NUMBER_RE.fullmatch(token)
-        and any(char.isalpha() for char in token)
-    )
-
-
-def count_words(
-    texts: Iterable[str], tokenizer: jieba.Tokenizer, keywords: frozenset[str]
-) -> tuple[Counter[str], Counter[str]]:
-    """Count each text once: occurrences of each word, and the number of texts containing it.
-
-    The keywords are counted as substrings; the rest of the words as ``tokenizer`` (the job's, with
-    the keywords in its dictionary) segments the text, the keywords' own tokens left out, and a
-    keyword with a space taken out first (jieba always splits at a space).
-    """
-    stop = stopwords()
-    patterns = keyword_patterns(keywords)
-    folded = {keyword.casefold() for keyword in keywords}
-    counts: Counter[str] = Counter()
-    articles: Counter[str] = Counter()
-    for text in texts:
-        found = Counter({keyword: len(pattern.findall(text)) for keyword, pattern in patterns.items()})
-        for keyword, pattern in patterns.items():
-            if " " in keyword:
-                text = pattern.sub(" ", text)
-        tokens = tokenizer.cut(text, HMM=HMM)
-        found.update(token for token in tokens if token.casefold() not in folded and is_counted(token, stop))
-        found = +found  # drops the keywords not found
-        counts.update(found)
-        articles.update(found.keys())
-    return counts, articles
-
-
-_worker_tokenizer: jieba.Tokenizer | None = None
-_worker_keywords: frozenset[str] = frozenset()
-
-
-def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
-    """Pool initializer: the dictionary (inherited when forked) and this job's keywords."""
-    global _worker_tokenizer, _worker_keywords
-    prepare_jieba(jieba_dir)
-    _worker_tokenizer = job_tokenizer(keywords)
-    _worker_keywords = frozenset(keywords)
-
-
-def _count_chunk(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
-    assert _worker_tokenizer is not None, "the pool initializer did not run"
-    return count_words(texts, _worker_tokenizer, _worker_keywords)
-
-
-@contextmanager
-def segmenting(
-    texts: Sequence[str], keywords: Sequence[str], *, processes: int, jieba_dir: Path
-) -> Iterator[Callable[[], tuple[Counter[str], Counter[str]]]]:
-    """Start counting words in ``texts`` (a pool over chunks when that pays off); yields the wait for them.
-
-    The caller works on while the pool segments, then calls the yielded function for the word counts
-    and the article counts. Small corpora are segmented in this process when the function is called.
-    """
-    prepare_jieba(jieba_dir)
-    if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
-        yield lambda: count_words(texts, job_tokenizer(keywords), frozenset(keywords))
-        return
-    size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
-    chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
-    context = multiprocessing.get_context(START_METHOD)
-    with context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords))) as pool:
-        results = pool.imap_unordered(_count_chunk, chunks)
-
-        def wait() -> tuple[Counter[str], Counter[str]]:
-            counts: Counter[str] = Counter()
-            articles: Counter[str] = Counter()
-            for chunk_counts, chunk_articles in results:
-                counts.update(chunk_counts)
-                articles.update(chunk_articles)
-            return counts, articles
-
-        yield wait
 
 
 def rank_words(counts: Counter[str], articles: Counter[str], limit: int) -> tuple[WordCount, ...]:
@@ -433,12 +330,17 @@ def write_keyword_workbook(path: Path, workbook: Workbook, words: Sequence[WordC
 
 
 def write_analysis_workbook(
-    path: Path, summary: Sequence[KeywordPlatformSummary], topics: Sequence[TopicCount]
+    path: Path,
+    summary: Sequence[KeywordPlatformSummary],
+    topics: Sequence[TopicCount],
+    short: Sequence[ShortSearch] = (),
 ) -> None:
-    """``keyword_analysis.xlsx``: sheets "summary", "accounts", "daily" and "topics"."""
+    """``keyword_analysis.xlsx``: sheets "summary", "accounts", "daily", "topics" and "missing" (the
+    searches that came up short and why, or a line saying none did)."""
     workbook = Workbook(write_only=True)
-    sheets = {name: workbook.create_sheet(name) for name in ("summary", "accounts", "daily", "topics")}
-    headers = (SUMMARY_COLUMNS, ACCOUNT_COLUMNS, DAILY_COLUMNS, TOPIC_COLUMNS)
+    names = ("summary", "accounts", "daily", "topics", "missing")
+    sheets = {name: workbook.create_sheet(name) for name in names}
+    headers = (SUMMARY_COLUMNS, ACCOUNT_COLUMNS, DAILY_COLUMNS, TOPIC_COLUMNS, MISSING_COLUMNS)
     for sheet, columns in zip(sheets.values(), headers, strict=True):
         append(sheet, columns)
     for row in summary:
@@ -454,7 +356,20 @@ def write_analysis_workbook(
             append(sheets["daily"], (*key, day.day, day.articles, day.interaction))
     for topic in topics:
         append(sheets["topics"], (topic.topic, topic.count))
+    for search in short:
+        row = (search.platform, search.keyword, search.status, search.pages, search.articles, search.reason)
+        append(sheets["missing"], row)
+    if not short:
+        append(sheets["missing"], (None, None, "complete", None, None, COMPLETE))
     save_atomically(workbook, path)
+
+
+def drawable(frequencies: dict[str, int]) -> dict[str, int]:
+    """The words a word cloud can draw: those with an emoji or other symbol (Unicode "So", which the
+    CJK font draws as a box) are left out of the clouds; the sheets keep them."""
+    return {
+        word: n for word, n in frequencies.items() if not any(unicodedata.category(c) == "So" for c in word)
+    }
 
 
 def draw_cloud(
@@ -469,19 +384,33 @@ def draw_cloud(
         max_words=max_words,
         random_state=42,
     )
-    cloud.generate_from_frequencies(frequencies or {empty_text: 1})
+    cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     cloud.to_image().save(partial, format="PNG")
     os.replace(partial, path)
 
 
-def zip_job(zip_path: Path, files: dict[str, Path], job_name: str) -> None:
-    """The files under ``job_name/`` in one zip, stored as is (xlsx and png are compressed already)."""
+def zip_brief(zip_path: Path, files: dict[str, Path], brief_name: str) -> None:
+    """The files under ``brief_name/`` in one zip, stored as is (xlsx and png are compressed already)."""
     partial = zip_path.with_name(f".{zip_path.name}.{uuid.uuid4().hex}.part")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, path in files.items():
-            archive.write(path, f"{job_name}/{name}")
+            archive.write(path, f"{brief_name}/{name}")
     os.replace(partial, zip_path)
+
+
+def publish_files(staged: Path, out_dir: Path, brief_name: str) -> None:
+    """Move a brief's folder and zip written under ``staged`` into ``out_dir``, replacing earlier ones.
+
+    The folder is swapped in by renames (the old one removed after), the zip moved last.
+    """
+    target = out_dir / brief_name
+    old = out_dir / f".{brief_name}.{uuid.uuid4().hex}.old"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged / brief_name, target)
+    os.replace(staged / f"{brief_name}.zip", out_dir / f"{brief_name}.zip")
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def analyse_brief_articles(
@@ -489,30 +418,31 @@ def analyse_brief_articles(
     keywords: Sequence[str],
     *,
     out_dir: Path,
-    job_name: str,
+    brief_name: str,
     font: Path,
     processes: int = 2,
     top_words: int = 200,
     jieba_dir: Path,
+    short: Sequence[ShortSearch] = (),
 ) -> BriefAnalysis:
-    """Count a job's words, engagement, accounts, days and topics, and write its files and zip."""
-    if not job_name or Path(job_name).name != job_name or job_name in (".", ".."):
-        raise ValueError(f"job_name must be a plain file name, got {job_name!r}")
+    """Count a brief's words, engagement, accounts, days and topics, and write its files and zip."""
+    if not brief_name or Path(brief_name).name != brief_name or brief_name in (".", ".."):
+        raise ValueError(f"brief_name must be a plain file name, got {brief_name!r}")
     started = time.perf_counter()
     keywords = [keyword.strip() for keyword in keywords if keyword.strip()]
-    job_dir = out_dir / job_name
-    job_dir.mkdir(parents=True, exist_ok=True)
+    brief_dir = out_dir / brief_name
+    brief_dir.mkdir(parents=True, exist_ok=True)
     prepared = [article_text(article) for article in articles]
     texts = [text for text, _ in prepared]
     topic_sets = [topics for _, topics in prepared]
     files = {
-        name: job_dir / name for name in (KEYWORD_WORKBOOK, ANALYSIS_WORKBOOK, CONTENT_CLOUD, TOPIC_CLOUD)
+        name: brief_dir / name for name in (KEYWORD_WORKBOOK, ANALYSIS_WORKBOOK, CONTENT_CLOUD, TOPIC_CLOUD)
     }
     with segmenting(texts, keywords, processes=processes, jieba_dir=jieba_dir) as counted:
         # while the pool segments: everything that does not need the words
         summary = summarise(articles, keywords)
         topics = count_topics(topic_sets)
-        write_analysis_workbook(files[ANALYSIS_WORKBOOK], summary, topics)
+        write_analysis_workbook(files[ANALYSIS_WORKBOOK], summary, topics, short)
         topic_frequencies = {topic.topic: topic.count for topic in topics[:top_words]}
         draw_cloud(
             files[TOPIC_CLOUD], topic_frequencies, font=font, empty_text=NO_TOPICS, max_words=top_words
@@ -522,8 +452,8 @@ def analyse_brief_articles(
     write_keyword_workbook(files[KEYWORD_WORKBOOK], workbook, words)
     word_frequencies = {word.word: word.count for word in words}
     draw_cloud(files[CONTENT_CLOUD], word_frequencies, font=font, empty_text=NO_WORDS, max_words=top_words)
-    zip_path = out_dir / f"{job_name}.zip"
-    zip_job(zip_path, files, job_name)
+    zip_path = out_dir / f"{brief_name}.zip"
+    zip_brief(zip_path, files, brief_name)
     return BriefAnalysis(
         words=words,
         summary=summary,

@@ -1,20 +1,33 @@
-"""The rules of brief jobs as plain functions: what a valid job is. No Prefect and no database here."""
+"""The rules of briefs as plain functions: what a valid brief is. No Prefect and no database here."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from core.settings import PLATFORMS
 
 MAX_KEYWORD_LENGTH = 30
+# Hashtags: "#话题#" (weibo), which may hold spaces inside ("#New York#") but not at its ends, then
+# "#话题" ended by a space or the end (xiaohongshu, douyin: "#旅行日记 #咖啡").
+PAIRED_HASHTAG_RE = re.compile(r"#([^#\s](?:[^#\n]{0,58}[^#\s])?)#")
+OPEN_HASHTAG_RE = re.compile(r"#([^#\s]{1,60})(?=\s|$)")
+
+
+class Stage(StrEnum):
+    """The two stages of a brief, each claimed by one run at a time."""
+
+    COLLECT = "collect"
+    ANALYSE = "analyse"
 
 
 @dataclass(frozen=True)
 class BriefSpec:
-    """A validated job: keywords and platforms in order without duplicates, an optional UTC range."""
+    """A validated brief: keywords and platforms in order without duplicates, an optional UTC range."""
 
     keywords: tuple[str, ...]
     platforms: tuple[str, ...]
@@ -66,7 +79,7 @@ def validate_brief(
     if not cleaned:
         raise ValueError("give at least one keyword")
     if len(cleaned) > max_keywords:
-        raise ValueError(f"{len(cleaned)} keywords given; at most {max_keywords} per job")
+        raise ValueError(f"{len(cleaned)} keywords given; at most {max_keywords} per brief")
     chosen = PLATFORMS if platforms is None else _unique(platform.strip().lower() for platform in platforms)
     unknown = [platform for platform in chosen if platform not in PLATFORMS]
     if unknown:
@@ -103,4 +116,16 @@ class Article:
     user_fans: int = 0
     user_fans_level: str = ""
     topics: tuple[str, ...] = ()  # hashtags / topics, without the # marks
-    keyword: str = ""  # the job keyword the article was found for (set by the collecting task)
+    keyword: str = ""  # the brief keyword the article was found for (set by the collecting task)
+
+
+@dataclass(frozen=True)
+class ShortSearch:
+    """A search of a brief that came up short: partial (some pages could not be had) or failed."""
+
+    platform: str
+    keyword: str
+    status: str
+    pages: int
+    articles: int
+    reason: str

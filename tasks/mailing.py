@@ -14,7 +14,6 @@ import logging
 import time as clock
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from uuid import UUID
 
 import httpx
 from prefect import get_run_logger, task
@@ -35,7 +34,7 @@ from db.mailing_dispatch import (
     reserve_send_slots,
 )
 from rules.mailing import WINDOW_CLOSED, DueMessage, MessageStatus, SendOutcome, decide, not_yet, too_late
-from tasks.artifacts import publish_progress
+from tasks.artifacts import report
 
 
 @dataclass(frozen=True)
@@ -197,19 +196,13 @@ def seconds_until_next_retry(mailing_id: int | None) -> float | None:
     return None if due is None else max(0.0, (due - utcnow()).total_seconds())
 
 
-def _progress(mailing_id: int | None) -> tuple[float, str]:
+def mailing_progress(mailing_id: int | None) -> tuple[int, int, str]:
+    """Messages sent or failed, messages in all, and a line saying so (for the progress artifact)."""
     with session_factory().begin() as session:
         stats = mailing_stats(session, mailing_ids=[mailing_id] if mailing_id else None)
     total = sum(s.total - s.cancelled for s in stats)
     done = sum(s.sent + s.failure for s in stats)
-    return (100.0 * done / total if total else 100.0), f"{done} of {total} messages sent or failed"
-
-
-@task(task_run_name="report progress")
-async def report_progress(mailing_id: int | None, artifact_id: UUID | None) -> UUID:
-    """Create or update the run's progress artifact (share of messages sent or failed)."""
-    progress, description = await asyncio.to_thread(_progress, mailing_id)
-    return await publish_progress(artifact_id, progress, description)
+    return done, total, f"{done} of {total} messages sent or failed"
 
 
 @task(task_run_name="report mailings")
@@ -231,4 +224,5 @@ async def report_mailings(mailing_id: int | None) -> None:
 
     rows = await asyncio.to_thread(read)
     key = f"mailing-{mailing_id}-status" if mailing_id else "mailings-status"
-    await acreate_table_artifact(table=rows, key=key, description="Messages by status after this dispatch")
+    table = acreate_table_artifact(table=rows, key=key, description="Messages by status after this dispatch")
+    await report(table, "mailings table artifact")

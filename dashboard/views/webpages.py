@@ -16,6 +16,7 @@ SELECTED = "selected_request"
 URLS = "urls_text"
 WORD = "word"
 COUNT = "count_clicked"
+RECOUNTED = "recounted"  # (request id, what the last re-count did)
 # st.table is real HTML (readable, copyable, checked by the browser test) but puts every row in the
 # page; past this many pages the virtualised st.dataframe grid is used instead.
 TABLE_ROWS = 200
@@ -64,10 +65,40 @@ def request_label(summary: RequestSummary) -> str:
     return f"#{summary.id} · {summary.word!r} · {plural(summary.total, 'URL')} · {moment(summary.created_at)}"
 
 
+def recount(summary: RequestSummary) -> None:
+    """Put the request's failed pages back in the queue and start counting them (a button's callback)."""
+    recounted = data.recount_request(summary.id)
+    said = [f"{plural(recounted, 'failed page')} of request {summary.id} queued to be counted again."]
+    if summary.refused:
+        said.append(
+            f"Not re-counted: {plural(summary.refused, 'URL')} refused when the request was stored, "
+            "which would be refused the same way."
+        )
+    if recounted:
+        said.append(runs.start_processing(summary.id))
+    st.session_state[RECOUNTED] = (summary.id, " ".join(said))
+
+
+def show_recount(summary: RequestSummary) -> None:
+    """The re-count button while the request has pages that failed when fetched, and what it last did."""
+    if summary.recountable:
+        st.button(
+            "Re-count failed pages",
+            on_click=recount,
+            args=(summary,),
+            help="Fetch and count again the pages that failed. URLs refused when the request was stored "
+            "stay failed: they would be refused the same way.",
+        )
+    last = st.session_state.get(RECOUNTED)
+    if last and last[0] == summary.id:
+        st.info(last[1])
+
+
 def show_pages(summary: RequestSummary) -> None:
-    """Progress and the per-URL results of one request."""
+    """Progress, the re-count button and the per-URL results of one request."""
     done = summary.finished + summary.failed
     st.progress(data.done_share(summary), text=f"{done} of {summary.total} pages done")
+    show_recount(summary)
     pages = data.pages_frame(summary.id)
     if len(pages) <= TABLE_ROWS:
         st.table(pages, hide_index=True)

@@ -15,16 +15,15 @@ from db.briefs import (
     claim_brief,
     create_brief,
     fail_brief,
-    finish_brief,
     finish_collection,
-    job_searches,
     list_briefs,
+    list_searches,
     record_search,
     store_articles,
 )
 from deployments.runs import start_collection
-from rules.briefs import Article, validate_brief
-from tasks.briefs import analyse_job, brief_summary
+from rules.briefs import Article, Stage, validate_brief
+from tasks.briefs import analyse_claimed, finish_analysis
 
 Sessions = sessionmaker[Session]
 BRIEFS = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "briefs.py"
@@ -61,32 +60,31 @@ def finished_brief(sessions: Sessions) -> int:
     """A brief collected (one search failed) and analysed into its files, as the flows would."""
     spec = validate_brief(["新能源"], ["weibo", "douyin"], max_keywords=5)
     with sessions.begin() as session:
-        job_id = create_brief(session, spec=spec)
-        job = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
-        assert job is not None
-        store_articles(session, job_id=job_id, articles=articles())
-        weibo, douyin = job.searches
+        brief_id = create_brief(session, spec=spec)
+        brief = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert brief is not None
+        store_articles(session, brief_id=brief_id, articles=articles())
+        weibo, douyin = brief.searches
         record_search(session, outcome=SearchOutcome(weibo.id, pages=1, articles=3, malformed=0, attempts=1))
         record_search(
             session, outcome=SearchOutcome(douyin.id, 1, 3, 0, 6, error="page 2: douyin answered HTTP 500")
         )
-        finish_collection(session, job_id=job_id)
-        claimed = claim_brief(session, job_id=job_id, stage="analyse", lease_seconds=60)
-    analysis = analyse_job.fn(claimed)
-    with sessions.begin() as session:
-        finish_brief(session, job_id=job_id, zip_path=str(analysis.zip_path), summary=brief_summary(analysis))
-    return job_id
+        finish_collection(session, brief_id=brief_id, claim=brief.claim)
+        claimed = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
+    assert claimed is not None
+    assert finish_analysis(claimed, analyse_claimed.fn(claimed))[0]
+    return brief_id
 
 
 def test_a_finished_brief_shows_progress_articles_accounts_charts_and_files(finished_brief: int) -> None:
     at = AppTest.from_file(BRIEFS, default_timeout=60).run()
 
     assert not at.exception
-    jobs = at.dataframe[0].value
-    assert list(jobs["id"]) == [finished_brief] and list(jobs["status"]) == ["finished"]
-    assert list(jobs["articles"]) == [6]
+    briefs = at.dataframe[0].value
+    assert list(briefs["id"]) == [finished_brief] and list(briefs["status"]) == ["finished (partial)"]
+    assert list(briefs["articles"]) == [6]
     metrics = {metric.label: metric.value for metric in at.metric}
-    assert metrics["Status"] == "finished" and metrics["Articles"] == "6"
+    assert metrics["Status"] == "finished (partial)" and metrics["Articles"] == "6"
     assert "douyin/新能源: page 2: douyin answered HTTP 500" in at.warning[0].value
     searches = at.dataframe[1].value
     assert list(searches["status"]) == ["done", "partial"] and list(searches["articles"]) == [3, 3]
@@ -131,11 +129,11 @@ def test_the_form_stores_a_brief_with_its_searches(sessions: Sessions) -> None:
 
     assert not at.exception
     with sessions.begin() as session:
-        (job,) = list_briefs(session)
-        searches = job_searches(session, job_id=job.id)
-    assert job.keywords == ["新能源", "电动车"] and job.platforms == ["weibo", "bilibili"]
-    assert len(searches) == 4 and job.status == BriefStatus.SUBMITTED
-    assert at.success[0].value == f"Brief {job.id} stored."
+        (brief,) = list_briefs(session)
+        searches = list_searches(session, brief_id=brief.id)
+    assert brief.keywords == ["新能源", "电动车"] and brief.platforms == ["weibo", "bilibili"]
+    assert len(searches) == 4 and brief.status == BriefStatus.SUBMITTED
+    assert at.success[0].value == f"Brief {brief.id} stored."
     assert "no scheduled process-briefs run comes" in at.info[0].value
 
 
@@ -164,9 +162,25 @@ def test_start_collection_without_a_server_leaves_the_brief_to_the_schedule() ->
 
 def test_a_failed_brief_says_why(sessions: Sessions) -> None:
     with sessions.begin() as session:
-        job_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
-        fail_brief(session, job_id=job_id, error="analysis failed: disk full")
+        brief_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
+        fail_brief(session, brief_id=brief_id, error="analysis failed: disk full")
     at = AppTest.from_file(BRIEFS, default_timeout=60).run()
     assert not at.exception
     assert at.error[0].value == "The brief failed: analysis failed: disk full"
     assert {metric.label: metric.value for metric in at.metric}["Status"] == "failed"
+
+
+def test_the_short_searches_of_a_partial_brief_are_re_collected_from_the_page(
+    finished_brief: int, sessions: Sessions
+) -> None:
+    at = AppTest.from_file(BRIEFS, default_timeout=60).run()
+    button = next(b for b in at.button if b.label == "Re-collect the 1 short search")
+    button.click().run()
+
+    assert not at.exception
+    assert at.success[0].value == f"Brief {finished_brief}: 1 search to collect again."
+    with sessions.begin() as session:
+        (brief,) = list_briefs(session)
+        searches = list_searches(session, brief_id=finished_brief)
+    assert brief.status == BriefStatus.SUBMITTED and brief.articles == 6  # what was stored is kept
+    assert [(s["status"], s["articles"]) for s in searches] == [("done", 3), ("pending", 3)]

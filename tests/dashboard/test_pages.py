@@ -211,3 +211,52 @@ def test_start_processing_runs_the_process_pending_deployment(prefect_harness: N
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(UUID(started.removeprefix(prefix).split(")")[0]))
     assert flow_run.parameters == {"request_id": 41}
+
+
+RECOUNT = "Re-count failed pages"
+
+
+def recount_buttons(at: AppTest) -> list[object]:
+    return [button for button in at.button if button.label == RECOUNT]
+
+
+def test_recount_puts_failed_pages_back_and_starts_counting(sessions: Sessions) -> None:
+    allowed = get_settings().fetch.allowed_networks
+    with sessions.begin() as session:
+        created = create_request(
+            session,
+            urls=["https://a.example/", "https://b.example/", "ftp://x"],
+            word="python",
+            allowed=allowed,
+        )
+        pages = claim_pages(session, limit=2, lease=Lease(60), max_attempts=3, request_id=created.id)
+        record_outcomes(
+            session,
+            outcomes=[
+                PageOutcome(id=pages[0].id, http_status=503, error="HTTP 503 Service Unavailable"),
+                PageOutcome(id=pages[1].id, count=3, http_status=200),
+            ],
+        )
+    at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
+    assert not at.exception and at.selectbox[0].value == created.id
+
+    recount_buttons(at)[0].click().run()
+
+    assert not at.exception and recount_buttons(at) == []  # nothing failed is left to re-count
+    (said,) = at.info
+    assert said.value.startswith(f"1 failed page of request {created.id} queued to be counted again.")
+    assert "Not re-counted: 1 URL refused when the request was stored" in said.value
+    assert f"Request {created.id} is stored; no Prefect server is configured" in said.value  # run asked for
+    shown = shown_pages(at)
+    assert shown["https://a.example/"]["status"] == "not_started"
+    assert "HTTP 503" in shown["https://a.example/"]["error"]  # the last result, until counted again
+    assert (shown["https://b.example/"]["status"], shown["ftp://x"]["status"]) == ("finished", "failed")
+
+
+def test_no_recount_button_when_only_refused_urls_failed(sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        create_request(session, urls=["ftp://x", "http://10.0.0.1/"], word="python")
+
+    at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
+
+    assert not at.exception and recount_buttons(at) == []

@@ -169,7 +169,7 @@ def test_a_finished_brief_shows_its_results_and_word_clouds(
     sandbox_url: str, configure_sandbox: ConfigureSandbox, dashboard_url: str, tmp_path: Path
 ) -> None:
     config = configure_sandbox(platform_articles=30)
-    job_id = asyncio.run(submit_brief(["咖啡"], ["weibo", "bilibili"]))["job_id"]
+    brief_id = asyncio.run(submit_brief(["咖啡"], ["weibo", "bilibili"]))["brief_id"]
     expected = sum(expected_counts(config, platform, "咖啡")[0] for platform in ("weibo", "bilibili"))
 
     with browser_page(f"{dashboard_url}/briefs") as page:
@@ -189,4 +189,4 @@ def test_a_finished_brief_shows_its_results_and_word_clouds(
 
     metrics = dict(zip(labels, values, strict=True))
     assert metrics["Status"] == "finished" and metrics["Articles"] == str(expected)
-    assert f"Brief {job_id}" in body and widths == [800, 800] and download == 1
+    assert f"Brief {brief_id}" in body and widths == [800, 800] and download == 1

@@ -1,4 +1,4 @@
-"""Brief jobs in db/briefs.py on a real database (SQLite and PostgreSQL): claims, upserts, accounts."""
+"""Briefs in db/briefs.py on a real database (SQLite and PostgreSQL): claims, upserts, accounts."""
 
 from __future__ import annotations
 
@@ -21,16 +21,17 @@ from db.briefs import (
     finish_brief,
     finish_collection,
     get_brief,
-    job_accounts,
-    job_articles,
-    job_searches,
+    holds_claim,
+    list_accounts,
+    list_articles,
     list_briefs,
+    list_searches,
     platform_totals,
     record_search,
     store_articles,
     waiting_briefs,
 )
-from rules.briefs import Article, validate_brief
+from rules.briefs import Article, Stage, validate_brief
 
 Sessions = sessionmaker[Session]
 POSTED = datetime(2026, 11, 20, 8, tzinfo=UTC)
@@ -63,46 +64,46 @@ def new_job(sessions: Sessions, keywords: tuple[str, ...] = ("新能源", "电�
 
 
 def test_a_job_has_one_search_per_platform_and_keyword(sessions: Sessions) -> None:
-    job_id = new_job(sessions)
+    brief_id = new_job(sessions)
     with sessions.begin() as session:
-        searches = job_searches(session, job_id=job_id)
-        job = get_brief(session, job_id=job_id)
+        searches = list_searches(session, brief_id=brief_id)
+        brief = get_brief(session, brief_id=brief_id)
     assert [(s["platform"], s["keyword"]) for s in searches] == [
         ("weibo", "新能源"), ("weibo", "电动车"), ("douyin", "新能源"), ("douyin", "电动车"),
     ]  # fmt: skip
     assert {s["status"] for s in searches} == {SearchStatus.PENDING}
-    assert job is not None and job.status == BriefStatus.SUBMITTED and job.finished_at is None
+    assert brief is not None and brief.status == BriefStatus.SUBMITTED and brief.finished_at is None
 
 
 def test_two_runs_never_hold_a_job_and_a_lapsed_lease_frees_it(sessions: Sessions) -> None:
-    job_id = new_job(sessions)
+    brief_id = new_job(sessions)
     with sessions.begin() as session:
-        first = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
+        first = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
     with sessions.begin() as session:
-        second = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
-        waiting_now = waiting_briefs(session, stage="collect")
+        second = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        waiting_now = waiting_briefs(session, stage=Stage.COLLECT)
         later = utcnow() + timedelta(seconds=61)
-        waiting_later = waiting_briefs(session, stage="collect", now=later)
-        third = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60, now=later)
-        analysis = claim_brief(session, job_id=job_id, stage="analyse", lease_seconds=60)
+        waiting_later = waiting_briefs(session, stage=Stage.COLLECT, now=later)
+        third = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60, now=later)
+        analysis = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
     assert first is not None and len(first.searches) == 4
     assert second is None and analysis is None
-    assert waiting_now == [] and waiting_later == [job_id]
+    assert waiting_now == [] and waiting_later == [brief_id]
     assert third is not None
     with sessions.begin() as session:
-        assert get_brief(session, job_id=job_id).attempts == 2  # type: ignore[union-attr]
+        assert get_brief(session, brief_id=brief_id).attempts == 2  # type: ignore[union-attr]
 
 
 def test_articles_are_upserted_so_a_rerun_adds_no_duplicates(sessions: Sessions) -> None:
-    job_id = new_job(sessions)
+    brief_id = new_job(sessions)
     with sessions.begin() as session:
-        store_articles(session, job_id=job_id, articles=[article("1"), article("2"), article("1")])
+        store_articles(session, brief_id=brief_id, articles=[article("1"), article("2"), article("1")])
     with sessions.begin() as session:  # a re-run: new counts, and the same article found by another keyword
         store_articles(
-            session, job_id=job_id, articles=[article("1", like=50, keyword="电动车"), article("3")]
+            session, brief_id=brief_id, articles=[article("1", like=50, keyword="电动车"), article("3")]
         )
     with sessions.begin() as session:
-        rows = {a.external_id: a for a in job_articles(session, job_id=job_id)}
+        rows = {a.external_id: a for a in list_articles(session, brief_id=brief_id)}
         total = session.scalar(select(func.count()).select_from(BriefArticle))
     assert total == 3 and set(rows) == {"1", "2", "3"}
     assert rows["1"].like == 50 and rows["1"].keyword == "新能源"
@@ -110,25 +111,25 @@ def test_articles_are_upserted_so_a_rerun_adds_no_duplicates(sessions: Sessions)
 
 
 def test_collection_sums_accounts_and_records_what_could_not_be_had(sessions: Sessions) -> None:
-    job_id = new_job(sessions)
+    brief_id = new_job(sessions)
     with sessions.begin() as session:
-        claimed = claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
+        claimed = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
         assert claimed is not None
         articles = [article("1", like=10), article("2", like=20), article("3", user="小李", like=5)]
-        store_articles(session, job_id=job_id, articles=articles)
+        store_articles(session, brief_id=brief_id, articles=articles)
         first, second = claimed.searches[:2]
         record_search(session, outcome=SearchOutcome(first.id, pages=1, articles=3, malformed=1, attempts=2))
         record_search(
             session,
             outcome=SearchOutcome(second.id, pages=0, articles=0, malformed=0, attempts=5, error="HTTP 500"),
         )
-        assert finish_collection(session, job_id=job_id)
+        assert finish_collection(session, brief_id=brief_id, claim=claimed.claim)
     with sessions.begin() as session:
-        job = get_brief(session, job_id=job_id)
-        accounts = {a["user_name"]: a for a in job_accounts(session, job_id=job_id)}
-        statuses = [s["status"] for s in job_searches(session, job_id=job_id)]
-    assert job is not None and job.status == BriefStatus.COLLECTED and job.articles == 3
-    assert job.collected_at is not None and "weibo/电动车: HTTP 500" in (job.last_error or "")
+        brief = get_brief(session, brief_id=brief_id)
+        accounts = {a["user_name"]: a for a in list_accounts(session, brief_id=brief_id)}
+        statuses = [s["status"] for s in list_searches(session, brief_id=brief_id)]
+    assert brief is not None and brief.status == BriefStatus.COLLECTED and brief.articles == 3
+    assert brief.collected_at is not None and "weibo/电动车: HTTP 500" in (brief.last_error or "")
     assert accounts["小王"]["articles"] == 2 and accounts["小王"]["like"] == 30
     assert accounts["小王"]["interaction"] == 40 and accounts["小李"]["articles"] == 1
     assert statuses[:2] == [SearchStatus.DONE, SearchStatus.FAILED]
@@ -137,15 +138,17 @@ def test_collection_sums_accounts_and_records_what_could_not_be_had(sessions: Se
 def test_finish_and_failure_always_record_the_finish_time(sessions: Sessions) -> None:
     done, broken = new_job(sessions), new_job(sessions, ("电池",))
     with sessions.begin() as session:
-        for stage in ("collect", "analyse"):
-            assert claim_brief(session, job_id=done, stage=stage, lease_seconds=60)
-            if stage == "collect":
-                finish_collection(session, job_id=done)
-        assert finish_brief(session, job_id=done, zip_path="/x/1.zip", summary={"articles": 0})
-        assert fail_brief(session, job_id=broken, error="platform down")
-        assert not fail_brief(session, job_id=done, error="too late")
+        collecting = claim_brief(session, brief_id=done, stage=Stage.COLLECT, lease_seconds=60)
+        assert collecting and finish_collection(session, brief_id=done, claim=collecting.claim)
+        analysing = claim_brief(session, brief_id=done, stage=Stage.ANALYSE, lease_seconds=60)
+        assert analysing
+        assert finish_brief(
+            session, brief_id=done, claim=analysing.claim, zip_path="/x/1.zip", summary={"articles": 0}
+        )
+        assert fail_brief(session, brief_id=broken, error="platform down")
+        assert not fail_brief(session, brief_id=done, error="too late")
     with sessions.begin() as session:
-        finished, failed = get_brief(session, job_id=done), get_brief(session, job_id=broken)
+        finished, failed = get_brief(session, brief_id=done), get_brief(session, brief_id=broken)
     assert finished is not None and finished.status == BriefStatus.FINISHED and finished.finished_at
     assert failed is not None and failed.status == BriefStatus.FAILED and failed.last_error == "platform down"
     assert failed.finished_at is not None
@@ -154,7 +157,7 @@ def test_finish_and_failure_always_record_the_finish_time(sessions: Sessions) ->
 def test_jobs_are_found_by_keyword_status_and_submission_time(sessions: Sessions) -> None:
     first, second = new_job(sessions, ("新能源",)), new_job(sessions, ("电动车", "电池%"))
     with sessions.begin() as session:
-        fail_brief(session, job_id=first, error="x")
+        fail_brief(session, brief_id=first, error="x")
         by_keyword = [j.id for j in list_briefs(session, keyword="电池%")]
         by_part = [j.id for j in list_briefs(session, keyword="电")]
         by_status = [j.id for j in list_briefs(session, status=BriefStatus.FAILED)]
@@ -164,28 +167,28 @@ def test_jobs_are_found_by_keyword_status_and_submission_time(sessions: Sessions
 
 
 def test_articles_filter_and_sort(sessions: Sessions) -> None:
-    job_id = new_job(sessions)
+    brief_id = new_job(sessions)
     low, high = article("1", like=1), replace(article("2", like=9), content="电池很好", keyword="电动车")
     with sessions.begin() as session:
-        store_articles(session, job_id=job_id, articles=[low, high])
-        by_like = [a.external_id for a in job_articles(session, job_id=job_id, order_by="like")]
-        by_keyword = [a.external_id for a in job_articles(session, job_id=job_id, keyword="电动车")]
-        by_text = [a.external_id for a in job_articles(session, job_id=job_id, text="电池")]
+        store_articles(session, brief_id=brief_id, articles=[low, high])
+        by_like = [a.external_id for a in list_articles(session, brief_id=brief_id, order_by="like")]
+        by_keyword = [a.external_id for a in list_articles(session, brief_id=brief_id, keyword="电动车")]
+        by_text = [a.external_id for a in list_articles(session, brief_id=brief_id, text="电池")]
     assert by_like == ["2", "1"] and by_keyword == ["2"] and by_text == ["2"]
 
 
 def test_a_job_whose_runs_keep_getting_lost_is_failed_with_the_reason(sessions: Sessions) -> None:
-    job_id, healthy = new_job(sessions), new_job(sessions)
+    brief_id, healthy = new_job(sessions), new_job(sessions)
     later = utcnow()
     with sessions.begin() as session:
         for _ in range(3):  # claimed three times, each run lost before its lease ran out
             later += timedelta(seconds=61)
-            assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60, now=later)
-        assert claim_brief(session, job_id=healthy, stage="collect", lease_seconds=60, now=later)
+            assert claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60, now=later)
+        assert claim_brief(session, brief_id=healthy, stage=Stage.COLLECT, lease_seconds=60, now=later)
         assert fail_abandoned(session, max_attempts=3, now=later + timedelta(seconds=30)) == 0  # leases hold
         assert fail_abandoned(session, max_attempts=3, now=later + timedelta(seconds=61)) == 1
     with sessions.begin() as session:
-        lost, kept = get_brief(session, job_id=job_id), get_brief(session, job_id=healthy)
+        lost, kept = get_brief(session, brief_id=brief_id), get_brief(session, brief_id=healthy)
     assert (
         lost is not None
         and lost.status == BriefStatus.FAILED
@@ -195,25 +198,56 @@ def test_a_job_whose_runs_keep_getting_lost_is_failed_with_the_reason(sessions: 
 
 
 def test_platform_totals_count_every_article_even_without_an_account(sessions: Sessions) -> None:
-    job_id = new_job(sessions)
+    brief_id = new_job(sessions)
     anonymous = replace(article("3", like=7), user_name="", platform="douyin")
     with sessions.begin() as session:
         store_articles(
-            session, job_id=job_id, articles=[article("1", like=1), article("2", like=2), anonymous]
+            session, brief_id=brief_id, articles=[article("1", like=1), article("2", like=2), anonymous]
         )
-        totals = {row["platform"]: row for row in platform_totals(session, job_id=job_id)}
+        totals = {row["platform"]: row for row in platform_totals(session, brief_id=brief_id)}
     assert totals["weibo"]["articles"] == 2 and totals["weibo"]["like"] == 3
     assert totals["douyin"]["articles"] == 1 and totals["douyin"]["interaction"] == 12
 
 
-def test_a_fresh_job_is_left_to_the_run_started_for_it(sessions: Sessions) -> None:
-    job_id = new_job(sessions)
-    grace = timedelta(seconds=15)
+def test_a_later_claim_fences_off_the_run_that_held_the_brief_before(sessions: Sessions) -> None:
+    brief_id = new_job(sessions)
+    later = utcnow() + timedelta(seconds=61)
     with sessions.begin() as session:
-        assert waiting_briefs(session, stage="collect", settled=grace) == []
-        later = utcnow() + timedelta(seconds=16)
-        assert waiting_briefs(session, stage="collect", settled=grace, now=later) == [job_id]
-        assert claim_brief(session, job_id=job_id, stage="collect", lease_seconds=60)
-        assert finish_collection(session, job_id=job_id)
-        assert waiting_briefs(session, stage="analyse", settled=grace) == []
-        assert waiting_briefs(session, stage="analyse", settled=grace, now=later + grace) == [job_id]
+        collecting = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert collecting and finish_collection(session, brief_id=brief_id, claim=collecting.claim)
+        slow = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
+        taken_over = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60, now=later)
+        assert slow and taken_over and taken_over.claim == slow.claim + 1
+        assert not holds_claim(session, brief_id=brief_id, stage=Stage.ANALYSE, claim=slow.claim)
+        assert not finish_brief(session, brief_id=brief_id, claim=slow.claim, zip_path="/x", summary={})
+        assert not fail_brief(session, brief_id=brief_id, claim=slow.claim, error="the slow run gave up")
+        assert holds_claim(session, brief_id=brief_id, stage=Stage.ANALYSE, claim=taken_over.claim)
+        assert finish_brief(session, brief_id=brief_id, claim=taken_over.claim, zip_path="/y", summary={})
+        brief = get_brief(session, brief_id=brief_id)
+    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.zip_path == "/y"
+
+
+def test_waiting_briefs_page_through_every_brief_not_only_the_first_fifty(sessions: Sessions) -> None:
+    created = [new_job(sessions) for _ in range(7)]
+    with sessions.begin() as session:
+        pages, after = [], 0
+        while page := waiting_briefs(session, stage=Stage.COLLECT, after=after, limit=3):
+            pages.append(page)
+            after = page[-1]
+    assert [len(page) for page in pages] == [3, 3, 1] and [i for page in pages for i in page] == created
+
+
+def test_a_collection_claims_only_the_searches_not_yet_done(sessions: Sessions) -> None:
+    brief_id = new_job(sessions)
+    with sessions.begin() as session:
+        first = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert first is not None
+        record_search(session, outcome=SearchOutcome(first.searches[0].id, 1, 3, 0, 1))
+        again = claim_brief(
+            session,
+            brief_id=brief_id,
+            stage=Stage.COLLECT,
+            lease_seconds=60,
+            now=utcnow() + timedelta(seconds=61),
+        )
+    assert again is not None and [s.id for s in again.searches] == [s.id for s in first.searches[1:]]

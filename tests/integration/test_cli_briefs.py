@@ -15,10 +15,11 @@ from db.briefs import (
     BriefStatus,
     create_brief,
     fail_brief,
-    job_searches,
     list_briefs,
+    list_searches,
     refresh_accounts,
     store_articles,
+    transition,
 )
 from rules.briefs import Article, validate_brief
 
@@ -39,11 +40,11 @@ def test_submit_stores_the_brief_and_leaves_collection_to_the_schedule(run: Run,
         )
     assert result.exit_code == 0, result.output
     with sessions.begin() as session:
-        (job,) = list_briefs(session)
-        searches = job_searches(session, job_id=job.id)
-    assert job.keywords == ["奶茶", "咖啡"] and job.platforms == ["weibo"]
-    assert job.since == datetime(2026, 10, 31, 16, tzinfo=UTC) and len(searches) == 2
-    assert f"brief {job.id}: 奶茶, 咖啡 on weibo" in result.output and "process-briefs" in result.output
+        (brief,) = list_briefs(session)
+        searches = list_searches(session, brief_id=brief.id)
+    assert brief.keywords == ["奶茶", "咖啡"] and brief.platforms == ["weibo"]
+    assert brief.since == datetime(2026, 10, 31, 16, tzinfo=UTC) and len(searches) == 2
+    assert f"brief {brief.id}: 奶茶, 咖啡 on weibo" in result.output and "process-briefs" in result.output
 
 
 @pytest.mark.parametrize(
@@ -78,9 +79,9 @@ def test_list_show_articles_and_accounts(run: Run, sessions: Sessions) -> None:
             interaction=9,
             user_name="小王",
         )
-        store_articles(session, job_id=first, articles=[article])
-        refresh_accounts(session, job_id=first)
-        fail_brief(session, job_id=second, error="every platform refused the key")
+        store_articles(session, brief_id=first, articles=[article])
+        refresh_accounts(session, brief_id=first)
+        fail_brief(session, brief_id=second, error="every platform refused the key")
 
     listed = run("briefs", "list", "--status", BriefStatus.FAILED.value)
     assert listed.exit_code == 0 and [line.split()[0] for line in listed.output.splitlines()[1:]] == [
@@ -96,3 +97,39 @@ def test_list_show_articles_and_accounts(run: Run, sessions: Sessions) -> None:
     accounts = run("briefs", "accounts", str(first)).output.splitlines()
     assert accounts[1].split() == ["douyin", "小王", "0", "1", "9"]  # fans 0, no level, 1 article
     assert run("briefs", "show", "999").exit_code == 2
+
+
+def test_recollect_reopens_the_short_searches_and_wait_says_how_a_brief_ended(
+    run: Run, sessions: Sessions
+) -> None:
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
+        fail_brief(session, brief_id=brief_id, error="every platform refused the key")
+        working = create_brief(session, spec=validate_brief(["奶茶"], ["weibo"], max_keywords=5))
+
+    waited = run("briefs", "wait", str(brief_id))
+    assert waited.exit_code == 1 and f"brief {brief_id} failed at 20" in waited.output
+    assert "every platform refused the key" in waited.output
+    with temporary_settings({PREFECT_API_URL: None}):
+        again = run("briefs", "recollect", str(brief_id))
+    assert again.exit_code == 0 and f"brief {brief_id}: 0 searches to collect again" in again.output
+    with sessions.begin() as session:
+        assert list_briefs(session, status=BriefStatus.SUBMITTED)[-1].id == brief_id
+    refused = run("briefs", "recollect", str(working))
+    assert refused.exit_code == 2 and "is submitted: let it end first" in refused.output
+
+
+def test_a_brief_finished_with_short_searches_is_listed_as_partial(run: Run, sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=validate_brief(["咖啡"], ["weibo"], max_keywords=5))
+        assert transition(
+            session,
+            brief_id=brief_id,
+            to=BriefStatus.FINISHED,
+            from_=[BriefStatus.SUBMITTED],
+            last_error="weibo/咖啡: page 3: weibo is unavailable (HTTP 500)",
+        )
+    listed = run("briefs", "list").output.splitlines()
+    assert listed[1].split()[:3] == [str(brief_id), "finished", "(partial)"]
+    shown = run("briefs", "show", str(brief_id)).output
+    assert f"brief {brief_id}: finished (partial), 0 articles" in shown and "page 3" in shown

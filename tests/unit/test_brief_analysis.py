@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import threading
 import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -11,19 +15,23 @@ import pytest
 from openpyxl import load_workbook
 
 from core.fonts import cjk_font
-from rules import brief_analysis
+from rules import brief_words
 from rules.brief_analysis import (
     ACCOUNT_COLUMNS,
     ARTICLE_COLUMNS,
+    COMPLETE,
     DAILY_COLUMNS,
+    MISSING_COLUMNS,
     SUMMARY_COLUMNS,
     TOPIC_COLUMNS,
     WORD_COLUMNS,
     BriefAnalysis,
     analyse_brief_articles,
-    count_words,
+    article_text,
+    drawable,
 )
-from rules.briefs import Article
+from rules.brief_words import brief_tokenizer, count_words, prepare_jieba
+from rules.briefs import Article, ShortSearch
 
 EV, COFFEE = "新能源汽车", "咖啡"
 KEYWORDS = [EV, COFFEE]
@@ -134,7 +142,7 @@ def analysis(tmp_path_factory: pytest.TempPathFactory, font: Path, jieba_dir: Pa
         CORPUS,
         KEYWORDS,
         out_dir=tmp_path_factory.mktemp("briefs"),
-        job_name="job-1",
+        brief_name="brief-1",
         font=font,
         processes=1,
         top_words=50,
@@ -159,7 +167,7 @@ def test_workbooks_hold_the_expected_sheets_and_headers(analysis: BriefAnalysis)
     keyword_book = load_workbook(analysis.files["keyword.xlsx"], read_only=True)
     analysis_book = load_workbook(analysis.files["keyword_analysis.xlsx"], read_only=True)
     assert keyword_book.sheetnames == ["articles", "words"]
-    assert analysis_book.sheetnames == ["summary", "accounts", "daily", "topics"]
+    assert analysis_book.sheetnames == ["summary", "accounts", "daily", "topics", "missing"]
     keyword_book.close()
     analysis_book.close()
     expected = {
@@ -169,6 +177,7 @@ def test_workbooks_hold_the_expected_sheets_and_headers(analysis: BriefAnalysis)
         ("keyword_analysis.xlsx", "accounts"): ACCOUNT_COLUMNS,
         ("keyword_analysis.xlsx", "daily"): DAILY_COLUMNS,
         ("keyword_analysis.xlsx", "topics"): TOPIC_COLUMNS,
+        ("keyword_analysis.xlsx", "missing"): MISSING_COLUMNS,
     }
     for (name, sheet), header in expected.items():
         assert rows(analysis.files[name], sheet)[0] == header
@@ -231,7 +240,7 @@ def test_planted_word_and_keyword_counts(analysis: BriefAnalysis) -> None:
     assert words[PLANTED][2:] == (6, 5)
     assert words[EV][2:] == (4, 4)  # one token, although jieba alone splits it
     assert "新能源" not in words
-    assert EV not in jieba.lcut("新能源汽车行业")  # the job's keywords stay out of the shared dictionary
+    assert EV not in jieba.lcut("新能源汽车行业")  # the brief's keywords stay out of the shared dictionary
     assert [row[0] for row in words.values()] == list(range(1, len(words) + 1))
     assert {(w.word, w.count, w.articles) for w in analysis.words} >= {(PLANTED, 6, 5), (EV, 4, 4)}
 
@@ -258,29 +267,29 @@ def test_control_characters_are_stripped_and_formulas_stay_text(analysis: BriefA
 
 
 def test_zip_holds_the_four_files_and_no_partial_file_is_left(analysis: BriefAnalysis) -> None:
-    assert analysis.zip_path.name == "job-1.zip"
+    assert analysis.zip_path.name == "brief-1.zip"
     with zipfile.ZipFile(analysis.zip_path) as archive:
         assert sorted(archive.namelist()) == [
-            "job-1/content_wc.png",
-            "job-1/keyword.xlsx",
-            "job-1/keyword_analysis.xlsx",
-            "job-1/topic_wc.png",
+            "brief-1/content_wc.png",
+            "brief-1/keyword.xlsx",
+            "brief-1/keyword_analysis.xlsx",
+            "brief-1/topic_wc.png",
         ]
         assert archive.testzip() is None
     out_dir = analysis.zip_path.parent
     assert not [path for path in out_dir.rglob("*") if path.name.endswith(".part")]
-    assert all(path.parent == out_dir / "job-1" for path in analysis.files.values())
+    assert all(path.parent == out_dir / "brief-1" for path in analysis.files.values())
 
 
 def test_a_pool_counts_what_one_process_counts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, font: Path, jieba_dir: Path, analysis: BriefAnalysis
 ) -> None:
-    monkeypatch.setattr(brief_analysis, "POOL_MIN_CHARS", 0)
+    monkeypatch.setattr(brief_words, "POOL_MIN_CHARS", 0)
     pooled = analyse_brief_articles(
         CORPUS,
         KEYWORDS,
         out_dir=tmp_path,
-        job_name="pooled",
+        brief_name="pooled",
         font=font,
         processes=2,
         top_words=50,
@@ -292,7 +301,7 @@ def test_a_pool_counts_what_one_process_counts(
 
 def test_no_articles_still_gives_every_file(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
     empty = analyse_brief_articles(
-        [], KEYWORDS, out_dir=tmp_path, job_name="empty", font=font, jieba_dir=jieba_dir
+        [], KEYWORDS, out_dir=tmp_path, brief_name="empty", font=font, jieba_dir=jieba_dir
     )
     assert (empty.articles, empty.words, empty.summary, empty.topics) == (0, (), (), ())
     assert all(path.stat().st_size > 0 for path in empty.files.values())
@@ -300,27 +309,98 @@ def test_no_articles_still_gives_every_file(tmp_path: Path, font: Path, jieba_di
 
 
 def test_a_job_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
-    with pytest.raises(ValueError, match="job_name"):
+    with pytest.raises(ValueError, match="brief_name"):
         analyse_brief_articles(
-            CORPUS, KEYWORDS, out_dir=tmp_path, job_name="../x", font=font, jieba_dir=jieba_dir
+            CORPUS, KEYWORDS, out_dir=tmp_path, brief_name="../x", font=font, jieba_dir=jieba_dir
         )
 
 
 def test_a_keyword_with_a_space_is_counted_as_one_word(jieba_dir: Path) -> None:
-    brief_analysis.prepare_jieba(jieba_dir)
+    brief_words.prepare_jieba(jieba_dir)
     keywords = frozenset({"smart phone", "新能源"})
     texts = ["我的Smart  Phone很好用，smart phone真香", "smart phones 和 smartphone 不算"]
     texts.append("新能源smart phone")
-    counts, articles = count_words(texts, brief_analysis.job_tokenizer(keywords), keywords)
+    counts, articles = count_words(texts, brief_words.brief_tokenizer(keywords), keywords)
     assert counts["smart phone"] == 3 and articles["smart phone"] == 2
     assert counts["新能源"] == 1 and "smart_phone" not in counts and "phone" not in counts
 
 
 def test_keywords_count_as_substrings_in_any_case(jieba_dir: Path) -> None:
-    brief_analysis.prepare_jieba(jieba_dir)
+    brief_words.prepare_jieba(jieba_dir)
     keywords = frozenset({"咖啡", "AI", "新能源汽车", "新能源"})
     texts = ["咖啡馆里聊AI和ai，不聊said", "新能源汽车和新能源", "没有关键词的句子"]
-    counts, articles = count_words(texts, brief_analysis.job_tokenizer(keywords), keywords)
+    counts, articles = count_words(texts, brief_words.brief_tokenizer(keywords), keywords)
     assert (counts["咖啡"], counts["AI"], counts["新能源汽车"], counts["新能源"]) == (1, 2, 1, 2)
     assert (articles["咖啡"], articles["AI"], articles["新能源"]) == (1, 1, 1)
     assert "ai" not in counts and "said" in counts and "咖啡馆" in counts  # the compound stays a word
+
+
+def hanging_chunk(texts: list[str]) -> object:
+    """A worker's chunk that counts, then leaves the worker unable to exit and deaf to SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=threading.Event().wait).start()  # a non-daemon thread never ends
+    return COUNT_CHUNK(texts)
+
+
+COUNT_CHUNK = brief_words._count_chunk
+HUNG_ANALYSIS = """
+import multiprocessing, sys
+from pathlib import Path
+from rules import brief_analysis, brief_words
+from tests.unit import test_brief_analysis as t
+brief_words.POOL_MIN_CHARS = 0
+brief_words.POOL_SHUTDOWN_SECONDS = 0.2
+brief_words._count_chunk = t.hanging_chunk
+out, font, jieba_dir = map(Path, sys.argv[1:])
+result = brief_analysis.analyse_brief_articles(
+    t.CORPUS, t.KEYWORDS, out_dir=out, brief_name="hung", font=font, processes=2, jieba_dir=jieba_dir
+)
+print(len(result.words), len(multiprocessing.active_children()))
+"""
+
+
+def test_a_hung_pool_worker_does_not_hang_the_analysis(tmp_path: Path, font: Path, jieba_dir: Path) -> None:
+    arguments = [str(tmp_path), str(font), str(jieba_dir)]
+    ended = subprocess.run(
+        [sys.executable, "-c", HUNG_ANALYSIS, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,  # only keeps a hanging shutdown from hanging the test run
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert ended.returncode == 0, ended.stderr
+    words, workers_left = map(int, ended.stdout.split())
+    assert words > 0 and workers_left == 0  # every worker ended: killed, as SIGTERM was ignored
+
+
+def test_the_missing_sheet_names_the_searches_that_came_up_short(
+    tmp_path: Path, font: Path, jieba_dir: Path, analysis: BriefAnalysis
+) -> None:
+    short = [ShortSearch("weibo", "咖啡", "failed", 0, 0, "page 1: weibo answered HTTP 404")]
+    partial = analyse_brief_articles(
+        CORPUS, KEYWORDS, out_dir=tmp_path, brief_name="short", font=font, jieba_dir=jieba_dir, short=short
+    )
+    assert rows(partial.files["keyword_analysis.xlsx"], "missing")[1:] == [
+        ("weibo", "咖啡", "failed", 0, 0, "page 1: weibo answered HTTP 404")
+    ]
+    assert rows(analysis.files["keyword_analysis.xlsx"], "missing")[1:] == [
+        (None, None, "complete", None, None, COMPLETE)
+    ]
+
+
+def test_open_hashtags_and_hashtags_with_spaces_inside_are_topics_without_stray_words() -> None:
+    post = Article("weibo", "1", "u", "", "看 #New York# 的夜景 #旅行日记 #咖啡 #周末#", None)
+    text, topics = article_text(post)
+    assert topics == {"New York", "旅行日记", "咖啡", "周末"}
+    assert "York" not in text and "#" not in text
+
+
+def test_a_keyword_jieba_splits_is_counted_once_and_its_parts_not_beside_it(jieba_dir: Path) -> None:
+    prepare_jieba(jieba_dir)
+    keywords = ["咖啡☕", "奶茶"]
+    counts, _ = count_words(["今天的咖啡☕很香，奶茶也好喝"], brief_tokenizer(keywords), frozenset(keywords))
+    assert counts["咖啡☕"] == 1 and counts["奶茶"] == 1 and "咖啡" not in counts and "☕" not in counts
+
+
+def test_words_with_emoji_are_left_out_of_the_clouds() -> None:
+    assert drawable({"☕": 5, "咖啡☕": 3, "咖啡": 2, "New York": 1}) == {"咖啡": 2, "New York": 1}

@@ -1,4 +1,4 @@
-"""What a valid brief job is: keywords, platforms and the time range."""
+"""What a valid brief is: keywords, platforms and the time range."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def test_the_resolved_font_draws_the_top_words(tmp_path: Path, font: Path) -> No
         for n, text in enumerate(TEXTS)
     ]
     analysis = analyse_brief_articles(
-        articles, ["数据"], out_dir=tmp_path, job_name="f", font=font, processes=1, jieba_dir=tmp_path / "j"
+        articles, ["数据"], out_dir=tmp_path, brief_name="f", font=font, processes=1, jieba_dir=tmp_path / "j"
     )
     drawn = "".join(word.word for word in analysis.words)
     assert "数据分析" in {word.word for word in analysis.words}

@@ -1,0 +1,153 @@
+"""A brief's articles and the accounts behind them: upserts, sums and reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.briefs.models import COUNT_FIELDS, BriefAccount, BriefArticle
+from rules.briefs import Article
+
+
+def _article_row(brief_id: int, article: Article, now: datetime) -> dict[str, Any]:
+    row = asdict(article)
+    row["topics"] = list(article.topics)
+    return row | {"brief_id": brief_id, "collected_at": now}
+
+
+def store_articles(session: Session, *, brief_id: int, articles: Sequence[Article]) -> None:
+    """Upsert articles in one executemany: a re-run updates their counts and adds no duplicates.
+
+    An article found for two keywords of the brief is stored once, for the keyword that found it first.
+    """
+    now = utcnow()
+    rows = list(
+        {(a.platform, a.external_id): _article_row(brief_id, a, now) for a in reversed(articles)}.values()
+    )
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(BriefArticle)
+    updated = {name: statement.excluded[name] for name in (*COUNT_FIELDS, "user_fans", "user_fans_level")}
+    upsert = statement.on_conflict_do_update(
+        index_elements=["job_id", "platform", "external_id"],  # column names
+        set_=updated | {"collected_at": statement.excluded.collected_at},
+    )
+    session.execute(upsert, rows)  # executemany: one compiled statement, rows sent in batches
+
+
+def refresh_accounts(session: Session, *, brief_id: int) -> None:
+    """Rebuild the brief's accounts from its articles in two statements."""
+    session.execute(delete(BriefAccount).where(BriefAccount.brief_id == brief_id))
+    a = BriefArticle
+    sums = (
+        select(
+            a.brief_id,
+            a.platform,
+            a.user_name,
+            func.max(a.user_fans),
+            func.max(a.user_fans_level),
+            func.count(),
+            *(func.sum(getattr(a, name)) for name in ("like", "read", "share", "comment", "interaction")),
+        )
+        .where(a.brief_id == brief_id, a.user_name != "")
+        .group_by(a.brief_id, a.platform, a.user_name)
+    )
+    columns = ["brief_id", "platform", "user_name", "user_fans", "user_fans_level", "articles"]
+    columns += ["like", "read", "share", "comment", "interaction"]
+    session.execute(insert(BriefAccount).from_select([getattr(BriefAccount, c) for c in columns], sums))
+
+
+ARTICLE_COLUMNS = [getattr(BriefArticle, field.name) for field in fields(Article)]
+
+
+def list_articles(
+    session: Session,
+    *,
+    brief_id: int,
+    platform: str | None = None,
+    keyword: str | None = None,
+    text: str | None = None,
+    order_by: str = "interaction",
+    limit: int | None = None,
+) -> list[Article]:
+    """The brief's articles, optionally of one platform or keyword or containing ``text``, best first."""
+    query = select(*ARTICLE_COLUMNS).where(BriefArticle.brief_id == brief_id)
+    if platform:
+        query = query.where(BriefArticle.platform == platform)
+    if keyword:
+        query = query.where(BriefArticle.keyword == keyword)
+    if text:
+        query = query.where(
+            or_(
+                BriefArticle.title.contains(text, autoescape=True),
+                BriefArticle.content.contains(text, autoescape=True),
+            )
+        )
+    order = getattr(BriefArticle, order_by) if order_by in (*COUNT_FIELDS, "post_time") else BriefArticle.id
+    query = query.order_by(order.desc(), BriefArticle.id).limit(limit)
+    return [Article(**row._asdict() | {"topics": tuple(row.topics or ())}) for row in session.execute(query)]
+
+
+def list_accounts(session: Session, *, brief_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """The brief's accounts, most interaction first."""
+    a = BriefAccount
+    rows = session.execute(
+        select(
+            a.platform,
+            a.user_name,
+            a.user_fans,
+            a.user_fans_level,
+            a.articles,
+            a.like,
+            a.read,
+            a.share,
+            a.comment,
+            a.interaction,
+        )
+        .where(a.brief_id == brief_id)
+        .order_by(a.interaction.desc(), a.user_name)
+        .limit(limit)
+    )
+    return [row._asdict() for row in rows]
+
+
+def platform_totals(session: Session, *, brief_id: int) -> list[dict[str, Any]]:
+    """Per platform: the brief's articles and their engagement sums."""
+    a = BriefArticle
+    sums = [func.sum(getattr(a, name)).label(name) for name in COUNT_FIELDS]
+    rows = session.execute(
+        select(a.platform, func.count().label("articles"), *sums)
+        .where(a.brief_id == brief_id)
+        .group_by(a.platform)
+        .order_by(a.platform)
+    )
+    return [row._asdict() for row in rows]
+
+
+def articles_per_day(session: Session, *, brief_id: int) -> list[tuple[str, date, int]]:
+    """(platform, day, articles) for the brief, days in UTC; articles without a time are left out."""
+    rows = session.execute(
+        select(BriefArticle.platform, BriefArticle.post_time).where(
+            BriefArticle.brief_id == brief_id, BriefArticle.post_time.is_not(None)
+        )
+    )
+    counts: dict[tuple[str, date], int] = {}
+    for platform, post_time in rows:
+        key = (platform, post_time.date())
+        counts[key] = counts.get(key, 0) + 1
+    return sorted((platform, day, n) for (platform, day), n in counts.items())

@@ -1,0 +1,207 @@
+"""Counting the words of a brief's articles: jieba loaded once per process, the brief's keywords
+counted as substrings, the rest segmented, large corpora by a process pool whose shutdown is bounded."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from multiprocessing.pool import Pool
+from pathlib import Path
+
+import jieba
+
+# HMM on: it finds words missing from jieba's dictionary (蔚来, 小红书, 绝绝子), which is what
+# social-media briefs are about; it costs ~30% more segmenting time, ~5-10% of the whole analysis.
+HMM = True
+
+
+# fork: the workers inherit the parent's loaded dictionary and start at once; forkserver and spawn
+# load it again in each worker (+0.8 s at 10,000 articles, see bench/RESULTS.md). The parent may
+# have threads (Prefect), so the workers do nothing but segment and count (no logging, no clients,
+# no I/O besides the pool's pipes) and end with os._exit.
+START_METHOD = "fork"
+
+
+POOL_MIN_CHARS = 300_000  # below this (~1,000 articles) one process is faster than starting a pool
+
+
+CHUNKS_PER_PROCESS = 4
+
+
+CHUNK_SECONDS = 600.0  # a chunk not counted by then means a hung worker: the analysis fails, saying so
+
+
+POOL_SHUTDOWN_SECONDS = 10.0  # workers get this long to exit, then SIGTERM, then (as long again) SIGKILL
+
+
+STOPWORDS_FILE = Path(__file__).with_name("stopwords_zh.txt")
+
+
+NUMBER_RE = re.compile(r"[\d.,%+\-]+")
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """The built-in Chinese (and a few English) stop words."""
+    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def prepare_jieba(jieba_dir: Path) -> None:
+    """Load jieba's dictionary once per process, its cache kept in ``jieba_dir``."""
+    if jieba.dt.initialized:
+        return
+    jieba_dir.mkdir(parents=True, exist_ok=True)
+    jieba.dt.tmp_dir = str(jieba_dir)
+    jieba.setLogLevel("WARNING")
+    jieba.initialize()
+
+
+def brief_tokenizer(keywords: Iterable[str]) -> jieba.Tokenizer:
+    """A copy of the loaded dictionary with the brief's keywords added, so briefs never see each other's."""
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ = dict(jieba.dt.FREQ)
+    tokenizer.total = jieba.dt.total
+    tokenizer.initialized = True
+    for keyword in keywords:
+        if len(keyword.split()) == 1:
+            tokenizer.add_word(keyword)
+    return tokenizer
+
+
+def keyword_patterns(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
+    """Each keyword's pattern: any case, any run of spaces for a space.
+
+    Keywords are counted as substrings of the text, as an analyst counts them ("咖啡" in "咖啡馆"
+    too), not as the tokens jieba makes. An end in a Latin letter or digit needs a non-letter beside
+    it, so "ai" is not counted inside "said".
+    """
+    patterns = {}
+    for keyword in keywords:
+        body = r"\s+".join(map(re.escape, keyword.split()))
+        before = r"(?<![A-Za-z0-9_])" if keyword[0].isascii() and keyword[0].isalnum() else ""
+        after = r"(?![A-Za-z0-9_])" if keyword[-1].isascii() and keyword[-1].isalnum() else ""
+        patterns[keyword] = re.compile(before + body + after, re.IGNORECASE)
+    return patterns
+
+
+def is_counted(token: str, stop: frozenset[str]) -> bool:
+    """Whether a token counts as a word: 2+ characters with a letter, not a stop word."""
+    return (
+        len(token) > 1
+        and token not in stop
+        and not NUMBER_RE.fullmatch(token)
+        and any(char.isalpha() for char in token)
+    )
+
+
+def count_words(
+    texts: Iterable[str], tokenizer: jieba.Tokenizer, keywords: frozenset[str]
+) -> tuple[Counter[str], Counter[str]]:
+    """Count each text once: occurrences of each word, and the number of texts containing it.
+
+    The keywords are counted as substrings; the rest of the words as ``tokenizer`` (the brief's, with
+    the keywords in its dictionary) segments the text, the keywords' own tokens left out. A keyword
+    jieba cannot keep as one token (a space, an emoji, punctuation inside: "咖啡☕") is taken out of
+    the text first, so that its parts ("咖啡") are not counted a second time beside it.
+    """
+    stop = stopwords()
+    patterns = keyword_patterns(keywords)
+    folded = {keyword.casefold() for keyword in keywords}
+    split_apart = [p for k, p in patterns.items() if len(tokenizer.lcut(k, HMM=False)) > 1]
+    counts: Counter[str] = Counter()
+    articles: Counter[str] = Counter()
+    for text in texts:
+        found = Counter({keyword: len(pattern.findall(text)) for keyword, pattern in patterns.items()})
+        for pattern in split_apart:
+            text = pattern.sub(" ", text)
+        tokens = tokenizer.cut(text, HMM=HMM)
+        found.update(token for token in tokens if token.casefold() not in folded and is_counted(token, stop))
+        found = +found  # drops the keywords not found
+        counts.update(found)
+        articles.update(found.keys())
+    return counts, articles
+
+
+_worker_tokenizer: jieba.Tokenizer | None = None
+
+
+_worker_keywords: frozenset[str] = frozenset()
+
+
+def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
+    """Pool initializer: default signal handling (not the parent's: Prefect's handlers, inherited by the
+    fork, must not run here, so SIGTERM ends a worker; Ctrl-C is the parent's), the dictionary
+    (inherited when forked) and this brief's keywords."""
+    global _worker_tokenizer, _worker_keywords
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepare_jieba(jieba_dir)
+    _worker_tokenizer = brief_tokenizer(keywords)
+    _worker_keywords = frozenset(keywords)
+
+
+def _count_chunk(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
+    assert _worker_tokenizer is not None, "the pool initializer did not run"
+    return count_words(texts, _worker_tokenizer, _worker_keywords)
+
+
+@contextmanager
+def segmenting(
+    texts: Sequence[str], keywords: Sequence[str], *, processes: int, jieba_dir: Path
+) -> Iterator[Callable[[], tuple[Counter[str], Counter[str]]]]:
+    """Start counting words in ``texts`` (a pool over chunks when that pays off); yields the wait for them.
+
+    The caller works on while the pool segments, then calls the yielded function for the word counts
+    and the article counts. Small corpora are segmented in this process when the function is called.
+    """
+    prepare_jieba(jieba_dir)
+    if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
+        yield lambda: count_words(texts, brief_tokenizer(keywords), frozenset(keywords))
+        return
+    size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
+    chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
+    context = multiprocessing.get_context(START_METHOD)
+    pool = context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords)))
+    try:
+        results = pool.imap_unordered(_count_chunk, chunks)
+
+        def wait() -> tuple[Counter[str], Counter[str]]:
+            counts: Counter[str] = Counter()
+            articles: Counter[str] = Counter()
+            for _ in chunks:
+                try:
+                    chunk_counts, chunk_articles = results.next(timeout=CHUNK_SECONDS)
+                except multiprocessing.TimeoutError:
+                    raise RuntimeError(
+                        f"a segmenting worker gave no answer in {CHUNK_SECONDS:.0f} s"
+                    ) from None
+                counts.update(chunk_counts)
+                articles.update(chunk_articles)
+            return counts, articles
+
+        yield wait
+    finally:
+        shut_down(pool, POOL_SHUTDOWN_SECONDS)
+
+
+def shut_down(pool: Pool, timeout: float) -> None:
+    """End a pool in bounded time: its workers get ``timeout`` s to exit, then SIGTERM, then SIGKILL."""
+    workers = list(pool._pool)  # type: ignore[attr-defined]  # the worker processes
+    pool.close()
+    for signal_them in (None, "terminate", "kill"):
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            if signal_them and worker.is_alive():
+                getattr(worker, signal_them)()
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        if not any(worker.is_alive() for worker in workers):
+            break
+    pool.terminate()  # the pool's own threads; its workers are gone by now
