@@ -58,8 +58,12 @@ pools: install
 deploy: pools
 	$(BIN)/prefect --no-prompt deploy --all
 
+# A worker: the late runs of the sweeps skipped first (after downtime each sweep runs once), and flow
+# runs sending heartbeats as often as the crash automation of `make pools` expects.
 worker: install
-	$(BIN)/prefect worker start --pool $${POOL:-collect}
+	$(BIN)/python -m deployments.late_runs
+	PREFECT_FLOWS_HEARTBEAT_FREQUENCY=$${SWITCHYARD_SERVE__HEARTBEAT_SECONDS:-30} \
+		$(BIN)/prefect worker start --pool $${POOL:-collect}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
