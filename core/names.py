@@ -6,7 +6,11 @@ from __future__ import annotations
 
 COUNT_WORDS = "count-words/count-words"
 PROCESS_PENDING = "process-pending/process-pending"
+# Runs a person starts for one request or mailing have deployments of their own, without the sweeps'
+# one-at-a-time limit: a sweep running at that moment must not cancel them.
+COUNT_REQUEST = "process-pending/count-request"
 DISPATCH_MAILINGS = "dispatch-mailings/dispatch-mailings"
+DISPATCH_MAILING = "dispatch-mailings/dispatch-mailing"
 SUBMIT_BRIEF = "submit-brief/submit-brief"
 COLLECT_BRIEF = "collect-brief/collect-brief"
 ANALYSE_BRIEF = "analyse-brief/analyse-brief"

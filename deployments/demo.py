@@ -22,7 +22,7 @@ from prefect.exceptions import ObjectNotFound
 from commands import mailing as mailing_commands
 from commands.briefs import order_brief
 from commands.webpages import submit_pages
-from core.names import COLLECT_BRIEF, PROCESS_PENDING
+from core.names import COLLECT_BRIEF, COUNT_REQUEST
 from core.settings import get_settings
 from db.base import utcnow
 from db.engine import session_factory
@@ -115,7 +115,7 @@ def main() -> None:
     sandbox_url = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
     wait_for_prefect_api()
     wait_for_sandbox(sandbox_url)
-    asyncio.run(wait_for_deployment(PROCESS_PENDING))
+    asyncio.run(wait_for_deployment(COUNT_REQUEST))
     asyncio.run(wait_for_deployment(COLLECT_BRIEF))
     record = settings.data_dir / "demo-seeded.json"
     request = seed_once(record, "request", lambda: submit_demo(sandbox_url))

@@ -21,6 +21,8 @@ from prefect.settings import PREFECT_API_URL
 
 from core.names import (
     COLLECT_BRIEF,
+    COUNT_REQUEST,
+    DISPATCH_MAILING,
     DISPATCH_MAILINGS,
     PROCESS_BRIEFS,
     PROCESS_PENDING,
@@ -107,14 +109,22 @@ def run_state(flow_run_id: UUID | str) -> str:
 def start_processing(request_id: int) -> str:
     """Count the pages of a stored word-count request now."""
     return start_run(
-        PROCESS_PENDING, {"request_id": request_id}, pending_run_name(request_id), f"Request {request_id}"
+        COUNT_REQUEST,
+        {"request_id": request_id},
+        pending_run_name(request_id),
+        f"Request {request_id}",
+        PROCESS_PENDING,
     )
 
 
 def start_dispatch(mailing_id: int) -> str:
     """Send the due messages of a mailing whose window is open now."""
     return start_run(
-        DISPATCH_MAILINGS, {"mailing_id": mailing_id}, dispatch_run_name(mailing_id), f"Mailing {mailing_id}"
+        DISPATCH_MAILING,
+        {"mailing_id": mailing_id},
+        dispatch_run_name(mailing_id),
+        f"Mailing {mailing_id}",
+        DISPATCH_MAILINGS,
     )
 
 

@@ -35,8 +35,10 @@ class DeploymentSpec:
 
     @property
     def full_name(self) -> str:
-        """``flow/deployment``: each flow is named after its function, its deployment after the flow."""
-        return f"{self.name}/{self.name}"
+        """``flow/deployment``: each flow is named after its function (``process_pending`` is
+        ``process-pending``), its deployment as prefect.yaml says."""
+        function = self.entrypoint.rsplit(":", 1)[1]
+        return f"{function.replace('_', '-')}/{self.name}"
 
     @property
     def is_sweep(self) -> bool:

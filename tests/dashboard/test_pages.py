@@ -22,7 +22,7 @@ from db.webpages import (
     record_outcomes,
     request_pages,
 )
-from deployments.runs import PROCESS_PENDING, start_processing
+from deployments.runs import COUNT_REQUEST, start_processing
 from flows.webpages import process_pending
 
 Sessions = sessionmaker[Session]
@@ -199,11 +199,11 @@ def test_without_a_reachable_server_the_request_is_left_to_the_schedule() -> Non
     )
 
 
-def test_start_processing_runs_the_process_pending_deployment(prefect_harness: None) -> None:
+def test_start_processing_runs_the_count_request_deployment(prefect_harness: None) -> None:
     missing = start_processing(41)
-    assert f"no deployment {PROCESS_PENDING}" in missing and "nothing will run it" in missing
+    assert f"no deployment {COUNT_REQUEST}" in missing and "nothing will run it" in missing
 
-    process_pending.to_deployment(name="process-pending").apply()
+    process_pending.to_deployment(name="count-request").apply()
     started = start_processing(41)
 
     prefix = f"Started flow run [count pages of request 41]({get_settings().prefect_ui_url}/runs/flow-run/"

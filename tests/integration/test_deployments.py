@@ -21,7 +21,15 @@ from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 import deployments.serve
-from core.names import PROCESS_PENDING, pending_run_name
+from core.names import (
+    COLLECT_BRIEF,
+    COUNT_REQUEST,
+    COUNT_WORDS,
+    DISPATCH_MAILING,
+    DISPATCH_MAILINGS,
+    PROCESS_PENDING,
+    pending_run_name,
+)
 from core.settings import PROJECT_ROOT
 from deployments import up
 from deployments.runs import NOTHING, run_state, start_run
@@ -68,6 +76,16 @@ def test_the_sweeps_are_the_scheduled_deployments_under_one_rule() -> None:
     sweeps = [spec.name for spec in SPECS if spec.is_sweep]
     assert {"process-pending", "dispatch-mailings", "process-briefs"} <= set(sweeps)
     assert SWEEP_LIMIT == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+
+
+def test_runs_a_person_starts_have_deployments_a_running_sweep_cannot_cancel() -> None:
+    """A sweep's CANCEL_NEW limit holds for its own deployment only: the dashboard's, the CLI's and the
+    demo's runs for one request, mailing or brief go to deployments without a limit."""
+    by_name = {spec.full_name: spec for spec in SPECS}
+    for started in (COUNT_REQUEST, DISPATCH_MAILING, COLLECT_BRIEF, COUNT_WORDS):
+        assert not by_name[started].is_sweep and by_name[started].concurrency_limit is None
+    assert by_name[COUNT_REQUEST].entrypoint == by_name[PROCESS_PENDING].entrypoint
+    assert by_name[DISPATCH_MAILING].entrypoint == by_name[DISPATCH_MAILINGS].entrypoint
 
 
 def serve_main(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], dict[str, Any], list[tuple[Any, ...]]]:
