@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import resource
@@ -10,22 +11,47 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def configure(database_url: str, extra: dict[str, str] | None = None) -> None:
-    """Settings for a run: a scratch data dir (and database unless one is given), no telemetry."""
+    """Settings for a run: a scratch data dir and database, no telemetry.
+
+    A given PostgreSQL database gets a fresh schema for this run (dropped at exit), so what earlier
+    runs left there never counts.
+    """
     os.environ["SWITCHYARD_DATA_DIR"] = tempfile.mkdtemp(prefix="switchyard-bench-")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if database_url.startswith("postgresql"):
+        database_url = _scratch_schema(database_url)
     if database_url:
         os.environ["SWITCHYARD_DATABASE_URL"] = database_url
     os.environ.update(extra or {})
+
+
+def _scratch_schema(database_url: str) -> str:
+    """A new schema in ``database_url``'s database, dropped when the run ends; returns its URL."""
+    schema = f"switchyard_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(database_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    atexit.register(drop)
+    separator = "&" if "?" in database_url else "?"
+    return f"{database_url}{separator}options=-csearch_path%3D{schema}"
 
 
 def free_port() -> int:
