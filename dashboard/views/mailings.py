@@ -11,13 +11,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.display import plural
 from dashboard import data
+from dashboard.widgets import live, submit_and_start
 from db.mailing import UNSET, MailingStats, Unset
 from deployments import runs
 from rules.mailing import MessageStatus
 
 RECENT = 100
-REFRESH_SECONDS = 2
 SELECTED = "selected_mailing"
 NOTES = "mailing_notes"
 DEFAULT_TIMEZONE = "Europe/Moscow"
@@ -142,16 +143,17 @@ def create(
     tag: str,
     daily: tuple[time, time] | None,
 ) -> None:
-    """Store the mailing, pick it on the Mailings tab, and start sending it if its window is open."""
-    try:
-        created = data.create_mailing(text, starts_at, ends_at, operator_code, tag, daily)
-    except ValueError as exc:
-        st.error(f"Nothing stored: {exc}.")
-        return
-    st.session_state[SELECTED] = created.id
-    st.success(f"Mailing {created.id} created with {created.messages} messages")
-    if created.starts_now:
-        st.info(runs.start_dispatch(created.id))
+    """Store the mailing (once: the same form again is not a second mailing), pick it on the Mailings
+    tab, and start sending it if its window is open."""
+    created = submit_and_start(
+        "mailing",
+        (text, starts_at, ends_at, operator_code, tag, daily),
+        store=lambda: data.create_mailing(text, starts_at, ends_at, operator_code, tag, daily),
+        stored=lambda created: f"Mailing {created.id} created with {plural(created.messages, 'message')}.",
+        start=lambda created: runs.start_dispatch(created.id) if created.starts_now else None,
+    )
+    if created is not None:
+        st.session_state[SELECTED] = created.id
 
 
 # --- mailings and the selected one ----------------------------------------------------------------
@@ -293,8 +295,8 @@ def select_mailing(summaries: list[MailingStats], zone: ZoneInfo) -> MailingStat
     return by_id[selected]
 
 
-def show_mailings(zone: ZoneInfo, refreshing: bool) -> None:
-    """Mailings, actions on the selected one and its detail; reruns the page when refreshing should change."""
+def show_mailings(zone: ZoneInfo) -> None:
+    """Mailings, actions on the selected one and its detail."""
     summaries = data.recent_mailings(limit=RECENT)
     if not summaries:
         st.info("No mailings yet: add clients, then create one on the New mailing tab.")
@@ -314,8 +316,12 @@ def show_mailings(zone: ZoneInfo, refreshing: bool) -> None:
     cancel_button(selected)
     edit_form(selected, zone)
     show_notes(selected.id)
-    if refreshing != (show_detail(selected.id, zone).state == "sending"):
-        st.rerun(scope="app")
+    show_detail(selected.id, zone)
+
+
+def selected_is_sending() -> bool:
+    """Whether the selected mailing (or the newest) is sending now: the page refreshes while it is."""
+    return data.mailing_state(st.session_state.get(SELECTED)) == "sending"
 
 
 st.title("Mailings")
@@ -340,5 +346,4 @@ with clients_tab:
 with new_tab:
     new_mailing_form(zone)
 with mailings_tab:
-    refreshing = data.mailing_state(st.session_state.get(SELECTED)) == "sending"
-    st.fragment(run_every=REFRESH_SECONDS if refreshing else None)(show_mailings)(zone, refreshing)
+    live(lambda: show_mailings(zone), busy=selected_is_sending)

@@ -259,9 +259,16 @@ def test_a_future_mailing_is_stored_with_a_message_per_matching_client(sessions:
     assert (mailing.text, mailing.filter_tag, mailing.filter_operator_code) == ("Sale!", "vip", None)
     assert (mailing.starts_at, mailing.ends_at) == (start, start + 2 * HOUR)
     assert (mailing.daily_from, mailing.daily_until) == (time(9), time(21))
-    assert at.success[0].value == f"Mailing {mailing.id} created with 3 messages"
+    assert at.success[0].value == f"Mailing {mailing.id} created with 3 messages."
     assert not [info for info in at.info if "Prefect" in info.value]
     assert at.selectbox(key="selected_mailing").value == mailing.id
+
+    button(at, "Create mailing").click().run()  # the same form a second time
+    assert not at.exception and len(stored_mailings(sessions)) == 1
+    assert "Already stored" in at.info[0].value
+
+    fill_mailing(at, "Sale, again!", start, start + 2 * HOUR)  # another text: another mailing
+    assert len(stored_mailings(sessions)) == 2
 
 
 def test_a_mailing_whose_window_is_open_is_started_at_once(sessions: Sessions) -> None:
@@ -272,7 +279,7 @@ def test_a_mailing_whose_window_is_open_is_started_at_once(sessions: Sessions) -
 
     assert not at.exception
     (mailing,) = stored_mailings(sessions)
-    assert at.success[0].value == f"Mailing {mailing.id} created with 5 messages"
+    assert at.success[0].value == f"Mailing {mailing.id} created with 5 messages."
     assert "no Prefect server is configured" in at.info[0].value
     assert f"Mailing {mailing.id}" in at.info[0].value
 
