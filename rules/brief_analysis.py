@@ -31,6 +31,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from wordcloud import WordCloud
 
@@ -81,6 +82,7 @@ TOPIC_COLUMNS = ("topic", "count")
 MISSING_COLUMNS = ("platform", "keyword", "status", "pages", "articles", "reason")
 
 
+MAX_ROWS = 1_048_576  # an xlsx sheet's last row: filters cover every row written
 COMPLETE = "every search of the brief was collected in full"  # the "missing" sheet when nothing is
 
 
@@ -283,6 +285,22 @@ def cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
     return value
 
 
+WIDE_COLUMNS = {"url": 40, "title": 40, "content": 60, "topics": 30, "reason": 60, "word": 16, "topic": 20}
+
+
+def new_sheet(workbook: Workbook, name: str, columns: Sequence[str]) -> WriteOnlyWorksheet:
+    """A sheet with its header row, column widths for what they hold, the header frozen and filters
+    on every column."""
+    sheet = workbook.create_sheet(name)
+    for number, column in enumerate(columns, start=1):
+        width = WIDE_COLUMNS.get(column, max(10, len(column) + 2))
+        sheet.column_dimensions[get_column_letter(number)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{MAX_ROWS}"
+    append(sheet, columns)
+    return sheet
+
+
 def append(sheet: WriteOnlyWorksheet, row: Iterable[Any]) -> None:
     sheet.append([cell(sheet, value) for value in row])
 
@@ -313,8 +331,7 @@ def article_row(article: Article, topics: set[str]) -> list[Any]:
 def keyword_workbook(articles: Sequence[Article], topic_sets: Sequence[set[str]]) -> Workbook:
     """``keyword.xlsx`` begun: its "articles" sheet, one row per article."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("articles")
-    append(sheet, ARTICLE_COLUMNS)
+    sheet = new_sheet(workbook, "articles", ARTICLE_COLUMNS)
     for article, topics in zip(articles, topic_sets, strict=True):
         append(sheet, article_row(article, topics))
     return workbook
@@ -322,8 +339,7 @@ def keyword_workbook(articles: Sequence[Article], topic_sets: Sequence[set[str]]
 
 def write_keyword_workbook(path: Path, workbook: Workbook, words: Sequence[WordCount]) -> None:
     """``keyword.xlsx`` finished: its "words" sheet (rank, word, count, articles), saved to ``path``."""
-    sheet = workbook.create_sheet("words")
-    append(sheet, WORD_COLUMNS)
+    sheet = new_sheet(workbook, "words", WORD_COLUMNS)
     for rank, word in enumerate(words, start=1):
         append(sheet, (rank, word.word, word.count, word.articles))
     save_atomically(workbook, path)
@@ -338,11 +354,14 @@ def write_analysis_workbook(
     """``keyword_analysis.xlsx``: sheets "summary", "accounts", "daily", "topics" and "missing" (the
     searches that came up short and why, or a line saying none did)."""
     workbook = Workbook(write_only=True)
-    names = ("summary", "accounts", "daily", "topics", "missing")
-    sheets = {name: workbook.create_sheet(name) for name in names}
-    headers = (SUMMARY_COLUMNS, ACCOUNT_COLUMNS, DAILY_COLUMNS, TOPIC_COLUMNS, MISSING_COLUMNS)
-    for sheet, columns in zip(sheets.values(), headers, strict=True):
-        append(sheet, columns)
+    layout = {
+        "summary": SUMMARY_COLUMNS,
+        "accounts": ACCOUNT_COLUMNS,
+        "daily": DAILY_COLUMNS,
+        "topics": TOPIC_COLUMNS,
+        "missing": MISSING_COLUMNS,
+    }
+    sheets = {name: new_sheet(workbook, name, columns) for name, columns in layout.items()}
     for row in summary:
         key = (row.keyword, row.platform)
         append(sheets["summary"], (*key, row.articles, row.accounts, *(getattr(row, n) for n in ENGAGEMENT)))

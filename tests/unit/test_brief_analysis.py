@@ -13,6 +13,7 @@ from pathlib import Path
 import jieba
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from core.fonts import cjk_font
 from rules import brief_words
@@ -190,6 +191,17 @@ def test_workbooks_hold_the_expected_sheets_and_headers(analysis: BriefAnalysis)
     assert first["post_time (UTC)"] == datetime(2026, 11, 1, 1)
     assert first["user_fans_level"] == "黄V"
     assert first["topics"] == "电动车"
+
+
+def test_every_sheet_has_widths_a_frozen_header_and_filters(analysis: BriefAnalysis) -> None:
+    for name in ("keyword.xlsx", "keyword_analysis.xlsx"):
+        for sheet in load_workbook(analysis.files[name]).worksheets:
+            assert sheet.freeze_panes == "A2", (name, sheet.title)
+            assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A1:"), (name, sheet.title)
+            assert sheet.column_dimensions["A"].width >= 10, (name, sheet.title)
+    articles = load_workbook(analysis.files["keyword.xlsx"])["articles"]
+    content = [cell.value for cell in articles[1]].index("content") + 1
+    assert articles.column_dimensions[get_column_letter(content)].width == 60
 
 
 def test_summary_counts_articles_engagement_and_accounts(analysis: BriefAnalysis) -> None:
