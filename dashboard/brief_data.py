@@ -115,7 +115,7 @@ def searches_frame(brief_id: int) -> pd.DataFrame:
 def articles_frame(
     brief_id: int, platform: str | None, keyword: str | None, text: str, order_by: str, limit: int
 ) -> pd.DataFrame:
-    """The brief's articles, filtered and sorted as asked."""
+    """The brief's articles, filtered and sorted as asked (at most ``limit``)."""
     with sessions().begin() as session:
         articles = briefs_db.list_articles(
             session,
@@ -127,6 +127,14 @@ def articles_frame(
             limit=limit,
         )
     return pd.DataFrame([asdict(article) for article in articles], columns=[*ARTICLE_COLUMNS, "topics"])
+
+
+def articles_total(brief_id: int, platform: str | None, keyword: str | None, text: str) -> int:
+    """How many of the brief's articles match the filters, however many are shown."""
+    with sessions().begin() as session:
+        return briefs_db.count_articles(
+            session, brief_id=brief_id, platform=platform, keyword=keyword, text=text.strip() or None
+        )
 
 
 def accounts_frame(brief_id: int) -> pd.DataFrame:

@@ -124,7 +124,9 @@ def show_articles(brief: BriefSummary) -> None:
     text = right.text_input("Text contains")
     order_by = sort.selectbox("Sort by", ["interaction", "post_time", *COUNT_FIELDS[:-1]])
     articles = brief_data.articles_frame(brief.id, platform, keyword, text, order_by, ARTICLE_ROWS)
-    st.caption(f"{len(articles)} articles shown (at most {ARTICLE_ROWS})")
+    total = brief_data.articles_total(brief.id, platform, keyword, text)
+    shown = f"{len(articles):,} of {total:,} articles" if len(articles) < total else plural(total, "article")
+    st.caption(f"{shown} shown (at most {ARTICLE_ROWS:,}, the best by the chosen order)")
     st.dataframe(articles, hide_index=True, column_config={"url": st.column_config.LinkColumn("url")})
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     delete,
     func,
     insert,
@@ -86,21 +87,41 @@ def list_articles(
     limit: int | None = None,
 ) -> list[Article]:
     """The brief's articles, optionally of one platform or keyword or containing ``text``, best first."""
-    query = select(*ARTICLE_COLUMNS).where(BriefArticle.brief_id == brief_id)
+    query = select(*ARTICLE_COLUMNS).where(*_article_filter(brief_id, platform, keyword, text))
+    order = getattr(BriefArticle, order_by) if order_by in (*COUNT_FIELDS, "post_time") else BriefArticle.id
+    query = query.order_by(order.desc(), BriefArticle.id).limit(limit)
+    return [Article(**row._asdict() | {"topics": tuple(row.topics or ())}) for row in session.execute(query)]
+
+
+def count_articles(
+    session: Session,
+    *,
+    brief_id: int,
+    platform: str | None = None,
+    keyword: str | None = None,
+    text: str | None = None,
+) -> int:
+    """How many of the brief's articles ``list_articles`` would give with these filters and no limit."""
+    query = select(func.count()).select_from(BriefArticle)
+    return session.scalar(query.where(*_article_filter(brief_id, platform, keyword, text))) or 0
+
+
+def _article_filter(
+    brief_id: int, platform: str | None, keyword: str | None, text: str | None
+) -> list[ColumnElement[bool]]:
+    conditions = [BriefArticle.brief_id == brief_id]
     if platform:
-        query = query.where(BriefArticle.platform == platform)
+        conditions.append(BriefArticle.platform == platform)
     if keyword:
-        query = query.where(BriefArticle.keyword == keyword)
+        conditions.append(BriefArticle.keyword == keyword)
     if text:
-        query = query.where(
+        conditions.append(
             or_(
                 BriefArticle.title.contains(text, autoescape=True),
                 BriefArticle.content.contains(text, autoescape=True),
             )
         )
-    order = getattr(BriefArticle, order_by) if order_by in (*COUNT_FIELDS, "post_time") else BriefArticle.id
-    query = query.order_by(order.desc(), BriefArticle.id).limit(limit)
-    return [Article(**row._asdict() | {"topics": tuple(row.topics or ())}) for row in session.execute(query)]
+    return conditions
 
 
 def list_accounts(session: Session, *, brief_id: int, limit: int = 500) -> list[dict[str, Any]]:

@@ -106,6 +106,7 @@ def test_articles_filter_by_platform_and_text(finished_brief: int) -> None:
 
     next(box for box in at.text_input if box.label == "Text contains").input("第2篇").run()
     assert list(at.dataframe[2].value["title"]) == ["新能源汽车第2篇"]
+    assert any(caption.value.startswith("1 article shown") for caption in at.caption)
 
 
 def test_jobs_are_searched_by_keyword_and_status(finished_brief: int, sessions: Sessions) -> None:

@@ -15,6 +15,7 @@ from db.briefs import (
     SearchOutcome,
     SearchStatus,
     claim_brief,
+    count_articles,
     create_brief,
     fail_abandoned,
     fail_brief,
@@ -174,7 +175,14 @@ def test_articles_filter_and_sort(sessions: Sessions) -> None:
         by_like = [a.external_id for a in list_articles(session, brief_id=brief_id, order_by="like")]
         by_keyword = [a.external_id for a in list_articles(session, brief_id=brief_id, keyword="电动车")]
         by_text = [a.external_id for a in list_articles(session, brief_id=brief_id, text="电池")]
+        totals = [
+            count_articles(session, brief_id=brief_id),
+            count_articles(session, brief_id=brief_id, keyword="电动车"),
+            count_articles(session, brief_id=brief_id, text="电池", platform="douyin"),
+        ]
+        first = list_articles(session, brief_id=brief_id, order_by="like", limit=1)
     assert by_like == ["2", "1"] and by_keyword == ["2"] and by_text == ["2"]
+    assert totals == [2, 1, 0] and len(first) == 1  # the total counts what a limit leaves out
 
 
 def test_a_job_whose_runs_keep_getting_lost_is_failed_with_the_reason(sessions: Sessions) -> None:
