@@ -177,12 +177,10 @@ def test_injected_faults_are_transient(
     retry_after: float | None,
 ) -> None:
     config = configure_sandbox(**{knob: 1.0})
-    started = time.monotonic()
     error = raised(lambda: search_once(sandbox_url, platform, config.platform_key))
     assert error.transient
     assert message in str(error)
     assert error.retry_after == retry_after
-    assert time.monotonic() - started < 3
     assert config.platform_key not in str(error)
 
 
