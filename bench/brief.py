@@ -201,7 +201,7 @@ def time_brief(per_search: int, latency_ms: int, database_url: str) -> str:
     with session_factory().begin() as session:
         brief = get_brief(session, brief_id=result["brief_id"])
     assert brief is not None and brief.zip_path and brief.collected_at and brief.finished_at
-    collection = (brief.collected_at - brief.submitted_at).total_seconds()
+    collection = (brief.collected_at - brief.created_at).total_seconds()
     analysis = (brief.finished_at - brief.collected_at).total_seconds()
     expected = per_search * len(KEYWORDS) * len(PLATFORMS)
     print(

@@ -118,7 +118,7 @@ def list_all(
         (
             brief.id,
             status_label(brief),
-            moment(brief.submitted_at),
+            moment(brief.created_at),
             brief.articles,
             ", ".join(brief.keywords),
             len(brief.platforms),
@@ -141,7 +141,10 @@ def show(brief_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
         f"keywords {', '.join(brief.keywords)}"
     )
     times = [
-        (name, getattr(brief, f"{name}_at")) for name in ("submitted", "started", "collected", "finished")
+        ("submitted", brief.created_at),
+        ("started", brief.started_at),
+        ("collected", brief.collected_at),
+        ("finished", brief.finished_at),
     ]
     typer.echo("; ".join(f"{name} {moment(when)}" for name, when in times if when))
     rows = [

@@ -88,9 +88,9 @@ def briefs_frame(briefs: list[BriefSummary]) -> pd.DataFrame:
                 "platforms": ", ".join(brief.platforms),
                 "status": status_label(brief),
                 "articles": brief.articles,
-                "submitted": moment(brief.submitted_at),
+                "submitted": moment(brief.created_at),
                 "finished": moment(brief.finished_at),
-                "took": duration(seconds_between(brief.submitted_at, brief.finished_at)),
+                "took": duration(seconds_between(brief.created_at, brief.finished_at)),
                 "problems": brief.last_error or "",
             }
             for brief in briefs

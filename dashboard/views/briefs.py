@@ -69,8 +69,8 @@ def show_progress(brief: BriefSummary) -> None:
     columns[0].metric("Status", status_label(brief))
     stored = int(searches["articles"].sum()) if not searches.empty else 0
     columns[1].metric("Articles", brief.articles or stored)  # counted on the brief once it is collected
-    columns[2].metric("Submitted", moment(brief.submitted_at))
-    took = brief_data.seconds_between(brief.submitted_at, brief.finished_at)
+    columns[2].metric("Submitted", moment(brief.created_at))
+    took = brief_data.seconds_between(brief.created_at, brief.finished_at)
     columns[3].metric("Submit → finished", "…" if took is None else duration(took))
     if brief.status == BriefStatus.FAILED:
         st.error(f"The brief failed: {brief.last_error}")

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, status_enum, utcnow
+from db.jobs import JobColumns
 
 COUNT_FIELDS = ("like", "read", "share", "comment", "collect", "play", "danmu", "download", "interaction")
 
@@ -43,11 +44,14 @@ class SearchStatus(StrEnum):
     FAILED = "failed"
 
 
-class Brief(Base):
+class Brief(JobColumns, Base):
     """A brief ordered by an analyst: keywords, platforms, an optional time range, and its progress."""
 
     __tablename__ = "brief_jobs"
-    __table_args__ = (Index("ix_brief_jobs_status_claimed_until", "status", "claimed_until"),)
+    __table_args__ = (
+        Index("ix_brief_jobs_status_claimed_until", "status", "claimed_until"),
+        Index("ix_brief_jobs_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     keywords: Mapped[list[str]] = mapped_column(JSON)
@@ -55,14 +59,7 @@ class Brief(Base):
     since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[BriefStatus] = mapped_column(status_enum(BriefStatus), default=BriefStatus.SUBMITTED)
-    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(32))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
     articles: Mapped[int] = mapped_column(Integer, default=0)
     zip_path: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)

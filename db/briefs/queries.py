@@ -26,7 +26,7 @@ class BriefSummary:
     since: datetime | None
     until: datetime | None
     status: BriefStatus
-    submitted_at: datetime
+    created_at: datetime
     started_at: datetime | None
     collected_at: datetime | None
     finished_at: datetime | None
@@ -110,9 +110,9 @@ def list_briefs(
     if status:
         query = query.where(Brief.status == status)
     if submitted_from:
-        query = query.where(Brief.submitted_at >= submitted_from)
+        query = query.where(Brief.created_at >= submitted_from)
     if submitted_until:
-        query = query.where(Brief.submitted_at < submitted_until)
+        query = query.where(Brief.created_at < submitted_until)
     return [_summary(brief) for brief in session.scalars(query.limit(limit))]
 
 

@@ -86,7 +86,7 @@ def test_a_submitted_brief_is_collected_and_analysed_into_its_files(
     good = expected_good(config, ["weibo", "douyin", "bilibili"], KEYWORDS)
     assert brief is not None and brief.status == BriefStatus.FINISHED
     assert brief.articles == good == article_count(sessions, brief_id)
-    assert brief.submitted_at <= brief.started_at <= brief.collected_at <= brief.finished_at  # type: ignore[operator]
+    assert brief.created_at <= brief.started_at <= brief.collected_at <= brief.finished_at  # type: ignore[operator]
     assert {s["status"] for s in searches} == {SearchStatus.DONE}
     malformed = sum(expected_counts(config, s["platform"], s["keyword"])[1] for s in searches)
     assert sum(s["malformed"] for s in searches) == malformed > 0
