@@ -114,27 +114,14 @@ def searches_frame(brief_id: int) -> pd.DataFrame:
 
 def articles_frame(
     brief_id: int, platform: str | None, keyword: str | None, text: str, order_by: str, limit: int
-) -> pd.DataFrame:
-    """The brief's articles, filtered and sorted as asked (at most ``limit``)."""
+) -> tuple[pd.DataFrame, int]:
+    """The brief's articles, filtered and sorted as asked (at most ``limit``), and how many match in all."""
+    filters = {"brief_id": brief_id, "platform": platform, "keyword": keyword, "text": text.strip() or None}
     with sessions().begin() as session:
-        articles = briefs_db.list_articles(
-            session,
-            brief_id=brief_id,
-            platform=platform,
-            keyword=keyword,
-            text=text.strip() or None,
-            order_by=order_by,
-            limit=limit,
-        )
-    return pd.DataFrame([asdict(article) for article in articles], columns=[*ARTICLE_COLUMNS, "topics"])
-
-
-def articles_total(brief_id: int, platform: str | None, keyword: str | None, text: str) -> int:
-    """How many of the brief's articles match the filters, however many are shown."""
-    with sessions().begin() as session:
-        return briefs_db.count_articles(
-            session, brief_id=brief_id, platform=platform, keyword=keyword, text=text.strip() or None
-        )
+        articles = briefs_db.list_articles(session, **filters, order_by=order_by, limit=limit)
+        total = briefs_db.count_articles(session, **filters)
+    frame = pd.DataFrame([asdict(article) for article in articles], columns=[*ARTICLE_COLUMNS, "topics"])
+    return frame, total
 
 
 def accounts_frame(brief_id: int) -> pd.DataFrame:
