@@ -129,7 +129,7 @@ class NetworkSettings(BaseModel):
     base_url: str = "http://127.0.0.1:8001/network"
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(
-        10.0, gt=0, le=600, description="a like, follow or unfollow unanswered this long has an unknown outcome"
+        10.0, gt=0, le=600, description="an action unanswered this long has an unknown outcome"
     )
     concurrency: int = Field(20, ge=1, le=1000, description="connections per client (one logged-in account)")
     page_size: int = Field(200, ge=1, le=200, description="users asked for per followers/followings page")
