@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from sandbox.webpages import _wait_unless_disconnected
 MAX_USERS_PAGE = 200
 MAX_FEED_PAGE = 50
 DEFAULT_FEED_PAGE = 12
-FEED_HISTORY = 100_000  # slots a hashtag or location feed reaches back
+FEED_HISTORY = 100_000  # posts a hashtag or location feed reaches back (one per slot)
 TIMEOUT_SECONDS = 600.0
 CREDENTIALS = ("username", "password")
 THROTTLED = "Please wait a few minutes before you try again."
@@ -316,16 +317,17 @@ def _feed_endpoint(find: Callable[[str], int | None], missing: str) -> Handler:
         feed = find(request.path_params["key"])
         if feed is None:
             return _fail(404, missing)
+        newest = current_slot(feed, now())
+        oldest = newest - FEED_HISTORY + 1
         try:
             count = _int_param(request, "count", DEFAULT_FEED_PAGE, MAX_FEED_PAGE) or DEFAULT_FEED_PAGE
-            start = _int_param(request, "max_id", 0, FEED_HISTORY)
-        except ValueError as exc:
+            start = min(_int_param(request, "max_id", newest, newest), newest)  # a slot: newer posts come
+        except ValueError as exc:  # in above it without moving the pages below
             return _fail(400, str(exc))
-        newest = current_slot(feed, now())
-        end = min(start + count, FEED_HISTORY)
-        posts = (call.graph.feed_post(feed, newest - offset) for offset in range(start, end))
+        end = max(start - count, oldest - 1)
+        posts = (call.graph.feed_post(feed, slot) for slot in range(start, end, -1))
         items = [_media_json(call, author, fields) for author, fields in posts]
-        more = end < FEED_HISTORY
+        more = end >= oldest
         return _ok(
             {
                 "items": items,
@@ -485,18 +487,18 @@ async def remove_followers(request: Request) -> Response:
     world, g = world_of(request), graph(config.seed)
     virtual = g.user(pk).followers
     rng = random.Random(f"{config.seed}-{pk}-{len(world.edges)}")
+    sampled = rng.sample(range(virtual), min(virtual, count * 2 + 10))
+    side = world.followers.get(pk)
+    added = list(side.added) if side else []
+    # a random draw first; when most are gone already, every follower in turn; then the added ones
+    candidates = chain((g.follower(pk, i) for i in chain(sampled, range(virtual))), added)
     removed: list[int] = []
-    for index in rng.sample(range(virtual), min(virtual, count * 2 + 10)):
-        follower = g.follower(pk, index)
-        if world.edges.get((follower, pk)) is not False:
+    for follower in candidates:
+        if len(removed) >= count:
+            break
+        if world.followed_by(g, pk, follower):
             world.set_edge(g, follower, pk, False)
             removed.append(follower)
-            if len(removed) == count:
-                break
-    side = world.followers.get(pk)
-    for follower in list(side.added)[: count - len(removed)] if side else []:
-        world.set_edge(g, follower, pk, False)
-        removed.append(follower)
     return JSONResponse({"removed": removed})
 
 
