@@ -128,7 +128,12 @@ def error_of(what: str, status: int, body: object, retry_after: str | None = Non
         isinstance(body, dict) and "feedback_title" in body and body.get("spam")
     ):
         return NetworkError(f"{what}: action blocked ({reason})", ErrorKind.BLOCKED)
-    if message in CHALLENGES or (isinstance(body, dict) and isinstance(body.get("challenge"), dict)):
+    checkpoint = isinstance(message, str) and message.startswith("checkpoint")
+    if (
+        message in CHALLENGES
+        or checkpoint
+        or (isinstance(body, dict) and isinstance(body.get("challenge"), dict))
+    ):
         return NetworkError(
             f"{what}: the account must be checked by a person ({reason})", ErrorKind.CHALLENGE
         )

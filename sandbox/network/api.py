@@ -437,6 +437,8 @@ def _action_endpoint(action: str) -> Handler:
                 world.requests.add((call.account, pk))
             else:
                 world.set_edge(g, call.account, pk, True)
+                if g.follows_back(pk) and not world.followed_by(g, call.account, pk):
+                    world.set_edge(g, pk, call.account, True)
             applied = True
         elif action == "unfollow" and (following or requested):
             world.requests.discard((call.account, pk))

@@ -3,6 +3,7 @@
 A user's profile is a hash of (seed, pk). The followers of user ``u`` are an affine permutation of the
 virtual id space: follower ``i`` (``i < followers(u)``) is ``(A * i + b_u) mod P``, so a page costs its
 length and "does ``v`` follow ``u``" is one modular inversion. Followings use a second permutation.
+A fifth of the public virtual users (`Graph.follows_back`) follow back at once whoever follows them.
 The named `CATALOG` accounts (pks below `FIRST_VIRTUAL`) have fixed profiles; they never appear in the
 virtual lists, only where an overlay puts them (a follow made through the API).
 
@@ -31,6 +32,7 @@ MAX_FOLLOWINGS = 7_500
 MAX_MEDIA = 300
 FEED_BASE = 10_000_000  # media numbers at and above belong to a hashtag or location feed
 DAY = 86_400
+FOLLOW_BACK_PERCENT = 20
 
 FIRST_NAMES = (
     "Anna", "Ivan", "Maria", "Alex", "Olga", "Dmitry", "Elena", "Sergey", "Kate", "Max",
@@ -202,6 +204,10 @@ class Graph:
             return False
         index = A_FOLLOWINGS_INVERSE * (position - self._offset(owner, 12)) % P
         return index < self.user(owner).followings
+
+    def follows_back(self, pk: int) -> bool:
+        """Whether `pk` follows back whoever follows it (a fixed fifth of the public virtual users)."""
+        return is_virtual(pk) and not self.ref(pk)[2] and self._hash(pk, 13) % 100 < FOLLOW_BACK_PERCENT
 
     def outsider(self, owner: int, n: int) -> int:
         """A virtual user, the `n`-th try, who may or may not follow `owner` (callers check)."""

@@ -12,7 +12,7 @@ import pytest
 from connectors.growth import HttpNetwork, NetworkError, login, network_client
 from core.settings import NetworkSettings
 from rules.growth import ErrorKind, UserRef
-from sandbox.network import CATALOG, HASHTAGS, LOCATIONS
+from sandbox.network import CATALOG, HASHTAGS, LOCATIONS, graph
 from tests.conftest import ConfigureSandbox
 
 T = TypeVar("T")
@@ -208,6 +208,25 @@ def test_follow_friendship_and_unfollow(settings: NetworkSettings) -> None:
     assert requested.outgoing_request and not requested.following and requested.follow_applied
     follows = control(settings, "GET", f"_counters/demo_bakery/follow/{SHOP.pk}")
     assert follows == {"received": 2, "applied": 1, "duplicates": 1}
+
+
+def test_a_fifth_of_users_follow_back(settings: NetworkSettings) -> None:
+    g = graph(42)
+    public = [pk for pk in range(50_000, 50_200) if not g.user(pk).is_private]
+    back = next(pk for pk in public if g.follows_back(pk))
+    not_back = next(pk for pk in public if not g.follows_back(pk))
+    assert 0.1 < sum(map(g.follows_back, public)) / len(public) < 0.3
+
+    async def work(network: HttpNetwork) -> tuple[Any, ...]:
+        followed = [await network.follow(str(pk)) for pk in (back, not_back)]
+        profile = await network.profile("demo_studio")
+        followers = await every_follower(network, str(CATALOG["demo_studio"].pk))
+        return followed, profile, followers
+
+    (followed_back, not_followed_back), profile, followers = as_account(settings, work, "demo_studio")
+    assert followed_back.followed_by and not not_followed_back.followed_by
+    assert profile.followers == len(followers) == CATALOG["demo_studio"].followers + 1
+    assert followers[-1].user_id == str(back)
 
 
 def test_removed_and_added_followers_are_seen(settings: NetworkSettings) -> None:

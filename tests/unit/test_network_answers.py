@@ -241,6 +241,7 @@ def test_feedback_required_is_blocked() -> None:
         {"message": "something new", "challenge": {"url": "u"}, "status": "fail"},
         {"message": "login_required", "status": "fail"},
         {"message": "checkpoint_required", "checkpoint_url": "u", "status": "fail"},
+        {"message": "checkpoint_logged_out", "status": "fail"},
     ],
 )
 @pytest.mark.parametrize("status", [400, 403])
