@@ -79,6 +79,16 @@ class ActionStatus(StrEnum):
     FAILED = "failed"  # refused for this target for good (gone, private, …)
 
 
+class TargetStatus(StrEnum):
+    """A job's candidate (a user to follow or unfollow, a post to like)."""
+
+    PENDING = "pending"  # to act on
+    ACTING = "acting"  # in the batch that holds the job now
+    DONE = "done"
+    SKIPPED = "skipped"  # a skip rule, the blacklist, a recent interaction: the reason says which
+    FAILED = "failed"  # the network refused this target for good (gone, …)
+
+
 class ErrorKind(StrEnum):
     """What a failed call to the network means for the work that made it."""
 
