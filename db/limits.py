@@ -72,3 +72,20 @@ def reserve(
             .execution_options(synchronize_session=False)
         )
     return reservation
+
+
+def used_now(
+    session: Session, *, key: LimitKey, windows: Sequence[Window], now: datetime | None = None
+) -> dict[int, int]:
+    """Uses of ``key`` counted so far in the current window of each of ``windows``' lengths."""
+    timestamp = (now or utcnow()).timestamp()
+    starts = {window.seconds: window.start(timestamp) for window in windows}
+    rows = session.execute(
+        select(LimitWindow.seconds, LimitWindow.used).where(
+            _of(key),
+            or_(
+                *(and_(LimitWindow.seconds == s, LimitWindow.starts == start) for s, start in starts.items())
+            ),
+        )
+    )
+    return {seconds: 0 for seconds in starts} | dict(rows.tuples().all())
