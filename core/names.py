@@ -15,6 +15,13 @@ SUBMIT_BRIEF = "submit-brief/submit-brief"
 COLLECT_BRIEF = "collect-brief/collect-brief"
 ANALYSE_BRIEF = "analyse-brief/analyse-brief"
 PROCESS_BRIEFS = "process-briefs/process-briefs"
+SYNC_ACCOUNT = "sync-account/sync-account"
+SYNC_ACCOUNTS = "sync-accounts/sync-accounts"
+PLAN_LIKES = "plan-likes/plan-likes"
+RUN_LIKES = "run-likes/run-likes"
+PLAN_FOLLOWS = "plan-follows/plan-follows"
+RUN_FOLLOWS = "run-follows/run-follows"
+RUN_UNFOLLOWS = "run-unfollows/run-unfollows"
 
 
 def pending_run_name(request_id: int | None) -> str:
@@ -35,3 +42,9 @@ def collect_run_name(brief_id: int) -> str:
 def analyse_run_name(brief_id: int) -> str:
     """An analyse-brief run."""
     return f"analyse brief {brief_id}"
+
+
+
+def sync_run_name(account_id: int) -> str:
+    """A sync-account run."""
+    return f"sync account {account_id}"

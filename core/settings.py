@@ -12,9 +12,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.crypto import check_key
 from core.secrets import MIN_SECRET_LENGTH
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +31,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # accepted by the sandbox; refused outside development
 DEV_PLATFORM_KEY = "dev-platform-key"  # accepted by the sandbox platforms; refused outside development
+# a fixed Fernet key for development only: secrets stored with it are readable by anyone with the code
+DEV_SECRET_KEY = "c3dpdGNoeWFyZC1kZXZlbG9wbWVudC1rZXktMzJieXQ="
 PLATFORMS = ("weibo", "weixin", "xiaohongshu", "douyin", "bilibili")
 
 
@@ -162,6 +173,41 @@ class BriefSettings(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class JobLogic(BaseModel):
+    """The growth job logic's knobs (the old "job logic config" table): defaults from settings, changed
+    in the dashboard (kept in the database, see ``db/growth/config.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    followers_per_like_job: int = Field(4, ge=1, le=1000, description="followers one like job likes")
+    likes_per_follower: int = Field(2, ge=1, le=50, description="recent posts liked per follower")
+    like_every_minutes: int = Field(30, ge=1, le=10_080, description="least minutes between two like jobs")
+    follow_batch: int = Field(20, ge=1, le=500, description="follows or unfollows per batch (one task run)")
+    candidates_per_job: int = Field(100, ge=1, le=10_000, description="candidates a follow job collects")
+    unfollows_per_job: int = Field(50, ge=1, le=10_000, description="users one unfollow job unfollows")
+    block_hours: float = Field(24.0, gt=0, le=720, description="hours an action-blocked answer freezes it")
+    throttle_retries: int = Field(3, ge=0, le=20, description="429 answers in a row before a batch stops")
+
+
+class GrowthSettings(JobLogic):
+    """Growth automation: the job logic's defaults, and how runs work."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    jobs_at_once: int = Field(8, ge=1, le=200, description="jobs one run works side by side")
+    action_concurrency: int = Field(
+        1, ge=1, le=50, description="actions of one job in flight at once (pacing still spaces them)"
+    )
+    lease_seconds: int = Field(300, ge=10, description="a claimed job returns to the queue after this")
+    max_attempts: int = Field(20, ge=1, le=1000, description="lost claims of a job, then failed")
+    gate_seconds: float = Field(
+        1.0, gt=0, le=60, description="a batch re-reads its account's state and blocks at least this often"
+    )
+    sync_page_size: int = Field(200, ge=1, le=200, description="users asked for per followers page")
+    syncs_at_once: int = Field(20, ge=1, le=200, description="accounts synced side by side in one run")
+    enforce_quotas: bool = Field(True, description="off only for benchmarks: no per-account quotas at all")
+
+
 class SandboxSettings(BaseModel):
     """The local stand-in for the outside world."""
 
@@ -225,6 +271,10 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "var"
     database_url: str = ""
     prefect_ui_url: str = "http://127.0.0.1:4200"
+    secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr(DEV_SECRET_KEY)],
+        description="Fernet keys for secrets stored in the database, comma-separated, newest first",
+    )
     fetch: FetchSettings = FetchSettings()
     webpages: WebPagesSettings = WebPagesSettings()
     gateway: GatewaySettings = GatewaySettings()
@@ -232,8 +282,23 @@ class Settings(BaseSettings):
     platforms: PlatformsSettings = PlatformsSettings()
     network: NetworkSettings = NetworkSettings()
     briefs: BriefSettings = BriefSettings()
+    growth: GrowthSettings = GrowthSettings()
     sandbox: SandboxSettings = SandboxSettings()
     serve: ServeSettings = ServeSettings()
+
+    @field_validator("secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for number, key in enumerate(value, 1):
+                raw = key.get_secret_value() if isinstance(key, SecretStr) else str(key)
+                try:
+                    check_key(raw)
+                except ValueError as exc:
+                    raise ValueError(f"key {number}: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
@@ -251,6 +316,8 @@ class Settings(BaseSettings):
             f"platforms.{platform}.api_key": (self.platforms.of(platform).api_key, DEV_PLATFORM_KEY)
             for platform in PLATFORMS
         }
+        if any(key.get_secret_value() == DEV_SECRET_KEY for key in self.secret_keys):
+            raise ValueError("secret_keys holds the development key: set SWITCHYARD_SECRET_KEYS")
         for name, (secret, placeholder) in secrets.items():
             variable = "SWITCHYARD_" + name.upper().replace(".", "__")
             if secret.get_secret_value() == placeholder:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import DateTime, Enum, MetaData
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -63,3 +65,9 @@ class Base(DeclarativeBase):
     """Base class of every model; constraint names are stable for Alembic."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def upsert_insert(session: Session, model: type[Any]) -> Any:
+    """An INSERT for ``model`` in the session's dialect, with ``on_conflict_do_nothing/_do_update``."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)

@@ -8,12 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Integer, String, and_, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.pacing import LimitKey, Reservation, Window, check_windows, grant
-from db.base import Base, utcnow
+from db.base import Base, upsert_insert, utcnow
 
 FORGET_AFTER = 300  # seconds an ended window is kept
 
@@ -55,8 +53,7 @@ def reserve(
     current = {window.seconds: window.start(timestamp) for window in windows}
     names = {"service": key.service, "account": key.account, "action": key.action}
     rows = [names | {"seconds": seconds, "starts": starts, "used": 0} for seconds, starts in current.items()]
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    if session.execute(insert(LimitWindow).values(rows).on_conflict_do_nothing()).rowcount:
+    if session.execute(upsert_insert(session, LimitWindow).values(rows).on_conflict_do_nothing()).rowcount:
         forgotten = LimitWindow.starts + LimitWindow.seconds + FORGET_AFTER <= int(timestamp)
         ended = delete(LimitWindow).where(_of(key), forgotten)
         session.execute(ended.execution_options(synchronize_session=False))
@@ -75,3 +72,20 @@ def reserve(
             .execution_options(synchronize_session=False)
         )
     return reservation
+
+
+def used_now(
+    session: Session, *, key: LimitKey, windows: Sequence[Window], now: datetime | None = None
+) -> dict[int, int]:
+    """Uses of ``key`` counted so far in the current window of each of ``windows``' lengths."""
+    timestamp = (now or utcnow()).timestamp()
+    starts = {window.seconds: window.start(timestamp) for window in windows}
+    rows = session.execute(
+        select(LimitWindow.seconds, LimitWindow.used).where(
+            _of(key),
+            or_(
+                *(and_(LimitWindow.seconds == s, LimitWindow.starts == start) for s, start in starts.items())
+            ),
+        )
+    )
+    return {seconds: 0 for seconds in starts} | dict(rows.tuples().all())

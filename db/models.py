@@ -1,19 +1,45 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
 from db.briefs import Brief, BriefAccount, BriefArticle, BriefSearch
+from db.growth.models import (
+    Account,
+    AccountDetails,
+    ActionRecord,
+    Cooldown,
+    DailyStat,
+    Edge,
+    FollowerCount,
+    Job,
+    LogicConfig,
+    NetworkUser,
+    Notice,
+    Target,
+)
 from db.limits import LimitWindow
 from db.mailing import Client, Mailing, Message
 from db.webpages import CountRequest, PageJob
 
 __all__ = [
+    "Account",
+    "AccountDetails",
+    "ActionRecord",
     "Brief",
     "BriefAccount",
     "BriefArticle",
     "BriefSearch",
     "Client",
+    "Cooldown",
     "CountRequest",
+    "DailyStat",
+    "Edge",
+    "FollowerCount",
+    "Job",
     "LimitWindow",
+    "LogicConfig",
     "Mailing",
     "Message",
+    "NetworkUser",
+    "Notice",
     "PageJob",
+    "Target",
 ]

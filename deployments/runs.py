@@ -26,9 +26,12 @@ from core.names import (
     DISPATCH_MAILINGS,
     PROCESS_BRIEFS,
     PROCESS_PENDING,
+    SYNC_ACCOUNT,
+    SYNC_ACCOUNTS,
     collect_run_name,
     dispatch_run_name,
     pending_run_name,
+    sync_run_name,
 )
 from core.settings import get_settings
 
@@ -136,4 +139,15 @@ def start_collection(brief_id: int) -> str:
         collect_run_name(brief_id),
         f"Brief {brief_id}",
         PROCESS_BRIEFS,
+    )
+
+
+def start_sync(account_id: int) -> str:
+    """Sync a connected account now: its details, then its followers and followings."""
+    return start_run(
+        SYNC_ACCOUNT,
+        {"account_id": account_id},
+        sync_run_name(account_id),
+        f"Account {account_id}",
+        SYNC_ACCOUNTS,
     )

@@ -79,6 +79,16 @@ class ActionStatus(StrEnum):
     FAILED = "failed"  # refused for this target for good (gone, private, …)
 
 
+class TargetStatus(StrEnum):
+    """A job's candidate (a user to follow or unfollow, a post to like)."""
+
+    PENDING = "pending"  # to act on
+    ACTING = "acting"  # in the batch that holds the job now
+    DONE = "done"
+    SKIPPED = "skipped"  # a skip rule, the blacklist, a recent interaction: the reason says which
+    FAILED = "failed"  # the network refused this target for good (gone, …)
+
+
 class ErrorKind(StrEnum):
     """What a failed call to the network means for the work that made it."""
 
@@ -359,19 +369,3 @@ class AccountSettings(BaseModel):
     def delay(self, rng: random.Random) -> float:
         """A random pause between two actions, within the account's bounds."""
         return rng.uniform(self.min_delay, self.max_delay)
-
-
-class JobLogic(BaseModel):
-    """The job logic's knobs (the old "job logic config" table); defaults from settings, changed in
-    the dashboard."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    followers_per_like_job: int = Field(4, ge=1, le=1000, description="followers one like job likes")
-    likes_per_follower: int = Field(2, ge=1, le=50, description="recent posts liked per follower")
-    like_every_minutes: int = Field(30, ge=1, le=10_080, description="minutes between like jobs")
-    follow_batch: int = Field(20, ge=1, le=500, description="follows (or unfollows) per batch")
-    candidates_per_job: int = Field(100, ge=1, le=10_000, description="candidates a follow job collects")
-    unfollows_per_job: int = Field(50, ge=1, le=10_000, description="unfollows per job")
-    block_hours: float = Field(24.0, gt=0, le=24 * 30, description="how long a block freezes the action")
-    throttle_retries: int = Field(3, ge=0, le=20, description="429 answers in a row before a batch gives up")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -43,6 +44,7 @@ async def run_batch(
     concurrency: int,
     group_size: int = 100,
     max_wait: float = 1.0,
+    lease: Lease | None = None,
 ) -> tuple[int, list[Outcome]]:
     """Claim, work and record one batch; returns how many were claimed and their outcomes.
 
@@ -50,9 +52,10 @@ async def run_batch(
     for the items not yet recorded, so it never runs out under work that is still alive however long
     the batch takes (rate limits, slow services); an item whose claim was lost meanwhile is not started.
     An item whose work raises gets the ``crashed`` outcome with the error: one bad item never fails its
-    batch.
+    batch. ``lease``: the claim's owner when the caller holds one already (a job claimed before its
+    batch), else a new one.
     """
-    lease = Lease(seconds=lease_seconds)
+    lease = lease or Lease(seconds=lease_seconds)
     items = await asyncio.to_thread(batch.claim, lease)
     if not items:
         return 0, []
@@ -89,3 +92,21 @@ async def run_batch(
     finally:
         renewer.cancel()
     return len(items), outcomes
+
+
+@asynccontextmanager
+async def keep_alive(renew: Callable[[], bool], *, every: float) -> AsyncIterator[None]:
+    """Call ``renew`` (sync, in a worker thread) every ``every`` seconds while the block runs: a
+    claim held for work that is not a batch of items (planning a job) keeps its lease."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every)
+            if not await asyncio.to_thread(renew):
+                logger.warning("a claim was lost while its work went on")
+
+    renewer = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        renewer.cancel()

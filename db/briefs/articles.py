@@ -15,11 +15,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
+from db.base import upsert_insert, utcnow
 from db.briefs.models import COUNT_FIELDS, BriefAccount, BriefArticle
 from rules.briefs import Article
 
@@ -41,8 +39,7 @@ def store_articles(session: Session, *, brief_id: int, articles: Sequence[Articl
     )
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(BriefArticle)
+    statement = upsert_insert(session, BriefArticle)
     updated = {name: statement.excluded[name] for name in (*COUNT_FIELDS, "user_fans", "user_fans_level")}
     upsert = statement.on_conflict_do_update(
         index_elements=["job_id", "platform", "external_id"],  # column names
