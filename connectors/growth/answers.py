@@ -2,7 +2,8 @@
 
 Every reader takes the decoded JSON (``None`` when the body was not JSON) and either returns records
 or raises NetworkError: a success whose body lacks a field or holds the wrong type is ``TRANSIENT``
-with a message naming what was wrong, never a KeyError or TypeError.
+with a message naming what was wrong, never a KeyError or TypeError; for a like, follow or unfollow
+it is ``UNKNOWN_OUTCOME`` instead (a 2xx: the network may have applied it).
 """
 
 from __future__ import annotations
@@ -88,14 +89,16 @@ def _ok(body: object) -> dict[str, Any]:
     return obj
 
 
-def _reading(what: str, read: Any, body: object) -> Any:
-    """``read(body)``, a Malformed turned into a TRANSIENT NetworkError about `what`."""
+def _reading(what: str, read: Any, body: object, *, action: bool = False) -> Any:
+    """``read(body)``, a Malformed turned into a NetworkError about `what`: TRANSIENT, or for an
+    action (answered 2xx, so perhaps applied) UNKNOWN_OUTCOME, checked before it is tried again."""
     try:
         return read(body)
     except Malformed as exc:
-        raise NetworkError(
-            f"{what}: the network's answer is malformed ({exc})", ErrorKind.TRANSIENT
-        ) from None
+        message = f"{what}: the network's answer is malformed ({exc})"
+        if action:
+            raise NetworkError(f"{message}; it may have been applied", ErrorKind.UNKNOWN_OUTCOME) from None
+        raise NetworkError(message, ErrorKind.TRANSIENT) from None
 
 
 # --- errors ---
@@ -290,9 +293,9 @@ def read_post(what: str, body: object) -> Post:
     return _reading(what, _one_post, body)
 
 
-def read_friendship_status(what: str, body: object) -> Friendship:
+def read_friendship_status(what: str, body: object, *, action: bool = True) -> Friendship:
     """A follow's (or unfollow's) answer: ``{"friendship_status": {...}}``."""
-    return _reading(what, _friendship_status, body)
+    return _reading(what, _friendship_status, body, action=action)
 
 
 def read_friendship(what: str, body: object) -> Friendship:
@@ -300,8 +303,9 @@ def read_friendship(what: str, body: object) -> Friendship:
     return _reading(what, _friendship_show, body)
 
 
-def read_ok(what: str, body: object) -> None:
-    _reading(what, _ok, body)
+def read_ok(what: str, body: object, *, action: bool = False) -> None:
+    """A bare ``{"status": "ok"}`` (a like's or an unfollow's answer: ``action=True``)."""
+    _reading(what, _ok, body, action=action)
 
 
 def read_logged_in(what: str, body: object) -> LoggedIn:

@@ -177,7 +177,7 @@ class HttpNetwork:
 
     async def like(self, post_id: str) -> None:
         what = f"like of post {post_id}"
-        answers.read_ok(what, await self._act(f"/media/{_segment(post_id)}/like", what))
+        answers.read_ok(what, await self._act(f"/media/{_segment(post_id)}/like", what), action=True)
 
     async def has_liked(self, post_id: str) -> bool:
         what = f"post {post_id}"
@@ -191,7 +191,7 @@ class HttpNetwork:
 
     async def unfollow(self, user_id: str) -> None:
         what = f"unfollow of user {user_id}"
-        answers.read_ok(what, await self._act(f"/friendships/destroy/{_segment(user_id)}", what))
+        answers.read_ok(what, await self._act(f"/friendships/destroy/{_segment(user_id)}", what), action=True)
 
     async def friendship(self, user_id: str) -> Friendship:
         what = f"friendship with user {user_id}"

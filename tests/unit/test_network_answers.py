@@ -51,7 +51,10 @@ READERS: dict[str, tuple[Callable[[str, object], object], dict[str, Any]]] = {
     "users": (answers.read_users, {"users": [SHORT], "next_max_id": "200", "status": "ok"}),
     "posts": (answers.read_posts, POSTS),
     "post": (answers.read_post, {"items": [MEDIA], "num_results": 1, "status": "ok"}),
-    "friendship_status": (answers.read_friendship_status, {"friendship_status": FRIENDSHIP, "status": "ok"}),
+    "friendship_status": (
+        lambda what, body: answers.read_friendship_status(what, body, action=False),
+        {"friendship_status": FRIENDSHIP, "status": "ok"},
+    ),
     "friendship": (answers.read_friendship, FRIENDSHIP | {"status": "ok"}),
     "ok": (answers.read_ok, {"status": "ok"}),
     "logged_in": (answers.read_logged_in, LOGIN),
@@ -370,6 +373,26 @@ def test_missing_fields_and_wrong_types(
     read, good = READERS[name]
     read("the call", good)  # the unchanged answer reads
     assert message in str(malformed(read, with_change(good, path, value)))
+
+
+ACTION_ANSWERS: list[tuple[Callable[[object], object], object]] = [
+    (lambda body: answers.read_ok("like of post 1_1", body, action=True), body)
+    for body in (None, {}, {"status": "okay"}, [])
+] + [
+    (lambda body: answers.read_friendship_status("follow of user 11", body), body)
+    for body in (None, {"status": "ok"}, {"friendship_status": 1, "status": "ok"}, {"friendship_status": {}})
+]
+
+
+@pytest.mark.parametrize(("read", "body"), ACTION_ANSWERS)
+def test_an_actions_malformed_success_has_an_unknown_outcome(
+    read: Callable[[object], object], body: object
+) -> None:
+    with pytest.raises(NetworkError) as caught:
+        read(body)
+    assert caught.value.kind is ErrorKind.UNKNOWN_OUTCOME
+    assert "the network's answer is malformed (" in str(caught.value)
+    assert str(caught.value).endswith("; it may have been applied")
 
 
 JSON = st.recursive(
