@@ -171,7 +171,7 @@ class InstagrapiNetwork:
 
     async def location_posts(self, location_id: str, limit: int) -> list[Post]:
         what = f"posts at location {location_id}"
-        if not location_id.isdigit():
+        if not (location_id.isascii() and location_id.isdigit()):
             raise NetworkError(f"{what}: a location id is a number", ErrorKind.NOT_FOUND)
         medias = await self._run(
             what, lambda: self._client.location_medias_recent_v1(int(location_id), limit)

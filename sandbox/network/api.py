@@ -80,8 +80,6 @@ def world_of(request: Request) -> World:
 
 async def _faults(request: Request, config: SandboxSettings, *, action: bool) -> Response | bool:
     """The injected fault (one draw), True to hang after applying an action, or False for none."""
-    if config.network_latency_ms:
-        await asyncio.sleep(config.network_latency_ms / 1000)
     roll = request.app.state.rng.random()
     roll -= config.network_error_rate
     if roll < 0:
@@ -101,9 +99,9 @@ async def _call(request: Request, action: str | None = None, target: str = "") -
     world = world_of(request)
     token = request.headers.get("authorization", "").removeprefix("Bearer ")
     account = world.sessions.get(token)
+    if config.network_latency_ms:
+        await asyncio.sleep(config.network_latency_ms / 1000)
     if account is None:
-        if config.network_latency_ms:
-            await asyncio.sleep(config.network_latency_ms / 1000)
         return _fail(403, "login_required", error_title="You've been logged out.", logout_reason=2)
     if action is not None:
         world.receive(account, action, target)
@@ -115,9 +113,14 @@ async def _call(request: Request, action: str | None = None, target: str = "") -
     return Call(world, graph(config.seed), config, account, fault)
 
 
+def _digits(raw: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses)."""
+    return raw.isascii() and raw.isdigit()
+
+
 def _pk(request: Request) -> int | None:
     raw = request.path_params["pk"]
-    return int(raw) if raw.isdigit() and len(raw) < 19 and exists(int(raw)) else None
+    return int(raw) if _digits(raw) and len(raw) < 19 and exists(int(raw)) else None
 
 
 def _pk_of(username: str) -> int | None:
@@ -126,7 +129,7 @@ def _pk_of(username: str) -> int | None:
     if known is not None:
         return known.pk
     digits = name.removeprefix("user")
-    if name.startswith("user") and digits.isdigit() and not digits.startswith("0") and len(digits) < 12:
+    if name.startswith("user") and _digits(digits) and not digits.startswith("0") and len(digits) < 12:
         pk = int(digits)
         return pk if is_virtual(pk) else None
     return None
@@ -136,7 +139,7 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit() or len(raw) > 12:
+    if not _digits(raw) or len(raw) > 12:
         raise ValueError(f"{name} must be a whole number")
     return min(int(raw), maximum)
 
@@ -196,6 +199,8 @@ async def login(request: Request) -> Response:
         payload = None
     if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in CREDENTIALS):
         return _fail(400, "username and password are required", error_type="missing_parameters")
+    if config.network_latency_ms:
+        await asyncio.sleep(config.network_latency_ms / 1000)
     fault = await _faults(request, config, action=False)
     if isinstance(fault, Response):
         return fault
@@ -345,7 +350,7 @@ def _tag(raw: str) -> int | None:
 
 
 def _location(raw: str) -> int | None:
-    return feed_of_location(int(raw)) if raw.isdigit() and len(raw) < 19 else None
+    return feed_of_location(int(raw)) if _digits(raw) and len(raw) < 19 else None
 
 
 async def media_info(request: Request) -> Response:

@@ -252,7 +252,11 @@ class Graph:
     def media(self, media_id: str, now: float) -> tuple[int, dict[str, object]] | None:
         """(author pk, fields) of the post `media_id`, or None when there is none."""
         pk_text, _, k_text = media_id.partition("_")
-        if not (pk_text.isdigit() and k_text.isdigit()) or len(pk_text) > 12 or len(k_text) > 15:
+        if (
+            not (pk_text.isascii() and k_text.isascii() and pk_text.isdigit() and k_text.isdigit())
+            or len(pk_text) > 12
+            or len(k_text) > 15
+        ):
             return None
         pk, k = int(pk_text), int(k_text)
         if not exists(pk):

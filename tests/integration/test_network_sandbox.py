@@ -112,6 +112,22 @@ def test_media_answers(api: httpx.Client) -> None:
         assert api.get(path).status_code == 404, path
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/users/²/info",
+        "/api/v1/friendships/²/followers",
+        "/api/v1/feed/user/٣",
+        "/api/v1/feed/location/²",
+        "/api/v1/media/²_1/info",
+        "/api/v1/users/user²/usernameinfo",
+        "/api/v1/users/user0012/usernameinfo",
+    ],
+)
+def test_odd_digits_are_not_found(api: httpx.Client, path: str) -> None:
+    assert api.get(path).status_code == 404
+
+
 def test_actions_and_friendship_answers(api: httpx.Client) -> None:
     assert api.post("/api/v1/media/11_1/like").json() == {"status": "ok"}
     followed = api.post("/api/v1/friendships/create/11").json()
