@@ -82,6 +82,8 @@ class Turns:
         self._paced = account_cfg.max_delay > 0
         self._every = settings.gate_seconds
         self._checked_at = 0.0
+        self._last: Turn | None = None  # the last cheap check's answer
+        self._gate = asyncio.Lock()  # one cheap check in flight per batch: the others wait for it
         self._rng = random.Random()
         self._sessions = session_factory()
 
@@ -94,12 +96,16 @@ class Turns:
             return growth_actions.gate(session, item=item, lease=self._lease)
 
     async def next(self, item: ActionItem) -> Turn:
-        loop = asyncio.get_running_loop()
-        if not (self._quotas or self._paced) and loop.time() - self._checked_at < self._every:
-            return Turn(utcnow())
-        turn = await asyncio.to_thread(self._take, item)
-        self._checked_at = loop.time()
-        return turn
+        if self._quotas or self._paced:
+            return await asyncio.to_thread(self._take, item)
+        # the cheap check is the account's and the job's, not the item's: the items in flight share
+        # one (else every one of them started its own at each expiry); a refusal stays the answer
+        async with self._gate:
+            loop = asyncio.get_running_loop()
+            if self._last is None or loop.time() - self._checked_at >= self._every:
+                self._last = await asyncio.to_thread(self._take, item)
+                self._checked_at = loop.time()
+            return self._last if self._last.refusal is not None else Turn(utcnow())
 
 
 async def _applied(network: Network, item: ActionItem) -> bool:

@@ -320,35 +320,42 @@ def _record_job(session: Session, outcomes: list[ActionOutcome], now: datetime) 
         Result.UNKNOWN: ActionStatus.UNKNOWN,
     }
     decided: dict[int, tuple[TargetStatus, str | None]] = {}
+    # one statement per (result, detail) of the group, not one per action: the log rows of a job's
+    # group share account and action, so a target list picks them
+    unsent: list[str] = []
+    logged: dict[tuple[Result, str | None], list[str]] = {}
     for outcome in outcomes:
         item = outcome.item
-        where = and_(
-            ActionRecord.account_id == item.account_id,
-            ActionRecord.action == item.action,
-            ActionRecord.target == item.target,
-        )
         if outcome.result is Result.DEFERRED:
             if not item.check_first:  # never sent: the intent goes, the target waits
-                session.execute(
-                    delete(ActionRecord).where(where, ActionRecord.status == ActionStatus.PENDING)
-                )
+                unsent.append(item.target)
             decided[item.target_id] = (TargetStatus.PENDING, outcome.detail)
             continue
-        session.execute(
-            update(ActionRecord)
-            .where(where)
-            .values(
-                status=log_status[outcome.result],
-                error=outcome.detail if outcome.result is not Result.DONE else None,
-                done_at=now if outcome.result is Result.DONE else None,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        detail = outcome.detail if outcome.result is not Result.DONE else None
+        logged.setdefault((outcome.result, detail), []).append(item.target)
         decided[item.target_id] = {
             Result.DONE: (TargetStatus.DONE, None),
             Result.FAILED: (TargetStatus.FAILED, outcome.detail),
             Result.UNKNOWN: (TargetStatus.PENDING, outcome.detail),
         }[outcome.result]
+    of_account = and_(ActionRecord.account_id == first.account_id, ActionRecord.action == first.action)
+    if unsent:
+        session.execute(
+            delete(ActionRecord).where(
+                of_account, ActionRecord.target.in_(unsent), ActionRecord.status == ActionStatus.PENDING
+            )
+        )
+    for (result, detail), targets in logged.items():
+        session.execute(
+            update(ActionRecord)
+            .where(of_account, ActionRecord.target.in_(targets))
+            .values(
+                status=log_status[result],
+                error=detail,
+                done_at=now if result is Result.DONE else None,
+            )
+            .execution_options(synchronize_session=False)
+        )
     _give_up_unknown(session, outcomes, decided)
     for (status, reason), ids in _group(decided).items():  # type: ignore[arg-type]
         values: dict[str, object] = {"status": status, "reason": reason}
@@ -392,13 +399,13 @@ def _change_edges(session: Session, outcomes: list[ActionOutcome], now: datetime
     done = [o.item for o in outcomes if o.result is Result.DONE]
     follows = [i for i in done if i.action is Action.FOLLOW]
     unfollows = [i for i in done if i.action is Action.UNFOLLOW]
-    for item in follows:
-        graph.add_edge(
+    if follows:  # one upsert of users and one of edges for the group, not two per follow
+        graph.store_edges(
             session,
-            account_id=item.account_id,
+            account_id=follows[0].account_id,
             kind=graph.FOLLOWING,
-            user=UserRef(item.user_id, item.username),
-            now=now,
+            users=[UserRef(i.user_id, i.username) for i in follows],
+            seen_at=now,
         )
     if unfollows:
         graph.remove_edges(

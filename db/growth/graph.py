@@ -17,9 +17,15 @@ FOLLOWER, FOLLOWING = "follower", "following"
 EDGE_KINDS = (FOLLOWER, FOLLOWING)
 
 
+def _in_key_order(rows: Iterable[dict]) -> list[dict]:
+    """Rows of users by ``user_id``: concurrent upserts of overlapping users (syncs, follows of
+    several accounts) then take the row locks in one order, so PostgreSQL never deadlocks on them."""
+    return sorted(rows, key=lambda row: row["user_id"])
+
+
 def store_users(session: Session, *, users: Sequence[UserRef], now: datetime) -> None:
     """Insert or refresh users as a list shows them (their profile fields are kept)."""
-    rows = list(
+    rows = _in_key_order(
         {
             u.user_id: {
                 "user_id": u.user_id,
@@ -40,7 +46,7 @@ def store_users(session: Session, *, users: Sequence[UserRef], now: datetime) ->
 
 def store_profiles(session: Session, *, profiles: Sequence[Profile], now: datetime) -> None:
     """Insert or refresh users with their whole profile."""
-    rows = list(
+    rows = _in_key_order(
         {
             p.user_id: {
                 "user_id": p.user_id,
@@ -129,7 +135,7 @@ def store_edges(
             "first_seen": seen_at,
             "last_seen": seen_at,
         }
-        for user_id in dict.fromkeys(u.user_id for u in users)
+        for user_id in sorted({u.user_id for u in users})  # in key order, as the users
     ]
     if not rows:
         return
