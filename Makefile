@@ -50,6 +50,9 @@ bench: install
 	$(BIN)/python -m bench.mailing --messages 10000 --latency-ms 50
 	$(BIN)/python -m bench.brief
 	$(BIN)/python -m bench.brief --analysis-only --articles 10000
+	$(BIN)/python -m bench.growth sync --accounts 1
+	$(BIN)/python -m bench.growth sync --accounts 20 --min-followers 25000
+	$(BIN)/python -m bench.growth actions --batch 200
 
 # Production path (see docs/operations.md): pools and deployments on the server in PREFECT_API_URL.
 pools: install
