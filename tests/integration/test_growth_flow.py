@@ -214,8 +214,13 @@ def test_a_follow_job_is_planned_with_skips_and_followed_once_each(network: str,
 
 def test_a_like_job_likes_recent_posts_of_followers_after_a_sync(network: str, sessions: Sessions) -> None:
     account_id = _add(**LOOSE)
-    asyncio.run(sync(account_id))
     like = commands.create_like_job("demo_bakery")
+    (waiting,) = _plan_all(JobKind.LIKE)  # no followers known yet: it waits for the first sync
+    assert waiting.error == "waiting for the account's first sync"
+    assert _job(sessions, like.id).wake_at > utcnow()
+    asyncio.run(sync(account_id))
+    with sessions.begin() as session:
+        session.execute(update(Job).values(wake_at=None))
     (planned,) = _plan_all(JobKind.LIKE)
     assert planned.status is JobStatus.FOLLOWS and planned.candidates == 4
     batches = _act_all(JobKind.LIKE)
