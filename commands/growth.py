@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from connectors.growth.http import login, network_client
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from connectors.growth.base import Network, NetworkError
+from connectors.growth.http import login, network_client
 from core.settings import JobLogic, describe_settings_errors, get_settings
 from db.engine import session_factory
 from db.growth import accounts as growth_accounts

@@ -134,6 +134,18 @@ class PlatformsSettings(BaseModel):
         return getattr(self, platform)
 
 
+class NetworkSettings(BaseModel):
+    """The photo network the growth domain acts on (its private v1 API lives under ``base_url``)."""
+
+    base_url: str = "http://127.0.0.1:8001/network"
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    read_timeout: float = Field(
+        10.0, gt=0, le=600, description="an action unanswered this long has an unknown outcome"
+    )
+    concurrency: int = Field(20, ge=1, le=1000, description="connections per client (one logged-in account)")
+    page_size: int = Field(200, ge=1, le=200, description="users asked for per followers/followings page")
+
+
 class BriefSettings(BaseModel):
     """Brief jobs: collection from the platforms and the keyword analysis."""
 
@@ -217,6 +229,17 @@ class SandboxSettings(BaseModel):
     platform_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")
     platform_malformed_rate: float = Field(0.0, ge=0, le=1, description="share of items malformed")
     platform_fail_past_end: bool = Field(False, description="answer HTTP 500 for pages past a search's end")
+    network_latency_ms: int = Field(0, ge=0, le=60_000, description="added to every photo network answer")
+    network_error_rate: float = Field(0.0, ge=0, le=1, description="share of network calls answered HTTP 500")
+    network_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
+    network_challenge_rate: float = Field(0.0, ge=0, le=1, description="share answered challenge_required")
+    network_timeout_rate: float = Field(
+        0.0, ge=0, le=1, description="share of likes, follows and unfollows applied and never answered"
+    )
+    network_block_after: int = Field(
+        0, ge=0, description="actions of one kind per account before each answers feedback_required; 0 = off"
+    )
+    network_password: str = Field("sandbox-password", description="the password every network account has")
 
 
 class ServeSettings(BaseModel):
@@ -257,6 +280,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     mailing: MailingSettings = MailingSettings()
     platforms: PlatformsSettings = PlatformsSettings()
+    network: NetworkSettings = NetworkSettings()
     briefs: BriefSettings = BriefSettings()
     growth: GrowthSettings = GrowthSettings()
     sandbox: SandboxSettings = SandboxSettings()

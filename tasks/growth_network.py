@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from connectors.growth.http import network_client
-
 from connectors.growth.base import Network, NetworkError
+from connectors.growth.http import network_client
 from core.retry import backoff_delay
 from core.settings import get_settings
 from db import limits

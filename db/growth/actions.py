@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.pacing import LimitKey
@@ -200,7 +200,7 @@ def _skips(
             select(ActionRecord.user_id).where(
                 ActionRecord.account_id == account.id,
                 ActionRecord.user_id.in_(list(users)),
-                ActionRecord.job_id != job.id,
+                or_(ActionRecord.job_id.is_(None), ActionRecord.job_id != job.id),
                 ActionRecord.status == ActionStatus.DONE,
                 ActionRecord.done_at > now - timedelta(days=recent_days),
             )
