@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
+from core.settings import get_settings
 from db.base import utcnow
 from db.growth import accounts as accounts_db
 from db.growth import jobs as jobs_db
@@ -19,10 +23,12 @@ from db.growth.graph import store_account_profile
 from db.growth.jobs import NewTarget
 from db.growth.models import Account, Job, Notice
 from rules.growth import AccountSettings, AccountState, Action, FollowSource, JobKind, JobStatus, Profile
+from tests.conftest import set_env
 
 Sessions = sessionmaker[Session]
 GROWTH = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "growth.py"
 SECRET = "session-token-that-must-never-show"
+PASSWORD = "sandbox-password"  # every account of the sandbox's network has it
 
 
 def add(session: Session, username: str, owner: str = "ann", **settings: object) -> int:
@@ -339,3 +345,51 @@ def test_job_logic_is_changed_or_refused(sessions: Sessions) -> None:
     at = page()
     assert at.number_input(key="logic-follow_batch").value == 5
     assert at.number_input(key="logic-followers_per_like_job").value == 6
+
+
+@pytest.fixture
+def network(sandbox_url: str, sessions: Sessions) -> Iterator[None]:
+    """The network's base URL on the test sandbox (its overlay reset); the environment restored after."""
+    httpx.post(f"{sandbox_url}/network/_control/reset").raise_for_status()
+    saved = dict(os.environ)
+    set_env({"SWITCHYARD_NETWORK__BASE_URL": f"{sandbox_url}/network"})
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+def test_add_an_account_then_a_follow_job_on_the_sandbox(network: None, sessions: Sessions) -> None:
+    at = page()
+    at.text_input(key="add-owner").input("ann")
+    at.text_input(key="add-username").input("@demo_studio")
+    at.text_input(key="add-password").input("wrong")
+    button(at, "Add account").click().run()
+    assert (
+        "Nothing stored: the network said: login of demo_studio: the password was refused"
+        in at.error[0].value
+    )
+
+    at.text_input(key="add-password").input(PASSWORD)
+    at.checkbox(key="add-follows_on").check()
+    button(at, "Add account").click().run()
+
+    assert not at.exception
+    assert "@demo_studio connected" in at.success[0].value
+    assert any("no Prefect server is configured" in info.value for info in at.info)  # the sync waits
+    with sessions.begin() as session:
+        (account,) = session.scalars(select(Account)).all()
+        session_token = accounts_db.login_of(session, account_id=account.id).session
+    assert account.follows_on and not account.likes_on and account.timezone == "Europe/Moscow"
+    assert session_token not in texts(at) and PASSWORD not in texts(at)
+
+    at = page()
+    at.text_input(key=f"follow-target-{account.id}").input("corner_shop")
+    at.number_input(key=f"follow-count-{account.id}").set_value(5)
+    button(at, "Create follow job").click().run()
+    assert not at.exception and "follow 5 from account corner_shop" in at.success[0].value
+    at.text_input(key=f"follow-target-{account.id}").input("private_person")
+    button(at, "Create follow job").click().run()
+    assert "@private_person is private" in at.error[0].value
+    with sessions.begin() as session:
+        assert [(job.target, job.wanted) for job in session.scalars(select(Job))] == [("corner_shop", 5)]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from cli.app import app
 from core.crypto import Cipher
+from core.settings import DEV_SECRET_KEY, get_settings
 from db.base import utcnow
 from db.growth import accounts as accounts_db
 from db.growth import jobs as jobs_db
@@ -21,10 +25,13 @@ from db.growth.graph import store_account_profile
 from db.growth.jobs import NewTarget
 from db.growth.models import Account, Cooldown, Job, LogicConfig, Notice
 from rules.growth import AccountSettings, AccountState, Action, FollowSource, JobKind, JobStatus, Profile
+from sandbox.network import CATALOG, LOCATIONS
+from tests.conftest import set_env
 
 Sessions = sessionmaker[Session]
 Run = Callable[..., Result]
 SECRET = "session-token-that-must-never-show"
+PASSWORD = "sandbox-password"  # every account of the sandbox's network has it
 
 
 @pytest.fixture
@@ -167,20 +174,6 @@ def test_pause_resume_an_account_and_a_job(run: Run, alice: int, sessions: Sessi
     refused(run("growth", "pause", "nobody"), "there is no connected account 'nobody'")
 
 
-def test_resume_an_account_that_needs_attention_asks_for_the_password(
-    run: Run, alice: int, sessions: Sessions
-) -> None:
-    with sessions.begin() as session:
-        accounts_db.set_state(
-            session, account_id=alice, state=AccountState.NEEDS_ATTENTION, reason="challenge_required"
-        )
-    result = run("growth", "resume", "alice", input="\n")  # an empty password at the prompt
-
-    assert result.exit_code != 0 and "needs attention (challenge_required)" in result.output
-    with sessions.begin() as session:
-        assert session.get(Account, alice).state is AccountState.NEEDS_ATTENTION
-
-
 def test_lift_a_block(run: Run, alice: int, sessions: Sessions) -> None:
     assert run("growth", "lift", "alice", "follow").output == "follow of alice unblocked\n"
     assert run("growth", "lift", "alice", "follow").output == "alice had no follow block\n"
@@ -291,7 +284,6 @@ def test_logic_shows_and_changes_the_knobs(run: Run, sessions: Sessions) -> None
 def test_secrets_new_key_and_rotate(
     run: Run, alice: int, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.settings import DEV_SECRET_KEY, get_settings
 
     key = run("secrets", "new-key").output.strip()
     assert Cipher([key]).decrypt(Cipher([key]).encrypt("x")) == "x"
@@ -309,3 +301,126 @@ def test_secrets_new_key_and_rotate(
     finally:
         monkeypatch.delenv("SWITCHYARD_SECRET_KEYS")
         get_settings.cache_clear()
+
+
+# --- against the sandbox's photo network ------------------------------------------------------------
+
+
+@pytest.fixture
+def network(sandbox_url: str, sessions: Sessions) -> Iterator[str]:
+    """The network's base URL on the test sandbox (its overlay reset), no Prefect server; restored after."""
+    base_url = f"{sandbox_url}/network"
+    httpx.post(f"{base_url}/_control/reset").raise_for_status()
+    saved = dict(os.environ)
+    set_env({"SWITCHYARD_NETWORK__BASE_URL": base_url, "SWITCHYARD_NETWORK__READ_TIMEOUT": "2"})
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield base_url
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+def test_add_logs_in_on_the_network_and_stores_the_session_encrypted(
+    run: Run, network: str, sessions: Sessions
+) -> None:
+    result = run("growth", "add", "@Demo_Bakery", "--owner", "ann", "--timezone", "Europe/Moscow", "--likes",
+                 input=f"{PASSWORD}\n")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    with sessions.begin() as session:
+        (account,) = session.scalars(select(Account)).all()
+        login = accounts_db.login_of(session, account_id=account.id)
+    bakery = CATALOG["demo_bakery"]
+    assert (account.username, account.user_id, account.owner) == ("demo_bakery", str(bakery.pk), "ann")
+    assert account.likes_on and not account.follows_on and account.timezone == "Europe/Moscow"
+    assert login.session and login.session not in account.session_secret
+    assert f"account {account.id}: @demo_bakery connected" in result.output
+    assert "no Prefect server is configured" in result.output  # the scheduled sync does it
+    assert login.session not in result.output and PASSWORD not in result.output
+    refused(
+        run("growth", "add", "demo_bakery", "--owner", "ann", "--password", PASSWORD), "connected already"
+    )
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        ("demo_gallery", "wrong-password", "login of demo_gallery: the password was refused"),
+        ("nobody_here_at_all", PASSWORD, "login of nobody_here_at_all: no such user"),
+    ],
+)
+def test_add_refused_by_the_network_stores_nothing(
+    run: Run, network: str, sessions: Sessions, username: str, password: str, message: str
+) -> None:
+    result = run("growth", "add", username, "--owner", "ann", "--password", password)
+
+    refused(result, message)
+    assert password not in result.output
+    with sessions.begin() as session:
+        assert session.scalars(select(Account)).all() == []
+
+
+@pytest.fixture
+def bakery(run: Run, network: str) -> str:
+    """demo_bakery connected through the CLI."""
+    assert run("growth", "add", "demo_bakery", "--owner", "ann", "--password", PASSWORD).exit_code == 0
+    return "demo_bakery"
+
+
+@pytest.mark.parametrize(
+    ("by", "target", "stored"),
+    [
+        ("account", "@Corner_Shop", "corner_shop"),
+        ("hashtag", "#Coffee", "coffee"),
+        ("location", str(LOCATIONS[0].pk), str(LOCATIONS[0].pk)),
+    ],
+)
+def test_follow_checks_the_target_on_the_network_and_stores_the_job(
+    run: Run, bakery: str, sessions: Sessions, by: str, target: str, stored: str
+) -> None:
+    result = run("growth", "follow", bakery, "--by", by, target, "--count", "7")
+
+    assert result.exit_code == 0, result.output
+    with sessions.begin() as session:
+        (job,) = session.scalars(select(Job)).all()
+    assert (job.kind, job.source, job.target, job.wanted, job.status) == (
+        JobKind.FOLLOW, FollowSource(by), stored, 7, JobStatus.ADDED,
+    )  # fmt: skip
+    assert f"job {job.id}: @demo_bakery will follow 7 from {by} {stored}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("by", "target", "message"),
+    [
+        ("account", "private_person", "@private_person is private: its followers cannot be listed"),
+        ("account", "no_such_user_zz", "there is no account 'no_such_user_zz' on the network"),
+        ("location", "999", "there is no location '999' on the network"),
+    ],
+)
+def test_follow_refused_by_the_network_stores_nothing(
+    run: Run, bakery: str, sessions: Sessions, by: str, target: str, message: str
+) -> None:
+    refused(run("growth", "follow", bakery, "--by", by, target), message)
+    with sessions.begin() as session:
+        assert session.scalars(select(Job)).all() == []
+
+
+def test_resume_logs_an_account_that_needs_attention_in_again(
+    run: Run, bakery: str, sessions: Sessions
+) -> None:
+    with sessions.begin() as session:
+        account = session.scalars(select(Account)).one()
+        account_id, before = account.id, account.session_secret
+        accounts_db.set_state(
+            session, account_id=account_id, state=AccountState.NEEDS_ATTENTION, reason="login"
+        )
+
+    refused(run("growth", "resume", bakery, "--password", "wrong-password"), "the password was refused")
+    with sessions.begin() as session:
+        assert session.get(Account, account_id).state is AccountState.NEEDS_ATTENTION
+    resumed = run("growth", "resume", bakery, input=f"{PASSWORD}\n")
+    assert resumed.exit_code == 0 and "demo_bakery resumed" in resumed.output, resumed.output
+    assert "needs attention (login)" in resumed.output and PASSWORD not in resumed.output
+    with sessions.begin() as session:
+        account = session.get(Account, account_id)
+        assert account.state is AccountState.ACTIVE and account.session_secret != before
