@@ -213,6 +213,10 @@ def pause(
             moved = commands.pause_job(job)
             typer.echo(f"job {job} paused" if moved else f"job {job} is not open: nothing to pause")
             return
+        with transaction() as session:
+            found = accounts_db.find_account(session, account)
+            if found.state is AccountState.NEEDS_ATTENTION:  # pausing would let resume skip the login
+                fail(f"{account} needs attention: resume it with its password instead")
         moved = commands.pause_account(account)
     typer.echo(f"{account} paused" if moved else f"{account} was not paused")
 
@@ -282,6 +286,13 @@ def likes(account: Account) -> None:
     with refusing():
         created = commands.create_like_job(account)
     typer.echo(f"job {created.id}: @{created.account} will {created.description}")
+    with transaction() as session:
+        found = accounts_db.find_account(session, created.account)
+        if not found.likes_on or found.state is not AccountState.ACTIVE:
+            state = found.state.value.replace("_", " ")
+            typer.echo(
+                f"it waits: likes are {'on' if found.likes_on else 'off'} and @{found.username} is {state}"
+            )
 
 
 @growth_app.command("jobs")

@@ -14,7 +14,7 @@ from dashboard.data import sessions
 from db.growth import accounts as accounts_db
 from db.growth import reports
 from db.growth.reports import AccountSummary, Block, JobSummary
-from rules.growth import AccountSettings, AccountState, Action, TargetStatus
+from rules.growth import AccountSettings, AccountState, Action, JobStatus, TargetStatus
 
 NOTICE_ROWS = 200
 JOB_ROWS = 200
@@ -83,9 +83,10 @@ def job_summaries(account_id: int | None = None, open_only: bool = False) -> lis
 
 
 def any_open_jobs() -> bool:
-    """Whether some job is open (added, working or paused): the page refreshes itself meanwhile."""
+    """Whether some job is at work or waiting to be (a paused one is not): the page refreshes meanwhile."""
     with sessions().begin() as session:
-        return bool(reports.jobs(session, open_only=True, limit=1))
+        open_jobs = reports.jobs(session, open_only=True, limit=JOB_ROWS)
+    return any(job.status is not JobStatus.PAUSED for job in open_jobs)
 
 
 def done_share(job: JobSummary) -> float:

@@ -148,7 +148,10 @@ def block_controls(account: AccountSummary) -> None:
 
 
 def like_job_button(account: AccountSummary) -> None:
-    if not st.button("Like job now", key=f"like-{account.id}", help="like recent posts of some followers"):
+    idle = not account.likes_on or account.state is not AccountState.ACTIVE
+    hint = "turn likes on (and the account active) first: until then a like job would wait"
+    helped = hint if idle else "like recent posts of some followers"
+    if not st.button("Like job now", key=f"like-{account.id}", help=helped, disabled=idle):
         return
     try:
         created = growth_data.create_like_job(account.id)

@@ -278,6 +278,15 @@ def test_like_job_now_once(seeded: dict[str, int], sessions: Sessions) -> None:
     assert sorted(kinds) == [JobKind.FOLLOW, JobKind.LIKE]
 
 
+def test_like_job_now_waits_for_likes_on(seeded: dict[str, int]) -> None:
+    at = page()
+    at.selectbox(key="growth_account").select(seeded["bob"]).run()
+
+    assert not at.exception
+    assert at.button(key=f"like-{seeded['bob']}").disabled  # likes are off: the job would only wait
+    assert not at.button(key=f"pause-{seeded['bob']}").disabled
+
+
 def test_a_bad_follow_job_shows_an_error_and_stores_nothing(
     seeded: dict[str, int], sessions: Sessions
 ) -> None:

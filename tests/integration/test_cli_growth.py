@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
@@ -174,6 +174,14 @@ def test_pause_resume_an_account_and_a_job(run: Run, alice: int, sessions: Sessi
     refused(run("growth", "pause", "nobody"), "there is no connected account 'nobody'")
 
 
+def test_an_account_that_needs_attention_is_not_paused(run: Run, alice: int, sessions: Sessions) -> None:
+    with sessions.begin() as session:
+        accounts_db.set_state(session, account_id=alice, state=AccountState.NEEDS_ATTENTION, reason="login")
+    refused(run("growth", "pause", "alice"), "alice needs attention: resume it with its password instead")
+    with sessions.begin() as session:
+        assert session.get(Account, alice).state is AccountState.NEEDS_ATTENTION
+
+
 def test_lift_a_block(run: Run, alice: int, sessions: Sessions) -> None:
     assert run("growth", "lift", "alice", "follow").output == "follow of alice unblocked\n"
     assert run("growth", "lift", "alice", "follow").output == "alice had no follow block\n"
@@ -185,7 +193,14 @@ def test_lift_a_block(run: Run, alice: int, sessions: Sessions) -> None:
 def test_likes_makes_one_like_job(run: Run, alice: int, sessions: Sessions) -> None:
     made = run("growth", "likes", "alice")
     assert made.exit_code == 0 and "@alice will like posts of 4 followers" in made.output
+    assert "it waits" not in made.output
     refused(run("growth", "likes", "alice"), "@alice has an open like job already")
+    assert run("growth", "pause", "alice").exit_code == 0
+    assert run("growth", "settings", "alice", "--no-likes").exit_code == 0
+    with sessions.begin() as session:
+        session.execute(delete(Job).where(Job.kind == JobKind.LIKE))
+    waiting = run("growth", "likes", "alice")
+    assert "it waits: likes are off and @alice is paused" in waiting.output
     with sessions.begin() as session:
         assert session.scalars(select(Job.kind).where(Job.kind == JobKind.LIKE)).all() == [JobKind.LIKE]
 
