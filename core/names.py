@@ -44,7 +44,6 @@ def analyse_run_name(brief_id: int) -> str:
     return f"analyse brief {brief_id}"
 
 
-
 def sync_run_name(account_id: int) -> str:
     """A sync-account run."""
     return f"sync account {account_id}"

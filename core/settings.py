@@ -203,7 +203,6 @@ class GrowthSettings(JobLogic):
     gate_seconds: float = Field(
         1.0, gt=0, le=60, description="a batch re-reads its account's state and blocks at least this often"
     )
-    sync_page_size: int = Field(200, ge=1, le=200, description="users asked for per followers page")
     syncs_at_once: int = Field(20, ge=1, le=200, description="accounts synced side by side in one run")
     enforce_quotas: bool = Field(True, description="off only for benchmarks: no per-account quotas at all")
 

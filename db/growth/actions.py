@@ -485,21 +485,22 @@ def freeze(
     reason: str,
     now: datetime | None = None,
 ) -> datetime:
-    """Freeze ``action`` of the account for ``hours`` on every worker, with a notice (once per block)."""
+    """Freeze ``action`` of the account for ``hours`` on every worker, with a notice (once per block:
+    a block already in force is kept). Returns when the block ends."""
     now = now or utcnow()
     until = now + timedelta(hours=hours)
-    existing = session.get(Cooldown, (account_id, action))
-    if existing is not None and existing.until > now:
-        return existing.until
     statement = upsert_insert(session, Cooldown)
-    session.execute(
+    started = session.execute(  # the write comes first: two workers blocked at once write one block
         statement.values(
             account_id=account_id, action=action, until=until, reason=reason, created_at=now
         ).on_conflict_do_update(
             index_elements=["account_id", "action"],
             set_={"until": until, "reason": reason, "created_at": now},
+            where=Cooldown.until <= now,
         )
-    )
+    ).rowcount
+    if not started:
+        return session.get(Cooldown, (account_id, action)).until
     notify(
         session,
         account_id=account_id,

@@ -51,6 +51,13 @@ def test_every_entrypoint_imports_a_flow(spec: Any) -> None:
     assert isinstance(load_flow_from_entrypoint(str(PROJECT_ROOT / spec.entrypoint)), Flow)
 
 
+def _described(schedule: Any) -> dict[str, Any]:
+    """A built schedule in prefect.yaml's terms: its interval, or its cron line and time zone."""
+    if hasattr(schedule, "interval"):
+        return {"interval": schedule.interval}
+    return {"cron": schedule.cron, "timezone": schedule.timezone}
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
 def test_embedded_deployment_matches_prefect_yaml(spec: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(PROJECT_ROOT)
@@ -61,8 +68,10 @@ def test_embedded_deployment_matches_prefect_yaml(spec: Any, monkeypatch: pytest
     assert deployment.tags == spec.tags
     assert deployment.parameters == spec.parameters
     assert deployment.description == spec.description
-    intervals = [schedule.schedule.interval for schedule in deployment.schedules]
-    assert intervals == [timedelta(seconds=config["interval"]) for config in spec.schedules]
+    assert [_described(schedule.schedule) for schedule in deployment.schedules] == [
+        {"interval": timedelta(seconds=config["interval"])} if "interval" in config else config
+        for config in spec.schedules
+    ]
     if spec.schedules:
         assert spec.concurrency_limit == SWEEP_LIMIT
         assert deployment.concurrency_limit == 1
