@@ -286,13 +286,6 @@ def likes(account: Account) -> None:
     with refusing():
         created = commands.create_like_job(account)
     typer.echo(f"job {created.id}: @{created.account} will {created.description}")
-    with transaction() as session:
-        found = accounts_db.find_account(session, created.account)
-        if not found.likes_on or found.state is not AccountState.ACTIVE:
-            state = found.state.value.replace("_", " ")
-            typer.echo(
-                f"it waits: likes are {'on' if found.likes_on else 'off'} and @{found.username} is {state}"
-            )
 
 
 @growth_app.command("jobs")

@@ -59,10 +59,16 @@ class CreatedJob:
 def _settings_of(
     values: AccountSettings | dict[str, Any] | None, base: AccountSettings | None = None
 ) -> AccountSettings:
-    """Account settings from a mapping of changes over ``base``; ValueError names each bad field."""
+    """Account settings from a mapping of changes over ``base`` (nested ones too: ``{"like_quota":
+    {"per_hour": 5}}`` keeps the daily bound); ValueError names each bad field."""
     if isinstance(values, AccountSettings):
         return values
-    merged = (base or AccountSettings()).model_dump() | dict(values or {})
+    merged = (base or AccountSettings()).model_dump()
+    for name, value in (values or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = merged[name] | value
+        else:
+            merged[name] = value
     try:
         return AccountSettings.model_validate(merged)
     except ValidationError as exc:
@@ -147,17 +153,22 @@ def change_account(
 
 
 def pause_account(account: int | str) -> bool:
-    """Stop all work of the account (its running batches stop before their next action)."""
+    """Stop all work of an active account (its running batches stop before their next action);
+    False if it was not active. One that needs attention stays so: it needs a new login first."""
     with session_factory().begin() as session:
         found = growth_accounts.find_account(session, account)
         return growth_accounts.set_state(
-            session, account_id=found.id, state=AccountState.PAUSED, reason="paused by its owner"
+            session,
+            account_id=found.id,
+            state=AccountState.PAUSED,
+            reason="paused by its owner",
+            from_=(AccountState.ACTIVE,),
         )
 
 
 def resume_account(account: int | str, *, password: str | None = None) -> bool:
-    """Let the account work again. One that needs attention (a challenge, a login required) is
-    logged in again with ``password`` first; without it, ValueError."""
+    """Let a paused account work again; False if it was not paused. One that needs attention (a
+    challenge, a login required) is logged in again with ``password`` first; without it, ValueError."""
     with session_factory().begin() as session:
         found = growth_accounts.find_account(session, account)
         state, username, account_id = found.state, found.username, found.id
@@ -253,6 +264,10 @@ def create_like_job(account: int | str) -> CreatedJob:
     """A like job now (the plan-likes sweep opens them on its own when likes are on)."""
     with session_factory().begin() as session:
         found = growth_accounts.find_account(session, account)
+        if not found.likes_on:
+            raise ValueError(f"likes are off for @{found.username}: switch them on first")
+        if found.state is not AccountState.ACTIVE:
+            raise ValueError(f"@{found.username} is {found.state.value.replace('_', ' ')}: resume it first")
         if growth_jobs.open_job(session, account_id=found.id, kind=JobKind.LIKE) is not None:
             raise ValueError(f"@{found.username} has an open like job already")
         wanted = job_logic(session).followers_per_like_job

@@ -193,16 +193,15 @@ def test_lift_a_block(run: Run, alice: int, sessions: Sessions) -> None:
 def test_likes_makes_one_like_job(run: Run, alice: int, sessions: Sessions) -> None:
     made = run("growth", "likes", "alice")
     assert made.exit_code == 0 and "@alice will like posts of 4 followers" in made.output
-    assert "it waits" not in made.output
     refused(run("growth", "likes", "alice"), "@alice has an open like job already")
-    assert run("growth", "pause", "alice").exit_code == 0
-    assert run("growth", "settings", "alice", "--no-likes").exit_code == 0
     with sessions.begin() as session:
         session.execute(delete(Job).where(Job.kind == JobKind.LIKE))
-    waiting = run("growth", "likes", "alice")
-    assert "it waits: likes are off and @alice is paused" in waiting.output
+    assert run("growth", "pause", "alice").exit_code == 0
+    refused(run("growth", "likes", "alice"), "@alice is paused: resume it first")
+    assert run("growth", "settings", "alice", "--no-likes").exit_code == 0
+    refused(run("growth", "likes", "alice"), "likes are off for @alice: switch them on first")
     with sessions.begin() as session:
-        assert session.scalars(select(Job.kind).where(Job.kind == JobKind.LIKE)).all() == [JobKind.LIKE]
+        assert session.scalars(select(Job.kind).where(Job.kind == JobKind.LIKE)).all() == []
 
 
 @pytest.mark.parametrize(
