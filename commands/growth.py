@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from connectors.growth.backends import log_in, open_network
 from connectors.growth.base import Network, NetworkError
-from connectors.growth.http import login, network_client
 from core.settings import JobLogic, describe_settings_errors, get_settings
 from db.engine import session_factory
 from db.growth import accounts as growth_accounts
@@ -109,7 +109,7 @@ def add_account(
         raise ValueError("the owner is empty")
     if not password:
         raise ValueError("the password is empty")
-    logged_in = _on_network(lambda: login(get_settings().network, username, password))
+    logged_in = _on_network(lambda: log_in(get_settings().network, username, password))
     with session_factory().begin() as session:
         account = growth_accounts.add_account(
             session,
@@ -175,7 +175,7 @@ def resume_account(account: int | str, *, password: str | None = None) -> bool:
     if state is AccountState.NEEDS_ATTENTION:
         if not password:
             raise ValueError(f"@{username} needs attention: give its password to log it in again")
-        logged_in = _on_network(lambda: login(get_settings().network, username, password))
+        logged_in = _on_network(lambda: log_in(get_settings().network, username, password))
     with session_factory().begin() as session:
         if state is AccountState.NEEDS_ATTENTION:
             growth_accounts.replace_session(session, account_id=account_id, secret=logged_in.session)
@@ -239,7 +239,7 @@ def create_follow_job(
         login_ = growth_accounts.login_of(session, account_id=found.id)
 
     async def check() -> str:
-        async with network_client(get_settings().network, login_.session) as network:
+        async with open_network(get_settings().network, login_.session) as network:
             try:
                 return await _check_target(network, source, target)
             except NetworkError as exc:

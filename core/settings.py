@@ -137,6 +137,9 @@ class PlatformsSettings(BaseModel):
 class NetworkSettings(BaseModel):
     """The photo network the growth domain acts on (its private v1 API lives under ``base_url``)."""
 
+    backend: Literal["http", "instagrapi"] = Field(
+        "http", description="the network's HTTP API (the sandbox in development) or instagrapi"
+    )
     base_url: str = "http://127.0.0.1:8001/network"
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(
