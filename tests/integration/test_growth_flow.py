@@ -383,3 +383,23 @@ def test_the_flows_plan_and_run_follow_jobs(network: str, sessions: Sessions, pr
     assert asyncio.run(run_follows())["done"] == 5
     assert _job(sessions, job.id).status is JobStatus.PROCESSED
     assert json.dumps(counters(network)["duplicates"]) == "[]"
+
+
+def test_pacing_spaces_actions_and_a_pause_stops_a_waiting_batch(network: str, sessions: Sessions) -> None:
+    _add(**LOOSE | {"min_delay": 3, "max_delay": 3})
+    set_env({"SWITCHYARD_GROWTH__ACTION_CONCURRENCY": "1"})
+    job = commands.create_follow_job("demo_bakery", source="hashtag", target="art", count=5)
+    _plan_all(JobKind.FOLLOW)
+
+    async def run_and_pause() -> Any:
+        batch = asyncio.create_task(act(*claim_for_acting(JobKind.FOLLOW)))
+        while counters(network)["accounts"].get("demo_bakery", {}).get("follow", {}).get("applied", 0) < 2:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(commands.pause_account, "demo_bakery")  # during the third one's wait
+        return await batch
+
+    result = asyncio.run(run_and_pause())
+    assert result.done == 2 and result.deferred == 3
+    assert "paused" in result.waiting_for
+    assert counters(network)["accounts"]["demo_bakery"]["follow"]["received"] == 2
+    assert _job(sessions, job.id).status is JobStatus.FOLLOWS
