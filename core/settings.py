@@ -318,14 +318,14 @@ class Settings(BaseSettings):
             f"platforms.{platform}.api_key": (self.platforms.of(platform).api_key, DEV_PLATFORM_KEY)
             for platform in PLATFORMS
         }
-        if any(key.get_secret_value() == DEV_SECRET_KEY for key in self.secret_keys):
-            raise ValueError("secret_keys holds the development key: set SWITCHYARD_SECRET_KEYS")
         for name, (secret, placeholder) in secrets.items():
             variable = "SWITCHYARD_" + name.upper().replace(".", "__")
             if secret.get_secret_value() == placeholder:
                 raise ValueError(f"{name} is the development placeholder: set {variable}")
             if len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 raise ValueError(f"{name} is shorter than {MIN_SECRET_LENGTH} characters: set {variable}")
+        if any(key.get_secret_value() == DEV_SECRET_KEY for key in self.secret_keys):
+            raise ValueError("secret_keys holds the development key: set SWITCHYARD_SECRET_KEYS")
         return self
 
     @model_validator(mode="after")
