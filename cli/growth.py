@@ -20,7 +20,7 @@ from core.settings import JobLogic
 from db.growth import accounts as accounts_db
 from db.growth import reports
 from db.growth.models import Job
-from rules.growth import AccountSettings, AccountState, Action, TargetStatus
+from rules.growth import AccountSettings, AccountState, Action, JobStatus, TargetStatus
 
 growth_app = typer.Typer(
     help="Growth: likes, follows and unfollows for connected accounts of the photo network.",
@@ -234,8 +234,12 @@ def resume(
         fail("give an account or --job N")
     with refusing():
         if job is not None:
-            moved = commands.resume_job(job)
-            typer.echo(f"job {job} resumed" if moved else f"job {job} is not paused: nothing to resume")
+            resumed = commands.resume_job(job)
+            if resumed is None:
+                typer.echo(f"job {job} is not paused: nothing to resume")
+                return
+            typer.echo(f"job {job} resumed")
+            _start_job(job, resumed is JobStatus.FOLLOWS)
             return
         if password is None:
             with transaction() as session:
@@ -278,6 +282,7 @@ def follow(
     with refusing():
         created = commands.create_follow_job(account, source=by.strip().lower(), target=target, count=count)
     typer.echo(f"job {created.id}: @{created.account} will {created.description}")
+    _start_job(created.id, planned=False)
 
 
 @growth_app.command("likes")
@@ -286,6 +291,16 @@ def likes(account: Account) -> None:
     with refusing():
         created = commands.create_like_job(account)
     typer.echo(f"job {created.id}: @{created.account} will {created.description}")
+    _start_job(created.id, planned=False)
+
+
+def _start_job(job_id: int, planned: bool) -> None:
+    """Start the run that works the job now (plan it, or act when ``planned``), and say what happened."""
+    from deployments.runs import start_growth_job  # imports Prefect (seconds): only when it is needed
+
+    with transaction() as session:
+        kind = session.get(Job, job_id).kind
+    typer.echo(start_growth_job(kind, planned, f"Job {job_id}"))
 
 
 @growth_app.command("jobs")

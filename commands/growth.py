@@ -32,6 +32,7 @@ from rules.growth import (
     ErrorKind,
     FollowSource,
     JobKind,
+    JobStatus,
     check_timezone,
     normalise_hashtag,
     normalise_username,
@@ -281,10 +282,14 @@ def pause_job(job_id: int) -> bool:
         return growth_jobs.pause_job(session, job_id=job_id)
 
 
-def resume_job(job_id: int) -> bool:
+def resume_job(job_id: int) -> JobStatus | None:
+    """Resume a paused job where it was; the status it resumed to (``follows``: acting, ``added``:
+    planning again), None if it was not paused."""
     with session_factory().begin() as session:
         _job_exists(session, job_id)
-        return growth_jobs.resume_job(session, job_id=job_id)
+        if not growth_jobs.resume_job(session, job_id=job_id):
+            return None
+        return session.get(Job, job_id).status
 
 
 def _job_exists(session: Session, job_id: int) -> None:

@@ -272,7 +272,7 @@ def pause_job(job_id: int) -> bool:
     return commands.pause_job(job_id)
 
 
-def resume_job(job_id: int) -> bool:
+def resume_job(job_id: int) -> JobStatus | None:
     return commands.resume_job(job_id)
 
 

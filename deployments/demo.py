@@ -30,7 +30,7 @@ from db.base import utcnow
 from db.engine import session_factory
 from db.mailing import count_clients
 from deployments.readiness import wait_for_prefect_api
-from deployments.runs import start_collection, start_dispatch, start_processing, start_sync
+from deployments.runs import start_collection, start_dispatch, start_growth_job, start_processing, start_sync
 
 DEMO_KEYWORDS = ["新能源汽车", "咖啡"]
 DEMO_PAGES = [
@@ -122,7 +122,10 @@ def submit_demo_growth(sandbox_url: str) -> str:
     budget = f"{sandbox_url}/network/_control/accounts/demo_gallery/block_budget"
     httpx.put(budget, json={"budget": DEMO_BLOCK_AFTER}, timeout=5).raise_for_status()
     job = growth_commands.create_follow_job("demo_gallery", source="hashtag", target="art", count=30)
-    return " ".join(said) + f" Follow job {job.id}: {job.description} for @{job.account}."
+    said.append(
+        start_growth_job(job.kind, False, f"Follow job {job.id} ({job.description} for @{job.account})")
+    )
+    return " ".join(said)
 
 
 def seed_once(record: Path, item: str, submit: Callable[[], str]) -> str:

@@ -157,7 +157,8 @@ def like_job_button(account: AccountSummary) -> None:
         created = growth_data.create_like_job(account.id)
     except ValueError as exc:
         report(("error", f"No like job: {exc}."))
-    report(("success", f"Job {created.id} stored: {created.description}."))
+    started = runs.start_growth_job(created.kind, False, f"Job {created.id}")
+    report(("success", f"Job {created.id} stored: {created.description}."), ("info", started))
 
 
 def follow_job_form(account: AccountSummary) -> None:
@@ -182,7 +183,7 @@ def follow_job_form(account: AccountSummary) -> None:
         (str(source), target, int(count)),
         store=lambda: growth_data.create_follow_job(account.id, str(source), target, int(count)),
         stored=lambda job: f"Job {job.id} stored: {job.description}.",
-        start=lambda job: "The scheduled follow runs pick it up.",
+        start=lambda job: runs.start_growth_job(job.kind, False, f"Job {job.id}"),
     )
     if created is not None:
         st.session_state[SELECTED_JOB] = created.id
@@ -374,8 +375,11 @@ def job_buttons(job: JobSummary) -> None:
         moved = growth_data.pause_job(job.id)
         report(("success", f"Job {job.id} paused.") if moved else ("info", f"Job {job.id} had ended."))
     if job.status is JobStatus.PAUSED and st.button("Resume job", key=f"resume-job-{job.id}"):
-        moved = growth_data.resume_job(job.id)
-        report(("success", f"Job {job.id} resumed.") if moved else ("info", f"Job {job.id} was not paused."))
+        resumed = growth_data.resume_job(job.id)
+        if resumed is None:
+            report(("info", f"Job {job.id} was not paused."))
+        started = runs.start_growth_job(job.kind, resumed is JobStatus.FOLLOWS, f"Job {job.id}")
+        report(("success", f"Job {job.id} resumed."), ("info", started))
 
 
 def show_job(job: JobSummary) -> None:

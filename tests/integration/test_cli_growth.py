@@ -164,7 +164,8 @@ def test_pause_resume_an_account_and_a_job(run: Run, alice: int, sessions: Sessi
     assert (
         run("growth", "pause", "--job", str(job_id)).output == f"job {job_id} is not open: nothing to pause\n"
     )
-    assert run("growth", "resume", "--job", str(job_id)).output == f"job {job_id} resumed\n"
+    resumed = run("growth", "resume", "--job", str(job_id)).output
+    assert resumed.startswith(f"job {job_id} resumed\nJob {job_id} is stored")  # and what starts it
     with sessions.begin() as session:
         assert session.get(Job, job_id).status is JobStatus.FOLLOWS
         assert session.get(Account, alice).state is AccountState.ACTIVE
