@@ -25,6 +25,7 @@ from pydantic import Field
 
 from core.names import (
     PLAN_FOLLOWS_RUN,
+    PLAN_LIKES_NOW,
     PLAN_LIKES_RUN,
     RUN_FOLLOWS_NOW,
     RUN_FOLLOWS_RUN,
@@ -66,13 +67,13 @@ async def _in_lanes(
     return [result for results in lanes for result in results]
 
 
-async def _start_acting(deployment: str, run_name: str) -> bool:
-    """Start the acting deployment now for jobs just planned (its sweep is only a backstop); False if
-    it could not be started (the sweep takes them then)."""
+async def _start_next(deployment: str, run_name: str) -> bool:
+    """Start the next deployment now for work just made ready (its sweep is only a backstop); False
+    if it could not be started (the sweep takes the work then)."""
     try:
         await run_deployment(name=deployment, flow_run_name=run_name, timeout=0)
     except ObjectNotFound:
-        get_run_logger().info("no %s deployment: the planned jobs wait for its sweep", deployment)
+        get_run_logger().info("no %s deployment: the work waits for its sweep", deployment)
         return False
     except Exception as exc:  # the server refused or is gone: the jobs are stored, the sweep takes them
         get_run_logger().warning(
@@ -86,7 +87,7 @@ async def _plan(kind: JobKind, acting: str, acting_run: str) -> dict[str, int]:
     abandoned = fail_abandoned_jobs()
     results: list[PlanResult] = await _in_lanes(lambda: claim_for_planning(kind), plan_job)
     if any(result.status is JobStatus.FOLLOWS for result in results):
-        await _start_acting(acting, acting_run)
+        await _start_next(acting, acting_run)
     totals = {
         "jobs": len(results),
         "candidates": sum(r.candidates for r in results),
@@ -123,6 +124,8 @@ async def sync_account(
     """Fetch one account's details, then its followers and followings (started when it is added)."""
     result: SyncResult = await sync_account_task(account_id)
     get_run_logger().info("synced @%s: %s", result.username, result)
+    if result.error is None and result.likes_on:  # its followers are known now: a like job can start
+        await _start_next(PLAN_LIKES_NOW, PLAN_LIKES_RUN)
     return result.__dict__
 
 
