@@ -103,12 +103,13 @@ async def sync(account_id: int) -> SyncResult:
         error, challenged = str(exc), exc.kind is ErrorKind.CHALLENGE
     except CallsSpent as exc:
         error = str(exc)
-    await asyncio.to_thread(lambda: _finish(account_id, error, challenged=challenged))
+    likes_on = await asyncio.to_thread(lambda: _finish(account_id, error, challenged=challenged))
     return SyncResult(
         account_id=account_id,
         username=login.username,
         seconds=time.perf_counter() - began,
         error=error,
+        likes_on=likes_on,
         **counts,
     )
 

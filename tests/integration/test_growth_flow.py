@@ -134,6 +134,7 @@ def test_a_sync_stores_details_followers_and_followings_and_sees_removals(
 ) -> None:
     account_id = _add()
     first = asyncio.run(sync(account_id))
+    assert first.likes_on  # so the flow starts its like planning at once
     bakery = CATALOG["demo_bakery"]
     assert (first.error, first.followers, first.followings) == (None, bakery.followers, bakery.followings)
     control(network, "POST", "accounts/demo_bakery/remove_followers", count=50)
