@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from connectors.growth.backends import log_in, open_network
 from connectors.growth.base import Network, NetworkError
-from connectors.growth.http import login, network_client
 from core.settings import JobLogic, describe_settings_errors, get_settings
 from db.engine import session_factory
 from db.growth import accounts as growth_accounts
@@ -32,6 +32,7 @@ from rules.growth import (
     ErrorKind,
     FollowSource,
     JobKind,
+    JobStatus,
     check_timezone,
     normalise_hashtag,
     normalise_username,
@@ -59,10 +60,16 @@ class CreatedJob:
 def _settings_of(
     values: AccountSettings | dict[str, Any] | None, base: AccountSettings | None = None
 ) -> AccountSettings:
-    """Account settings from a mapping of changes over ``base``; ValueError names each bad field."""
+    """Account settings from a mapping of changes over ``base`` (nested ones too: ``{"like_quota":
+    {"per_hour": 5}}`` keeps the daily bound); ValueError names each bad field."""
     if isinstance(values, AccountSettings):
         return values
-    merged = (base or AccountSettings()).model_dump() | dict(values or {})
+    merged = (base or AccountSettings()).model_dump()
+    for name, value in (values or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = merged[name] | value
+        else:
+            merged[name] = value
     try:
         return AccountSettings.model_validate(merged)
     except ValidationError as exc:
@@ -103,7 +110,7 @@ def add_account(
         raise ValueError("the owner is empty")
     if not password:
         raise ValueError("the password is empty")
-    logged_in = _on_network(lambda: login(get_settings().network, username, password))
+    logged_in = _on_network(lambda: log_in(get_settings().network, username, password))
     with session_factory().begin() as session:
         account = growth_accounts.add_account(
             session,
@@ -147,24 +154,29 @@ def change_account(
 
 
 def pause_account(account: int | str) -> bool:
-    """Stop all work of the account (its running batches stop before their next action)."""
+    """Stop all work of an active account (its running batches stop before their next action);
+    False if it was not active. One that needs attention stays so: it needs a new login first."""
     with session_factory().begin() as session:
         found = growth_accounts.find_account(session, account)
         return growth_accounts.set_state(
-            session, account_id=found.id, state=AccountState.PAUSED, reason="paused by its owner"
+            session,
+            account_id=found.id,
+            state=AccountState.PAUSED,
+            reason="paused by its owner",
+            from_=(AccountState.ACTIVE,),
         )
 
 
 def resume_account(account: int | str, *, password: str | None = None) -> bool:
-    """Let the account work again. One that needs attention (a challenge, a login required) is
-    logged in again with ``password`` first; without it, ValueError."""
+    """Let a paused account work again; False if it was not paused. One that needs attention (a
+    challenge, a login required) is logged in again with ``password`` first; without it, ValueError."""
     with session_factory().begin() as session:
         found = growth_accounts.find_account(session, account)
         state, username, account_id = found.state, found.username, found.id
     if state is AccountState.NEEDS_ATTENTION:
         if not password:
             raise ValueError(f"@{username} needs attention: give its password to log it in again")
-        logged_in = _on_network(lambda: login(get_settings().network, username, password))
+        logged_in = _on_network(lambda: log_in(get_settings().network, username, password))
     with session_factory().begin() as session:
         if state is AccountState.NEEDS_ATTENTION:
             growth_accounts.replace_session(session, account_id=account_id, secret=logged_in.session)
@@ -228,7 +240,7 @@ def create_follow_job(
         login_ = growth_accounts.login_of(session, account_id=found.id)
 
     async def check() -> str:
-        async with network_client(get_settings().network, login_.session) as network:
+        async with open_network(get_settings().network, login_.session) as network:
             try:
                 return await _check_target(network, source, target)
             except NetworkError as exc:
@@ -253,6 +265,10 @@ def create_like_job(account: int | str) -> CreatedJob:
     """A like job now (the plan-likes sweep opens them on its own when likes are on)."""
     with session_factory().begin() as session:
         found = growth_accounts.find_account(session, account)
+        if not found.likes_on:
+            raise ValueError(f"likes are off for @{found.username}: switch them on first")
+        if found.state is not AccountState.ACTIVE:
+            raise ValueError(f"@{found.username} is {found.state.value.replace('_', ' ')}: resume it first")
         if growth_jobs.open_job(session, account_id=found.id, kind=JobKind.LIKE) is not None:
             raise ValueError(f"@{found.username} has an open like job already")
         wanted = job_logic(session).followers_per_like_job
@@ -266,10 +282,14 @@ def pause_job(job_id: int) -> bool:
         return growth_jobs.pause_job(session, job_id=job_id)
 
 
-def resume_job(job_id: int) -> bool:
+def resume_job(job_id: int) -> JobStatus | None:
+    """Resume a paused job where it was; the status it resumed to (``follows``: acting, ``added``:
+    planning again), None if it was not paused."""
     with session_factory().begin() as session:
         _job_exists(session, job_id)
-        return growth_jobs.resume_job(session, job_id=job_id)
+        if not growth_jobs.resume_job(session, job_id=job_id):
+            return None
+        return session.get(Job, job_id).status
 
 
 def _job_exists(session: Session, job_id: int) -> None:

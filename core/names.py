@@ -22,6 +22,15 @@ RUN_LIKES = "run-likes/run-likes"
 PLAN_FOLLOWS = "plan-follows/plan-follows"
 RUN_FOLLOWS = "run-follows/run-follows"
 RUN_UNFOLLOWS = "run-unfollows/run-unfollows"
+# growth's sweeps are backstops every five minutes; work that appears starts these at once
+PLAN_LIKES_NOW = "plan-likes/plan-likes-now"
+PLAN_FOLLOWS_NOW = "plan-follows/plan-follows-now"
+RUN_FOLLOWS_NOW = "run-follows/run-follows-now"
+RUN_LIKES_NOW = "run-likes/run-likes-now"
+PLAN_LIKES_RUN = "plan like jobs"
+PLAN_FOLLOWS_RUN = "plan follow jobs"
+RUN_FOLLOWS_RUN = "run follow jobs"
+RUN_LIKES_RUN = "run like jobs"
 
 
 def pending_run_name(request_id: int | None) -> str:

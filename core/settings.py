@@ -137,6 +137,9 @@ class PlatformsSettings(BaseModel):
 class NetworkSettings(BaseModel):
     """The photo network the growth domain acts on (its private v1 API lives under ``base_url``)."""
 
+    backend: Literal["http", "instagrapi"] = Field(
+        "http", description="the network's HTTP API (the sandbox in development) or instagrapi"
+    )
     base_url: str = "http://127.0.0.1:8001/network"
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(
@@ -315,14 +318,14 @@ class Settings(BaseSettings):
             f"platforms.{platform}.api_key": (self.platforms.of(platform).api_key, DEV_PLATFORM_KEY)
             for platform in PLATFORMS
         }
-        if any(key.get_secret_value() == DEV_SECRET_KEY for key in self.secret_keys):
-            raise ValueError("secret_keys holds the development key: set SWITCHYARD_SECRET_KEYS")
         for name, (secret, placeholder) in secrets.items():
             variable = "SWITCHYARD_" + name.upper().replace(".", "__")
             if secret.get_secret_value() == placeholder:
                 raise ValueError(f"{name} is the development placeholder: set {variable}")
             if len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 raise ValueError(f"{name} is shorter than {MIN_SECRET_LENGTH} characters: set {variable}")
+        if any(key.get_secret_value() == DEV_SECRET_KEY for key in self.secret_keys):
+            raise ValueError("secret_keys holds the development key: set SWITCHYARD_SECRET_KEYS")
         return self
 
     @model_validator(mode="after")

@@ -1,7 +1,8 @@
 """The last process of ``make demo``: waits for the platform, seeds the demo once, says where to look.
 
-The demo request, mailing and brief are submitted on the first start only: ``var/demo-seeded.json``
-records each one, so a second ``make demo`` on the same ``var/`` sends and orders nothing again.
+The demo request, mailing, brief and growth accounts are submitted on the first start only:
+``var/demo-seeded.json`` records each one, so a second ``make demo`` on the same ``var/`` sends and
+orders nothing again.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from prefect import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectNotFound
 
+from commands import growth as growth_commands
 from commands import mailing as mailing_commands
 from commands.briefs import order_brief
 from commands.webpages import submit_pages
-from core.names import COLLECT_BRIEF, COUNT_REQUEST
+from core.names import COLLECT_BRIEF, COUNT_REQUEST, SYNC_ACCOUNT
 from core.settings import get_settings
 from db.base import utcnow
 from db.engine import session_factory
 from db.mailing import count_clients
 from deployments.readiness import wait_for_prefect_api
-from deployments.runs import start_collection, start_dispatch, start_processing
+from deployments.runs import start_collection, start_dispatch, start_growth_job, start_processing, start_sync
 
 DEMO_KEYWORDS = ["新能源汽车", "咖啡"]
 DEMO_PAGES = [
@@ -45,6 +47,10 @@ DEMO_PAGES = [
     *(f"gen/{n}" for n in range(40)),
 ]
 DEMO_REFUSED = ["ftp://example.com/file", "http://10.0.0.1/admin"]
+DEMO_ACCOUNTS = ("demo_bakery", "demo_gallery")  # sandbox accounts, see sandbox/network/graph.py
+# a few seconds between actions (not the 30–70 s of the defaults) so the demo moves while you watch
+DEMO_ACCOUNT_SETTINGS = {"min_delay": 2, "max_delay": 5, "skip": {"max_ratio": 20}}
+DEMO_BLOCK_AFTER = 15  # the gallery's follows are blocked after this many, to show a block and its notice
 
 
 async def wait_for_deployment(name: str, timeout: float = 180.0) -> None:
@@ -97,6 +103,31 @@ def submit_demo_brief() -> str:
     return start_collection(order_brief(DEMO_KEYWORDS).id)
 
 
+def submit_demo_growth(sandbox_url: str) -> str:
+    """Connect two sandbox accounts with likes and follows on and start their first syncs; a follow
+    job by hashtag for the gallery, whose follows the sandbox blocks after a few."""
+    password = get_settings().sandbox.network_password
+    said = []
+    for username in DEMO_ACCOUNTS:
+        added = growth_commands.add_account(
+            owner="demo",
+            username=username,
+            password=password,
+            timezone="Europe/Moscow",
+            settings=DEMO_ACCOUNT_SETTINGS,
+            likes_on=True,
+            follows_on=True,
+        )
+        said.append(start_sync(added.id))
+    budget = f"{sandbox_url}/network/_control/accounts/demo_gallery/block_budget"
+    httpx.put(budget, json={"budget": DEMO_BLOCK_AFTER}, timeout=5).raise_for_status()
+    job = growth_commands.create_follow_job("demo_gallery", source="hashtag", target="art", count=30)
+    said.append(
+        start_growth_job(job.kind, False, f"Follow job {job.id} ({job.description} for @{job.account})")
+    )
+    return " ".join(said)
+
+
 def seed_once(record: Path, item: str, submit: Callable[[], str]) -> str:
     """Run ``submit`` unless ``record`` says ``item`` was seeded already; what to tell the person."""
     done: dict[str, dict[str, str]] = (
@@ -117,10 +148,12 @@ def main() -> None:
     wait_for_sandbox(sandbox_url)
     asyncio.run(wait_for_deployment(COUNT_REQUEST))
     asyncio.run(wait_for_deployment(COLLECT_BRIEF))
+    asyncio.run(wait_for_deployment(SYNC_ACCOUNT))
     record = settings.data_dir / "demo-seeded.json"
     request = seed_once(record, "request", lambda: submit_demo(sandbox_url))
     mailing = seed_once(record, "mailing", submit_demo_mailing)
     brief = seed_once(record, "brief", submit_demo_brief)
+    growth = seed_once(record, "growth", lambda: submit_demo_growth(sandbox_url))
     print(
         "\n"
         "Switchyard demo is running\n"
@@ -131,6 +164,7 @@ def main() -> None:
         f"URLs there.\nDemo mailing: {mailing}\n"
         "Watch it on the dashboard's Mailings page.\n"
         f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page.\n"
+        f"Demo growth: {growth}\nWatch the accounts, jobs, quotas and notices on the Growth page.\n"
         f"The demo seeds once: delete {record} to seed again. Ctrl-C stops everything.\n",
         flush=True,
     )

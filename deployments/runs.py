@@ -19,13 +19,26 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
+from core.display import plural
 from core.names import (
     COLLECT_BRIEF,
     COUNT_REQUEST,
     DISPATCH_MAILING,
     DISPATCH_MAILINGS,
+    PLAN_FOLLOWS,
+    PLAN_FOLLOWS_NOW,
+    PLAN_FOLLOWS_RUN,
+    PLAN_LIKES,
+    PLAN_LIKES_NOW,
+    PLAN_LIKES_RUN,
     PROCESS_BRIEFS,
     PROCESS_PENDING,
+    RUN_FOLLOWS,
+    RUN_FOLLOWS_NOW,
+    RUN_FOLLOWS_RUN,
+    RUN_LIKES,
+    RUN_LIKES_NOW,
+    RUN_LIKES_RUN,
     SYNC_ACCOUNT,
     SYNC_ACCOUNTS,
     collect_run_name,
@@ -34,6 +47,7 @@ from core.names import (
     sync_run_name,
 )
 from core.settings import get_settings
+from deployments.specs import load_specs
 
 logger = logging.getLogger(__name__)
 SERVE_HINT = "start them with `make demo` or `python -m deployments.serve`, or `make deploy` and workers"
@@ -50,7 +64,23 @@ def _when_missing(sweep: str) -> str:
         return f"there is no scheduled {sweep_name} either, {NOTHING}"
     if found.paused or not any(schedule.active for schedule in found.schedules):
         return f"the {sweep_name} schedule is paused (no serve process is running), {NOTHING}"
-    return f"the scheduled {sweep_name} run will pick it up within a minute"
+    return f"the scheduled {sweep_name} run will pick it up {_how_soon(sweep, list(found.schedules))}"
+
+
+def _how_soon(sweep: str, schedules: list[Any] | None = None) -> str:
+    """When the sweep ``sweep`` (``flow/deployment``) next runs, in words: from its ``schedules`` on the
+    server (Prefect's deployment schedules) if given, else from prefect.yaml."""
+    if schedules is None:
+        configured = next((spec.schedules for spec in load_specs() if spec.full_name == sweep), [])
+        seconds = [float(config["interval"]) for config in configured if "interval" in config]
+    else:
+        configured = schedules
+        intervals = [getattr(item.schedule, "interval", None) for item in schedules]
+        seconds = [interval.total_seconds() for interval in intervals if interval is not None]
+    if not seconds:
+        return "at its next scheduled time" if configured else "when one is started"
+    shortest = min(seconds)
+    return "within a minute" if shortest <= 60 else f"within {plural(round(shortest / 60), 'minute')}"
 
 
 def _who_runs(deployment: str) -> str:
@@ -86,7 +116,7 @@ def start_run(
         reason, later = f"the Prefect server has no deployment {deployment}", _when_missing(sweep)
     except Exception as exc:  # server down or refusing: the work is stored anyway
         reason = str(exc) or type(exc).__name__
-        later = f"the scheduled {sweep_name} run will pick it up within a minute once the server answers"
+        later = f"the scheduled {sweep_name} run will pick it up {_how_soon(sweep)} once the server answers"
     else:
         link = f"{get_settings().prefect_ui_url}/runs/flow-run/{flow_run.id}"
         return f"Started flow run [{flow_run.name}]({link}) for {subject.lower()}{_who_runs(deployment)}."
@@ -151,3 +181,15 @@ def start_sync(account_id: int) -> str:
         f"Account {account_id}",
         SYNC_ACCOUNTS,
     )
+
+
+def start_growth_job(kind: str, planned: bool, subject: str) -> str:
+    """Work a stored (or resumed) growth job now: plan it, or act on it when ``planned``."""
+    deployments = {
+        ("like", False): (PLAN_LIKES_NOW, PLAN_LIKES_RUN, PLAN_LIKES),
+        ("follow", False): (PLAN_FOLLOWS_NOW, PLAN_FOLLOWS_RUN, PLAN_FOLLOWS),
+        ("like", True): (RUN_LIKES_NOW, RUN_LIKES_RUN, RUN_LIKES),
+        ("follow", True): (RUN_FOLLOWS_NOW, RUN_FOLLOWS_RUN, RUN_FOLLOWS),
+    }
+    deployment, run_name, sweep = deployments[(kind, planned)]
+    return start_run(deployment, {}, run_name, subject, sweep)

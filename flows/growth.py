@@ -18,14 +18,25 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from core.names import sync_run_name
+from core.names import (
+    PLAN_FOLLOWS_RUN,
+    PLAN_LIKES_NOW,
+    PLAN_LIKES_RUN,
+    RUN_FOLLOWS_NOW,
+    RUN_FOLLOWS_RUN,
+    RUN_LIKES_NOW,
+    RUN_LIKES_RUN,
+    sync_run_name,
+)
 from core.settings import get_settings
 from db.claims import Lease
 from db.growth.jobs import ClaimedJob
-from rules.growth import JobKind
+from rules.growth import JobKind, JobStatus
 from tasks.growth_actions import BatchResult, act_on_job, claim_for_acting
 from tasks.growth_planning import (
     PlanResult,
@@ -56,9 +67,27 @@ async def _in_lanes(
     return [result for results in lanes for result in results]
 
 
-async def _plan(kind: JobKind) -> dict[str, int]:
+async def _start_next(deployment: str, run_name: str) -> bool:
+    """Start the next deployment now for work just made ready (its sweep is only a backstop); False
+    if it could not be started (the sweep takes the work then)."""
+    try:
+        await run_deployment(name=deployment, flow_run_name=run_name, timeout=0)
+    except ObjectNotFound:
+        get_run_logger().info("no %s deployment: the work waits for its sweep", deployment)
+        return False
+    except Exception as exc:  # the server refused or is gone: the jobs are stored, the sweep takes them
+        get_run_logger().warning(
+            "could not start %s (%s): the planned jobs wait for its sweep", deployment, exc
+        )
+        return False
+    return True
+
+
+async def _plan(kind: JobKind, acting: str, acting_run: str) -> dict[str, int]:
     abandoned = fail_abandoned_jobs()
     results: list[PlanResult] = await _in_lanes(lambda: claim_for_planning(kind), plan_job)
+    if any(result.status is JobStatus.FOLLOWS for result in results):
+        await _start_next(acting, acting_run)
     totals = {
         "jobs": len(results),
         "candidates": sum(r.candidates for r in results),
@@ -95,6 +124,8 @@ async def sync_account(
     """Fetch one account's details, then its followers and followings (started when it is added)."""
     result: SyncResult = await sync_account_task(account_id)
     get_run_logger().info("synced @%s: %s", result.username, result)
+    if result.error is None and result.likes_on:  # its followers are known now: a like job can start
+        await _start_next(PLAN_LIKES_NOW, PLAN_LIKES_RUN)
     return result.__dict__
 
 
@@ -114,26 +145,28 @@ async def sync_accounts() -> dict[str, int]:
     return {"accounts": len(results), "failed": len(failed), "followers": sum(r.followers for r in results)}
 
 
-@flow(flow_run_name="plan like jobs")
+@flow(flow_run_name=PLAN_LIKES_RUN)
 async def plan_likes() -> dict[str, int]:
-    """Open a like job for every account due one, and choose the followers whose posts it likes."""
+    """Open a like job for every account due one, choose the followers whose posts it likes, and
+    start liking them."""
     opened = open_like_jobs()
-    return {"opened": len(opened)} | await _plan(JobKind.LIKE)
+    return {"opened": len(opened)} | await _plan(JobKind.LIKE, RUN_LIKES_NOW, RUN_LIKES_RUN)
 
 
-@flow(flow_run_name="run like jobs")
+@flow(flow_run_name=RUN_LIKES_RUN)
 async def run_likes() -> dict[str, int]:
     """Like the queued posts of every like job, a batch at a time."""
     return await _act(JobKind.LIKE)
 
 
-@flow(flow_run_name="plan follow jobs")
+@flow(flow_run_name=PLAN_FOLLOWS_RUN)
 async def plan_follows() -> dict[str, int]:
-    """Collect the candidates of new follow jobs (by target account, location or hashtag)."""
-    return await _plan(JobKind.FOLLOW)
+    """Collect the candidates of new follow jobs (by target account, location or hashtag), and start
+    following them."""
+    return await _plan(JobKind.FOLLOW, RUN_FOLLOWS_NOW, RUN_FOLLOWS_RUN)
 
 
-@flow(flow_run_name="run follow jobs")
+@flow(flow_run_name=RUN_FOLLOWS_RUN)
 async def run_follows() -> dict[str, int]:
     """Follow the candidates of every follow job, a batch at a time."""
     return await _act(JobKind.FOLLOW)

@@ -40,6 +40,7 @@ from tasks.batch import Batch, run_batch
 from tasks.growth_network import account_login, account_network
 
 MAX_BACKOFF = 300.0
+RECHECK_AFTER = 1.0  # seconds of waiting for a pacing slot after which the cheap check runs again
 UNSURE = (ErrorKind.UNKNOWN_OUTCOME, ErrorKind.TRANSIENT)  # the action may have been applied
 
 
@@ -88,12 +89,20 @@ class Turns:
         self._sessions = session_factory()
 
     def _take(self, item: ActionItem) -> Turn:
+        if not (self._quotas or self._paced):
+            return self._gate(item)
         with self._sessions.begin() as session:
-            if self._quotas or self._paced:
-                return growth_actions.take_turn(
-                    session, item=item, lease=self._lease, rng=self._rng, enforce_quotas=self._quotas
-                )
+            return growth_actions.take_turn(
+                session, item=item, lease=self._lease, rng=self._rng, enforce_quotas=self._quotas
+            )
+
+    def _gate(self, item: ActionItem) -> Turn:
+        with self._sessions.begin() as session:
             return growth_actions.gate(session, item=item, lease=self._lease)
+
+    async def recheck(self, item: ActionItem) -> Turn:
+        """The cheap check again, after waiting for a pacing slot (a person may have paused meanwhile)."""
+        return await asyncio.to_thread(self._gate, item)
 
     async def next(self, item: ActionItem) -> Turn:
         if self._quotas or self._paced:
@@ -159,6 +168,9 @@ class Actor:
         wait = (turn.go_at - utcnow()).total_seconds() if turn.go_at else 0.0
         if wait > 0:
             await asyncio.sleep(wait)
+            if wait > RECHECK_AFTER and (turn := await self._turns.recheck(item)).refusal is not None:
+                self._stop.set(turn.refusal, turn.wake_at)
+                return ActionOutcome(item, Result.DEFERRED, turn.refusal)
         if item.check_first:
             checked = await _check(self._network, item, "an earlier try's outcome is unknown")
             if checked is not None:

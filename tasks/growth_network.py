@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from connectors.growth.backends import open_network
 from connectors.growth.base import Network, NetworkError
-from connectors.growth.http import network_client
 from core.retry import backoff_delay
 from core.settings import get_settings
 from db import limits
@@ -41,7 +41,7 @@ def account_login(account_id: int) -> AccountLogin:
 @asynccontextmanager
 async def account_network(login: AccountLogin) -> AsyncIterator[Network]:
     """A client of the network logged in as the account."""
-    async with network_client(get_settings().network, login.session) as network:
+    async with open_network(get_settings().network, login.session) as network:
         yield network
 
 

@@ -47,6 +47,7 @@ PROFILE_MAX_AGE = timedelta(days=7)  # a profile fetched since then is not fetch
 LOOKS_PER_WANTED = 3  # profiles checked at most per candidate wanted
 SOURCE_POSTS = 50  # recent posts read from a hashtag or location
 RETRY_LATER = timedelta(minutes=5)
+FIRST_SYNC_WAIT = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class _Context:
     settings: AccountSettings
     logic: JobLogic
     excluded: set[str]  # users never to take as candidates: the account, recent ones, followed ones
+    synced: bool  # its followers are known (a like job needs them)
 
 
 def _context(job: ClaimedJob) -> _Context:
@@ -83,7 +85,14 @@ def _context(job: ClaimedJob) -> _Context:
                 )
             )
         )
-        return _Context(account.id, account.user_id, settings, job_logic(session), recent | {account.user_id})
+        return _Context(
+            account.id,
+            account.user_id,
+            settings,
+            job_logic(session),
+            recent | {account.user_id},
+            synced=account.last_synced_at is not None,
+        )
 
 
 async def _profiles(network: Network, context: _Context, users: list[UserRef]) -> dict[str, Profile]:
@@ -173,6 +182,9 @@ async def _like_targets(network: Network, context: _Context, profile: Profile) -
 async def plan(job: ClaimedJob, lease: Lease) -> PlanResult:
     """Collect the job's candidates and move it on to acting; a failure is stored, never raised."""
     context = await asyncio.to_thread(_context, job)
+    if job.kind is JobKind.LIKE and not context.synced:
+        wake = (utcnow() + FIRST_SYNC_WAIT).timestamp()
+        return await asyncio.to_thread(_sleep, job, lease, "waiting for the account's first sync", wake)
     login = await asyncio.to_thread(account_login, job.account_id)
     wanted = job.wanted
     accepted = skipped = looked = 0

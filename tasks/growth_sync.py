@@ -30,6 +30,7 @@ class SyncResult:
     removed: int = 0
     seconds: float = 0.0
     error: str | None = None
+    likes_on: bool = False  # its likes are switched on: a like job may follow the sync at once
 
 
 Lister = Callable[[str, str | None], Awaitable[Page[UserRef]]]
@@ -64,7 +65,8 @@ async def _list_all(login: AccountLogin, kind: str, lister: Lister) -> tuple[int
     return seen, await asyncio.to_thread(close)
 
 
-def _finish(account_id: int, error: str | None, *, challenged: bool) -> None:
+def _finish(account_id: int, error: str | None, *, challenged: bool) -> bool:
+    """Record how the sync ended; whether the account's likes are on."""
     with session_factory().begin() as session:
         account = session.get(Account, account_id)
         if error is None:
@@ -72,6 +74,7 @@ def _finish(account_id: int, error: str | None, *, challenged: bool) -> None:
         account.last_sync_error = error
         if challenged:
             needs_attention(session, account_id=account_id, reason=f"the network asks for a check ({error})")
+        return account.likes_on
 
 
 async def sync(account_id: int) -> SyncResult:
@@ -100,12 +103,13 @@ async def sync(account_id: int) -> SyncResult:
         error, challenged = str(exc), exc.kind is ErrorKind.CHALLENGE
     except CallsSpent as exc:
         error = str(exc)
-    await asyncio.to_thread(lambda: _finish(account_id, error, challenged=challenged))
+    likes_on = await asyncio.to_thread(lambda: _finish(account_id, error, challenged=challenged))
     return SyncResult(
         account_id=account_id,
         username=login.username,
         seconds=time.perf_counter() - began,
         error=error,
+        likes_on=likes_on,
         **counts,
     )
 

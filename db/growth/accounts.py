@@ -67,11 +67,13 @@ def rotate_secrets(session: Session) -> int:
 
 
 def find_account(session: Session, account: int | str) -> Account:
-    """The account by id or username (with or without "@"); ValueError if there is none."""
-    if isinstance(account, int) or (isinstance(account, str) and account.isdigit()):
-        found = session.get(Account, int(account))
-    else:
+    """The account by id or username (with or without "@"; digits are a username first, then an
+    id); ValueError if there is none."""
+    found = None
+    if isinstance(account, str):
         found = session.scalar(select(Account).where(Account.username == normalise_username(account)))
+    if found is None and str(account).isdigit():
+        found = session.get(Account, int(account))
     if found is None:
         raise ValueError(f"there is no connected account {account!r}")
     return found

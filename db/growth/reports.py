@@ -235,7 +235,10 @@ def followers_over_time(session: Session, *, account_id: int, limit: int = 365) 
 def quota_use(session: Session, *, account_id: int, now: datetime | None = None) -> list[QuotaUse]:
     """Uses of each action (and of server calls) in the current hour and day, against the quotas."""
     now = now or utcnow()
-    settings = account_settings(session.get(Account, account_id))
+    account = session.get(Account, account_id)
+    if account is None:
+        raise ValueError(f"there is no connected account {account_id}")
+    settings = account_settings(account)
     limits = {str(action): settings.quota(action) for action in Action}
     lengths = [Window(1, HOUR), Window(1, DAY)]
     use = []

@@ -241,21 +241,31 @@ async def user_info(request: Request) -> Response:
     return _user_not_found() if pk is None else _ok({"user": _user_json(call, pk)})
 
 
+async def _user_page(request: Request, default: int, maximum: int) -> tuple[Call, int, int, int] | Response:
+    """The call, the user whose list or posts are asked for, and the page (``count``, ``max_id``); or
+    the answer refusing them."""
+    call = await _call(request)
+    if isinstance(call, Response):
+        return call
+    pk = _pk(request)
+    if pk is None:
+        return _user_not_found()
+    if not _may_see(call, pk):
+        return _not_authorized()
+    try:
+        count = _int_param(request, "count", default, maximum) or default
+        start = _int_param(request, "max_id", 0, 1 << 40)
+    except ValueError as exc:
+        return _fail(400, str(exc))
+    return call, pk, count, start
+
+
 def _list_endpoint(followers: bool) -> Handler:
     async def listing(request: Request) -> Response:
-        call = await _call(request)
-        if isinstance(call, Response):
-            return call
-        pk = _pk(request)
-        if pk is None:
-            return _user_not_found()
-        if not _may_see(call, pk):
-            return _not_authorized()
-        try:
-            count = _int_param(request, "count", MAX_USERS_PAGE, MAX_USERS_PAGE) or MAX_USERS_PAGE
-            start = _int_param(request, "max_id", 0, 1 << 40)
-        except ValueError as exc:
-            return _fail(400, str(exc))
+        page = await _user_page(request, MAX_USERS_PAGE, MAX_USERS_PAGE)
+        if isinstance(page, Response):
+            return page
+        call, pk, count, start = page
         g, world = call.graph, call.world
         user = g.user(pk)
         virtual = user.followers if followers else user.followings
@@ -286,19 +296,10 @@ def _list_endpoint(followers: bool) -> Handler:
 
 
 async def user_feed(request: Request) -> Response:
-    call = await _call(request)
-    if isinstance(call, Response):
-        return call
-    pk = _pk(request)
-    if pk is None:
-        return _user_not_found()
-    if not _may_see(call, pk):
-        return _not_authorized()
-    try:
-        count = _int_param(request, "count", DEFAULT_FEED_PAGE, MAX_FEED_PAGE) or DEFAULT_FEED_PAGE
-        start = _int_param(request, "max_id", 0, 1 << 40)
-    except ValueError as exc:
-        return _fail(400, str(exc))
+    page = await _user_page(request, DEFAULT_FEED_PAGE, MAX_FEED_PAGE)
+    if isinstance(page, Response):
+        return page
+    call, pk, count, start = page
     media = call.graph.user(pk).media
     midnight = today(now())
     ks = range(media - 1 - start, max(media - 1 - start - count, -1), -1)

@@ -239,3 +239,12 @@ def test_serve_starts_even_when_the_server_refuses_to_be_prepared(caplog: pytest
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         asyncio.run(deployments.serve.prepare_server(["a/b"], ["a/b"]))
     assert "could not prepare the Prefect server" in caplog.text and "serving anyway" in caplog.text
+
+
+def test_what_a_person_is_told_of_a_sweep_follows_its_schedule() -> None:
+    from deployments.runs import _how_soon
+
+    assert _how_soon("process-pending/process-pending") == "within a minute"
+    assert _how_soon("run-follows/run-follows") == "within 5 minutes"
+    assert _how_soon("sync-accounts/sync-accounts") == "at its next scheduled time"
+    assert _how_soon("count-words/count-words") == "when one is started"

@@ -134,6 +134,7 @@ def test_a_sync_stores_details_followers_and_followings_and_sees_removals(
 ) -> None:
     account_id = _add()
     first = asyncio.run(sync(account_id))
+    assert first.likes_on  # so the flow starts its like planning at once
     bakery = CATALOG["demo_bakery"]
     assert (first.error, first.followers, first.followings) == (None, bakery.followers, bakery.followings)
     control(network, "POST", "accounts/demo_bakery/remove_followers", count=50)
@@ -214,8 +215,13 @@ def test_a_follow_job_is_planned_with_skips_and_followed_once_each(network: str,
 
 def test_a_like_job_likes_recent_posts_of_followers_after_a_sync(network: str, sessions: Sessions) -> None:
     account_id = _add(**LOOSE)
-    asyncio.run(sync(account_id))
     like = commands.create_like_job("demo_bakery")
+    (waiting,) = _plan_all(JobKind.LIKE)  # no followers known yet: it waits for the first sync
+    assert waiting.error == "waiting for the account's first sync"
+    assert _job(sessions, like.id).wake_at > utcnow()
+    asyncio.run(sync(account_id))
+    with sessions.begin() as session:
+        session.execute(update(Job).values(wake_at=None))
     (planned,) = _plan_all(JobKind.LIKE)
     assert planned.status is JobStatus.FOLLOWS and planned.candidates == 4
     batches = _act_all(JobKind.LIKE)
@@ -378,3 +384,23 @@ def test_the_flows_plan_and_run_follow_jobs(network: str, sessions: Sessions, pr
     assert asyncio.run(run_follows())["done"] == 5
     assert _job(sessions, job.id).status is JobStatus.PROCESSED
     assert json.dumps(counters(network)["duplicates"]) == "[]"
+
+
+def test_pacing_spaces_actions_and_a_pause_stops_a_waiting_batch(network: str, sessions: Sessions) -> None:
+    _add(**LOOSE | {"min_delay": 3, "max_delay": 3})
+    set_env({"SWITCHYARD_GROWTH__ACTION_CONCURRENCY": "1"})
+    job = commands.create_follow_job("demo_bakery", source="hashtag", target="art", count=5)
+    _plan_all(JobKind.FOLLOW)
+
+    async def run_and_pause() -> Any:
+        batch = asyncio.create_task(act(*claim_for_acting(JobKind.FOLLOW)))
+        while counters(network)["accounts"].get("demo_bakery", {}).get("follow", {}).get("applied", 0) < 2:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(commands.pause_account, "demo_bakery")  # during the third one's wait
+        return await batch
+
+    result = asyncio.run(run_and_pause())
+    assert result.done == 2 and result.deferred == 3
+    assert "paused" in result.waiting_for
+    assert counters(network)["accounts"]["demo_bakery"]["follow"]["received"] == 2
+    assert _job(sessions, job.id).status is JobStatus.FOLLOWS

@@ -318,3 +318,17 @@ def test_a_refused_login_never_shows_the_password() -> None:
     with pytest.raises(NetworkError) as caught:
         asyncio.run(backend.login("demo_bakery", password, client=failing))  # type: ignore[arg-type]
     assert caught.value.kind is ErrorKind.PERMANENT and password not in str(caught.value)
+
+
+def test_settings_choose_the_instagrapi_backend() -> None:
+    from connectors.growth.backends import open_network
+    from connectors.growth.http import HttpNetwork
+    from connectors.growth.instagrapi_backend import InstagrapiNetwork
+    from core.settings import NetworkSettings
+
+    async def opened(backend: str, session: str) -> type:
+        async with open_network(NetworkSettings(backend=backend), session) as network:
+            return type(network)
+
+    assert asyncio.run(opened("instagrapi", json.dumps({"uuids": {}}))) is InstagrapiNetwork
+    assert asyncio.run(opened("http", "a-session-token")) is HttpNetwork

@@ -61,3 +61,40 @@ def test_a_lease_shorter_than_the_longest_batch_is_refused(monkeypatch: pytest.M
         Settings()
     monkeypatch.setenv("SWITCHYARD_WEBPAGES__LEASE_SECONDS", "1501")
     assert Settings().webpages.lease_seconds == 1501
+
+
+def test_secret_keys_are_fernet_keys_and_production_refuses_the_development_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.crypto import Cipher, new_key
+    from core.settings import DEV_SECRET_KEY, SettingsError, get_settings
+
+    first, second = new_key(), new_key()
+    monkeypatch.setenv("SWITCHYARD_SECRET_KEYS", f"{first}, {second}")
+    keys = [key.get_secret_value() for key in Settings().secret_keys]
+    assert keys == [first, second]
+    old_token = Cipher([second]).encrypt("a secret")
+    assert Cipher(keys).decrypt(old_token) == "a secret"  # every listed key decrypts
+    rotated = Cipher(keys).rotate(old_token)
+    assert Cipher([first]).decrypt(rotated) == "a secret"  # rotation re-encrypts with the first
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        Cipher([second]).decrypt(rotated)
+    monkeypatch.setenv("SWITCHYARD_SECRET_KEYS", f"{first},not-a-key-at-all")
+    with pytest.raises(ValidationError, match="key 2: not a Fernet key") as refused:
+        Settings()
+    assert "not-a-key-at-all" not in str(refused.value.errors(include_input=False))
+    monkeypatch.setenv("SWITCHYARD_ENVIRONMENT", "production")
+    monkeypatch.setenv("SWITCHYARD_GATEWAY__TOKEN", "a-real-gateway-token")
+    for platform in ("WEIBO", "WEIXIN", "XIAOHONGSHU", "DOUYIN", "BILIBILI"):
+        monkeypatch.setenv(f"SWITCHYARD_PLATFORMS__{platform}__API_KEY", "a-real-platform-key")
+        monkeypatch.setenv(f"SWITCHYARD_PLATFORMS__{platform}__BASE_URL", "https://data.example/api")
+    monkeypatch.setenv("SWITCHYARD_SECRET_KEYS", DEV_SECRET_KEY)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="secret_keys holds the development key"):
+            get_settings()
+        monkeypatch.setenv("SWITCHYARD_SECRET_KEYS", first)
+        get_settings.cache_clear()
+        assert get_settings().environment == "production"
+    finally:
+        get_settings.cache_clear()
