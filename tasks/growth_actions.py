@@ -84,7 +84,7 @@ class Turns:
         self._every = settings.gate_seconds
         self._checked_at = 0.0
         self._last: Turn | None = None  # the last cheap check's answer
-        self._gate = asyncio.Lock()  # one cheap check in flight per batch: the others wait for it
+        self._one_check = asyncio.Lock()  # one cheap check in flight per batch: the others wait for it
         self._rng = random.Random()
         self._sessions = session_factory()
 
@@ -109,7 +109,7 @@ class Turns:
             return await asyncio.to_thread(self._take, item)
         # the cheap check is the account's and the job's, not the item's: the items in flight share
         # one (else every one of them started its own at each expiry); a refusal stays the answer
-        async with self._gate:
+        async with self._one_check:
             loop = asyncio.get_running_loop()
             if self._last is None or loop.time() - self._checked_at >= self._every:
                 self._last = await asyncio.to_thread(self._take, item)
