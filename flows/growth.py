@@ -55,12 +55,22 @@ R = TypeVar("R")
 async def _in_lanes(
     claim: Callable[[], tuple[ClaimedJob, Lease] | None], work: Callable[[ClaimedJob, Lease], Awaitable[R]]
 ) -> list[R]:
-    """``growth.jobs_at_once`` lanes, each claiming a job and working it until none is left to claim."""
+    """``growth.jobs_at_once`` lanes, each claiming a job and working it until none is left to claim.
+
+    A batch that fails (its database writes refused, …) is logged and its lane goes on with the next
+    job: the failed job keeps its claim until the lease lapses, then another run takes it up (and
+    checks on the network whatever it had sent), so one bad job never stops the others.
+    """
 
     async def lane() -> list[R]:
         results = []
         while (claimed := await asyncio.to_thread(claim)) is not None:
-            results.append(await work(*claimed))
+            try:
+                results.append(await work(*claimed))
+            except Exception as exc:  # one job's failure: the others go on
+                get_run_logger().error(
+                    "job %s failed in this run: %s", claimed[0].id, exc or type(exc).__name__
+                )
         return results
 
     lanes = await asyncio.gather(*(lane() for _ in range(get_settings().growth.jobs_at_once)))

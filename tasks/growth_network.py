@@ -15,7 +15,7 @@ from core.settings import get_settings
 from db import limits
 from db.engine import session_factory
 from db.growth.accounts import AccountLogin, account_settings, login_of
-from db.growth.actions import limit_key
+from db.growth.actions import limit_key, needs_attention
 from db.growth.models import Account
 from rules.growth import CALLS, ErrorKind
 
@@ -33,9 +33,17 @@ class CallsSpent(Exception):
 
 
 def account_login(account_id: int) -> AccountLogin:
-    """The account's identity and its decrypted session (kept in memory only)."""
-    with session_factory().begin() as session:
-        return login_of(session, account_id=account_id)
+    """The account's identity and its decrypted session (kept in memory only). A session none of the
+    secret keys decrypts puts the account in ``needs_attention`` (it must be logged in again) and
+    raises ValueError."""
+    try:
+        with session_factory().begin() as session:
+            return login_of(session, account_id=account_id)
+    except ValueError as exc:
+        with session_factory().begin() as session:
+            if session.get(Account, account_id) is not None:
+                needs_attention(session, account_id=account_id, reason=f"{exc}: log it in again")
+        raise
 
 
 @asynccontextmanager

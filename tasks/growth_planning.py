@@ -46,6 +46,7 @@ from tasks.growth_network import CallsSpent, account_login, account_network, rea
 PROFILE_MAX_AGE = timedelta(days=7)  # a profile fetched since then is not fetched again
 LOOKS_PER_WANTED = 3  # profiles checked at most per candidate wanted
 SOURCE_POSTS = 50  # recent posts read from a hashtag or location
+PROFILES_AT_ONCE = 8  # profile reads of one planning in flight at once
 RETRY_LATER = timedelta(minutes=5)
 FIRST_SYNC_WAIT = timedelta(minutes=1)
 
@@ -105,18 +106,20 @@ async def _profiles(network: Network, context: _Context, users: list[UserRef]) -
             )
 
     profiles = await asyncio.to_thread(known)
-    fetched = []
-    for user in users:
-        if user.user_id in profiles:
-            continue
-        try:
-            profile = await read(context.account_id, lambda user=user: network.profile_by_id(user.user_id))
-        except NetworkError as error:
-            if error.kind is not ErrorKind.NOT_FOUND:
-                raise
-            continue  # gone meanwhile: not a candidate
-        profiles[user.user_id] = profile
-        fetched.append(profile)
+    slots = asyncio.Semaphore(PROFILES_AT_ONCE)
+
+    async def fetch(user: UserRef) -> Profile | None:
+        async with slots:
+            try:
+                return await read(context.account_id, lambda: network.profile_by_id(user.user_id))
+            except NetworkError as error:
+                if error.kind is not ErrorKind.NOT_FOUND:
+                    raise
+                return None  # gone meanwhile: not a candidate
+
+    wanted = [user for user in users if user.user_id not in profiles]
+    fetched = [profile for profile in await asyncio.gather(*map(fetch, wanted)) if profile is not None]
+    profiles |= {profile.user_id: profile for profile in fetched}
 
     def store() -> None:
         with session_factory().begin() as session:

@@ -404,3 +404,24 @@ def test_pacing_spaces_actions_and_a_pause_stops_a_waiting_batch(network: str, s
     assert "paused" in result.waiting_for
     assert counters(network)["accounts"]["demo_bakery"]["follow"]["received"] == 2
     assert _job(sessions, job.id).status is JobStatus.FOLLOWS
+
+
+def test_one_job_that_fails_does_not_stop_the_others(
+    network: str, sessions: Sessions, prefect_harness: None
+) -> None:
+    from flows.growth import run_follows
+
+    bakery, gallery = _add(**LOOSE), _add("demo_gallery", **LOOSE)
+    good = commands.create_follow_job("demo_bakery", source="hashtag", target="travel", count=4)
+    bad = commands.create_follow_job("demo_gallery", source="hashtag", target="food", count=4)
+    _plan_all(JobKind.FOLLOW)
+    with sessions.begin() as session:  # a session whose key was dropped: its batches cannot start
+        session.get(Account, gallery).session_secret = "not-a-fernet-token"
+    assert asyncio.run(run_follows())["done"] == 4
+    assert _job(sessions, good.id).status is JobStatus.PROCESSED
+    stuck = _job(sessions, bad.id)
+    assert (stuck.status, stuck.done) == (JobStatus.FOLLOWS, 0)
+    with sessions.begin() as session:  # its account waits for a person, with the reason
+        account = session.get(Account, gallery)
+        assert account.state is AccountState.NEEDS_ATTENTION and "cannot be decrypted" in account.state_reason
+        assert session.get(Account, bakery).state is AccountState.ACTIVE
