@@ -512,15 +512,17 @@ def add_account_form() -> None:
         submitted = st.form_submit_button("Add account", type="primary")
     if not submitted:
         return
+    started: list[str] = []
     added = submit_and_start(
         "growth-add",
         (owner, username, timezone, tuple(chosen.items())),  # never the password
         store=lambda: growth_data.add_account(owner, username, password, timezone, chosen),
         stored=lambda added: f"@{added.username} connected (account {added.id}).",
-        start=lambda added: runs.start_sync(added.id),
+        start=lambda added: started.append(runs.start_sync(added.id)),  # said after the rerun below
     )
-    if added is not None:
+    if added is not None:  # the page again, so the accounts above show the new one at once
         st.session_state[SELECTED_ACCOUNT] = added.id
+        report(("success", f"@{added.username} connected (account {added.id})."), ("info", started[0]))
 
 
 def logic_form() -> None:

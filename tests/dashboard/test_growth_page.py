@@ -386,6 +386,7 @@ def test_add_an_account_then_a_follow_job_on_the_sandbox(network: None, sessions
     assert not at.exception
     assert "@demo_studio connected" in at.success[0].value
     assert any("no Prefect server is configured" in info.value for info in at.info)  # the sync waits
+    assert "@demo_studio" in at.dataframe[0].value["username"].tolist()  # in the table at once
     with sessions.begin() as session:
         (account,) = session.scalars(select(Account)).all()
         session_token = accounts_db.login_of(session, account_id=account.id).session
