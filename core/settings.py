@@ -31,6 +31,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEV_GATEWAY_TOKEN = "dev-gateway-token"  # accepted by the sandbox; refused outside development
 DEV_PLATFORM_KEY = "dev-platform-key"  # accepted by the sandbox platforms; refused outside development
+DEV_MICROBLOG_CLIENT_ID = "dev-microblog-client"  # the sandbox microblog's OAuth client
+DEV_MICROBLOG_CLIENT_SECRET = "dev-microblog-secret"  # accepted by the sandbox; refused outside development
 # a fixed Fernet key for development only: secrets stored with it are readable by anyone with the code
 DEV_SECRET_KEY = "c3dpdGNoeWFyZC1kZXZlbG9wbWVudC1rZXktMzJieXQ="
 PLATFORMS = ("weibo", "weixin", "xiaohongshu", "douyin", "bilibili")
@@ -149,6 +151,23 @@ class NetworkSettings(BaseModel):
     page_size: int = Field(200, ge=1, le=200, description="users asked for per followers/followings page")
 
 
+class MicroblogSettings(BaseModel):
+    """The microblog channels post to (its v2 API and OAuth 2.0 endpoints live under ``base_url``)."""
+
+    base_url: str = "http://127.0.0.1:8001/microblog"
+    client_id: str = DEV_MICROBLOG_CLIENT_ID
+    client_secret: SecretStr = SecretStr(DEV_MICROBLOG_CLIENT_SECRET)
+    scopes: str = Field(
+        "tweet.read tweet.write users.read offline.access",
+        description="OAuth scopes asked for, space-separated",
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    read_timeout: float = Field(
+        10.0, gt=0, le=600, description="a post or repost unanswered this long has an unknown outcome"
+    )
+    concurrency: int = Field(10, ge=1, le=1000, description="connections per client (one channel)")
+
+
 class BriefSettings(BaseModel):
     """Brief jobs: collection from the platforms and the keyword analysis."""
 
@@ -242,6 +261,34 @@ class SandboxSettings(BaseModel):
         0, ge=0, description="actions of one kind per account before each answers feedback_required; 0 = off"
     )
     network_password: str = Field("sandbox-password", description="the password every network account has")
+    microblog_client_id: str = Field(
+        DEV_MICROBLOG_CLIENT_ID, description="the OAuth client the microblog knows"
+    )
+    microblog_client_secret: str = Field(DEV_MICROBLOG_CLIENT_SECRET, description="that client's secret")
+    microblog_token_seconds: int = Field(7200, ge=1, le=10**7, description="lifetime of an access token")
+    microblog_posts_per_minute: float = Field(
+        2.0, gt=0, le=6000, description="new posts a home timeline gets per minute (on average)"
+    )
+    microblog_latency_ms: int = Field(0, ge=0, le=60_000, description="added to every microblog answer")
+    microblog_error_rate: float = Field(
+        0.0, ge=0, le=1, description="share of calls answered 503, not applied"
+    )
+    microblog_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered, not applied")
+    microblog_applied_error_rate: float = Field(
+        0.0, ge=0, le=1, description="share of posts and reposts applied, then answered 503"
+    )
+    microblog_applied_timeout_rate: float = Field(
+        0.0, ge=0, le=1, description="share of posts and reposts applied, then never answered"
+    )
+    microblog_post_limit: int = Field(100, ge=0, description="posts per user per window")
+    microblog_repost_limit: int = Field(50, ge=0, description="reposts per user per window")
+    microblog_read_limit: int = Field(180, ge=0, description="calls per user per window of each read group")
+    microblog_window_seconds: int = Field(900, ge=1, description="the rate-limit window of each group")
+    microblog_shared_limit: int = Field(300, ge=0, description="posts and reposts together per shared window")
+    microblog_shared_window_seconds: int = Field(10_800, ge=1, description="the shared window")
+    microblog_repost_again: Literal["ok", "forbidden"] = Field(
+        "ok", description="a second repost of one post: 200 retweeted (as X answers) or 403"
+    )
 
 
 class ServeSettings(BaseModel):
@@ -283,6 +330,7 @@ class Settings(BaseSettings):
     mailing: MailingSettings = MailingSettings()
     platforms: PlatformsSettings = PlatformsSettings()
     network: NetworkSettings = NetworkSettings()
+    microblog: MicroblogSettings = MicroblogSettings()
     briefs: BriefSettings = BriefSettings()
     growth: GrowthSettings = GrowthSettings()
     sandbox: SandboxSettings = SandboxSettings()
@@ -318,6 +366,7 @@ class Settings(BaseSettings):
             f"platforms.{platform}.api_key": (self.platforms.of(platform).api_key, DEV_PLATFORM_KEY)
             for platform in PLATFORMS
         }
+        secrets["microblog.client_secret"] = (self.microblog.client_secret, DEV_MICROBLOG_CLIENT_SECRET)
         for name, (secret, placeholder) in secrets.items():
             variable = "SWITCHYARD_" + name.upper().replace(".", "__")
             if secret.get_secret_value() == placeholder:

@@ -14,13 +14,14 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import SandboxSettings, get_settings
-from sandbox import gateway, network, platforms, webpages
+from sandbox import gateway, microblog, network, platforms, webpages
 
 ROUTERS: dict[str, Callable[[], Router]] = {
     "/pages": webpages.create_router,
     "/gateway": gateway.create_router,
     "/platforms": platforms.create_router,
     "/network": network.create_router,
+    "/microblog": microblog.create_router,
 }
 UNAFFECTED_PATHS = frozenset({"/health"})
 
