@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import httpx
@@ -66,6 +67,9 @@ def authorize_url(
 def code_of(callback_url: str, state: str) -> str:
     """The authorization code in the callback URL, its ``state`` checked; a refusal
     (``error=access_denied``) or a wrong state is UNAUTHORISED."""
+    refused = parse_qs(urlsplit(callback_url).query).get("error")
+    if refused:
+        raise MicroblogError(f"authorisation callback: refused ({refused[0][:100]})", ErrorKind.UNAUTHORISED)
     try:
         return parse_authorization_code_response(callback_url, state)["code"]
     except Exception as exc:  # authlib raises its own OAuth2Error subclasses (and KeyError)

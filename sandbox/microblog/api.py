@@ -7,7 +7,7 @@ import base64
 import hashlib
 import heapq
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -200,6 +200,31 @@ async def _after_applying(request: Request, call: Call, answer: Response) -> Res
     return answer
 
 
+CallHandler = Callable[[Request, Call], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _api(
+    group: str, action: str | None = None
+) -> Callable[[CallHandler], Callable[[Request], Awaitable[Response]]]:
+    """An API endpoint of `group`: the token, limits and faults checked first (`_call`), and the
+    group's rate-limit headers on whatever the handler answers."""
+
+    def wrap(handler: CallHandler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            call = await _call(request, group, action)
+            if isinstance(call, Response):
+                return call
+            response = await handler(request, call)
+            for name, value in call.headers.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return endpoint
+
+    return wrap
+
+
 # --- OAuth 2.0 with PKCE ---
 
 
@@ -333,24 +358,20 @@ async def revoke_token(request: Request) -> Response:
 # --- users ---
 
 
-async def me(request: Request) -> Response:
-    call = await _call(request, "users")
-    return call if isinstance(call, Response) else _json({"data": _user_json(call.user)}, call)
+@_api("users")
+async def me(request: Request, call: Call) -> Response:
+    return _json({"data": _user_json(call.user)}, call)
 
 
-async def by_username(request: Request) -> Response:
-    call = await _call(request, "users")
-    if isinstance(call, Response):
-        return call
+@_api("users")
+async def by_username(request: Request, call: Call) -> Response:
     name = request.path_params["username"]
     user = user_by_username(name)
     return _not_found("user", "username", name) if user is None else _json({"data": _user_json(user)}, call)
 
 
-async def by_id(request: Request) -> Response:
-    call = await _call(request, "users")
-    if isinstance(call, Response):
-        return call
+@_api("users")
+async def by_id(request: Request, call: Call) -> Response:
     user = user_by_id(request.path_params["id"])
     if user is None:
         return _not_found("user", "id", request.path_params["id"])
@@ -492,11 +513,9 @@ def _descending(posts: list[Post], below: int, above: int) -> Iterator[int]:
             yield post.id
 
 
-async def home_timeline(request: Request) -> Response:
+@_api("timeline")
+async def home_timeline(request: Request, call: Call) -> Response:
     """The merge of the followed authors' streams, the channel's own posts and those control added."""
-    call = await _call(request, "timeline")
-    if isinstance(call, Response):
-        return call
     if request.path_params["id"] != call.user.id:
         return _problem(403, "Forbidden", "You can only read your own home timeline.")
     now_ms = call.world.now_ms()
@@ -515,11 +534,9 @@ async def home_timeline(request: Request) -> Response:
     return _json(_page_body(request, call, g, ids[: paging.count], more, now_ms), call)
 
 
-async def own_posts(request: Request) -> Response:
+@_api("own_posts")
+async def own_posts(request: Request, call: Call) -> Response:
     """A channel's own posts and reposts, newest first (``start_time`` ISO 8601, ``max_results`` 5–100)."""
-    call = await _call(request, "own_posts")
-    if isinstance(call, Response):
-        return call
     user = user_by_id(request.path_params["id"])
     if user is None:
         return _not_found("user", "id", request.path_params["id"])
@@ -551,10 +568,8 @@ async def _body(request: Request) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-async def create_post(request: Request) -> Response:
-    call = await _call(request, "posts", "posts")
-    if isinstance(call, Response):
-        return call
+@_api("posts", "posts")
+async def create_post(request: Request, call: Call) -> Response:
     payload = await _body(request)
     text = payload.get("text") if payload else None
     if not isinstance(text, str) or not text.strip():
@@ -591,10 +606,8 @@ def _lang_of(text: str) -> str:
     return "en"
 
 
-async def repost(request: Request) -> Response:
-    call = await _call(request, "reposts", "reposts")
-    if isinstance(call, Response):
-        return call
+@_api("reposts", "reposts")
+async def repost(request: Request, call: Call) -> Response:
     if request.path_params["id"] != call.user.id:
         return _problem(
             403, "Forbidden", "You are not allowed to repost on behalf of this user.", call.headers
