@@ -9,8 +9,11 @@ Text (in rules/channels_text.py, whose docstring gives the exact counting rules)
     ``HashtagRule``, ``HashtagPosition``, ``HashtagResult``,
     ``apply_hashtags(text, rule, rng=None) -> HashtagResult``.
 Reposts:
-    ``RepostRule`` (validated pydantic), ``TimelinePost``, ``Verdict``, ``Outcome``,
-    ``judge(post, rule) -> Verdict``, ``judge_all(post, rules) -> Verdict``.
+    ``RepostRule`` (validated pydantic), ``TimelinePost``, ``Verdict``, ``Outcome``, ``KeywordMode``,
+    ``LANGUAGES`` (ISO 639-1), ``judge(post, rule) -> Verdict``, ``judge_all(post, rules) -> Verdict``.
+    A post's language is compared by its primary subtag ("zh-cn" is "zh"; "und" or None match no
+    language list). Users are given as usernames (with or without "@", any case) or user ids, and
+    match either. ``max_hashtags`` counts ``post.hashtags``, or the text's hashtags when that is empty.
     A rule's required keywords match by ``keyword_mode``: ``any`` (the default: one of them suffices)
     or ``all``. Keywords match case-insensitively as whole words (a keyword with CJK at an edge
     matches inside a longer CJK run, those scripts have no spaces); ``#crypto`` holds ``crypto``.
@@ -20,6 +23,8 @@ Reposts:
 Schedule (in rules/channels_schedule.py):
     ``check_slots(slots) -> tuple[time, ...]``, ``check_due(due, now) -> datetime``,
     ``next_free_slot(slots, timezone, taken, after) -> datetime``, ``check_timezone`` (core.timezones).
+    ``check_due`` refuses a due time before ``now`` ("… is in the past"); ``next_free_slot`` returns
+    an aware UTC instant strictly after ``after`` and compares ``taken`` as instants (any zone).
     Slots are local wall times in the channel's IANA time zone. On a day the clocks go forward, a
     slot inside the gap is read with the offset from before the change, so it falls the gap's length
     later (02:30 in Europe/Berlin on the last Sunday of March is 03:30 CEST); two slots that land on
