@@ -1,8 +1,8 @@
-"""channels: microblog accounts, their encrypted tokens, slots, posts, repost and hashtag rules, the repost log, notifications, watermarks
+"""channels: microblog accounts, their encrypted tokens, slots, posts, repost and hashtag rules, the repost log, notifications, watermarks; limits seen in answers
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-01 19:46:41.283979
+Create Date: 2026-12-01 19:50:18.616084
 """
 
 from collections.abc import Sequence
@@ -39,6 +39,16 @@ def upgrade() -> None:
     with op.batch_alter_table('channels', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_channels_owner'), ['owner'], unique=False)
 
+    op.create_table('rate_limits_seen',
+    sa.Column('service', sa.String(length=64), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('limit', sa.Integer(), nullable=False),
+    sa.Column('remaining', sa.Integer(), nullable=False),
+    sa.Column('reset_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('service', 'account', 'action', name=op.f('pk_rate_limits_seen'))
+    )
     op.create_table('channel_hashtag_rules',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel_id', sa.Integer(), nullable=False),
@@ -170,6 +180,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_channel_hashtag_rules_channel_id'))
 
     op.drop_table('channel_hashtag_rules')
+    op.drop_table('rate_limits_seen')
     with op.batch_alter_table('channels', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_channels_owner'))
 
