@@ -11,11 +11,12 @@ from typing import Literal
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from core.timezones import check_timezone
 from db import notices
 from db.base import upsert_insert, utcnow
 from db.channels.models import Channel, ChannelNotification, ChannelState, ChannelToken, TimeSlot
 from db.secrets import cipher
-from rules.growth import check_timezone
+from rules.channels import check_slots
 
 Level = Literal["info", "warning", "error"]
 
@@ -169,8 +170,9 @@ def unauthorised(session: Session, *, channel_id: int, reason: str) -> bool:
 
 
 def set_slots(session: Session, *, channel_id: int, times: Sequence[time]) -> list[time]:
-    """Replace the channel's posting times (local, in its time zone); returns them sorted."""
-    chosen = sorted(set(times))
+    """Replace the channel's posting times (local, in its time zone); returns them sorted.
+    Duplicates are refused (``rules.channels.check_slots``)."""
+    chosen = list(check_slots(sorted(times)))
     session.execute(delete(TimeSlot).where(TimeSlot.channel_id == channel_id))
     session.add_all(TimeSlot(channel_id=channel_id, local_time=moment) for moment in chosen)
     session.flush()

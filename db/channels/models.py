@@ -11,24 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, status_enum, utcnow
 from db.jobs import JobColumns
+from rules.channels import PostState
 
 
 class ChannelState(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"  # by a person
     UNAUTHORISED = "unauthorised"  # the platform refused its token (401): connect it again
-
-
-class PostStatus(StrEnum):
-    """A scheduled post: ``draft`` → ``queued`` → ``publishing`` (claimed) → ``published``, or ``error``
-    (with the reason; a person may queue it again) or ``cancelled``."""
-
-    DRAFT = "draft"
-    QUEUED = "queued"
-    PUBLISHING = "publishing"
-    PUBLISHED = "published"
-    ERROR = "error"
-    CANCELLED = "cancelled"
 
 
 class RepostStatus(StrEnum):
@@ -101,7 +90,7 @@ class ScheduledPost(JobColumns, Base):
     published_text: Mapped[str | None] = mapped_column(Text)  # after hashtags
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     from_slot: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[PostStatus] = mapped_column(status_enum(PostStatus), default=PostStatus.QUEUED)
+    status: Mapped[PostState] = mapped_column(status_enum(PostState), default=PostState.QUEUED)
     platform_post_id: Mapped[str | None] = mapped_column(String(32))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

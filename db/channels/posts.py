@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from db import jobs as kit
 from db.base import utcnow
-from db.channels.models import Channel, ChannelState, PostStatus, ScheduledPost
+from db.channels.models import Channel, ChannelState, ScheduledPost
 from db.claims import Lease
+from rules.channels import PostState
 
-TERMINAL = (PostStatus.PUBLISHED, PostStatus.CANCELLED)
-OPEN = (PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.PUBLISHING, PostStatus.ERROR)
+TERMINAL = (PostState.PUBLISHED, PostState.CANCELLED)
+OPEN = (PostState.DRAFT, PostState.QUEUED, PostState.PUBLISHING, PostState.ERROR)
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ def transition(
     session: Session,
     *,
     post_ids: Sequence[int],
-    to: PostStatus,
-    from_: Sequence[PostStatus],
+    to: PostState,
+    from_: Sequence[PostState],
     now: datetime | None = None,
     **values: object,
 ) -> int:
@@ -46,7 +47,7 @@ def transition(
         where=ScheduledPost.id.in_(list(post_ids)),
         to=to,
         from_=from_,
-        terminal=to in (*TERMINAL, PostStatus.ERROR),
+        terminal=to in (*TERMINAL, PostState.ERROR),
         now=now or utcnow(),
         **values,
     )
@@ -73,7 +74,7 @@ def schedule_post(
         text=text,
         due_at=due_at,
         from_slot=from_slot,
-        status=PostStatus.DRAFT if draft else PostStatus.QUEUED,
+        status=PostState.DRAFT if draft else PostState.QUEUED,
     )
     session.add(post)
     session.flush()
@@ -87,7 +88,7 @@ def taken_times(session: Session, *, channel_id: int, after: datetime) -> set[da
             select(ScheduledPost.due_at).where(
                 ScheduledPost.channel_id == channel_id,
                 ScheduledPost.due_at > after,
-                ScheduledPost.status.in_([PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.PUBLISHING]),
+                ScheduledPost.status.in_([PostState.DRAFT, PostState.QUEUED, PostState.PUBLISHING]),
             )
         )
     )
@@ -100,17 +101,17 @@ def claim_due(
     and those whose publishing run was lost (its lease lapsed: ``check_first``)."""
     now = now or utcnow()
     running = select(Channel.id).where(Channel.state == ChannelState.RUNNING, Channel.scheduling_on.is_(True))
-    lost = kit.lease_lapsed(ScheduledPost, [PostStatus.PUBLISHING], now)
+    lost = kit.lease_lapsed(ScheduledPost, [PostState.PUBLISHING], now)
     claimable = and_(
         ScheduledPost.channel_id.in_(running),
         ScheduledPost.due_at <= now + within,
-        or_(ScheduledPost.status == PostStatus.QUEUED, lost),
+        or_(ScheduledPost.status == PostState.QUEUED, lost),
     )
     ids = kit.claim(
         session,
         ScheduledPost,
         claimable=claimable,
-        working=PostStatus.PUBLISHING,
+        working=PostState.PUBLISHING,
         lease=lease,
         limit=limit,
         now=now,
@@ -139,8 +140,8 @@ def published(
             session,
             ScheduledPost,
             where=and_(ScheduledPost.id == post_id, ScheduledPost.claimed_by == lease.owner),
-            to=PostStatus.PUBLISHED,
-            from_=[PostStatus.PUBLISHING],
+            to=PostState.PUBLISHED,
+            from_=[PostState.PUBLISHING],
             terminal=True,
             now=now,
             platform_post_id=platform_post_id,
@@ -157,8 +158,8 @@ def failed(session: Session, *, post_id: int, error: str, lease: Lease, now: dat
             session,
             ScheduledPost,
             where=and_(ScheduledPost.id == post_id, ScheduledPost.claimed_by == lease.owner),
-            to=PostStatus.ERROR,
-            from_=[PostStatus.PUBLISHING],
+            to=PostState.ERROR,
+            from_=[PostState.PUBLISHING],
             terminal=True,
             now=now or utcnow(),
             last_error=error,
@@ -175,8 +176,8 @@ def requeue(session: Session, *, post_id: int, due_at: datetime | None = None) -
         transition(
             session,
             post_ids=[post_id],
-            to=PostStatus.QUEUED,
-            from_=[PostStatus.ERROR, PostStatus.DRAFT],
+            to=PostState.QUEUED,
+            from_=[PostState.ERROR, PostState.DRAFT],
             **values,
         )
     )
@@ -188,7 +189,7 @@ def cancel(session: Session, *, post_id: int) -> bool:
         transition(
             session,
             post_ids=[post_id],
-            to=PostStatus.CANCELLED,
-            from_=[PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.ERROR],
+            to=PostState.CANCELLED,
+            from_=[PostState.DRAFT, PostState.QUEUED, PostState.ERROR],
         )
     )

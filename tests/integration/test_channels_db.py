@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.channels import channels, posts
-from db.channels.models import ChannelState, ChannelToken, PostStatus, ScheduledPost
+from db.channels.models import ChannelState, ChannelToken, ScheduledPost
 from db.claims import Lease
+from rules.channels import PostState
 
 Sessions = sessionmaker[Session]
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -64,9 +65,11 @@ def test_tokens_are_encrypted_and_a_reconnect_runs_the_channel_again(sessions: S
 
 def test_slots_are_replaced_sorted_and_unique(sessions: Sessions) -> None:
     channel_id = _connect(sessions)
+    with pytest.raises(ValueError), sessions.begin() as session:
+        channels.set_slots(session, channel_id=channel_id, times=[time(2), time(2)])
     with sessions.begin() as session:
         assert channels.set_slots(
-            session, channel_id=channel_id, times=[time(11, 40), time(2), time(6, 40), time(2)]
+            session, channel_id=channel_id, times=[time(11, 40), time(2), time(6, 40)]
         ) == [time(2), time(6, 40), time(11, 40)]
         channels.set_slots(session, channel_id=channel_id, times=[time(9)])
         assert channels.slots_of(session, channel_id=channel_id) == [time(9)]
@@ -103,7 +106,7 @@ def test_due_posts_are_claimed_once_and_a_lost_publisher_leaves_them_checked_fir
         )
         row = session.get(ScheduledPost, soon.id)
         assert (row.status, row.platform_post_id, row.published_text) == (
-            PostStatus.PUBLISHED,
+            PostState.PUBLISHED,
             "99",
             "soon #tag",
         )
@@ -122,5 +125,5 @@ def test_an_errored_post_is_queued_again_by_a_person_and_a_stopped_channel_publi
         assert posts.requeue(session, post_id=post.id)
         channels.set_state(session, channel_id=channel_id, state=ChannelState.STOPPED, reason="by ann")
         assert posts.claim_due(session, lease=Lease(60), within=timedelta(minutes=1), limit=10, now=NOW) == []
-        assert session.scalar(select(ScheduledPost.status)) is PostStatus.QUEUED
+        assert session.scalar(select(ScheduledPost.status)) is PostState.QUEUED
         assert posts.cancel(session, post_id=post.id)
