@@ -10,8 +10,9 @@ from __future__ import annotations
 import typer
 
 from cli.briefs import briefs_app
-from cli.growth import growth_app, secrets_app
+from cli.growth import growth_app
 from cli.mailing import clients_app, mailings_app
+from cli.secrets import secrets_app
 from cli.webpages import pages_app
 
 # No locals in tracebacks: they would show the database URL, password included. No shell completion:

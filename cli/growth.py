@@ -15,7 +15,6 @@ import typer
 
 from cli.common import echo_table, fail, one_line, refusing, transaction, utc
 from commands import growth as commands
-from core.crypto import new_key
 from core.settings import JobLogic
 from db.growth import accounts as accounts_db
 from db.growth import reports
@@ -26,7 +25,6 @@ growth_app = typer.Typer(
     help="Growth: likes, follows and unfollows for connected accounts of the photo network.",
     no_args_is_help=True,
 )
-secrets_app = typer.Typer(help="The keys that encrypt stored secrets.", no_args_is_help=True)
 
 NONE = {"none", "null", "off", ""}
 Account = Annotated[str, typer.Argument(metavar="ACCOUNT", help="its username (with or without @) or id")]
@@ -432,20 +430,3 @@ def logic(sets: Sets = None) -> None:
         now = commands.change_logic(**changes) if changes else commands.current_logic()
     for name, field in JobLogic.model_fields.items():
         typer.echo(f"{name}: {getattr(now, name)}  ({field.description})")
-
-
-# --- secrets --------------------------------------------------------------------------------------
-
-
-@secrets_app.command("new-key")
-def make_key() -> None:
-    """Print a fresh key: put it first in SWITCHYARD_SECRET_KEYS, then run `secrets rotate`."""
-    typer.echo(new_key())
-
-
-@secrets_app.command("rotate")
-def rotate() -> None:
-    """Re-encrypt every stored secret with the first key of SWITCHYARD_SECRET_KEYS."""
-    with refusing():
-        count = commands.rotate_secrets()
-    typer.echo(f"{count} stored secrets re-encrypted with the first key")

@@ -317,9 +317,3 @@ def change_logic(**changes: Any) -> JobLogic:
 def current_logic() -> JobLogic:
     with session_factory().begin() as session:
         return job_logic(session)
-
-
-def rotate_secrets() -> int:
-    """Re-encrypt every stored secret with the first of ``SWITCHYARD_SECRET_KEYS``; returns how many."""
-    with session_factory().begin() as session:
-        return growth_accounts.rotate_secrets(session)

@@ -1,6 +1,17 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
 from db.briefs import Brief, BriefAccount, BriefArticle, BriefSearch
+from db.channels.models import (
+    Channel,
+    ChannelNotification,
+    ChannelToken,
+    HashtagRule,
+    RepostRecord,
+    RepostRule,
+    ScheduledPost,
+    TimelineWatermark,
+    TimeSlot,
+)
 from db.growth.models import (
     Account,
     AccountDetails,
@@ -27,12 +38,16 @@ __all__ = [
     "BriefAccount",
     "BriefArticle",
     "BriefSearch",
+    "Channel",
+    "ChannelNotification",
+    "ChannelToken",
     "Client",
     "Cooldown",
     "CountRequest",
     "DailyStat",
     "Edge",
     "FollowerCount",
+    "HashtagRule",
     "Job",
     "LimitWindow",
     "LogicConfig",
@@ -41,5 +56,10 @@ __all__ = [
     "NetworkUser",
     "Notice",
     "PageJob",
+    "RepostRecord",
+    "RepostRule",
+    "ScheduledPost",
     "Target",
+    "TimeSlot",
+    "TimelineWatermark",
 ]

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.pacing import Window
+from core.timezones import check_timezone as check_timezone  # moved to core (channels use it too)
 
 T = TypeVar("T")
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
@@ -178,15 +179,6 @@ def normalise_hashtag(raw: str) -> str:
     if not HASHTAG.fullmatch(tag):
         raise ValueError(f"not a hashtag (letters, digits and '_'): {raw!r}")
     return tag
-
-
-def check_timezone(name: str) -> str:
-    """``name`` if it is an IANA time zone (``Europe/Moscow``), else ValueError."""
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as Europe/Moscow") from None
-    return name
 
 
 class Quota(BaseModel):

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, true, update
 from sqlalchemy.orm import Session
 
-from core.crypto import Cipher
-from core.settings import get_settings
+from db import notices
 from db.base import utcnow
 from db.growth.models import Account, Notice
+from db.secrets import cipher
 from rules.growth import AccountSettings, AccountState, check_timezone, normalise_username
 
 Level = Literal["info", "warning", "error"]
@@ -29,11 +29,6 @@ class AccountLogin:
 
     def __repr__(self) -> str:  # never the session
         return f"AccountLogin({self.account_id}, @{self.username})"
-
-
-def cipher() -> Cipher:
-    """The cipher of secrets stored in the database, from ``SWITCHYARD_SECRET_KEYS``."""
-    return Cipher([key.get_secret_value() for key in get_settings().secret_keys])
 
 
 def login_of(session: Session, *, account_id: int) -> AccountLogin:
@@ -163,14 +158,7 @@ def list_notices(
     session: Session, *, owner: str | None = None, account_id: int | None = None, limit: int = 100
 ) -> list[Notice]:
     """Notices, unread first, newest first within each."""
-    query = select(Notice)
-    if owner:
-        query = query.where(Notice.owner == owner)
-    if account_id is not None:
-        query = query.where(Notice.account_id == account_id)
-    read_last = Notice.read_at.is_not(None)
-    query = query.order_by(read_last, Notice.created_at.desc(), Notice.id.desc()).limit(limit)
-    return list(session.scalars(query))
+    return notices.unread_first(session, Notice, where=_notices_of(owner, account_id), limit=limit)
 
 
 def mark_read(
@@ -181,10 +169,11 @@ def mark_read(
     now: datetime | None = None,
 ) -> int:
     """Mark the given notices (or every unread one of ``owner``, or all) read; returns how many."""
-    query = update(Notice).where(Notice.read_at.is_(None))
-    if notice_ids is not None:
-        query = query.where(Notice.id.in_(notice_ids))
-    if owner:
-        query = query.where(Notice.owner == owner)
-    query = query.values(read_at=now or utcnow()).execution_options(synchronize_session=False)
-    return session.execute(query).rowcount
+    return notices.mark_read(session, Notice, ids=notice_ids, where=_notices_of(owner, None), now=now)
+
+
+def _notices_of(owner: str | None, account_id: int | None) -> ColumnElement[bool]:
+    return and_(
+        Notice.owner == owner if owner else true(),
+        Notice.account_id == account_id if account_id is not None else true(),
+    )

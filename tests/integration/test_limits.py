@@ -80,3 +80,28 @@ def test_no_window_ever_holds_more_than_its_limit(
         for timestamp, count in granted:
             per_window[window.start(timestamp)] += count
         assert max(per_window.values()) <= window.limit
+
+
+def test_a_limit_seen_in_headers_holds_for_every_worker_until_its_reset(sessions) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.pacing import LimitKey
+    from db.limits import saw_limit, wait_until
+
+    key = LimitKey("microblog", "42", "posts")
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    reset = now + timedelta(minutes=15)
+    with sessions.begin() as session:
+        assert wait_until(session, key=key, now=now) is None
+        saw_limit(session, key=key, limit=100, remaining=0, reset_at=reset, now=now)
+        saw_limit(session, key=key, limit=100, remaining=5, reset_at=reset, now=now)  # an older answer, late
+        assert wait_until(session, key=key, now=now) == reset
+        assert wait_until(session, key=key, now=reset) is None
+        saw_limit(
+            session, key=key, limit=100, remaining=99, reset_at=reset + timedelta(minutes=15), now=reset
+        )
+        assert wait_until(session, key=key, now=reset) is None
+        saw_limit(
+            session, key=key, limit=100, remaining=3, reset_at=reset, now=reset
+        )  # the old window: ignored
+        assert wait_until(session, key=LimitKey("microblog", "43", "posts"), now=now) is None
