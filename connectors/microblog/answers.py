@@ -225,7 +225,7 @@ def _hashtags(obj: dict[str, Any], where: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _post(value: object, where: str, usernames: dict[str, str]) -> TimelinePost:
+def _post(value: object, where: str, usernames: dict[str, str], originals: dict[str, str]) -> TimelinePost:
     obj = _object(value, where)
     metrics = _object(obj.get("public_metrics") or {}, f"{where}.public_metrics")
     references: dict[str, str] = {}
@@ -236,19 +236,21 @@ def _post(value: object, where: str, usernames: dict[str, str]) -> TimelinePost:
             _id(ref_obj, "id", f"{where}.referenced_tweets[{n}]"),
         )
     author_id = _id(obj, "author_id", where)
+    post_id = _id(obj, "id", where)
+    if "retweeted" in references:
+        originals[post_id] = references["retweeted"]
     return TimelinePost(
-        id=_id(obj, "id", where),
+        post_id=post_id,
         author_id=author_id,
         author_username=usernames.get(author_id, ""),
         text=_str(obj, "text", where),
-        lang=_str(obj, "lang", where, default="und"),
+        language=obj["lang"] if isinstance(obj.get("lang"), str) and obj["lang"] else None,
         created_at=_time(_get(obj, "created_at", where), f"{where}.created_at"),
         like_count=_count(metrics, "like_count", f"{where}.public_metrics"),
         repost_count=_count(metrics, "retweet_count", f"{where}.public_metrics"),
         is_reply="replied_to" in references,
         is_repost="retweeted" in references,
         hashtags=_hashtags(obj, where),
-        reposted_id=references.get("retweeted"),
     )
 
 
@@ -260,8 +262,10 @@ def _page(body: object) -> TimelinePage:
         for n, item in enumerate(_list(includes, "users", "includes"))
         for user in (_user_of(item, f"includes.users[{n}]"),)
     }
+    originals: dict[str, str] = {}
     posts = tuple(
-        _post(item, f"data[{n}]", usernames) for n, item in enumerate(_list(obj, "data", "the answer"))
+        _post(item, f"data[{n}]", usernames, originals)
+        for n, item in enumerate(_list(obj, "data", "the answer"))
     )
     meta = _object(_get(obj, "meta", "the answer"), "meta")
     newest = meta.get("newest_id")
@@ -271,8 +275,8 @@ def _page(body: object) -> TimelinePage:
     if token is not None and (not isinstance(token, str) or not token):
         raise Malformed("meta.next_token is not a token")
     if posts and newest is None:
-        newest = max(posts, key=lambda post: int(post.id)).id
-    return TimelinePage(posts, newest, token)
+        newest = max(posts, key=lambda post: int(post.post_id)).post_id
+    return TimelinePage(posts, newest, token, originals)
 
 
 def _post_made(body: object) -> PostMade:

@@ -1,11 +1,17 @@
-"""The one interface the channels domain asks of the microblog, its records and the one error it raises."""
+"""The one interface the channels domain asks of the microblog, its records and the one error it raises.
+
+A timeline post is the rules' record (`rules.channels.TimelinePost`), the connector's answer as the
+rules judge it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from rules.channels import TimelinePost
 
 
 class ErrorKind(StrEnum):
@@ -55,30 +61,16 @@ class User:
 
 
 @dataclass(frozen=True)
-class TimelinePost:
-    """A post as a timeline shows it."""
-
-    id: str
-    author_id: str
-    author_username: str  # "" when the answer did not include the author
-    text: str
-    lang: str
-    created_at: datetime
-    like_count: int
-    repost_count: int
-    is_reply: bool
-    is_repost: bool
-    hashtags: tuple[str, ...]  # as written, without "#", each once, in order
-    reposted_id: str | None = None  # the original of a repost
-
-
-@dataclass(frozen=True)
 class TimelinePage:
-    """Posts newest first; ``newest_id`` is the next poll's ``since_id``; ``next_token`` pages on."""
+    """Posts newest first; ``newest_id`` is the next poll's ``since_id``; ``next_token`` pages on.
+
+    A repost's ``text`` is "RT @author: …" as the platform shows it; reposting it reposts the
+    original (``originals``), so two reposts of one post are one repost."""
 
     posts: tuple[TimelinePost, ...]
     newest_id: str | None
     next_token: str | None
+    originals: Mapping[str, str] = field(default_factory=dict)  # a repost's id → the reposted post's id
 
 
 @dataclass(frozen=True)

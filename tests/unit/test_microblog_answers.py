@@ -83,13 +83,13 @@ def test_a_timeline_page() -> None:
     )
     repost, reply = found.posts
     assert (found.newest_id, found.next_token) == (POST["id"], "7140dab")
-    assert (repost.author_username, repost.lang, repost.like_count, repost.repost_count) == (
+    assert (repost.author_username, repost.language, repost.like_count, repost.repost_count) == (
         "market_pulse",
         "ru",
         41,
         3,
     )
-    assert repost.is_repost and not repost.is_reply and repost.reposted_id == "2127847317892530176"
+    assert repost.is_repost and not repost.is_reply and found.originals == {POST["id"]: "2127847317892530176"}
     assert repost.hashtags == ("котики", "хоккей")
     assert repost.created_at == datetime(2026, 12, 1, 19, 49, 25, 586_000, tzinfo=UTC)
     assert reply.is_reply and not reply.is_repost and reply.author_username == "" and reply.hashtags == ()
@@ -97,6 +97,7 @@ def test_a_timeline_page() -> None:
 
 
 def test_an_empty_page_and_a_page_without_meta_ids() -> None:
+    assert read_timeline("t", {"data": [REPLY | {"lang": None}], "meta": {}}).posts[0].language is None
     empty = read_timeline("t", {"meta": {"result_count": 0}})
     assert (empty.posts, empty.newest_id, empty.next_token) == ((), None, None)
     assert read_timeline("t", {"data": [REPLY, POST], "meta": {"result_count": 2}}).newest_id == POST["id"]
