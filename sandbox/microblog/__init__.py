@@ -35,8 +35,10 @@ Knobs, read on each request: ``microblog_latency_ms``; one draw of ``app.state.r
 limits: ``microblog_error_rate`` → 503 and ``microblog_timeout_rate`` → no answer (neither applied),
 then for posts and reposts ``microblog_applied_error_rate`` → applied, then 503, and
 ``microblog_applied_timeout_rate`` → applied, never answered; ``microblog_token_seconds``,
-``microblog_posts_per_minute`` (of a home timeline), ``microblog_client_id`` / ``_secret``. The sandbox
-clock (`World.now`) drives timelines, tokens and windows.
+``microblog_posts_per_minute`` (of a home timeline; the authors' streams follow from it and the seed),
+``microblog_client_id`` / ``_secret``. The token endpoint draws ``microblog_error_rate`` only. The
+sandbox clock (`World.now`, moved by control) drives timelines, tokens, codes and windows, so a
+``x-rate-limit-reset`` is in its Unix seconds. A 401 carries no rate-limit headers.
 
 Control, no token: ``POST _control/reset`` (posts, reposts, windows, limits, counters, clock; grants
 stay), ``GET|POST _control/clock`` ``{"advance": seconds}``, ``POST _control/users/{username}/revoke``,

@@ -18,6 +18,8 @@ from sandbox.microblog import AUTHORS
 from tests.conftest import ConfigureSandbox
 
 T = TypeVar("T")
+# authlib's httpx integration (used only to show its own client completes the flow) warns on import
+pytestmark = pytest.mark.filterwarnings("ignore:The httpx module is deprecated")
 CALLBACK = "http://127.0.0.1:9/callback"
 
 
