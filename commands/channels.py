@@ -1,0 +1,182 @@
+"""Channels commands (issue 9, in progress): time slots, composing and scheduling a post (its text
+after hashtags must fit), cancelling and retrying posts, repost and hashtag rules, starting and
+stopping a channel, reading notifications.
+
+One function per user action, each in its own transaction; bad input raises ValueError and stores
+nothing. Connecting a channel (OAuth) and everything that talks to the platform come with the flows.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.settings import describe_settings_errors
+from db.base import utcnow
+from db.channels import channels as channels_db
+from db.channels import posts as posts_db
+from db.channels import reposts as reposts_db
+from db.channels.models import ChannelState
+from db.engine import session_factory
+from rules.channels import (
+    MAX_WEIGHTED_LENGTH,
+    HashtagRule,
+    RepostRule,
+    apply_hashtags,
+    check_due,
+    next_free_slot,
+    weighted_length,
+)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A post's text as it would go out (hashtags added) and its weighted length."""
+
+    text: str
+    weighted: int
+    added: tuple[str, ...]
+
+    @property
+    def fits(self) -> bool:
+        return 0 < self.weighted <= MAX_WEIGHTED_LENGTH
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    id: int
+    channel: str
+    due_at: datetime
+    from_slot: bool
+    preview: Preview
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(line.strip() for line in describe_settings_errors(error).splitlines()[1:])
+
+
+def _validated(model: type[Any], fields: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise ValueError(_describe(exc)) from None
+
+
+def preview(channel: int | str, text: str, *, seed: int | None = None) -> Preview:
+    """The text as it would go out now: with the channel's hashtags when they are on."""
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        rule = reposts_db.hashtag_rule(session, channel_id=found.id) if found.hashtags_on else None
+    return _preview(text, rule, seed)
+
+
+def _preview(text: str, rule: HashtagRule | None, seed: int | None) -> Preview:
+    if rule is None:
+        return Preview(text, weighted_length(text), ())
+    result = apply_hashtags(text, rule, random.Random(seed) if seed is not None else None)
+    return Preview(result.text, weighted_length(result.text), result.added)
+
+
+def schedule_post(
+    channel: int | str, *, text: str, due_at: datetime | None = None, now: datetime | None = None
+) -> Scheduled:
+    """Queue a post at ``due_at``, or in the channel's next free slot. Refused, storing nothing: an
+    empty text, one over 280 weighted (hashtags are added only as far as they fit), a due time in the
+    past, no slot to take."""
+    now = now or utcnow()
+    text = text.strip()
+    if not text:
+        raise ValueError("the post is empty")
+    if weighted_length(text) > MAX_WEIGHTED_LENGTH:
+        raise ValueError(f"the post is {weighted_length(text)} long, weighted: at most {MAX_WEIGHTED_LENGTH}")
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        if due_at is None:
+            slots = channels_db.slots_of(session, channel_id=found.id)
+            if not slots:
+                raise ValueError(f"@{found.screen_name} has no time slots: give a due time or set its slots")
+            taken = posts_db.taken_times(session, channel_id=found.id, after=now)
+            due_at, from_slot = next_free_slot(slots, found.timezone, taken, now), True
+        else:
+            due_at, from_slot = check_due(due_at, now), False
+        rule = reposts_db.hashtag_rule(session, channel_id=found.id) if found.hashtags_on else None
+        post = posts_db.schedule_post(
+            session, channel_id=found.id, text=text, due_at=due_at, from_slot=from_slot, now=now
+        )
+        return Scheduled(post.id, found.screen_name, due_at, from_slot, _preview(text, rule, None))
+
+
+def set_slots(channel: int | str, times: Sequence[time]) -> list[time]:
+    """Replace the channel's posting times (local, in its time zone)."""
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        return channels_db.set_slots(session, channel_id=found.id, times=times)
+
+
+def cancel_post(post_id: int) -> bool:
+    with session_factory().begin() as session:
+        return posts_db.cancel(session, post_id=post_id)
+
+
+def retry_post(post_id: int, *, due_at: datetime | None = None) -> bool:
+    """Queue an errored post again (a person decided so), now or at ``due_at``."""
+    with session_factory().begin() as session:
+        return posts_db.requeue(
+            session, post_id=post_id, due_at=check_due(due_at, utcnow()) if due_at else utcnow()
+        )
+
+
+def add_repost_rule(channel: int | str, *, name: str, fields: dict[str, Any]) -> int:
+    """A repost rule for the channel; its fields are validated (an unknown language is named)."""
+    rule = _validated(RepostRule, fields)
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        return reposts_db.save_repost_rule(session, channel_id=found.id, name=name, rule=rule)
+
+
+def set_hashtag_rule(channel: int | str, fields: dict[str, Any] | None) -> HashtagRule | None:
+    """The channel's hashtags (tags, position, how many), or none."""
+    rule = _validated(HashtagRule, fields) if fields is not None else None
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        reposts_db.set_hashtag_rule(session, channel_id=found.id, rule=rule)
+    return rule
+
+
+def start_channel(channel: int | str) -> bool:
+    """Let a stopped channel work again (an unauthorised one must be connected again)."""
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        if found.state is ChannelState.UNAUTHORISED:
+            raise ValueError(f"@{found.screen_name} is unauthorised: connect it again")
+        return channels_db.set_state(
+            session,
+            channel_id=found.id,
+            state=ChannelState.RUNNING,
+            reason=None,
+            from_=(ChannelState.STOPPED,),
+        )
+
+
+def stop_channel(channel: int | str) -> bool:
+    """Stop a channel's work: no posts, no reposts, until it is started."""
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        return channels_db.set_state(
+            session,
+            channel_id=found.id,
+            state=ChannelState.STOPPED,
+            reason="stopped by its owner",
+            from_=(ChannelState.RUNNING,),
+        )
+
+
+def mark_notifications_read(channel: int | str | None = None) -> int:
+    with session_factory().begin() as session:
+        channel_id = channels_db.find_channel(session, channel).id if channel is not None else None
+        return channels_db.mark_read(session, channel_id=channel_id)

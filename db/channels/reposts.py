@@ -1,0 +1,174 @@
+"""A channel's repost and hashtag rules, the repost log (one row per channel and timeline post, so a
+post is never reposted twice) and the timeline watermark."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.orm import Session
+
+from db.base import upsert_insert, utcnow
+from db.channels.models import HashtagRule as HashtagRuleRow
+from db.channels.models import RepostRecord, RepostRule, RepostStatus, TimelineWatermark
+from rules.channels import HashtagRule
+from rules.channels import RepostRule as RepostFilter
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What a poll decided for one timeline post."""
+
+    source_post_id: str
+    author: str
+    status: RepostStatus  # pending (to repost now), waiting (not yet), skipped (never)
+    reason: str | None
+
+
+def save_repost_rule(session: Session, *, channel_id: int, name: str, rule: RepostFilter) -> int:
+    """Store a validated repost rule for the channel; returns its id."""
+    if not name.strip() or len(name) > 100:
+        raise ValueError("a rule needs a name of 1–100 characters")
+    row = RepostRule(channel_id=channel_id, name=name.strip(), rule=rule.model_dump(mode="json"))
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def repost_rules(session: Session, *, channel_id: int) -> list[tuple[int, str, RepostFilter]]:
+    """The channel's enabled rules: (id, name, rule)."""
+    rows = session.scalars(
+        select(RepostRule)
+        .where(RepostRule.channel_id == channel_id, RepostRule.enabled.is_(True))
+        .order_by(RepostRule.id)
+    )
+    return [(row.id, row.name, RepostFilter.model_validate(row.rule)) for row in rows]
+
+
+def delete_repost_rule(session: Session, *, channel_id: int, rule_id: int) -> bool:
+    return bool(
+        session.execute(
+            delete(RepostRule).where(RepostRule.channel_id == channel_id, RepostRule.id == rule_id)
+        ).rowcount
+    )
+
+
+def set_hashtag_rule(session: Session, *, channel_id: int, rule: HashtagRule | None) -> None:
+    """The channel's one hashtag rule (None: none)."""
+    session.execute(delete(HashtagRuleRow).where(HashtagRuleRow.channel_id == channel_id))
+    if rule is not None:
+        session.add(HashtagRuleRow(channel_id=channel_id, rule=rule.model_dump(mode="json")))
+    session.flush()
+
+
+def hashtag_rule(session: Session, *, channel_id: int) -> HashtagRule | None:
+    row = session.scalar(
+        select(HashtagRuleRow).where(
+            HashtagRuleRow.channel_id == channel_id, HashtagRuleRow.enabled.is_(True)
+        )
+    )
+    return HashtagRule.model_validate(row.rule) if row else None
+
+
+def record_judgements(
+    session: Session, *, channel_id: int, judged: Sequence[Judged], now: datetime | None = None
+) -> list[str]:
+    """Write what a poll decided; a post judged before keeps its row (a waiting one may move on to
+    pending or skipped). Returns the ids of posts now pending: the ones to repost, each once."""
+    now = now or utcnow()
+    if not judged:
+        return []
+    rows = [
+        {
+            "channel_id": channel_id,
+            "source_post_id": j.source_post_id,
+            "author": j.author,
+            "status": j.status,
+            "reason": j.reason,
+            "decided_at": now,
+        }
+        for j in {j.source_post_id: j for j in judged}.values()
+    ]
+    statement = upsert_insert(session, RepostRecord)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["channel_id", "source_post_id"],
+            set_={
+                "status": statement.excluded.status,
+                "reason": statement.excluded.reason,
+                "decided_at": now,
+            },
+            where=RepostRecord.status == RepostStatus.WAITING,
+        ),
+        rows,
+    )
+    ids = [row["source_post_id"] for row in rows]
+    return list(
+        session.scalars(
+            select(RepostRecord.source_post_id).where(
+                RepostRecord.channel_id == channel_id,
+                RepostRecord.source_post_id.in_(ids),
+                RepostRecord.status == RepostStatus.PENDING,
+            )
+        )
+    )
+
+
+def waiting_posts(session: Session, *, channel_id: int, limit: int = 100) -> list[str]:
+    """Timeline posts the channel waits on ("once it reaches N likes"), oldest first."""
+    return list(
+        session.scalars(
+            select(RepostRecord.source_post_id)
+            .where(RepostRecord.channel_id == channel_id, RepostRecord.status == RepostStatus.WAITING)
+            .order_by(RepostRecord.decided_at)
+            .limit(limit)
+        )
+    )
+
+
+def reposted(session: Session, *, channel_id: int, source_post_id: str, error: str | None = None) -> bool:
+    """The repost went out (or, with ``error``, failed for good); only a pending row moves."""
+    values: dict[str, object] = (
+        {"status": RepostStatus.FAILED, "reason": error}
+        if error
+        else {"status": RepostStatus.REPOSTED, "reposted_at": utcnow()}
+    )
+    return bool(
+        session.execute(
+            update(RepostRecord)
+            .where(
+                and_(RepostRecord.channel_id == channel_id, RepostRecord.source_post_id == source_post_id),
+                RepostRecord.status == RepostStatus.PENDING,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
+def repost_log(session: Session, *, channel_id: int, limit: int = 200) -> list[RepostRecord]:
+    return list(
+        session.scalars(
+            select(RepostRecord)
+            .where(RepostRecord.channel_id == channel_id)
+            .order_by(RepostRecord.decided_at.desc(), RepostRecord.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def watermark(session: Session, *, channel_id: int) -> str | None:
+    row = session.get(TimelineWatermark, channel_id)
+    return row.since_id if row else None
+
+
+def move_watermark(session: Session, *, channel_id: int, since_id: str, now: datetime | None = None) -> None:
+    """The newest post seen; it only moves forward (ids grow: compared as numbers)."""
+    row = session.get(TimelineWatermark, channel_id)
+    if row is None:
+        session.add(TimelineWatermark(channel_id=channel_id, since_id=since_id, polled_at=now or utcnow()))
+    elif row.since_id is None or int(since_id) > int(row.since_id):
+        row.since_id, row.polled_at = since_id, now or utcnow()
+    session.flush()
