@@ -88,6 +88,7 @@ def test_secret_keys_are_fernet_keys_and_production_refuses_the_development_one(
     for platform in ("WEIBO", "WEIXIN", "XIAOHONGSHU", "DOUYIN", "BILIBILI"):
         monkeypatch.setenv(f"SWITCHYARD_PLATFORMS__{platform}__API_KEY", "a-real-platform-key")
         monkeypatch.setenv(f"SWITCHYARD_PLATFORMS__{platform}__BASE_URL", "https://data.example/api")
+    monkeypatch.setenv("SWITCHYARD_MICROBLOG__CLIENT_SECRET", "a-real-client-secret")
     monkeypatch.setenv("SWITCHYARD_SECRET_KEYS", DEV_SECRET_KEY)
     get_settings.cache_clear()
     try:
