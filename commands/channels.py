@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,6 +32,8 @@ from rules.channels import (
     next_free_slot,
     weighted_length,
 )
+
+NOW_GRACE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ def schedule_post(
                 raise ValueError(f"@{found.screen_name} has no time slots: give a due time or set its slots")
             taken = posts_db.taken_times(session, channel_id=found.id, after=now)
             due_at, from_slot = next_free_slot(slots, found.timezone, taken, now), True
-        else:
-            due_at, from_slot = check_due(due_at, now), False
+        else:  # a time under a minute ago is "now" (the moment a person pressed the button)
+            due_at, from_slot = max(check_due(due_at, now - NOW_GRACE), now), False
         rule = reposts_db.hashtag_rule(session, channel_id=found.id) if found.hashtags_on else None
         post = posts_db.schedule_post(
             session, channel_id=found.id, text=text, due_at=due_at, from_slot=from_slot, now=now

@@ -102,10 +102,14 @@ def claim_due(
     now = now or utcnow()
     running = select(Channel.id).where(Channel.state == ChannelState.RUNNING, Channel.scheduling_on.is_(True))
     lost = kit.lease_lapsed(ScheduledPost, [PostState.PUBLISHING], now)
+    waiting = and_(
+        ScheduledPost.status == PostState.QUEUED,
+        or_(ScheduledPost.claimed_until.is_(None), ScheduledPost.claimed_until < now),  # put back until then
+    )
     claimable = and_(
         ScheduledPost.channel_id.in_(running),
         ScheduledPost.due_at <= now + within,
-        or_(ScheduledPost.status == PostState.QUEUED, lost),
+        or_(waiting, lost),
     )
     ids = kit.claim(
         session,
@@ -163,6 +167,27 @@ def failed(session: Session, *, post_id: int, error: str, lease: Lease, now: dat
             terminal=True,
             now=now or utcnow(),
             last_error=error,
+        )
+    )
+
+
+def put_back(
+    session: Session, *, post_id: int, lease: Lease, until: datetime, reason: str, now: datetime | None = None
+) -> bool:
+    """Back to the queue, not claimed again before ``until`` (a rate limit's reset, a back-off, an
+    unknown outcome to look at again); the next claim checks the channel's own posts first."""
+    return bool(
+        kit.transition(
+            session,
+            ScheduledPost,
+            where=and_(ScheduledPost.id == post_id, ScheduledPost.claimed_by == lease.owner),
+            to=PostState.QUEUED,
+            from_=[PostState.PUBLISHING],
+            terminal=False,
+            now=now or utcnow(),
+            claimed_until=until,
+            claimed_by=None,
+            last_error=reason,
         )
     )
 

@@ -1,0 +1,172 @@
+"""Publishing scheduled posts against the sandbox's microblog (issue 9, in progress), on SQLite and
+PostgreSQL: each post at its due time, once; hashtags added within the limit; an unknown outcome
+found among the channel's own posts; duplicate content counted as done; two concurrent publishers;
+a 401 stopping the channel with a notification; a 429 putting posts back until the reset."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from commands import channels as commands
+from connectors.microblog import oauth
+from core.settings import MicroblogSettings, get_settings
+from db.base import utcnow
+from db.channels import channels
+from db.channels.models import Channel, ChannelState, ScheduledPost
+from rules.channels import PostState
+from tasks.channels_publish import Published, publish_claimed
+from tests.conftest import ConfigureSandbox, set_env
+
+Sessions = sessionmaker[Session]
+CALLBACK = "http://127.0.0.1:9/callback"
+
+
+@pytest.fixture
+def microblog(sandbox_url: str, sessions: Sessions) -> Iterator[str]:
+    saved = dict(os.environ)
+    base = f"{sandbox_url}/microblog"
+    httpx.post(f"{base}/_control/reset").raise_for_status()
+    set_env({"SWITCHYARD_MICROBLOG__BASE_URL": base, "SWITCHYARD_MICROBLOG__READ_TIMEOUT": "0.5"})
+    yield base
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+def counters(base: str, user: str = "demo_brand") -> dict[str, Any]:
+    return httpx.get(f"{base}/_counters/{user}").json()
+
+
+def _connect(name: str = "demo_brand") -> int:
+    settings: MicroblogSettings = get_settings().microblog
+
+    async def authorise() -> oauth.Tokens:
+        url, state, verifier = oauth.authorize_url(settings, CALLBACK, login_hint=name)
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(url)
+        return await oauth.exchange_code(
+            settings, oauth.code_of(answer.headers["location"], state), verifier, CALLBACK
+        )
+
+    tokens = asyncio.run(authorise())
+    from connectors.microblog import microblog_client
+
+    async def me() -> Any:
+        async with microblog_client(settings, tokens.access_token) as client:
+            return await client.me()
+
+    user = asyncio.run(me())
+    with session_factory_begin() as session:
+        return channels.connect_channel(
+            session,
+            owner="ann",
+            screen_name=user.username,
+            platform_user_id=user.id,
+            timezone="UTC",
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=tokens.expires_at,
+        ).id
+
+
+def session_factory_begin():
+    from db.engine import session_factory
+
+    return session_factory().begin()
+
+
+def _publish() -> list[Any]:
+    return asyncio.run(publish_claimed(1000))
+
+
+def test_due_posts_go_out_at_their_time_once_with_their_hashtags(microblog: str, sessions: Sessions) -> None:
+    channel_id = _connect()
+    with sessions.begin() as session:
+        session.get(Channel, channel_id).hashtags_on = True
+    commands.set_hashtag_rule("demo_brand", {"tags": ["coffee"], "position": "end", "count": 1})
+    soon = utcnow() + timedelta(seconds=1.5)
+    first = commands.schedule_post("demo_brand", text="Morning beans", due_at=soon)
+    second = commands.schedule_post("demo_brand", text="Evening beans", due_at=soon)
+    outcomes = _publish()
+    assert {o.result for o in outcomes} == {Published.PUBLISHED}
+    assert all(o.delay >= 0 for o in outcomes)  # not before its due time
+    with sessions.begin() as session:
+        rows = {p.id: p for p in session.scalars(select(ScheduledPost))}
+    assert rows[first.id].published_text == "Morning beans #coffee" and rows[first.id].platform_post_id
+    assert rows[second.id].status is PostState.PUBLISHED
+    assert _publish() == []  # nothing due: published posts are never claimed again
+    count = counters(microblog)
+    assert (count["posts"]["applied"], count["posts"]["duplicates"]) == (2, 0)
+
+
+def test_an_unknown_outcome_is_found_among_its_own_posts_and_not_sent_again(
+    microblog: str, sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    _connect()
+    post = commands.schedule_post("demo_brand", text="Timed out but out", due_at=utcnow())
+    configure_sandbox(microblog_applied_timeout_rate=1.0)
+    (outcome,) = _publish()
+    assert outcome.result is Published.PUBLISHED and counters(microblog)["posts"]["applied"] == 1
+    with sessions.begin() as session:
+        assert session.get(ScheduledPost, post.id).platform_post_id
+
+
+def test_duplicate_content_counts_as_done(microblog: str, sessions: Sessions) -> None:
+    _connect()
+    commands.schedule_post("demo_brand", text="Same words", due_at=utcnow())
+    _publish()
+    again = commands.schedule_post("demo_brand", text="Same words", due_at=utcnow())
+    (outcome,) = _publish()
+    assert outcome.result is Published.PUBLISHED
+    with sessions.begin() as session:
+        assert session.get(ScheduledPost, again.id).status is PostState.PUBLISHED
+    assert counters(microblog)["posts"]["applied"] == 1
+
+
+def test_two_publishers_at_once_publish_each_post_once(microblog: str, sessions: Sessions) -> None:
+    _connect()
+    for n in range(10):
+        commands.schedule_post("demo_brand", text=f"Post number {n}", due_at=utcnow())
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(publish_claimed(1000), publish_claimed(1000))
+
+    first, second = asyncio.run(both())
+    assert len(first) + len(second) == 10
+    count = counters(microblog)
+    assert (count["posts"]["applied"], count["posts"]["duplicates"]) == (10, 0)
+
+
+def test_a_revoked_token_stops_the_channel_with_a_notification(microblog: str, sessions: Sessions) -> None:
+    channel_id = _connect()
+    post = commands.schedule_post("demo_brand", text="Never sent", due_at=utcnow())
+    httpx.post(f"{microblog}/_control/users/demo_brand/revoke").raise_for_status()
+    (outcome,) = _publish()
+    assert outcome.result is Published.PUT_BACK
+    with sessions.begin() as session:
+        assert session.get(Channel, channel_id).state is ChannelState.UNAUTHORISED
+        assert session.get(ScheduledPost, post.id).status is PostState.QUEUED
+        assert channels.unread_count(session, channel_id=channel_id) == 1
+    assert _publish() == []  # an unauthorised channel publishes nothing
+
+
+def test_a_429_puts_posts_back_until_the_reset_for_every_worker(microblog: str, sessions: Sessions) -> None:
+    _connect()
+    httpx.put(f"{microblog}/_control/users/demo_brand/limits", json={"posts": 2}).raise_for_status()
+    for n in range(4):
+        commands.schedule_post("demo_brand", text=f"Limited {n}", due_at=utcnow())
+    outcomes = _publish()
+    results = sorted(str(o.result) for o in outcomes)
+    assert results.count("published") == 2 and results.count("put back") == 2
+    assert _publish() == []  # put back until the reset: not claimed again now
+    count = counters(microblog)
+    assert count["posts"]["applied"] == 2
