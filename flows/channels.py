@@ -2,6 +2,8 @@
 
 ``publish_due_posts`` runs every minute on the ``actions`` pool: it claims the posts due within the
 next minute and publishes each when it is due (not at the next tick), exactly once.
+``refresh_tokens`` runs every ten minutes: tokens ending within 20 minutes are refreshed; a refused
+refresh stops the channel with a notification.
 
 Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_SECRET_KEYS`` (the channels' tokens are
 encrypted with them), ``SWITCHYARD_MICROBLOG__*`` (the platform's base URL, client, timeouts).
@@ -14,6 +16,7 @@ from collections import Counter
 from prefect import flow, get_run_logger
 
 from tasks.channels_publish import PostOutcome, publish_due
+from tasks.channels_tokens import Refreshed, refresh_expiring
 
 
 @flow(flow_run_name="publish due posts")
@@ -23,3 +26,13 @@ async def publish_due_posts() -> dict[str, int]:
     totals = dict(Counter(str(outcome.result) for outcome in outcomes))
     get_run_logger().info("posts: %s", totals or "none due")
     return totals
+
+
+@flow(flow_run_name="refresh channel tokens")
+async def refresh_tokens() -> dict[str, int]:
+    """Refresh the channels' tokens before they expire."""
+    results: list[Refreshed] = await refresh_expiring()
+    for result in results:
+        if not result.ok:
+            get_run_logger().warning("channel %s: %s", result.channel_id, result.detail)
+    return {"refreshed": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)}

@@ -4,7 +4,8 @@ time, exactly once.
 A post whose outcome is unknown (a timeout, a 5xx after sending) is looked for among the channel's
 own recent posts; the platform's "duplicate content" answer counts as done. A 429 puts the post back
 until the limit's reset (the reset is kept for every worker); a 401 stops the channel with a
-notification; a refusal is an error with the reason, which a person may retry.
+notification unless its token can be refreshed; a refusal is an error with the reason, which a person
+may retry.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from db.claims import Lease
 from db.engine import session_factory
 from rules.channels import HashtagRule, apply_hashtags
 from tasks.artifacts import report
+from tasks.channels_tokens import refresh_channel
 
 SERVICE = "microblog"
 LOOK_BACK = timedelta(days=1)  # how far the channel's own posts are read to find an unseen outcome
@@ -179,7 +181,10 @@ async def _after_error(
         reset = error.reset_at or utcnow() + RETRY_AFTER
         await asyncio.to_thread(_limit_reached, post, lease, reset)
         return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC"), None
-    if error.kind is ErrorKind.UNAUTHORISED:
+    if error.kind is ErrorKind.UNAUTHORISED:  # an expired token is refreshed and the post tried again
+        if (await refresh_channel(post.channel_id)).ok:
+            await asyncio.to_thread(_put_back_until, post, lease, utcnow(), "its token was refreshed")
+            return outcome(Published.PUT_BACK, "its token was refreshed: tried again next"), None
         await asyncio.to_thread(_unauthorised, post, lease, str(error))
         return outcome(Published.PUT_BACK, "the channel is unauthorised"), None
     if error.kind is ErrorKind.TRANSIENT:

@@ -170,3 +170,50 @@ def test_a_429_puts_posts_back_until_the_reset_for_every_worker(microblog: str, 
     assert _publish() == []  # put back until the reset: not claimed again now
     count = counters(microblog)
     assert count["posts"]["applied"] == 2
+
+
+def test_expiring_tokens_are_refreshed_and_a_refused_refresh_stops_the_channel(
+    microblog: str, sessions: Sessions
+) -> None:
+    from db.channels.models import ChannelToken
+    from tasks.channels_tokens import refresh_channel
+
+    channel_id = _connect()
+    with sessions.begin() as session:
+        old = channels.tokens_of(session, channel_id=channel_id)
+        session.get(ChannelToken, channel_id).expires_at = utcnow() + timedelta(minutes=5)
+        assert channels.expiring(session, within=timedelta(minutes=20)) == [channel_id]
+    assert asyncio.run(refresh_channel(channel_id)).ok
+    with sessions.begin() as session:
+        new = channels.tokens_of(session, channel_id=channel_id)
+        assert new.refresh_token != old.refresh_token and new.expires_at > utcnow() + timedelta(hours=1)
+        assert channels.expiring(session, within=timedelta(minutes=20)) == []
+    commands.schedule_post("demo_brand", text="After a refresh", due_at=utcnow())
+    assert [o.result for o in _publish()] == [Published.PUBLISHED]  # the new token works
+    httpx.post(f"{microblog}/_control/users/demo_brand/revoke").raise_for_status()
+    refused = asyncio.run(refresh_channel(channel_id))
+    assert not refused.ok
+    with sessions.begin() as session:
+        channel = session.get(Channel, channel_id)
+        assert channel.state is ChannelState.UNAUTHORISED and "could not be refreshed" in channel.state_reason
+        assert channels.unread_count(session, channel_id=channel_id) == 1
+
+
+def test_a_post_refused_for_an_expired_token_goes_out_after_a_refresh(
+    microblog: str, sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    import time as clock
+
+    configure_sandbox(microblog_token_seconds=1)
+    channel_id = _connect()
+    clock.sleep(1.5)  # the access token has ended; its refresh token has not
+    configure_sandbox(microblog_token_seconds=7200)
+    post = commands.schedule_post("demo_brand", text="Out after a refresh", due_at=utcnow())
+    (first,) = _publish()
+    assert first.result is Published.PUT_BACK and "refreshed" in first.detail
+    (second,) = _publish()
+    assert second.result is Published.PUBLISHED
+    with sessions.begin() as session:
+        assert session.get(Channel, channel_id).state is ChannelState.RUNNING
+        assert session.get(ScheduledPost, post.id).status is PostState.PUBLISHED
+    assert counters(microblog)["posts"]["applied"] == 1
