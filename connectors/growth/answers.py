@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.fields import Malformed, as_object, field, string
 from connectors.growth.base import LoggedIn, NetworkError
 from core.http import parse_retry_after
 from rules.growth import ErrorKind, Friendship, Page, Post, Profile, UserRef
@@ -24,33 +25,8 @@ MAX_MESSAGE = 200
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31
 
 
-class Malformed(ValueError):
-    """A success answer that does not hold what it should."""
-
-
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Malformed(f"{where} is not an object")
-    return value
-
-
-def _get(obj: dict[str, Any], name: str, where: str) -> object:
-    if name not in obj:
-        raise Malformed(f"{where}.{name} is missing")
-    return obj[name]
-
-
-def _str(obj: dict[str, Any], name: str, where: str, *, default: str | None = None) -> str:
-    if default is not None and obj.get(name) is None:
-        return default
-    value = _get(obj, name, where)
-    if not isinstance(value, str):
-        raise Malformed(f"{where}.{name} is not a string")
-    return value
-
-
 def _int(obj: dict[str, Any], name: str, where: str) -> int:
-    value = _get(obj, name, where)
+    value = field(obj, name, where)
     if type(value) is not int or value < 0:
         raise Malformed(f"{where}.{name} is not a whole number")
     return value
@@ -59,7 +35,7 @@ def _int(obj: dict[str, Any], name: str, where: str) -> int:
 def _bool(obj: dict[str, Any], name: str, where: str, *, default: bool | None = None) -> bool:
     if default is not None and name not in obj:
         return default
-    value = _get(obj, name, where)
+    value = field(obj, name, where)
     if not isinstance(value, bool):
         raise Malformed(f"{where}.{name} is not true or false")
     return value
@@ -67,7 +43,7 @@ def _bool(obj: dict[str, Any], name: str, where: str, *, default: bool | None = 
 
 def _id(obj: dict[str, Any], name: str, where: str) -> str:
     """An id given as a number or a string of digits (the network uses both)."""
-    value = _get(obj, name, where)
+    value = field(obj, name, where)
     if type(value) is int and value >= 0:
         return str(value)
     if isinstance(value, str) and value.strip():
@@ -76,14 +52,14 @@ def _id(obj: dict[str, Any], name: str, where: str) -> str:
 
 
 def _list(obj: dict[str, Any], name: str, where: str) -> list[object]:
-    value = _get(obj, name, where)
+    value = field(obj, name, where)
     if not isinstance(value, list):
         raise Malformed(f"{where}.{name} is not a list")
     return value
 
 
 def _ok(body: object) -> dict[str, Any]:
-    obj = _object(body, "the answer")
+    obj = as_object(body, "the answer")
     if obj.get("status") != "ok":
         raise Malformed(f"status is {obj.get('status')!r}, not 'ok'")
     return obj
@@ -156,22 +132,22 @@ def error_of(what: str, status: int, body: object, retry_after: str | None = Non
 
 
 def _user_ref(value: object, where: str) -> UserRef:
-    obj = _object(value, where)
+    obj = as_object(value, where)
     return UserRef(
         _id(obj, "pk", where),
-        _str(obj, "username", where),
-        _str(obj, "full_name", where, default=""),
+        string(obj, "username", where),
+        string(obj, "full_name", where, default=""),
         _bool(obj, "is_private", where, default=False),
     )
 
 
 def _profile(body: object) -> Profile:
-    user = _object(_get(_ok(body), "user", "the answer"), "user")
+    user = as_object(field(_ok(body), "user", "the answer"), "user")
     return Profile(
         user_id=_id(user, "pk", "user"),
-        username=_str(user, "username", "user"),
-        full_name=_str(user, "full_name", "user", default=""),
-        bio=_str(user, "biography", "user", default=""),
+        username=string(user, "username", "user"),
+        full_name=string(user, "full_name", "user", default=""),
+        bio=string(user, "biography", "user", default=""),
         is_private=_bool(user, "is_private", "user"),
         is_business=_bool(user, "is_business", "user", default=False),
         followers=_int(user, "follower_count", "user"),
@@ -203,27 +179,27 @@ def hashtags_of(caption: str) -> tuple[str, ...]:
 
 
 def _taken_at(obj: dict[str, Any], where: str) -> datetime:
-    value = _get(obj, "taken_at", where)
+    value = field(obj, "taken_at", where)
     if type(value) not in (int, float) or not 0 <= value <= MAX_TIMESTAMP:
         raise Malformed(f"{where}.taken_at is not a time")
     return datetime.fromtimestamp(value, UTC)
 
 
 def _post(value: object, where: str) -> Post:
-    obj = _object(value, where)
+    obj = as_object(value, where)
     caption_obj = obj.get("caption")
     caption = (
         ""
         if caption_obj is None
-        else _str(_object(caption_obj, f"{where}.caption"), "text", f"{where}.caption")
+        else string(as_object(caption_obj, f"{where}.caption"), "text", f"{where}.caption")
     )
     location = obj.get("location")
     location_id = (
-        None if location is None else _id(_object(location, f"{where}.location"), "pk", f"{where}.location")
+        None if location is None else _id(as_object(location, f"{where}.location"), "pk", f"{where}.location")
     )
     return Post(
         post_id=_id(obj, "id", where),
-        owner=_user_ref(_get(obj, "user", where), f"{where}.user"),
+        owner=_user_ref(field(obj, "user", where), f"{where}.user"),
         taken_at=_taken_at(obj, where),
         like_count=_int(obj, "like_count", where),
         caption=caption,
@@ -259,7 +235,7 @@ def _friendship_of(obj: dict[str, Any], where: str) -> Friendship:
 def _friendship_status(body: object) -> Friendship:
     obj = _ok(body)
     return _friendship_of(
-        _object(_get(obj, "friendship_status", "the answer"), "friendship_status"), "friendship_status"
+        as_object(field(obj, "friendship_status", "the answer"), "friendship_status"), "friendship_status"
     )
 
 
@@ -269,11 +245,11 @@ def _friendship_show(body: object) -> Friendship:
 
 def _logged_in(body: object) -> LoggedIn:
     obj = _ok(body)
-    user = _object(_get(obj, "logged_in_user", "the answer"), "logged_in_user")
-    session = _str(obj, "session", "the answer")
+    user = as_object(field(obj, "logged_in_user", "the answer"), "logged_in_user")
+    session = string(obj, "session", "the answer")
     if not session:
         raise Malformed("the answer.session is empty")
-    return LoggedIn(_id(user, "pk", "logged_in_user"), _str(user, "username", "logged_in_user"), session)
+    return LoggedIn(_id(user, "pk", "logged_in_user"), string(user, "username", "logged_in_user"), session)
 
 
 def read_profile(what: str, body: object) -> Profile:

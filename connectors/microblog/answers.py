@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors.fields import Malformed, as_object, field, string
 from connectors.microblog.base import (
     ErrorKind,
     MicroblogError,
@@ -34,33 +35,8 @@ NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 DIGITS = re.compile(r"[0-9]{1,20}")
 
 
-class Malformed(ValueError):
-    """A success answer that does not hold what it should."""
-
-
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Malformed(f"{where} is not an object")
-    return value
-
-
-def _get(obj: dict[str, Any], name: str, where: str) -> object:
-    if name not in obj:
-        raise Malformed(f"{where}.{name} is missing")
-    return obj[name]
-
-
-def _str(obj: dict[str, Any], name: str, where: str, *, default: str | None = None) -> str:
-    if default is not None and obj.get(name) is None:
-        return default
-    value = _get(obj, name, where)
-    if not isinstance(value, str):
-        raise Malformed(f"{where}.{name} is not a string")
-    return value
-
-
 def _id(obj: dict[str, Any], name: str, where: str) -> str:
-    value = _get(obj, name, where)
+    value = field(obj, name, where)
     if not isinstance(value, str) or not DIGITS.fullmatch(value):
         raise Malformed(f"{where}.{name} is not an id")
     return value
@@ -201,12 +177,12 @@ def token_error_of(what: str, status: int, body: object) -> MicroblogError | Non
 
 
 def _data(body: object) -> object:
-    return _get(_object(body, "the answer"), "data", "the answer")
+    return field(as_object(body, "the answer"), "data", "the answer")
 
 
 def _user_of(value: object, where: str) -> User:
-    obj = _object(value, where)
-    return User(_id(obj, "id", where), _str(obj, "username", where), _str(obj, "name", where, default=""))
+    obj = as_object(value, where)
+    return User(_id(obj, "id", where), string(obj, "username", where), string(obj, "name", where, default=""))
 
 
 def _user(body: object) -> User:
@@ -217,22 +193,22 @@ def _hashtags(obj: dict[str, Any], where: str) -> tuple[str, ...]:
     found = obj.get("entities")
     if found is None:
         return ()
-    tags = _list(_object(found, f"{where}.entities"), "hashtags", f"{where}.entities")
+    tags = _list(as_object(found, f"{where}.entities"), "hashtags", f"{where}.entities")
     names = [
-        _str(_object(tag, f"{where}.entities.hashtags[]"), "tag", f"{where}.entities.hashtags[]")
+        string(as_object(tag, f"{where}.entities.hashtags[]"), "tag", f"{where}.entities.hashtags[]")
         for tag in tags
     ]
     return tuple(dict.fromkeys(names))
 
 
 def _post(value: object, where: str, usernames: dict[str, str], originals: dict[str, str]) -> TimelinePost:
-    obj = _object(value, where)
-    metrics = _object(obj.get("public_metrics") or {}, f"{where}.public_metrics")
+    obj = as_object(value, where)
+    metrics = as_object(obj.get("public_metrics") or {}, f"{where}.public_metrics")
     references: dict[str, str] = {}
     for n, ref in enumerate(_list(obj, "referenced_tweets", where)):
-        ref_obj = _object(ref, f"{where}.referenced_tweets[{n}]")
+        ref_obj = as_object(ref, f"{where}.referenced_tweets[{n}]")
         references.setdefault(
-            _str(ref_obj, "type", f"{where}.referenced_tweets[{n}]"),
+            string(ref_obj, "type", f"{where}.referenced_tweets[{n}]"),
             _id(ref_obj, "id", f"{where}.referenced_tweets[{n}]"),
         )
     author_id = _id(obj, "author_id", where)
@@ -243,9 +219,9 @@ def _post(value: object, where: str, usernames: dict[str, str], originals: dict[
         post_id=post_id,
         author_id=author_id,
         author_username=usernames.get(author_id, ""),
-        text=_str(obj, "text", where),
+        text=string(obj, "text", where),
         language=obj["lang"] if isinstance(obj.get("lang"), str) and obj["lang"] else None,
-        created_at=_time(_get(obj, "created_at", where), f"{where}.created_at"),
+        created_at=_time(field(obj, "created_at", where), f"{where}.created_at"),
         like_count=_count(metrics, "like_count", f"{where}.public_metrics"),
         repost_count=_count(metrics, "retweet_count", f"{where}.public_metrics"),
         is_reply="replied_to" in references,
@@ -255,8 +231,8 @@ def _post(value: object, where: str, usernames: dict[str, str], originals: dict[
 
 
 def _page(body: object) -> TimelinePage:
-    obj = _object(body, "the answer")
-    includes = _object(obj.get("includes") or {}, "includes")
+    obj = as_object(body, "the answer")
+    includes = as_object(obj.get("includes") or {}, "includes")
     usernames = {
         user.id: user.username
         for n, item in enumerate(_list(includes, "users", "includes"))
@@ -267,7 +243,7 @@ def _page(body: object) -> TimelinePage:
         _post(item, f"data[{n}]", usernames, originals)
         for n, item in enumerate(_list(obj, "data", "the answer"))
     )
-    meta = _object(_get(obj, "meta", "the answer"), "meta")
+    meta = as_object(field(obj, "meta", "the answer"), "meta")
     newest = meta.get("newest_id")
     if newest is not None and (not isinstance(newest, str) or not DIGITS.fullmatch(newest)):
         raise Malformed("meta.newest_id is not an id")
@@ -280,13 +256,13 @@ def _page(body: object) -> TimelinePage:
 
 
 def _post_made(body: object) -> PostMade:
-    data = _object(_data(body), "data")
-    return PostMade(_id(data, "id", "data"), _str(data, "text", "data"))
+    data = as_object(_data(body), "data")
+    return PostMade(_id(data, "id", "data"), string(data, "text", "data"))
 
 
 def _reposted(body: object) -> None:
-    data = _object(_data(body), "data")
-    if _get(data, "retweeted", "data") is not True:
+    data = as_object(_data(body), "data")
+    if field(data, "retweeted", "data") is not True:
         raise Malformed("data.retweeted is not true")
 
 
@@ -309,10 +285,10 @@ def read_reposted(what: str, body: object) -> None:
 
 def _tokens_at(now: datetime) -> Any:
     def read(body: object) -> Tokens:
-        obj = _object(body, "the answer")
-        if _str(obj, "token_type", "the answer").lower() != "bearer":
+        obj = as_object(body, "the answer")
+        if string(obj, "token_type", "the answer").lower() != "bearer":
             raise Malformed("the answer.token_type is not bearer")
-        access = _str(obj, "access_token", "the answer")
+        access = string(obj, "access_token", "the answer")
         refresh = obj.get("refresh_token")
         if not access or (refresh is not None and (not isinstance(refresh, str) or not refresh)):
             raise Malformed("the answer holds an empty token")
@@ -320,7 +296,10 @@ def _tokens_at(now: datetime) -> Any:
         if type(expires_in) not in (int, float) or not 0 < expires_in < 10**9:
             raise Malformed("the answer.expires_in is not a number of seconds")
         return Tokens(
-            access, refresh, now + timedelta(seconds=expires_in), _str(obj, "scope", "the answer", default="")
+            access,
+            refresh,
+            now + timedelta(seconds=expires_in),
+            string(obj, "scope", "the answer", default=""),
         )
 
     return read
