@@ -128,6 +128,24 @@ def claim_due(
     ]
 
 
+def _finish_held(
+    session: Session, *, post_id: int, lease: Lease, to: PostState, now: datetime, **values: object
+) -> bool:
+    """Move a post this run's lease holds out of ``publishing``; False if the run lost it."""
+    return bool(
+        kit.transition(
+            session,
+            ScheduledPost,
+            where=and_(ScheduledPost.id == post_id, ScheduledPost.claimed_by == lease.owner),
+            to=to,
+            from_=[PostState.PUBLISHING],
+            terminal=to is not PostState.QUEUED,
+            now=now,
+            **values,
+        )
+    )
+
+
 def published(
     session: Session,
     *,
@@ -139,35 +157,22 @@ def published(
 ) -> bool:
     """The post is out (``text`` as published, hashtags included); False if this run lost it."""
     now = now or utcnow()
-    return bool(
-        kit.transition(
-            session,
-            ScheduledPost,
-            where=and_(ScheduledPost.id == post_id, ScheduledPost.claimed_by == lease.owner),
-            to=PostState.PUBLISHED,
-            from_=[PostState.PUBLISHING],
-            terminal=True,
-            now=now,
-            platform_post_id=platform_post_id,
-            published_text=text,
-            published_at=now,
-        )
+    return _finish_held(
+        session,
+        post_id=post_id,
+        lease=lease,
+        to=PostState.PUBLISHED,
+        now=now,
+        platform_post_id=platform_post_id,
+        published_text=text,
+        published_at=now,
     )
 
 
 def failed(session: Session, *, post_id: int, error: str, lease: Lease, now: datetime | None = None) -> bool:
     """The post cannot go out as it is (refused, the channel unauthorised, …): ``error`` with why."""
-    return bool(
-        kit.transition(
-            session,
-            ScheduledPost,
-            where=and_(ScheduledPost.id == post_id, ScheduledPost.claimed_by == lease.owner),
-            to=PostState.ERROR,
-            from_=[PostState.PUBLISHING],
-            terminal=True,
-            now=now or utcnow(),
-            last_error=error,
-        )
+    return _finish_held(
+        session, post_id=post_id, lease=lease, to=PostState.ERROR, now=now or utcnow(), last_error=error
     )
 
 
@@ -176,19 +181,15 @@ def put_back(
 ) -> bool:
     """Back to the queue, not claimed again before ``until`` (a rate limit's reset, a back-off, an
     unknown outcome to look at again); the next claim checks the channel's own posts first."""
-    return bool(
-        kit.transition(
-            session,
-            ScheduledPost,
-            where=and_(ScheduledPost.id == post_id, ScheduledPost.claimed_by == lease.owner),
-            to=PostState.QUEUED,
-            from_=[PostState.PUBLISHING],
-            terminal=False,
-            now=now or utcnow(),
-            claimed_until=until,
-            claimed_by=None,
-            last_error=reason,
-        )
+    return _finish_held(
+        session,
+        post_id=post_id,
+        lease=lease,
+        to=PostState.QUEUED,
+        now=now or utcnow(),
+        claimed_until=until,
+        claimed_by=None,
+        last_error=reason,
     )
 
 
