@@ -98,24 +98,20 @@ async def _already_out(client: Microblog, user_id: str, text: str, since: dateti
 def _record(
     post: DuePost, lease: Lease, outcome: PostOutcome, *, platform_id: str | None = None, text: str = ""
 ) -> None:
-    now = utcnow()
+    """Write a decided post: published, or failed with a notification (a post put back was written
+    where that was decided)."""
     with session_factory().begin() as session:
         if outcome.result is Published.PUBLISHED:
             posts_db.published(
-                session, post_id=post.id, platform_post_id=platform_id or "", text=text, lease=lease, now=now
+                session, post_id=post.id, platform_post_id=platform_id or "", text=text, lease=lease
             )
-        elif outcome.result is Published.ERROR:
-            posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease, now=now)
+        else:
+            posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease)
             channels_db.notify(
                 session,
                 channel_id=post.channel_id,
                 level="warning",
                 text=f"post {post.id} failed: {outcome.detail}",
-            )
-        else:
-            until = now + RETRY_AFTER
-            posts_db.put_back(
-                session, post_id=post.id, lease=lease, until=until, reason=outcome.detail, now=now
             )
 
 
