@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.settings import describe_settings_errors
+from core.settings import field_errors
 from db.base import utcnow
 from db.channels import channels as channels_db
 from db.channels import posts as posts_db
@@ -58,15 +58,11 @@ class Scheduled:
     preview: Preview
 
 
-def _describe(error: ValidationError) -> str:
-    return "; ".join(line.strip() for line in describe_settings_errors(error).splitlines()[1:])
-
-
 def _validated(model: type[Any], fields: dict[str, Any]) -> Any:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        raise ValueError(_describe(exc)) from None
+        raise ValueError("; ".join(field_errors(exc))) from None
 
 
 def preview(channel: int | str, text: str, *, seed: int | None = None) -> Preview:

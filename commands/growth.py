@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connectors.growth.backends import log_in, open_network
 from connectors.growth.base import Network, NetworkError
-from core.settings import JobLogic, describe_settings_errors, get_settings
+from core.settings import JobLogic, field_errors, get_settings
 from db.engine import session_factory
 from db.growth import accounts as growth_accounts
 from db.growth import actions as growth_actions
@@ -73,13 +73,7 @@ def _settings_of(
     try:
         return AccountSettings.model_validate(merged)
     except ValidationError as exc:
-        raise ValueError(_describe(exc)) from None
-
-
-def _describe(error: ValidationError) -> str:
-    """Each bad field named with what is wrong, on one line."""
-    lines = describe_settings_errors(error).splitlines()[1:]
-    return "; ".join(line.strip() for line in lines)
+        raise ValueError("; ".join(field_errors(exc))) from None
 
 
 def _on_network(call: Callable[[], Awaitable[T]]) -> T:
@@ -311,7 +305,7 @@ def change_logic(**changes: Any) -> JobLogic:
         try:
             return change_job_logic(session, **changes)
         except ValidationError as exc:
-            raise ValueError(_describe(exc)) from None
+            raise ValueError("; ".join(field_errors(exc))) from None
 
 
 def current_logic() -> JobLogic:

@@ -395,15 +395,20 @@ class SettingsError(ValueError):
     """Settings that cannot be used: each bad setting named with what is wrong, never its value."""
 
 
-def describe_settings_errors(error: ValidationError) -> str:
-    """One line per error: the setting's name and pydantic's message, without the input value (it
+def field_errors(error: ValidationError) -> list[str]:
+    """One line per error: the field's name and pydantic's message, without the input value (it
     may be a secret: pydantic's own text shows the raw input, tokens included)."""
     lines = []
     for problem in error.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}" if where else f"  {message}")
-    return "invalid settings (values not shown):\n" + "\n".join(lines)
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
+
+
+def describe_settings_errors(error: ValidationError) -> str:
+    """Every bad setting on its own line, named, never its value."""
+    return "invalid settings (values not shown):\n" + "\n".join(f"  {line}" for line in field_errors(error))
 
 
 @lru_cache
