@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands import channels as commands
-from connectors.microblog import oauth
+from connectors.microblog import microblog_client, oauth
 from core.settings import MicroblogSettings, get_settings
 from db.base import utcnow
 from db.channels import channels
 from db.channels.models import Channel, ChannelState, ScheduledPost
+from db.engine import session_factory
 from rules.channels import PostState
 from tasks.channels_publish import Published, publish_claimed
 from tests.conftest import ConfigureSandbox, set_env
@@ -58,14 +59,13 @@ def _connect(name: str = "demo_brand") -> int:
         )
 
     tokens = asyncio.run(authorise())
-    from connectors.microblog import microblog_client
 
     async def me() -> Any:
         async with microblog_client(settings, tokens.access_token) as client:
             return await client.me()
 
     user = asyncio.run(me())
-    with session_factory_begin() as session:
+    with session_factory().begin() as session:
         return channels.connect_channel(
             session,
             owner="ann",
