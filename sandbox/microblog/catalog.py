@@ -204,17 +204,19 @@ class Streams:
 
     # --- content ---
 
-    def post(self, post_id: int, depth: int = 0) -> Generated:
+    def post(self, post_id: int) -> Generated:
         """The post `post_id` (one `exists` says is there)."""
         a, created = (post_id >> 12) & 0x1FF, (post_id >> 22) + EPOCH_MS
         author = AUTHORS[a]
-        h = self._hash(a, 1_000 + (created - self.phase[a]) // self.delta[a])
+        h = self._draw(a, created)
         max_likes = int(20 * (1 / unit(h) - 1)) % 50_000
         roll = (h >> 8) % 100
-        if depth == 0 and roll < 20:
+        if roll < 20:
             other = (a + 1 + (h >> 16) % (len(AUTHORS) - 1)) % len(AUTHORS)
-            earlier = created - 1 - (h >> 24) % 3_600_000
-            target = self.post(self.id_of(other, self.time_of(other, self.last_k(other, earlier))), 1)
+            k = self.last_k(other, created - 1 - (h >> 24) % 3_600_000)
+            while (self._draw(other, self.time_of(other, k)) >> 8) % 100 < 20:
+                k -= 1  # a repost or reply refers to an original, as the original's own id shows it
+            target = self.post(self.id_of(other, self.time_of(other, k)))
             if roll < 10:
                 text = f"RT @{target.author.username}: {target.text}"
                 return Generated(
@@ -227,6 +229,10 @@ class Streams:
             )
         text, lang = self._original(author.lang, h)
         return Generated(post_id, author, created, text, lang, (), None, max_likes)
+
+    def _draw(self, a: int, created: int) -> int:
+        """The hash that decides author `a`'s post made at `created` (its kind, likes and text)."""
+        return self._hash(a, 1_000 + (created - self.phase[a]) // self.delta[a])
 
     def _sentence(self, lang: str, h: int) -> str:
         sentences = SENTENCES.get(lang, SENTENCES["en"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -149,6 +151,19 @@ def test_every_timeline_post_is_found_again_by_its_id(api: httpx.Client) -> None
     now_ms = int(api.get("/_control/clock").json()["now"] * 1000) + 1000
     assert all(g.exists(int(post["id"]), now_ms) for post in body["data"] if post["author_id"] != "1001")
     assert {post["author_id"] for post in body["data"]} <= {AUTHORS[a].id for a in g.followed("1001")}
+
+
+def test_a_post_another_refers_to_is_an_original_when_read_by_its_own_id() -> None:
+    g = streams(42, 2.0)
+    now_ms = int(time.time() * 1000)
+    refs = [
+        int(ref)
+        for a in range(len(AUTHORS))
+        for pid in itertools.islice(g.descending(a, 1 << 62, now_ms, 0), 40)
+        for _, ref in g.post(pid).referenced
+    ]
+    assert len(refs) > 100
+    assert all(g.exists(ref, now_ms) and g.post(ref).referenced == () for ref in refs)
 
 
 def test_post_refusals(api: httpx.Client) -> None:
