@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.channels import channels, posts
+from db.channels import channels, posts, reports
 from db.channels.models import ChannelState, ChannelToken, ScheduledPost
 from db.claims import Lease
 from rules.channels import PostState
@@ -127,3 +127,41 @@ def test_an_errored_post_is_queued_again_by_a_person_and_a_stopped_channel_publi
         assert posts.claim_due(session, lease=Lease(60), within=timedelta(minutes=1), limit=10, now=NOW) == []
         assert session.scalar(select(ScheduledPost.status)) is PostState.QUEUED
         assert posts.cancel(session, post_id=post.id)
+
+
+def test_reports_count_each_channel_s_queue_and_unread_and_group_the_queue_by_slot(
+    sessions: Sessions,
+) -> None:
+    first, second = _connect(sessions), _connect(sessions, "other", "43")
+    with sessions.begin() as session:
+        channels.set_slots(session, channel_id=first, times=[time(9), time(18)])
+        nine = datetime(2026, 12, 2, 8, tzinfo=UTC)  # 09:00 in Berlin
+        kept = [
+            posts.schedule_post(session, channel_id=first, text=t, due_at=due, from_slot=slot, now=NOW).id
+            for t, due, slot in (
+                ("at nine", nine, True),
+                ("at a chosen time", nine + timedelta(minutes=7), False),
+                ("cancelled", nine + timedelta(hours=9), True),
+            )
+        ]
+        assert posts.cancel(session, post_id=kept[2])
+        channels.notify(session, channel_id=second, level="info", text="hello")
+    with sessions.begin() as session:
+        summaries = {s.screen_name: s for s in reports.channels(session)}
+        assert [summaries["brand"].queued, summaries["brand"].errors, summaries["brand"].unread] == [2, 0, 0]
+        assert summaries["brand"].next_due == nine
+        assert [summaries["other"].queued, summaries["other"].unread, summaries["other"].next_due] == [
+            0,
+            1,
+            None,
+        ]
+        assert summaries["other"].token_expires_at == NOW + timedelta(hours=2)
+        assert [s.screen_name for s in reports.channels(session, owner="nobody")] == []
+        queued = reports.queue(session, channel_id=first)
+        assert [post.text for post in queued] == ["at nine", "at a chosen time"]
+        grouped = reports.by_slot(queued, [time(9), time(18)], "Europe/Berlin")
+        assert {slot: [p.text for p in group] for slot, group in grouped.items()} == {
+            "09:00": ["at nine"],
+            "other time": ["at a chosen time"],
+        }
+        assert [p.text for p in reports.queue(session, states=(PostState.CANCELLED,))] == ["cancelled"]
