@@ -1,6 +1,6 @@
 """Channels commands (issue 9, in progress): time slots, composing and scheduling a post (its text
 after hashtags must fit), cancelling and retrying posts, repost and hashtag rules, starting and
-stopping a channel, reading notifications.
+stopping a channel and its switches, reading notifications.
 
 One function per user action, each in its own transaction; bad input raises ValueError and stores
 nothing. Connecting a channel (OAuth) and everything that talks to the platform come with the flows.
@@ -178,3 +178,32 @@ def mark_notifications_read(channel: int | str | None = None) -> int:
     with session_factory().begin() as session:
         channel_id = channels_db.find_channel(session, channel).id if channel is not None else None
         return channels_db.mark_read(session, channel_id=channel_id)
+
+
+def set_switches(
+    channel: int | str,
+    *,
+    scheduling: bool | None = None,
+    reposting: bool | None = None,
+    hashtags: bool | None = None,
+) -> None:
+    """Turn the channel's scheduling, reposting or hashtags on or off (None: left as it is)."""
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        channels_db.set_switches(
+            session, channel_id=found.id, scheduling=scheduling, reposting=reposting, hashtags=hashtags
+        )
+
+
+def enable_repost_rule(channel: int | str, rule_id: int, *, enabled: bool = True) -> bool:
+    """Turn one of the channel's repost rules on (or off); whether the channel has that rule."""
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        return reposts_db.enable_repost_rule(session, channel_id=found.id, rule_id=rule_id, enabled=enabled)
+
+
+def delete_repost_rule(channel: int | str, rule_id: int) -> bool:
+    """Delete one of the channel's repost rules; whether it had that rule."""
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        return reposts_db.delete_repost_rule(session, channel_id=found.id, rule_id=rule_id)

@@ -291,6 +291,22 @@ class SandboxSettings(BaseModel):
     )
 
 
+class DashboardSettings(BaseModel):
+    """The Streamlit dashboard as its users reach it."""
+
+    public_url: str = Field(
+        "http://127.0.0.1:8501",
+        description="the dashboard's address in a browser (a connected channel comes back there)",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
 class ServeSettings(BaseModel):
     """The embedded ``serve()`` process (deployments/serve.py) and crash detection of flow runs."""
 
@@ -335,6 +351,7 @@ class Settings(BaseSettings):
     growth: GrowthSettings = GrowthSettings()
     sandbox: SandboxSettings = SandboxSettings()
     serve: ServeSettings = ServeSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("secret_keys", mode="before")
     @classmethod

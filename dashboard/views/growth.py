@@ -3,7 +3,7 @@ with their candidates, stats against the quotas, notices, and the job logic."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, NoReturn
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -13,7 +13,7 @@ from commands.growth import MAX_JOB_SIZE
 from core.display import moment, plural
 from core.settings import JobLogic
 from dashboard import growth_data
-from dashboard.widgets import live, submit_and_start
+from dashboard.widgets import live, pick, report, show_notes, stored_toggle, submit_and_start
 from db.growth.reports import AccountSummary, JobSummary
 from deployments import runs
 from rules.growth import (
@@ -27,27 +27,11 @@ from rules.growth import (
 
 SELECTED_ACCOUNT = "growth_account"
 SELECTED_JOB = "growth_job"
-NOTES = "growth_notes"  # (kind, text) said by the last action, shown after its rerun
 SWITCHES = {"likes_on": "Likes", "follows_on": "Follows", "unfollows_on": "Unfollows"}
 QUOTAS = {"like_quota": "Likes", "follow_quota": "Follows", "unfollow_quota": "Unfollows"}
 HOURS_STEP = 900  # seconds: the working-hours pickers' choices; any minute can be typed
 DEFAULT_TIMEZONE = "Europe/Moscow"
 PAUSABLE = (JobStatus.ADDED, JobStatus.PROCESSING, JobStatus.FOLLOWS)
-
-Note = tuple[Literal["success", "info", "warning", "error"], str]
-
-
-def report(*notes: Note) -> NoReturn:
-    """Keep what an action said for the next run, and rerun the whole page to show its effect."""
-    st.session_state[NOTES] = list(notes)
-    st.rerun(scope="app")
-
-
-def show_notes() -> None:
-    """What the last action said, once."""
-    for kind, text in st.session_state.pop(NOTES, []):
-        getattr(st, kind)(text)
-
 
 # --- accounts -------------------------------------------------------------------------------------
 
@@ -66,36 +50,22 @@ def account_label(account: AccountSummary) -> str:
 
 def select_account(accounts: list[AccountSummary]) -> AccountSummary:
     """The account picked (the first by default, and when the one picked is no longer listed)."""
-    by_id = {account.id: account for account in accounts}
-    if st.session_state.get(SELECTED_ACCOUNT) not in by_id:
-        st.session_state.pop(SELECTED_ACCOUNT, None)
-    picked = st.selectbox(
-        "Account",
-        by_id,
-        format_func=lambda account_id: account_label(by_id[account_id]),
-        key=SELECTED_ACCOUNT,
+    return pick(
+        "Account", {account.id: account for account in accounts}, describe=account_label, key=SELECTED_ACCOUNT
     )
-    return by_id[picked]
-
-
-def switch_changed(account: AccountSummary, name: str, key: str) -> None:
-    """A switch toggled: store it (a callback: runs before the page does)."""
-    on = bool(st.session_state[key])
-    try:
-        growth_data.change_switch(account.id, name, on)
-    except ValueError as exc:
-        st.session_state[NOTES] = [("error", f"Not changed: {exc}.")]
-        return
-    said = f"{SWITCHES[name]} of @{account.username} turned {'on' if on else 'off'}."
-    st.session_state[NOTES] = [("success", said)]
 
 
 def switches(account: AccountSummary) -> None:
     """The account's three switches, each stored as soon as it is toggled."""
     for column, name in zip(st.columns(len(SWITCHES)), SWITCHES, strict=True):
-        key = f"{name}-{account.id}"
-        st.session_state[key] = getattr(account, name)  # what is stored, even if changed elsewhere
-        column.toggle(SWITCHES[name], key=key, on_change=switch_changed, args=(account, name, key))
+
+        def store(on: bool, name: str = name) -> str:
+            growth_data.change_switch(account.id, name, on)
+            return f"{SWITCHES[name]} of @{account.username} turned {'on' if on else 'off'}."
+
+        stored_toggle(
+            column, SWITCHES[name], key=f"{name}-{account.id}", value=getattr(account, name), store=store
+        )
 
 
 def state_controls(account: AccountSummary) -> None:
@@ -417,11 +387,7 @@ def show_jobs(account: AccountSummary | None) -> None:
             )
         },
     )
-    by_id = {job.id: job for job in jobs}
-    if st.session_state.get(SELECTED_JOB) not in by_id:
-        st.session_state.pop(SELECTED_JOB, None)
-    picked = st.selectbox("Job", by_id, format_func=lambda job_id: job_label(by_id[job_id]), key=SELECTED_JOB)
-    show_job(by_id[picked])
+    show_job(pick("Job", {job.id: job for job in jobs}, describe=job_label, key=SELECTED_JOB))
 
 
 # --- stats ----------------------------------------------------------------------------------------

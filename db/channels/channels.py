@@ -153,6 +153,33 @@ def set_state(
     )
 
 
+def set_switches(
+    session: Session,
+    *,
+    channel_id: int,
+    scheduling: bool | None = None,
+    reposting: bool | None = None,
+    hashtags: bool | None = None,
+) -> None:
+    """Turn the channel's scheduling, reposting and hashtags on or off (None: left as it is)."""
+    values = {
+        name: on
+        for name, on in (
+            ("scheduling_on", scheduling),
+            ("reposting_on", reposting),
+            ("hashtags_on", hashtags),
+        )
+        if on is not None
+    }
+    if values:
+        session.execute(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(**values, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
 def unauthorised(session: Session, *, channel_id: int, reason: str) -> bool:
     """The platform refused the channel's token: its work stops, with a notification (once)."""
     moved = set_state(

@@ -1,5 +1,6 @@
 """What the dashboard and the CLI show of channels: the channels with their state and counts, the
-queue of posts (by slot), the repost log and the notifications (the last two in their own modules)."""
+queue of posts (by slot), every repost rule (enabled or not), the repost log and the notifications
+(the last two in their own modules)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.channels.models import Channel, ChannelNotification, ChannelState, ChannelToken, ScheduledPost
+from db.channels.models import (
+    Channel,
+    ChannelNotification,
+    ChannelState,
+    ChannelToken,
+    RepostRule,
+    ScheduledPost,
+)
 from db.channels.posts import OPEN
 from rules.channels import PostState
+from rules.channels import RepostRule as RepostFilter
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,15 @@ class QueuedPost:
     attempts: int
     last_error: str | None
     published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RuleSummary:
+    id: int
+    name: str
+    enabled: bool
+    rule: RepostFilter
+    created_at: datetime
 
 
 def channels(session: Session, *, owner: str | None = None) -> list[ChannelSummary]:
@@ -146,3 +164,14 @@ def by_slot(posts: list[QueuedPost], slots: list[time], timezone: str) -> dict[s
         local = post.due_at.astimezone(zone).strftime("%H:%M")
         grouped.setdefault(local if post.from_slot and local in names else "other time", []).append(post)
     return grouped
+
+
+def repost_rules(session: Session, *, channel_id: int) -> list[RuleSummary]:
+    """Every repost rule of the channel, enabled or not, oldest first (the order they are tried in)."""
+    rows = session.scalars(
+        select(RepostRule).where(RepostRule.channel_id == channel_id).order_by(RepostRule.id)
+    )
+    return [
+        RuleSummary(row.id, row.name, row.enabled, RepostFilter.model_validate(row.rule), row.created_at)
+        for row in rows
+    ]

@@ -55,6 +55,18 @@ def delete_repost_rule(session: Session, *, channel_id: int, rule_id: int) -> bo
     )
 
 
+def enable_repost_rule(session: Session, *, channel_id: int, rule_id: int, enabled: bool) -> bool:
+    """Turn one of the channel's repost rules on or off; whether the rule exists."""
+    return bool(
+        session.execute(
+            update(RepostRule)
+            .where(RepostRule.channel_id == channel_id, RepostRule.id == rule_id)
+            .values(enabled=enabled)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
 def set_hashtag_rule(session: Session, *, channel_id: int, rule: HashtagRule | None) -> None:
     """The channel's one hashtag rule (None: none)."""
     session.execute(delete(HashtagRuleRow).where(HashtagRuleRow.channel_id == channel_id))

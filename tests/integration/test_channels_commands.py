@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands import channels as commands
-from db.channels import channels, reposts
+from db.channels import channels, reports, reposts
 from db.channels.models import RepostStatus, ScheduledPost
 from db.channels.reposts import Judged
 
@@ -128,3 +128,24 @@ def test_a_stopped_channel_starts_again_but_an_unauthorised_one_must_reconnect(
     with pytest.raises(ValueError, match="connect it again"):
         commands.start_channel("brand")
     assert commands.mark_notifications_read("brand") == 1
+
+
+def test_switches_and_rules_are_turned_on_and_off(brand: int, sessions: Sessions) -> None:
+    commands.set_switches("brand", reposting=True, hashtags=False)
+    with sessions.begin() as session:
+        (summary,) = reports.channels(session)
+    assert (summary.scheduling_on, summary.reposting_on, summary.hashtags_on) == (True, True, False)
+
+    first = commands.add_repost_rule("brand", name="first", fields={"keywords": "coffee"})
+    second = commands.add_repost_rule("brand", name="second", fields={"min_likes": 3})
+    assert commands.enable_repost_rule("brand", first, enabled=False)
+    assert not commands.enable_repost_rule("brand", 10_000)
+    with sessions.begin() as session:
+        assert [(r.name, r.enabled) for r in reports.repost_rules(session, channel_id=brand)] == [
+            ("first", False),
+            ("second", True),
+        ]
+        assert [rule_id for rule_id, _, _ in reposts.repost_rules(session, channel_id=brand)] == [second]
+    assert commands.delete_repost_rule("brand", second) and not commands.delete_repost_rule("brand", second)
+    with sessions.begin() as session:
+        assert [r.id for r in reports.repost_rules(session, channel_id=brand)] == [first]
