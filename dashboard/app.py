@@ -18,5 +18,6 @@ st.navigation(
         st.Page(VIEWS / "mailings.py", title="Mailings", icon=":material/sms:", url_path="mailings"),
         st.Page(VIEWS / "briefs.py", title="Briefs", icon=":material/article:", url_path="briefs"),
         st.Page(VIEWS / "growth.py", title="Growth", icon=":material/group_add:", url_path="growth"),
+        st.Page(VIEWS / "channels.py", title="Channels", icon=":material/campaign:", url_path="channels"),
     ]
 ).run()
