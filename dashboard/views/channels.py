@@ -281,7 +281,7 @@ def hashtag_form(channel: ChannelSummary) -> None:
     if not channel.hashtags_on:
         st.caption("The Hashtags switch is off: posts go out as written.")
     positions = list(HashtagPosition)
-    with st.form(f"hashtags-{channel.id}"):
+    with st.form(f"hashtag-rule-{channel.id}"):
         tags_column, position_column, count_column = st.columns([3, 1, 1])
         tags = tags_column.text_input(
             "Hashtags (without #, comma-separated, in order of preference)",
