@@ -190,10 +190,11 @@ def stop_channel(channel: int | str) -> bool:
         )
 
 
-def mark_notifications_read(channel: int | str | None = None) -> int:
+def mark_notifications_read(channel: int | str | None = None, *, ids: Sequence[int] | None = None) -> int:
+    """Mark unread notifications read: the channel's (or every channel's), only ``ids`` if given."""
     with session_factory().begin() as session:
         channel_id = channels_db.find_channel(session, channel).id if channel is not None else None
-        return channels_db.mark_read(session, channel_id=channel_id)
+        return channels_db.mark_read(session, ids=ids, channel_id=channel_id)
 
 
 def _owner(owner: str) -> str:
