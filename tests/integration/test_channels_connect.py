@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from commands import channels as commands
 from core.settings import get_settings
 from db.base import utcnow
-from db.channels import channels
-from db.channels.models import Channel, ChannelState, ChannelToken, PendingConnect
+from db.channels import channels, reposts
+from db.channels.models import Channel, ChannelState, ChannelToken, PendingConnect, ScheduledPost
 from tests.conftest import set_env
 
 Sessions = sessionmaker[Session]
@@ -131,3 +131,22 @@ def test_a_reconnect_replaces_the_tokens_and_runs_the_channel_again(
         assert session.get(Channel, first.id).state is ChannelState.RUNNING
         assert channels.tokens_of(session, channel_id=first.id).access_token != old
     assert count(sessions, Channel) == 1
+
+
+def test_the_demo_connects_two_channels_with_slots_rules_and_posts(
+    microblog: str, sessions: Sessions
+) -> None:
+    from deployments.demo import submit_demo_channels  # imports Prefect: only here
+
+    said = submit_demo_channels()
+    assert said.startswith("@demo_brand connected (channel ") and said.endswith("5 posts queued")
+    with sessions.begin() as session:
+        brand = channels.find_channel(session, "demo_brand")
+        cafe = channels.find_channel(session, "demo_cafe")
+        assert (brand.hashtags_on, brand.timezone, cafe.reposting_on) == (True, "Europe/Moscow", True)
+        assert len(channels.slots_of(session, channel_id=brand.id)) == 5
+        assert reposts.hashtag_rule(session, channel_id=brand.id).tags == ("coffee", "morning", "switchyard")
+        assert [name for _, name, _ in reposts.repost_rules(session, channel_id=cafe.id)] == [
+            "English coffee and food news"
+        ]
+    assert count(sessions, ScheduledPost) == 5 and count(sessions, PendingConnect) == 0
