@@ -257,7 +257,7 @@ def queue(
             )
             for p in grouped
         ]
-        echo_table(("  id", "due", "status", "tries", "text", "last error"), rows)
+        echo_table(("id", "due", "status", "tries", "text", "last error"), rows)
 
 
 # --- rules ----------------------------------------------------------------------------------------
