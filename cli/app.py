@@ -1,5 +1,5 @@
 """The root of the command line: ``python -m cli clients …``, ``… mailings …``, ``… briefs …``,
-``… pages …``, ``… growth …`` and ``… secrets …``.
+``… pages …``, ``… growth …``, ``… channels …`` and ``… secrets …``.
 
 The database comes from settings (``SWITCHYARD_DATABASE_URL``, by default SQLite under ``./var``);
 starting a run now needs ``PREFECT_API_URL``, without it the scheduled run does the work.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from cli.briefs import briefs_app
+from cli.channels import channels_app
 from cli.growth import growth_app
 from cli.mailing import clients_app, mailings_app
 from cli.secrets import secrets_app
@@ -28,4 +29,5 @@ app.add_typer(mailings_app, name="mailings")
 app.add_typer(briefs_app, name="briefs")
 app.add_typer(pages_app, name="pages")
 app.add_typer(growth_app, name="growth")
+app.add_typer(channels_app, name="channels")
 app.add_typer(secrets_app, name="secrets")

@@ -1,24 +1,30 @@
-"""Channels commands (issue 9, in progress): time slots, composing and scheduling a post (its text
-after hashtags must fit), cancelling and retrying posts, repost and hashtag rules, starting and
-stopping a channel and its switches, reading notifications.
+"""Channels commands (issue 9, in progress): connecting a channel (OAuth 2.0 with PKCE, begun and
+finished in two calls, possibly in two processes), time slots, composing and scheduling a post (its
+text after hashtags must fit), cancelling and retrying posts, repost and hashtag rules, switches,
+starting and stopping a channel, reading notifications.
 
 One function per user action, each in its own transaction; bad input raises ValueError and stores
-nothing. Connecting a channel (OAuth) and everything that talks to the platform come with the flows.
+nothing. No token or verifier is ever in a return value or a message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
-from core.settings import field_errors
+from connectors.microblog import MicroblogError, Tokens, User, microblog_client, oauth
+from core.settings import field_errors, get_settings
+from core.timezones import check_timezone
 from db.base import utcnow
 from db.channels import channels as channels_db
+from db.channels import connects as connects_db
 from db.channels import posts as posts_db
 from db.channels import reposts as reposts_db
 from db.channels.models import ChannelState
@@ -56,6 +62,16 @@ class Scheduled:
     due_at: datetime
     from_slot: bool
     preview: Preview
+
+
+@dataclass(frozen=True)
+class ConnectedChannel:
+    id: int
+    screen_name: str
+    platform_user_id: str
+    owner: str
+    timezone: str
+    reconnected: bool  # the account was connected before: its tokens replaced, it runs again
 
 
 def _validated(model: type[Any], fields: dict[str, Any]) -> Any:
@@ -174,10 +190,92 @@ def stop_channel(channel: int | str) -> bool:
         )
 
 
-def mark_notifications_read(channel: int | str | None = None) -> int:
+def mark_notifications_read(channel: int | str | None = None, *, ids: Sequence[int] | None = None) -> int:
+    """Mark unread notifications read: the channel's (or every channel's), only ``ids`` if given."""
     with session_factory().begin() as session:
         channel_id = channels_db.find_channel(session, channel).id if channel is not None else None
-        return channels_db.mark_read(session, channel_id=channel_id)
+        return channels_db.mark_read(session, ids=ids, channel_id=channel_id)
+
+
+def _owner(owner: str) -> str:
+    owner = owner.strip()
+    if not owner or len(owner) > 64:
+        raise ValueError("the owner must be 1–64 characters")
+    return owner
+
+
+def _redirect_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not a redirect URI (http or https with a host): {uri!r}")
+    return uri
+
+
+def begin_connect(owner: str, timezone: str, redirect_uri: str, *, login_hint: str | None = None) -> str:
+    """The authorize URL to send the channel's owner to; what its callback needs is kept (ten
+    minutes, used once) for `finish_connect`. ``login_hint`` picks the account on the sandbox."""
+    owner, timezone = _owner(owner), check_timezone(timezone.strip())
+    redirect_uri = _redirect_uri(redirect_uri)
+    url, state, verifier = oauth.authorize_url(get_settings().microblog, redirect_uri, login_hint=login_hint)
+    with session_factory().begin() as session:
+        connects_db.begin(
+            session,
+            state=state,
+            code_verifier=verifier,
+            owner=owner,
+            timezone=timezone,
+            redirect_uri=redirect_uri,
+        )
+    return url
+
+
+def finish_connect(callback_url: str) -> ConnectedChannel:
+    """Finish the authorisation the callback answers (by its ``state``): the code exchanged for
+    tokens, the account looked up, the channel stored (or its tokens replaced, and it runs again).
+    ValueError, nothing stored: an unknown, used or expired authorisation, a refusal, a failed
+    exchange."""
+    state = parse_qs(urlsplit(callback_url).query).get("state", [""])[0]
+    if not state:
+        raise ValueError("the callback has no state: it answers no authorisation begun here")
+    with session_factory().begin() as session:
+        pending = connects_db.take(session, state=state)
+    settings = get_settings().microblog
+    try:
+        code = oauth.code_of(callback_url, state)
+    except MicroblogError:
+        error = parse_qs(urlsplit(callback_url).query).get("error", ["no code"])[0][:100]
+        raise ValueError(f"the authorisation was refused ({error}): nothing was connected") from None
+
+    async def authorise() -> tuple[Tokens, User]:
+        tokens = await oauth.exchange_code(settings, code, pending.code_verifier, pending.redirect_uri)
+        async with microblog_client(settings, tokens.access_token) as client:
+            return tokens, await client.me()
+
+    try:
+        tokens, user = asyncio.run(authorise())
+    except MicroblogError as exc:  # its message never holds a token, code or verifier
+        raise ValueError(f"the microblog said: {exc}; nothing was connected") from None
+    with session_factory().begin() as session:
+        before = channels_db.channel_of_user(session, platform_user_id=user.id)
+        channel = channels_db.connect_channel(
+            session,
+            owner=pending.owner,
+            screen_name=user.username,
+            platform_user_id=user.id,
+            timezone=pending.timezone,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=tokens.expires_at,
+            scope=tokens.scope,
+        )
+        return ConnectedChannel(
+            channel.id,
+            channel.screen_name,
+            channel.platform_user_id,
+            channel.owner,
+            channel.timezone,
+            before is not None,
+        )
 
 
 def set_switches(
@@ -186,13 +284,16 @@ def set_switches(
     scheduling: bool | None = None,
     reposting: bool | None = None,
     hashtags: bool | None = None,
-) -> None:
-    """Turn the channel's scheduling, reposting or hashtags on or off (None: left as it is)."""
+) -> tuple[bool, bool, bool]:
+    """Turn a channel's scheduled posts, reposts or hashtags on or off (None: as it is); the
+    switches now (scheduling, reposting, hashtags)."""
     with session_factory().begin() as session:
         found = channels_db.find_channel(session, channel)
         channels_db.set_switches(
             session, channel_id=found.id, scheduling=scheduling, reposting=reposting, hashtags=hashtags
         )
+        session.refresh(found)
+        return found.scheduling_on, found.reposting_on, found.hashtags_on
 
 
 def enable_repost_rule(channel: int | str, rule_id: int, *, enabled: bool = True) -> bool:

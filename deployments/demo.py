@@ -1,6 +1,6 @@
 """The last process of ``make demo``: waits for the platform, seeds the demo once, says where to look.
 
-The demo request, mailing, brief and growth accounts are submitted on the first start only:
+The demo request, mailing, brief, growth accounts and channels are submitted on the first start only:
 ``var/demo-seeded.json`` records each one, so a second ``make demo`` on the same ``var/`` sends and
 orders nothing again.
 """
@@ -12,6 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from datetime import time as clock
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from prefect import get_client
 from prefect.client.schemas.objects import DeploymentStatus
 from prefect.exceptions import ObjectNotFound
 
+from commands import channels as channel_commands
 from commands import growth as growth_commands
 from commands import mailing as mailing_commands
 from commands.briefs import order_brief
@@ -51,6 +53,12 @@ DEMO_ACCOUNTS = ("demo_bakery", "demo_gallery")  # sandbox accounts, see sandbox
 # a few seconds between actions (not the 30–70 s of the defaults) so the demo moves while you watch
 DEMO_ACCOUNT_SETTINGS = {"min_delay": 2, "max_delay": 5, "skip": {"max_ratio": 20}}
 DEMO_BLOCK_AFTER = 15  # the gallery's follows are blocked after this many, to show a block and its notice
+# sandbox channels (sandbox/microblog/catalog.py: CHANNELS), their time zones and posting slots
+DEMO_CHANNELS = {
+    "demo_brand": ("Europe/Moscow", [clock(2), clock(6, 40), clock(11, 40), clock(18), clock(21, 30)]),
+    "demo_cafe": ("Asia/Shanghai", [clock(8), clock(12, 30), clock(19)]),
+}
+DEMO_CALLBACK = "http://127.0.0.1:8501/"  # never fetched: the sandbox's redirect is read, not followed
 
 
 async def wait_for_deployment(name: str, timeout: float = 180.0) -> None:
@@ -128,6 +136,45 @@ def submit_demo_growth(sandbox_url: str) -> str:
     return " ".join(said)
 
 
+def connect_demo_channel(name: str, timezone: str) -> channel_commands.ConnectedChannel:
+    """Connect a sandbox channel the way a person does, with the browser's part done by httpx: the
+    authorize link approves at once and redirects to the callback, which finishes the connection."""
+    url = channel_commands.begin_connect("demo", timezone, DEMO_CALLBACK, login_hint=name)
+    answer = httpx.get(url, timeout=10)
+    if answer.status_code != 302:
+        raise SystemExit(f"the sandbox's authorize page answered {answer.status_code}, not a redirect")
+    return channel_commands.finish_connect(answer.headers["location"])
+
+
+def submit_demo_channels() -> str:
+    """Two sandbox channels with slots, hashtags on @demo_brand, a repost rule on @demo_cafe, and a
+    few posts: two due within minutes (publish-due-posts sends them), the others in the next slots."""
+    said = []
+    for name, (timezone, slots) in DEMO_CHANNELS.items():
+        connected = connect_demo_channel(name, timezone)
+        channel_commands.set_slots(name, slots)
+        said.append(f"@{connected.screen_name} connected (channel {connected.id})")
+    channel_commands.set_hashtag_rule("demo_brand", {"tags": ["coffee", "morning", "switchyard"], "count": 2})
+    channel_commands.set_switches("demo_brand", hashtags=True)
+    channel_commands.add_repost_rule(
+        "demo_cafe",
+        name="English coffee and food news",
+        fields={"languages": ["en"], "keywords": ["coffee", "food", "eats", "news"], "min_likes": 5},
+    )
+    channel_commands.set_switches("demo_cafe", reposting=True)
+    now = utcnow()
+    posts = [
+        ("demo_brand", "Good morning from the Switchyard demo!", now + timedelta(minutes=2)),
+        ("demo_cafe", "Our new 咖啡 blend is in: come and taste it", now + timedelta(minutes=4)),
+        ("demo_brand", "Fresh beans are roasting today", None),
+        ("demo_brand", "What do you drink in the afternoon?", None),
+        ("demo_cafe", "Lunch menu: noodles and tea https://example.com/menu", None),
+    ]
+    for name, text, due_at in posts:
+        channel_commands.schedule_post(name, text=text, due_at=due_at, now=now)
+    return "; ".join(said) + f"; {len(posts)} posts queued"
+
+
 def seed_once(record: Path, item: str, submit: Callable[[], str]) -> str:
     """Run ``submit`` unless ``record`` says ``item`` was seeded already; what to tell the person."""
     done: dict[str, dict[str, str]] = (
@@ -154,6 +201,7 @@ def main() -> None:
     mailing = seed_once(record, "mailing", submit_demo_mailing)
     brief = seed_once(record, "brief", submit_demo_brief)
     growth = seed_once(record, "growth", lambda: submit_demo_growth(sandbox_url))
+    channels = seed_once(record, "channels", submit_demo_channels)
     print(
         "\n"
         "Switchyard demo is running\n"
@@ -165,6 +213,7 @@ def main() -> None:
         "Watch it on the dashboard's Mailings page.\n"
         f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page.\n"
         f"Demo growth: {growth}\nWatch the accounts, jobs, quotas and notices on the Growth page.\n"
+        f"Demo channels: {channels}\nSee them with `python -m cli channels list` and `… queue demo_brand`.\n"
         f"The demo seeds once: delete {record} to seed again. Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -48,6 +48,11 @@ def find_channel(session: Session, channel: int | str) -> Channel:
     return found
 
 
+def channel_of_user(session: Session, *, platform_user_id: str) -> Channel | None:
+    """The channel connected for this platform user, if any."""
+    return session.scalar(select(Channel).where(Channel.platform_user_id == platform_user_id))
+
+
 def connect_channel(
     session: Session,
     *,

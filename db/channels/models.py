@@ -160,3 +160,20 @@ class TimelineWatermark(Base):
     channel_id: Mapped[int] = mapped_column(_channel_fk(), primary_key=True)
     since_id: Mapped[str | None] = mapped_column(String(32))
     polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PendingConnect(Base):
+    """An authorisation begun and not finished yet (migration 0009): found again by its ``state``
+    (kept as its SHA-256) when the browser comes back, possibly to another process; the PKCE
+    verifier encrypted; used once, good for ten minutes."""
+
+    __tablename__ = "channel_connects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_verifier: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
