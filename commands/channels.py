@@ -1,7 +1,7 @@
-"""Channels commands (issue 9, in progress): connecting a channel (OAuth 2.0 with PKCE, begun and
-finished in two calls, possibly in two processes), time slots, composing and scheduling a post (its
-text after hashtags must fit), cancelling and retrying posts, repost and hashtag rules, switches,
-starting and stopping a channel, reading notifications.
+"""Channels commands (issue 9): connecting a channel (OAuth 2.0 with PKCE, begun and finished in
+two calls, possibly in two processes), time slots, composing and scheduling a post (its text after
+hashtags must fit), cancelling and retrying posts, repost and hashtag rules and trying them on the
+channel's timeline, switches, starting and stopping a channel, reading notifications.
 
 One function per user action, each in its own transaction; bad input raises ValueError and stores
 nothing. No token or verifier is ever in a return value or a message.
@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import ValidationError
 
 from connectors.microblog import MicroblogError, Tokens, User, microblog_client, oauth
+from connectors.microblog.base import ErrorKind
+from connectors.microblog.timeline import read_home_timeline
 from core.settings import field_errors, get_settings
 from core.timezones import check_timezone
 from db.base import utcnow
@@ -32,9 +34,11 @@ from db.engine import session_factory
 from rules.channels import (
     MAX_WEIGHTED_LENGTH,
     HashtagRule,
+    Outcome,
     RepostRule,
     apply_hashtags,
     check_due,
+    judge_for_channel,
     next_free_slot,
     weighted_length,
 )
@@ -72,6 +76,20 @@ class ConnectedChannel:
     owner: str
     timezone: str
     reconnected: bool  # the account was connected before: its tokens replaced, it runs again
+
+
+@dataclass(frozen=True)
+class TriedPost:
+    """What the rules would do with one timeline post, and why."""
+
+    post_id: str
+    author: str
+    text: str
+    likes: int
+    reposts: int
+    lang: str | None
+    outcome: Outcome  # repost, not_yet (waits for likes: judged again later) or never
+    reason: str
 
 
 def _validated(model: type[Any], fields: dict[str, Any]) -> Any:
@@ -308,3 +326,51 @@ def delete_repost_rule(channel: int | str, rule_id: int) -> bool:
     with session_factory().begin() as session:
         found = channels_db.find_channel(session, channel)
         return reposts_db.delete_repost_rule(session, channel_id=found.id, rule_id=rule_id)
+
+
+def try_rules(
+    channel: int | str, rule_fields: dict[str, Any] | None = None, *, limit: int = 200
+) -> list[TriedPost]:
+    """What the channel's rules (or the unsaved rule ``rule_fields``, validated first) would do with
+    each of its last ``limit`` home-timeline posts, newest first, and why. Reads the platform through
+    the channel's token; stores nothing. ValueError: a bad rule field (named), an unknown channel, a
+    refused token."""
+    if not 1 <= limit <= 1000:
+        raise ValueError("limit: between 1 and 1000 posts")
+    given = _validated(RepostRule, rule_fields) if rule_fields is not None else None
+    with session_factory().begin() as session:
+        found = channels_db.find_channel(session, channel)
+        user_id, name = found.platform_user_id, found.screen_name
+        token = channels_db.tokens_of(session, channel_id=found.id).access_token
+        rules = (
+            [given]
+            if given
+            else [rule for _, _, rule in reposts_db.repost_rules(session, channel_id=found.id)]
+        )
+
+    async def read() -> Any:
+        async with microblog_client(get_settings().microblog, token) as client:
+            return await read_home_timeline(client, user_id, limit=limit)
+
+    try:
+        timeline = asyncio.run(read())
+    except MicroblogError as error:
+        if error.kind is ErrorKind.UNAUTHORISED:
+            raise ValueError(f"@{name}: the platform refused its token; connect it again") from None
+        raise ValueError(f"@{name}: the timeline could not be read ({error})") from None
+    tried = []
+    for post in timeline.posts:
+        verdict = judge_for_channel(post, rules, user_id)
+        tried.append(
+            TriedPost(
+                post.post_id,
+                post.author_username,
+                post.text,
+                post.like_count,
+                post.repost_count,
+                post.language,
+                verdict.outcome,
+                verdict.reason,
+            )
+        )
+    return tried

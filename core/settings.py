@@ -168,6 +168,22 @@ class MicroblogSettings(BaseModel):
     concurrency: int = Field(10, ge=1, le=1000, description="connections per client (one channel)")
 
 
+class ChannelsSettings(BaseModel):
+    """Channels' automatic reposts: how much of a home timeline one poll reads, and how many
+    channels one run polls side by side."""
+
+    polls_at_once: int = Field(20, ge=1, le=500, description="channels one poll_and_repost run polls at once")
+    posts_per_poll: int = Field(
+        200, ge=1, le=3200, description="newest timeline posts one poll reads at most (pages of 100)"
+    )
+    wait_hours: float = Field(
+        24.0, gt=0, le=720, description='a post waiting for "N likes" is given up after this long'
+    )
+    poll_lease_seconds: int = Field(
+        120, ge=10, description="a channel held by a lost run is polled again after this"
+    )
+
+
 class BriefSettings(BaseModel):
     """Brief jobs: collection from the platforms and the keyword analysis."""
 
@@ -347,6 +363,7 @@ class Settings(BaseSettings):
     platforms: PlatformsSettings = PlatformsSettings()
     network: NetworkSettings = NetworkSettings()
     microblog: MicroblogSettings = MicroblogSettings()
+    channels: ChannelsSettings = ChannelsSettings()
     briefs: BriefSettings = BriefSettings()
     growth: GrowthSettings = GrowthSettings()
     sandbox: SandboxSettings = SandboxSettings()

@@ -10,7 +10,9 @@ Text (in rules/channels_text.py, whose docstring gives the exact counting rules)
     ``apply_hashtags(text, rule, rng=None) -> HashtagResult``.
 Reposts:
     ``RepostRule`` (validated pydantic), ``TimelinePost``, ``Verdict``, ``Outcome``, ``KeywordMode``,
-    ``LANGUAGES`` (ISO 639-1), ``judge(post, rule) -> Verdict``, ``judge_all(post, rules) -> Verdict``.
+    ``LANGUAGES`` (ISO 639-1), ``judge(post, rule) -> Verdict``, ``judge_all(post, rules) -> Verdict``,
+    ``judge_for_channel(post, rules, channel_user_id, now, give_up_after) -> Verdict`` (a channel never
+    reposts its own posts; a post still "not yet" after ``give_up_after`` is ``never``).
     A post's language is compared by its primary subtag ("zh-cn" is "zh"; "und" or None match no
     language list). Users are given as usernames (with or without "@", any case) or user ids, and
     match either. ``max_hashtags`` counts ``post.hashtags``, or the text's hashtags when that is empty.
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import regex
@@ -90,6 +92,7 @@ __all__ = [
     "hashtags_of",
     "judge",
     "judge_all",
+    "judge_for_channel",
     "next_free_slot",
     "urls_of",
     "weighted_length",
@@ -274,3 +277,22 @@ def judge_all(post: TimelinePost, rules: Sequence[RepostRule]) -> Verdict:
         return Verdict(Outcome.NEVER, "the channel has no repost rules")
     reasons = "; ".join(f"rule {number}: {verdict.reason}" for number, verdict in enumerate(verdicts, 1))
     return Verdict(Outcome.NEVER, reasons if len(verdicts) > 1 else verdicts[0].reason, None)
+
+
+def judge_for_channel(
+    post: TimelinePost,
+    rules: Sequence[RepostRule],
+    channel_user_id: str,
+    now: datetime | None = None,
+    give_up_after: timedelta | None = None,
+) -> Verdict:
+    """`judge_all` for one channel's home timeline: its own posts (and its own reposts) are never
+    reposted, and a post still ``not_yet`` ``give_up_after`` its creation is ``never``."""
+    if post.author_id == channel_user_id:
+        return Verdict(Outcome.NEVER, "the channel's own post")
+    verdict = judge_all(post, rules)
+    too_old = now is not None and give_up_after is not None and now - post.created_at > give_up_after
+    if verdict.outcome is Outcome.NOT_YET and too_old:
+        hours = round(give_up_after.total_seconds() / 3600, 1)  # type: ignore[union-attr]
+        return Verdict(Outcome.NEVER, f"{verdict.reason}; given up after {hours:g} h", verdict.rule_no)
+    return verdict

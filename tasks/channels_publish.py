@@ -11,7 +11,7 @@ may retry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,11 +19,9 @@ from enum import StrEnum
 from prefect import task
 from prefect.artifacts import acreate_table_artifact
 
-from connectors.microblog.base import ErrorKind, Microblog, MicroblogError, RateLimit
+from connectors.microblog.base import ErrorKind, Microblog, MicroblogError
 from connectors.microblog.http import microblog_client
-from core.pacing import LimitKey
 from core.settings import get_settings
-from db import limits
 from db.base import utcnow
 from db.channels import channels as channels_db
 from db.channels import posts as posts_db
@@ -34,9 +32,8 @@ from db.claims import Lease
 from db.engine import session_factory
 from rules.channels import HashtagRule, apply_hashtags
 from tasks.artifacts import report
-from tasks.channels_tokens import refresh_channel
+from tasks.channels_platform import blocked_until, limit_reached, refreshed_or_stopped, saw_limits
 
-SERVICE = "microblog"
 LOOK_BACK = timedelta(days=1)  # how far the channel's own posts are read to find an unseen outcome
 RETRY_AFTER = timedelta(seconds=30)
 
@@ -54,10 +51,6 @@ class PostOutcome:
     result: Published
     detail: str = ""
     delay: float = 0.0  # seconds after its due time that the post went out
-
-
-def posts_key(channel_id: int) -> LimitKey:
-    return LimitKey(SERVICE, str(channel_id), "posts")
 
 
 def claim(lease: Lease, limit: int) -> list[DuePost]:
@@ -102,9 +95,13 @@ def _record(
     where that was decided)."""
     with session_factory().begin() as session:
         if outcome.result is Published.PUBLISHED:
-            posts_db.published(
+            if posts_db.published(
                 session, post_id=post.id, platform_post_id=platform_id or "", text=text, lease=lease
-            )
+            ):
+                count = posts_db.published_count(session, channel_id=post.channel_id)
+                channels_db.note_milestones(
+                    session, channel_id=post.channel_id, what="posts published", before=count - 1, after=count
+                )
         else:
             posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease)
             channels_db.notify(
@@ -127,11 +124,7 @@ async def publish_one(post: DuePost, lease: Lease) -> PostOutcome:
     def outcome(result: Published, detail: str = "") -> PostOutcome:
         return PostOutcome(post.id, post.channel_id, result, detail, (utcnow() - post.due_at).total_seconds())
 
-    def blocked_until() -> datetime | None:
-        with session_factory().begin() as session:
-            return limits.wait_until(session, key=posts_key(post.channel_id))
-
-    if (reset := await asyncio.to_thread(blocked_until)) is not None:
+    if (reset := await asyncio.to_thread(blocked_until, post.channel_id, "posts")) is not None:
         await asyncio.to_thread(_put_back_until, post, lease, reset, "posts limit reached")
         return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC")
     async with microblog_client(settings, channel.access_token) as client:
@@ -148,7 +141,7 @@ async def publish_one(post: DuePost, lease: Lease) -> PostOutcome:
         except MicroblogError as error:
             result, platform_id = await _after_error(client, channel, post, lease, text, error, outcome)
         finally:
-            await asyncio.to_thread(_saw_limits, post.channel_id, client.rate_limits)
+            await asyncio.to_thread(saw_limits, post.channel_id, client.rate_limits, "posts")
     if result.result is not Published.PUT_BACK:  # a post put back was put back where it was decided
         await asyncio.to_thread(_record, post, lease, result, platform_id=platform_id, text=text)
     return result
@@ -178,10 +171,16 @@ async def _after_error(
         await asyncio.to_thread(_limit_reached, post, lease, reset)
         return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC"), None
     if error.kind is ErrorKind.UNAUTHORISED:  # an expired token is refreshed and the post tried again
-        if (await refresh_channel(post.channel_id)).ok:
-            await asyncio.to_thread(_put_back_until, post, lease, utcnow(), "its token was refreshed")
+        refreshed = await refreshed_or_stopped(post.channel_id, str(error))
+        await asyncio.to_thread(
+            _put_back_until,
+            post,
+            lease,
+            utcnow(),
+            "its token was refreshed" if refreshed else "the channel is unauthorised",
+        )
+        if refreshed:
             return outcome(Published.PUT_BACK, "its token was refreshed: tried again next"), None
-        await asyncio.to_thread(_unauthorised, post, lease, str(error))
         return outcome(Published.PUT_BACK, "the channel is unauthorised"), None
     if error.kind is ErrorKind.TRANSIENT:
         await asyncio.to_thread(_put_back_until, post, lease, utcnow() + RETRY_AFTER, str(error))
@@ -197,35 +196,7 @@ def _put_back_until(post: DuePost, lease: Lease, until: datetime, reason: str) -
 def _limit_reached(post: DuePost, lease: Lease, reset: datetime) -> None:
     with session_factory().begin() as session:
         posts_db.put_back(session, post_id=post.id, lease=lease, until=reset, reason="posts limit reached")
-        limits.saw_limit(session, key=posts_key(post.channel_id), limit=0, remaining=0, reset_at=reset)
-        channels_db.notify(
-            session,
-            channel_id=post.channel_id,
-            level="info",
-            text=f"posts limit reached: waits until {reset:%H:%M} UTC",
-        )
-
-
-def _unauthorised(post: DuePost, lease: Lease, reason: str) -> None:
-    with session_factory().begin() as session:
-        posts_db.put_back(
-            session, post_id=post.id, lease=lease, until=utcnow(), reason="the channel is unauthorised"
-        )
-        channels_db.unauthorised(session, channel_id=post.channel_id, reason=reason)
-
-
-def _saw_limits(channel_id: int, seen: Mapping[str, RateLimit]) -> None:
-    posts = seen.get("posts")
-    if posts is None:
-        return
-    with session_factory().begin() as session:
-        limits.saw_limit(
-            session,
-            key=posts_key(channel_id),
-            limit=posts.limit,
-            remaining=posts.remaining,
-            reset_at=posts.reset_at,
-        )
+        limit_reached(session, channel_id=post.channel_id, action="posts", reset=reset, waiting="posts wait")
 
 
 async def publish_claimed(count: int) -> list[PostOutcome]:

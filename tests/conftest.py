@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -145,3 +146,24 @@ def platforms_on_the_sandbox(sandbox_url: str) -> Iterator[None]:
     os.environ.clear()
     os.environ.update(saved)
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def microblog(sandbox_url: str, sessions: sessionmaker[Session]) -> Iterator[str]:
+    """The sandbox's microblog, reset, as the settings' base URL; the environment restored after."""
+    saved = dict(os.environ)
+    base = f"{sandbox_url}/microblog"
+    httpx.post(f"{base}/_control/reset").raise_for_status()
+    set_env({"SWITCHYARD_MICROBLOG__BASE_URL": base})
+    yield base
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+def consent(url: str, *, deny: bool = False) -> str:
+    """What a browser does at the sandbox's authorize URL: it approves (or, as a person refusing,
+    denies) and redirects; the callback URL it redirects to."""
+    answer = httpx.get(url + ("&decision=deny" if deny else ""))
+    assert answer.status_code == 302
+    return answer.headers["location"]

@@ -230,14 +230,18 @@ def _post(value: object, where: str, usernames: dict[str, str], originals: dict[
     )
 
 
-def _page(body: object) -> TimelinePage:
-    obj = as_object(body, "the answer")
+def _usernames(obj: dict[str, Any]) -> dict[str, str]:
     includes = as_object(obj.get("includes") or {}, "includes")
-    usernames = {
+    return {
         user.id: user.username
         for n, item in enumerate(_list(includes, "users", "includes"))
         for user in (_user_of(item, f"includes.users[{n}]"),)
     }
+
+
+def _page(body: object) -> TimelinePage:
+    obj = as_object(body, "the answer")
+    usernames = _usernames(obj)
     originals: dict[str, str] = {}
     posts = tuple(
         _post(item, f"data[{n}]", usernames, originals)
@@ -253,6 +257,15 @@ def _page(body: object) -> TimelinePage:
     if posts and newest is None:
         newest = max(posts, key=lambda post: int(post.post_id)).post_id
     return TimelinePage(posts, newest, token, originals)
+
+
+def _found(body: object) -> tuple[TimelinePost, ...]:
+    obj = as_object(body, "the answer")
+    usernames, originals = _usernames(obj), {}
+    return tuple(
+        _post(item, f"data[{n}]", usernames, originals)
+        for n, item in enumerate(_list(obj, "data", "the answer"))
+    )
 
 
 def _post_made(body: object) -> PostMade:
@@ -273,6 +286,11 @@ def read_user(what: str, body: object) -> User:
 def read_timeline(what: str, body: object) -> TimelinePage:
     """A timeline page (home or own posts); an empty page has no ``data`` and ``result_count`` 0."""
     return _reading(what, _page, body)
+
+
+def read_posts(what: str, body: object) -> tuple[TimelinePost, ...]:
+    """A lookup by ids: the posts found (the ids not found are left out)."""
+    return _reading(what, _found, body)
 
 
 def read_post_made(what: str, body: object) -> PostMade:

@@ -5,7 +5,7 @@ rules judge it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -111,6 +111,7 @@ class Microblog(Protocol):
         pagination_token: str | None = None,
         max_results: int = 100,
     ) -> TimelinePage: ...
+    async def posts_by_ids(self, ids: Sequence[str]) -> tuple[TimelinePost, ...]: ...
     async def create_post(self, text: str) -> PostMade: ...
     async def repost(self, user_id: str, post_id: str) -> None: ...
     async def own_posts(

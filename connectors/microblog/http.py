@@ -4,13 +4,13 @@ Settings: ``microblog.base_url``, ``microblog.connect_timeout``, ``microblog.rea
 repost not answered within it raises ``UNKNOWN_OUTCOME``) and ``microblog.concurrency``. The access
 token is sent as ``Authorization: Bearer`` and never appears in an error message. Every answer's
 rate-limit headers are kept in ``rate_limits`` by endpoint group (``posts``, ``reposts``,
-``timeline``, ``users``, ``own_posts``), for the caller to put in the shared limiter.
+``timeline``, ``users``, ``own_posts``, ``lookup``), for the caller to put in the shared limiter.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,15 @@ import aiohttp
 import httpx
 
 from connectors.microblog import answers
-from connectors.microblog.base import ErrorKind, MicroblogError, PostMade, RateLimit, TimelinePage, User
+from connectors.microblog.base import (
+    ErrorKind,
+    MicroblogError,
+    PostMade,
+    RateLimit,
+    TimelinePage,
+    TimelinePost,
+    User,
+)
 from core.http import async_client, describe_transport_error
 from core.secrets import redact
 from core.settings import MicroblogSettings
@@ -125,6 +133,24 @@ class HttpMicroblog:
             params["pagination_token"] = pagination_token
         path = f"{API}/users/{_segment(user_id)}/timelines/reverse_chronological"
         return answers.read_timeline(what, await self._request("GET", path, what, "timeline", params=params))
+
+    async def posts_by_ids(self, ids: Sequence[str]) -> tuple[TimelinePost, ...]:
+        """The posts of `ids` as they are now (their current likes), up to 100 per call; ids not
+        found (deleted, or never there) are left out."""
+        wanted = list(dict.fromkeys(ids))
+        found: list[TimelinePost] = []
+        for start in range(0, len(wanted), MAX_RESULTS):
+            chunk = wanted[start : start + MAX_RESULTS]
+            what = f"posts {chunk[0]}…" if len(chunk) > 1 else f"post {chunk[0]}"
+            params = {"ids": ",".join(chunk), "tweet.fields": TWEET_FIELDS, "expansions": "author_id"}
+            try:
+                body = await self._request("GET", f"{API}/tweets", what, "lookup", params=params)
+            except MicroblogError as error:
+                if error.kind is ErrorKind.NOT_FOUND:  # none of them is there
+                    continue
+                raise
+            found += answers.read_posts(what, body)
+        return tuple(found)
 
     async def create_post(self, text: str) -> PostMade:
         """Post `text`; DUPLICATE when it repeats a recent post, UNKNOWN_OUTCOME when unanswered."""

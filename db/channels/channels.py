@@ -223,6 +223,18 @@ def notify(session: Session, *, channel_id: int, level: Level, text: str) -> Non
     session.add(ChannelNotification(channel_id=channel_id, level=level, text=text))
 
 
+MILESTONE = 100  # a milestone notification every this many reposts or published posts
+
+
+def note_milestones(session: Session, *, channel_id: int, what: str, before: int, after: int) -> int:
+    """Notify each multiple of `MILESTONE` passed going from ``before`` to ``after`` ("100 posts
+    reposted"); how many."""
+    reached = range((before // MILESTONE + 1) * MILESTONE, after + 1, MILESTONE)
+    for count in reached:
+        notify(session, channel_id=channel_id, level="info", text=f"milestone: {count} {what}")
+    return len(reached)
+
+
 def notifications(
     session: Session, *, channel_id: int | None = None, limit: int = 100
 ) -> list[ChannelNotification]:

@@ -1,4 +1,4 @@
-"""The tables of the channels domain (migration 0008)."""
+"""The tables of the channels domain (migrations 0008, 0009)."""
 
 from __future__ import annotations
 
@@ -153,13 +153,16 @@ class ChannelNotification(Base):
 
 
 class TimelineWatermark(Base):
-    """The newest home-timeline post a channel's polling has seen (the next poll's ``since_id``)."""
+    """A channel's timeline polling: the newest post seen (the next poll's ``since_id``), and the
+    lease of the run polling it now (migration 0010), so two runs never poll one channel at once."""
 
     __tablename__ = "channel_watermarks"
 
     channel_id: Mapped[int] = mapped_column(_channel_fk(), primary_key=True)
     since_id: Mapped[str | None] = mapped_column(String(32))
     polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class PendingConnect(Base):

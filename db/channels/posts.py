@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from db import jobs as kit
@@ -218,4 +218,13 @@ def cancel(session: Session, *, post_id: int) -> bool:
             to=PostState.CANCELLED,
             from_=[PostState.DRAFT, PostState.QUEUED, PostState.ERROR],
         )
+    )
+
+
+def published_count(session: Session, *, channel_id: int) -> int:
+    """How many of the channel's posts Switchyard has published."""
+    return session.scalar(
+        select(func.count())
+        .select_from(ScheduledPost)
+        .where(ScheduledPost.channel_id == channel_id, ScheduledPost.status == PostState.PUBLISHED)
     )

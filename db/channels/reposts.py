@@ -1,5 +1,5 @@
 """A channel's repost and hashtag rules, the repost log (one row per channel and timeline post, so a
-post is never reposted twice) and the timeline watermark."""
+post is never reposted twice), the timeline watermark and the lease of the run polling a channel."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.base import upsert_insert, utcnow
+from db.channels.models import (
+    Channel,
+    ChannelState,
+    RepostRecord,
+    RepostRule,
+    RepostStatus,
+    TimelineWatermark,
+)
 from db.channels.models import HashtagRule as HashtagRuleRow
-from db.channels.models import RepostRecord, RepostRule, RepostStatus, TimelineWatermark
+from db.claims import Lease, claim_ids, claim_values, renew_claims
 from rules.channels import HashtagRule
 from rules.channels import RepostRule as RepostFilter
 
@@ -184,3 +192,83 @@ def move_watermark(session: Session, *, channel_id: int, since_id: str, now: dat
     elif row.since_id is None or int(since_id) > int(row.since_id):
         row.since_id, row.polled_at = since_id, now or utcnow()
     session.flush()
+
+
+def pending_posts(session: Session, *, channel_id: int, limit: int = 100) -> list[str]:
+    """Posts to repost (written ``pending`` before the call), oldest decision first: this poll's and
+    any a lost run or a limit left. Sending one again is safe: "already reposted" counts as done."""
+    return list(
+        session.scalars(
+            select(RepostRecord.source_post_id)
+            .where(RepostRecord.channel_id == channel_id, RepostRecord.status == RepostStatus.PENDING)
+            .order_by(RepostRecord.decided_at, RepostRecord.id)
+            .limit(limit)
+        )
+    )
+
+
+def reposted_count(session: Session, *, channel_id: int) -> int:
+    """How many posts the channel has reposted through Switchyard."""
+    return session.scalar(
+        select(func.count())
+        .select_from(RepostRecord)
+        .where(RepostRecord.channel_id == channel_id, RepostRecord.status == RepostStatus.REPOSTED)
+    )
+
+
+def _pollable() -> ColumnElement[bool]:
+    """A channel that reposts: running with its reposting switch on."""
+    return TimelineWatermark.channel_id.in_(
+        select(Channel.id).where(Channel.state == ChannelState.RUNNING, Channel.reposting_on.is_(True))
+    )
+
+
+def claim_polls(session: Session, *, lease: Lease, limit: int, now: datetime | None = None) -> list[int]:
+    """Claim up to ``limit`` channels to poll (running, reposting on, not held by a live lease): the
+    ids of the channels this lease now polls. A channel polled for the first time gets its row."""
+    now = now or utcnow()
+    reposting = select(Channel.id).where(
+        Channel.state == ChannelState.RUNNING, Channel.reposting_on.is_(True)
+    )
+    session.execute(
+        upsert_insert(session, TimelineWatermark)
+        .from_select(["channel_id"], reposting)
+        .on_conflict_do_nothing(index_elements=["channel_id"])
+    )
+    free = or_(TimelineWatermark.claimed_until.is_(None), TimelineWatermark.claimed_until < now)
+    return claim_ids(
+        session,
+        id_column=TimelineWatermark.channel_id,
+        claimable=and_(_pollable(), free),
+        values=claim_values(lease, now),
+        limit=limit,
+    )
+
+
+def renew_polls(
+    session: Session, *, lease: Lease, channel_ids: Sequence[int], now: datetime | None = None
+) -> set[int]:
+    """Extend this lease on the channels it still polls (and that still repost)."""
+    return renew_claims(
+        session,
+        id_column=TimelineWatermark.channel_id,
+        held=_pollable(),
+        ids=channel_ids,
+        lease=lease,
+        now=now or utcnow(),
+    )
+
+
+def release_polls(session: Session, *, lease: Lease, channel_ids: Sequence[int]) -> int:
+    """The poll of these channels is over: another run may poll them."""
+    if not channel_ids:
+        return 0
+    return session.execute(
+        update(TimelineWatermark)
+        .where(
+            TimelineWatermark.channel_id.in_(list(channel_ids)),
+            TimelineWatermark.claimed_by == lease.owner,
+        )
+        .values(claimed_until=None, claimed_by=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -23,13 +23,16 @@ day: 403 problem "…duplicate content."; over 280 weighted characters: 400); ``
 2/users/{id}/retweets`` ``{"tweet_id"}`` → ``{"data": {"retweeted": true}}``, also for a post already
 reposted (X's v2 answer; knob ``microblog_repost_again=forbidden``: 403 "You have already retweeted
 this Tweet."); a repost of a repost reposts the original; an unknown post: 404 ``errors`` list.
+``GET 2/tweets?ids=…`` (1–100 ids, ``tweet.fields``, ``expansions=author_id``): the posts found in
+``data``, one resource-not-found item in ``errors`` per id that is not there (group ``lookup``).
 
 Rate limits per user and group, fixed windows of ``microblog_window_seconds`` from the first call:
 ``posts`` (``microblog_post_limit``), ``reposts`` (``microblog_repost_limit``), and each read group
-``timeline``, ``users``, ``own_posts`` (``microblog_read_limit``); posts and reposts together also count
-against ``shared`` (``microblog_shared_limit`` per ``microblog_shared_window_seconds``). Every
-authenticated answer carries ``x-rate-limit-limit``, ``-remaining`` and ``-reset`` (Unix seconds) of
-its group, or of the shared window when that has fewer left; past a limit: 429 problem until the reset.
+``timeline``, ``users``, ``own_posts``, ``lookup`` (``microblog_read_limit``); posts and reposts
+together also count against ``shared`` (``microblog_shared_limit`` per
+``microblog_shared_window_seconds``). Every authenticated answer carries ``x-rate-limit-limit``,
+``-remaining`` and ``-reset`` (Unix seconds) of its group, or of the shared window when that has
+fewer left; past a limit: 429 problem until the reset.
 
 Knobs, read on each request: ``microblog_latency_ms``; one draw of ``app.state.rng`` per call after the
 limits: ``microblog_error_rate`` → 503 and ``microblog_timeout_rate`` → no answer (neither applied),
@@ -43,7 +46,8 @@ sandbox clock (`World.now`, moved by control) drives timelines, tokens, codes an
 Control, no token: ``POST _control/reset`` (posts, reposts, windows, limits, counters, clock; grants
 stay), ``GET|POST _control/clock`` ``{"advance": seconds}``, ``POST _control/users/{username}/revoke``,
 ``POST _control/users/{username}/timeline`` ``{"count": N}`` or ``{"posts": [{"text", "author",
-"lang"}]}``, ``PUT _control/users/{username}/limits`` ``{"posts": N | null, …}``. Counters: ``GET
+"lang"}]}``, ``PUT _control/users/{username}/limits`` ``{"posts": N | null, …}``, ``PUT
+_control/posts/{id}/likes`` ``{"likes": N}`` (added to what a seeded post's age gives it). Counters: ``GET
 _counters`` (per user: posts and reposts received, applied, duplicates, limited; every post reposted
 more than once), ``DELETE _counters``, ``GET _counters/{username}``.
 """

@@ -43,7 +43,7 @@ TIMEOUT_SECONDS = 600.0
 MAX_TEXT = 280
 SCOPES = frozenset({"tweet.read", "tweet.write", "users.read", "offline.access", "like.read", "like.write"})
 DEFAULT_USER = CHANNELS[0].username
-READS = ("timeline", "users", "own_posts")
+READS = ("timeline", "users", "own_posts", "lookup")
 TWEET_FIELDS = frozenset(
     {"created_at", "lang", "public_metrics", "entities", "referenced_tweets", "author_id",
      "conversation_id", "in_reply_to_user_id"}
@@ -82,9 +82,8 @@ def _invalid(message: str, parameter: str = "", value: str = "") -> Response:
     return JSONResponse(body, 400)
 
 
-def _not_found(resource: str, parameter: str, value: str, status: int = 200) -> Response:
-    """X answers a lookup of something that does not exist with HTTP 200 and an ``errors`` list."""
-    error = {
+def _not_found_error(resource: str, parameter: str, value: str) -> dict[str, str]:
+    return {
         "value": value,
         "detail": f"Could not find {resource} with {parameter}: [{value}].",
         "title": "Not Found Error",
@@ -93,7 +92,11 @@ def _not_found(resource: str, parameter: str, value: str, status: int = 200) -> 
         "resource_id": value,
         "type": NOT_FOUND,
     }
-    return JSONResponse({"errors": [error]}, status)
+
+
+def _not_found(resource: str, parameter: str, value: str, status: int = 200) -> Response:
+    """X answers a lookup of something that does not exist with HTTP 200 and an ``errors`` list."""
+    return JSONResponse({"errors": [_not_found_error(resource, parameter, value)]}, status)
 
 
 def _unauthorized() -> Response:
@@ -382,7 +385,7 @@ async def by_id(request: Request, call: Call) -> Response:
 
 
 def _metrics(call: Call, post_id: str, max_likes: int, age_ms: int) -> dict[str, int]:
-    likes = likes_at(max_likes, age_ms)
+    likes = likes_at(max_likes, age_ms) + call.world.likes.get(post_id, 0)
     return {
         "retweet_count": likes // 6 + call.world.repost_counts.get(post_id, 0),
         "reply_count": likes // 20,
@@ -560,6 +563,27 @@ async def own_posts(request: Request, call: Call) -> Response:
     return _json(_page_body(request, call, g, ids[: paging.count], more, now_ms), call)
 
 
+@_api("lookup")
+async def posts_by_ids(request: Request, call: Call) -> Response:
+    """``GET 2/tweets?ids=1,2,…`` (1–100 ids): the posts found, and an ``errors`` item per id that is
+    not there (X's v2 lookup)."""
+    raw = request.query_params.get("ids", "")
+    ids = [value.strip() for value in raw.split(",") if value.strip()]
+    if not 1 <= len(ids) <= MAX_RESULTS or not all(
+        value.isascii() and value.isdigit() and len(value) <= 19 for value in ids
+    ):
+        return _invalid(f"The `ids` query parameter value [{raw}] is not valid", "ids", raw)
+    now_ms = call.world.now_ms()
+    g = streams(call.config.seed, call.config.microblog_posts_per_minute)
+    found = [pid for pid in dict.fromkeys(int(value) for value in ids) if _lookup(call, g, pid, now_ms)]
+    body = _page_body(request, call, g, found, False, now_ms)
+    body.pop("meta", None)
+    missing = [value for value in dict.fromkeys(ids) if int(value) not in set(found)]
+    if missing:
+        body["errors"] = [_not_found_error("tweet", "ids", value) for value in missing]
+    return _json(body, call)
+
+
 async def _body(request: Request) -> dict[str, Any] | None:
     try:
         payload = await request.json()
@@ -720,6 +744,16 @@ async def add_timeline_posts(request: Request) -> Response:
     return JSONResponse({"ids": ids})
 
 
+async def post_likes(request: Request) -> Response:
+    """``{"likes": N}``: a post's likes from now on (added to what its age gives a seeded post)."""
+    raw = request.path_params["id"]
+    likes = (await _body(request) or {}).get("likes")
+    if not (raw.isascii() and raw.isdigit()) or type(likes) is not int or likes < 0:
+        return JSONResponse({"error": "likes: a whole number of at least 0, for a post id"}, 400)
+    world_of(request).likes[raw] = likes
+    return JSONResponse({"likes": likes})
+
+
 async def user_limits(request: Request) -> Response:
     """``{"posts"|"reposts"|"shared"|"timeline"|"users"|"own_posts": N | null}``: the user's own limits."""
     user = _control_user(request)
@@ -779,11 +813,13 @@ def create_router() -> Router:
             Route("/2/users/{id}/tweets", own_posts),
             Route("/2/users/{id}/retweets", repost, methods=["POST"]),
             Route("/2/tweets", create_post, methods=["POST"]),
+            Route("/2/tweets", posts_by_ids),
             Route("/_control/reset", reset, methods=["POST"]),
             Route("/_control/clock", clock, methods=["GET", "POST"]),
             Route("/_control/users/{username}/revoke", revoke_user, methods=["POST"]),
             Route("/_control/users/{username}/timeline", add_timeline_posts, methods=["POST"]),
             Route("/_control/users/{username}/limits", user_limits, methods=["PUT"]),
+            Route("/_control/posts/{id}/likes", post_likes, methods=["PUT"]),
             Route("/_counters", counters, methods=["GET", "DELETE"]),
             Route("/_counters/{username}", user_counters),
         ]

@@ -87,6 +87,7 @@ class World:
         self.recent_texts: dict[str, dict[str, int]] = {}  # user id → text → when posted (ms)
         self.reposted: dict[tuple[str, str], int] = {}  # (user id, original id) → the repost's id
         self.repost_counts: dict[str, int] = {}  # original id → reposts made through the API
+        self.likes: dict[str, int] = {}  # post id → likes control gave it
         self.windows: dict[tuple[str, str], Window] = {}
         self.limits: dict[str, dict[str, int]] = {}  # user id → group → its own limit
         self.counts: dict[tuple[str, str], Count] = {}  # (user id, action) → counts

@@ -5,45 +5,21 @@ again; no token or verifier ever shows."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands import channels as commands
-from core.settings import get_settings
 from db.base import utcnow
 from db.channels import channels, reposts
 from db.channels.models import Channel, ChannelState, ChannelToken, PendingConnect, ScheduledPost
-from tests.conftest import set_env
+from tests.conftest import consent
 
 Sessions = sessionmaker[Session]
 CALLBACK = "http://127.0.0.1:9/callback"  # never fetched: the test reads the sandbox's redirect
-
-
-@pytest.fixture
-def microblog(sandbox_url: str, sessions: Sessions) -> Iterator[str]:
-    saved = dict(os.environ)
-    base = f"{sandbox_url}/microblog"
-    httpx.post(f"{base}/_control/reset").raise_for_status()
-    set_env({"SWITCHYARD_MICROBLOG__BASE_URL": base})
-    yield base
-    os.environ.clear()
-    os.environ.update(saved)
-    get_settings.cache_clear()
-
-
-def consent(url: str, *, deny: bool = False) -> str:
-    """What a browser does at the authorize URL: the sandbox approves (or, as a person refusing,
-    denies) and redirects; the callback URL."""
-    answer = httpx.get(url + ("&decision=deny" if deny else ""))
-    assert answer.status_code == 302
-    return answer.headers["location"]
 
 
 def count(sessions: Sessions, model: type) -> int:

@@ -370,3 +370,22 @@ def test_a_timeline_is_deterministic(settings: MicroblogSettings) -> None:
     assert len(shared) >= 45  # a poll a moment later: the same posts, maybe one new on top
     by_id = {post.post_id: post for post in second.posts}
     assert all(by_id[pid].text == post.text for post in first.posts if (pid := post.post_id) in by_id)
+
+
+def test_posts_by_ids_give_current_likes_and_leave_out_missing_ones(settings: MicroblogSettings) -> None:
+    async def work(microblog: HttpMicroblog) -> Any:
+        page = await microblog.home_timeline("1001", max_results=5)
+        added = control(settings, "POST", "_control/users/demo_brand/timeline", posts=[{"text": "Likes?"}])
+        [new_id] = added["ids"]
+        control(settings, "PUT", f"_control/posts/{new_id}/likes", likes=12)
+        wanted = [post.post_id for post in page.posts] + [new_id, "12345"]
+        found = await microblog.posts_by_ids(wanted)
+        nothing = await microblog.posts_by_ids(["12345"])
+        return page, new_id, found, nothing, dict(microblog.rate_limits)
+
+    page, new_id, found, nothing, limits = as_channel(settings, work)
+    by_id = {post.post_id: post for post in found}
+    assert set(by_id) == {post.post_id for post in page.posts} | {new_id}
+    assert by_id[new_id].like_count == 12 and by_id[new_id].text == "Likes?"
+    assert all(by_id[post.post_id].author_username == post.author_username for post in page.posts)
+    assert nothing == () and limits["lookup"].remaining < limits["lookup"].limit

@@ -319,3 +319,20 @@ def test_post_states() -> None:
     assert all(can_move(frm, to) for frm, to in BY_PERSON)
     with pytest.raises(ValueError):
         can_move("draft", "sent")
+
+
+def test_a_channel_never_reposts_its_own_posts_and_gives_up_waiting() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from rules.channels import Outcome, RepostRule, TimelinePost, judge_for_channel
+
+    made = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    post = TimelinePost("10", "2001", "tech_daily", "zebra", "en", made, like_count=3)
+    rule = RepostRule(wait_for_likes=10)
+    assert judge_for_channel(post, [rule], "1001").outcome is Outcome.NOT_YET
+    later = judge_for_channel(post, [rule], "1001", made + timedelta(hours=25), timedelta(hours=24))
+    assert (
+        later.outcome is Outcome.NEVER and later.reason == "only 3 likes, waits for 10; given up after 24 h"
+    )
+    own = TimelinePost("11", "1001", "demo_brand", "zebra", "en", made)
+    assert judge_for_channel(own, [RepostRule()], "1001").reason == "the channel's own post"
