@@ -39,6 +39,7 @@ from tasks.channels_tokens import refresh_channel
 SERVICE = "microblog"
 LOOK_BACK = timedelta(days=1)  # how far the channel's own posts are read to find an unseen outcome
 RETRY_AFTER = timedelta(seconds=30)
+LEASE_SECONDS = 180.0  # a claim outlasts the minute a post may wait for its time, and its request
 
 
 class Published(StrEnum):
@@ -228,9 +229,10 @@ def _saw_limits(channel_id: int, seen: Mapping[str, RateLimit]) -> None:
         )
 
 
-async def publish_claimed(count: int) -> list[PostOutcome]:
-    """Claim up to ``count`` posts due within the minute and publish each at its due time."""
-    lease = Lease(seconds=180)
+async def publish_claimed(count: int, lease_seconds: float = LEASE_SECONDS) -> list[PostOutcome]:
+    """Claim up to ``count`` posts due within the minute and publish each at its due time; a post held
+    by a run that died comes back after ``lease_seconds``, to be looked for before it is sent again."""
+    lease = Lease(seconds=lease_seconds)
     due = await asyncio.to_thread(claim, lease, count)
     return list(await asyncio.gather(*(publish_one(post, lease) for post in due)))
 
