@@ -11,7 +11,8 @@ may retry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,7 +35,7 @@ from db.claims import Lease
 from db.engine import session_factory
 from rules.channels import HashtagRule, apply_hashtags
 from tasks.artifacts import report
-from tasks.channels_tokens import refresh_channel
+from tasks.channels_tokens import Refreshed, refresh_channel
 
 SERVICE = "microblog"
 LOOK_BACK = timedelta(days=1)  # how far the channel's own posts are read to find an unseen outcome
@@ -82,12 +83,49 @@ class Publisher:
         return apply_hashtags(text, self.hashtags).text if self.hashtags else text
 
 
-def publisher(channel_id: int) -> Publisher:
+def publishers(channel_ids: Iterable[int]) -> dict[int, Publisher]:
+    """The publishers of these channels, read in one transaction."""
     with session_factory().begin() as session:
-        channel = session.get(Channel, channel_id)
-        tokens = channels_db.tokens_of(session, channel_id=channel_id)
-        rule = reposts_db.hashtag_rule(session, channel_id=channel_id) if channel.hashtags_on else None
-        return Publisher(channel.platform_user_id, tokens.access_token, rule)
+        found = {}
+        for channel_id in sorted(set(channel_ids)):
+            channel = session.get(Channel, channel_id)
+            tokens = channels_db.tokens_of(session, channel_id=channel_id)
+            rule = reposts_db.hashtag_rule(session, channel_id=channel_id) if channel.hashtags_on else None
+            found[channel_id] = Publisher(channel.platform_user_id, tokens.access_token, rule)
+        return found
+
+
+class ChannelRun:
+    """One channel's part of a publishing run, shared by its posts: its publisher (read once, when
+    the posts are claimed), one client, and one read of its limit or one token refresh at a time (posts
+    due at the same moment share it: a second refresh would spend the rotated refresh token again,
+    and be refused)."""
+
+    def __init__(self, channel_id: int, publisher: Publisher, client: Microblog) -> None:
+        self.channel_id = channel_id
+        self.publisher = publisher
+        self.client = client
+        self._reading: asyncio.Future[datetime | None] | None = None
+        self._refreshing: asyncio.Future[Refreshed] | None = None
+
+    async def blocked_until(self) -> datetime | None:
+        """The posts limit's reset if a worker saw it spent (one read for the posts asking at once)."""
+        if self._reading is None:
+            reading = asyncio.ensure_future(asyncio.to_thread(_blocked_until, self.channel_id))
+            reading.add_done_callback(lambda _: setattr(self, "_reading", None))
+            self._reading = reading
+        return await asyncio.shield(self._reading)
+
+    async def refreshed(self) -> bool:
+        """Whether the channel's token was refreshed: once a run, whichever of its posts asks."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(refresh_channel(self.channel_id))
+        return (await asyncio.shield(self._refreshing)).ok
+
+
+def _blocked_until(channel_id: int) -> datetime | None:
+    with session_factory().begin() as session:
+        return limits.wait_until(session, key=posts_key(channel_id))
 
 
 async def _already_out(client: Microblog, user_id: str, text: str, since: datetime) -> str | None:
@@ -96,17 +134,31 @@ async def _already_out(client: Microblog, user_id: str, text: str, since: dateti
     return next((post.post_id for post in page.posts if post.text == text), None)
 
 
-def _record(
-    post: DuePost, lease: Lease, outcome: PostOutcome, *, platform_id: str | None = None, text: str = ""
+def _finish(
+    post: DuePost,
+    lease: Lease,
+    outcome: PostOutcome,
+    seen: Mapping[str, RateLimit],
+    *,
+    platform_id: str | None = None,
+    text: str = "",
 ) -> None:
-    """Write a decided post: published, or failed with a notification (a post put back was written
-    where that was decided)."""
+    """In one transaction: the posts limit the platform's answers said, and the decided post —
+    published, or failed with a notification (a post put back was written where that was decided)."""
     with session_factory().begin() as session:
+        if (posts := seen.get("posts")) is not None:
+            limits.saw_limit(
+                session,
+                key=posts_key(post.channel_id),
+                limit=posts.limit,
+                remaining=posts.remaining,
+                reset_at=posts.reset_at,
+            )
         if outcome.result is Published.PUBLISHED:
             posts_db.published(
                 session, post_id=post.id, platform_post_id=platform_id or "", text=text, lease=lease
             )
-        else:
+        elif outcome.result is Published.ERROR:
             posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease)
             channels_db.notify(
                 session,
@@ -116,48 +168,40 @@ def _record(
             )
 
 
-async def publish_one(post: DuePost, lease: Lease) -> PostOutcome:
+async def publish_one(post: DuePost, lease: Lease, channel: ChannelRun) -> PostOutcome:
     """Wait for the post's due time, then publish it once; every failure is an outcome."""
-    settings = get_settings().microblog
     wait = (post.due_at - utcnow()).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
-    channel = await asyncio.to_thread(publisher, post.channel_id)
-    text = channel.final_text(post.text)
+    client, text = channel.client, channel.publisher.final_text(post.text)
 
     def outcome(result: Published, detail: str = "") -> PostOutcome:
         return PostOutcome(post.id, post.channel_id, result, detail, (utcnow() - post.due_at).total_seconds())
 
-    def blocked_until() -> datetime | None:
-        with session_factory().begin() as session:
-            return limits.wait_until(session, key=posts_key(post.channel_id))
-
-    if (reset := await asyncio.to_thread(blocked_until)) is not None:
+    if (reset := await channel.blocked_until()) is not None:
         await asyncio.to_thread(_put_back_until, post, lease, reset, "posts limit reached")
         return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC")
-    async with microblog_client(settings, channel.access_token) as client:
-        try:
-            if post.check_first and (
-                found := await _already_out(client, channel.platform_user_id, text, post.due_at - LOOK_BACK)
-            ):
-                result = outcome(Published.PUBLISHED, "found among its own posts")
-                await asyncio.to_thread(_record, post, lease, result, platform_id=found, text=text)
-                return result
+    platform_id: str | None = None
+    try:
+        if post.check_first and (
+            found := await _already_out(
+                client, channel.publisher.platform_user_id, text, post.due_at - LOOK_BACK
+            )
+        ):
+            result, platform_id = outcome(Published.PUBLISHED, "found among its own posts"), found
+        else:
             made = await client.create_post(text)
-            result = outcome(Published.PUBLISHED)
-            platform_id = made.id
-        except MicroblogError as error:
-            result, platform_id = await _after_error(client, channel, post, lease, text, error, outcome)
-        finally:
-            await asyncio.to_thread(_saw_limits, post.channel_id, client.rate_limits)
-    if result.result is not Published.PUT_BACK:  # a post put back was put back where it was decided
-        await asyncio.to_thread(_record, post, lease, result, platform_id=platform_id, text=text)
+            result, platform_id = outcome(Published.PUBLISHED), made.id
+    except MicroblogError as error:
+        result, platform_id = await _after_error(channel, post, lease, text, error, outcome)
+    await asyncio.to_thread(
+        _finish, post, lease, result, dict(client.rate_limits), platform_id=platform_id, text=text
+    )
     return result
 
 
 async def _after_error(
-    client: Microblog,
-    channel: Publisher,
+    channel: ChannelRun,
     post: DuePost,
     lease: Lease,
     text: str,
@@ -167,7 +211,9 @@ async def _after_error(
     """What a refused or unanswered post comes to: (outcome, platform id if it is out)."""
     if error.kind in (ErrorKind.UNKNOWN_OUTCOME, ErrorKind.DUPLICATE):
         try:
-            found = await _already_out(client, channel.platform_user_id, text, post.due_at - LOOK_BACK)
+            found = await _already_out(
+                channel.client, channel.publisher.platform_user_id, text, post.due_at - LOOK_BACK
+            )
         except MicroblogError:
             found = None
         if found or error.kind is ErrorKind.DUPLICATE:  # the platform's duplicate answer: it is out already
@@ -179,7 +225,7 @@ async def _after_error(
         await asyncio.to_thread(_limit_reached, post, lease, reset)
         return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC"), None
     if error.kind is ErrorKind.UNAUTHORISED:  # an expired token is refreshed and the post tried again
-        if (await refresh_channel(post.channel_id)).ok:
+        if await channel.refreshed():
             await asyncio.to_thread(_put_back_until, post, lease, utcnow(), "its token was refreshed")
             return outcome(Published.PUT_BACK, "its token was refreshed: tried again next"), None
         await asyncio.to_thread(_unauthorised, post, lease, str(error))
@@ -215,26 +261,25 @@ def _unauthorised(post: DuePost, lease: Lease, reason: str) -> None:
         channels_db.unauthorised(session, channel_id=post.channel_id, reason=reason)
 
 
-def _saw_limits(channel_id: int, seen: Mapping[str, RateLimit]) -> None:
-    posts = seen.get("posts")
-    if posts is None:
-        return
-    with session_factory().begin() as session:
-        limits.saw_limit(
-            session,
-            key=posts_key(channel_id),
-            limit=posts.limit,
-            remaining=posts.remaining,
-            reset_at=posts.reset_at,
-        )
-
-
 async def publish_claimed(count: int, lease_seconds: float = LEASE_SECONDS) -> list[PostOutcome]:
     """Claim up to ``count`` posts due within the minute and publish each at its due time; a post held
     by a run that died comes back after ``lease_seconds``, to be looked for before it is sent again."""
     lease = Lease(seconds=lease_seconds)
     due = await asyncio.to_thread(claim, lease, count)
-    return list(await asyncio.gather(*(publish_one(post, lease) for post in due)))
+    if not due:
+        return []
+    found = await asyncio.to_thread(publishers, (post.channel_id for post in due))
+    settings = get_settings().microblog
+    async with AsyncExitStack() as stack:
+        runs = {
+            channel_id: ChannelRun(
+                channel_id,
+                publisher,
+                await stack.enter_async_context(microblog_client(settings, publisher.access_token)),
+            )
+            for channel_id, publisher in found.items()
+        }
+        return list(await asyncio.gather(*(publish_one(post, lease, runs[post.channel_id]) for post in due)))
 
 
 @task(task_run_name="publish up to {count} due posts")

@@ -279,3 +279,20 @@ def test_a_publisher_killed_after_its_post_was_made_publishes_it_once_on_the_nex
         assert (row.status, row.platform_post_id, row.attempts) == (PostState.PUBLISHED, str(made.id), 2)
     assert posts_counted(microblog) == (1, 1, 0)
     assert _publish() == []
+
+
+def test_posts_of_a_channel_refused_at_once_for_an_expired_token_refresh_it_once(
+    microblog: str, sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    configure_sandbox(microblog_token_seconds=1)
+    channel_id = _connect()
+    time.sleep(1.5)  # the access token has ended; its refresh token has not
+    configure_sandbox(microblog_token_seconds=7200)
+    for n in range(3):
+        commands.schedule_post("demo_brand", text=f"Refused at once {n}", due_at=utcnow())
+    first = _publish()
+    assert [o.result for o in first] == [Published.PUT_BACK] * 3
+    with sessions.begin() as session:  # one refresh: a second one with the spent refresh token is refused
+        assert session.get(Channel, channel_id).state is ChannelState.RUNNING
+    assert [o.result for o in _publish()] == [Published.PUBLISHED] * 3
+    assert posts_counted(microblog) == (3, 3, 0)
