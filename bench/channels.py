@@ -209,7 +209,9 @@ def bench_publish(args: argparse.Namespace, sandbox_url: str) -> str:
             break
         tick += timedelta(seconds=60)  # the schedule's next tick
         sleep_until(tick)
-    cpu_used, sandbox_used = (after - before for after, before in zip(cpu_now(), (cpu, sandbox_cpu), strict=True))
+    cpu_used, sandbox_used = (
+        after - before for after, before in zip(cpu_now(), (cpu, sandbox_cpu), strict=True)
+    )
     totals = httpx.get(f"{sandbox_url}/microblog/_counters").json()["users"]
     posts_counted = [counts["posts"] for counts in totals.values() if "posts" in counts]
     received, applied, duplicates, limited = (

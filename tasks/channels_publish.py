@@ -11,7 +11,7 @@ may retry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +22,7 @@ from prefect.artifacts import acreate_table_artifact
 
 from connectors.microblog.base import ErrorKind, Microblog, MicroblogError, RateLimit
 from connectors.microblog.http import microblog_client
+from core.batching import gather_in_groups
 from core.pacing import LimitKey
 from core.settings import get_settings
 from db import limits
@@ -40,6 +41,7 @@ from tasks.channels_tokens import Refreshed, refresh_channel
 SERVICE = "microblog"
 LOOK_BACK = timedelta(days=1)  # how far the channel's own posts are read to find an unseen outcome
 RETRY_AFTER = timedelta(seconds=30)
+RECORD_EVERY, RECORD_WAIT = 100, 0.5  # outcomes are written in groups of this many, or this often
 LEASE_SECONDS = 180.0  # a claim outlasts the minute a post may wait for its time, and its request
 
 
@@ -134,42 +136,61 @@ async def _already_out(client: Microblog, user_id: str, text: str, since: dateti
     return next((post.post_id for post in page.posts if post.text == text), None)
 
 
-def _finish(
-    post: DuePost,
-    lease: Lease,
-    outcome: PostOutcome,
-    seen: Mapping[str, RateLimit],
-    *,
-    platform_id: str | None = None,
-    text: str = "",
-) -> None:
-    """In one transaction: the posts limit the platform's answers said, and the decided post —
-    published, or failed with a notification (a post put back was written where that was decided)."""
+@dataclass(frozen=True)
+class Decided:
+    """A post's outcome and what recording it needs: its platform id and text as published, and the
+    posts limit its channel's answers said (None when none was seen)."""
+
+    post: DuePost
+    outcome: PostOutcome
+    platform_id: str | None
+    text: str
+    seen: RateLimit | None
+
+
+def _record(decided: Sequence[Decided], lease: Lease) -> None:
+    """In one transaction, a group of decided posts: the posts limit each channel's answers said
+    (the latest window, its lowest remaining: what `limits.saw_limit` would keep of them all), and each
+    post published, or failed with a notification (a post put back was written where that was decided)."""
+    latest: dict[int, RateLimit] = {}
+    for item in decided:
+        seen, known = item.seen, latest.get(item.post.channel_id)
+        if seen is not None and (
+            known is None or (seen.reset_at, -seen.remaining) > (known.reset_at, -known.remaining)
+        ):
+            latest[item.post.channel_id] = seen
     with session_factory().begin() as session:
-        if (posts := seen.get("posts")) is not None:
+        for channel_id, seen in sorted(latest.items()):
             limits.saw_limit(
                 session,
-                key=posts_key(post.channel_id),
-                limit=posts.limit,
-                remaining=posts.remaining,
-                reset_at=posts.reset_at,
+                key=posts_key(channel_id),
+                limit=seen.limit,
+                remaining=seen.remaining,
+                reset_at=seen.reset_at,
             )
-        if outcome.result is Published.PUBLISHED:
-            posts_db.published(
-                session, post_id=post.id, platform_post_id=platform_id or "", text=text, lease=lease
-            )
-        elif outcome.result is Published.ERROR:
-            posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease)
-            channels_db.notify(
-                session,
-                channel_id=post.channel_id,
-                level="warning",
-                text=f"post {post.id} failed: {outcome.detail}",
-            )
+        for item in decided:
+            post, outcome = item.post, item.outcome
+            if outcome.result is Published.PUBLISHED:
+                posts_db.published(
+                    session,
+                    post_id=post.id,
+                    platform_post_id=item.platform_id or "",
+                    text=item.text,
+                    lease=lease,
+                )
+            elif outcome.result is Published.ERROR:
+                posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease)
+                channels_db.notify(
+                    session,
+                    channel_id=post.channel_id,
+                    level="warning",
+                    text=f"post {post.id} failed: {outcome.detail}",
+                )
 
 
-async def publish_one(post: DuePost, lease: Lease, channel: ChannelRun) -> PostOutcome:
-    """Wait for the post's due time, then publish it once; every failure is an outcome."""
+async def publish_one(post: DuePost, lease: Lease, channel: ChannelRun) -> Decided:
+    """Wait for the post's due time, then publish it once; every failure is an outcome. A post put
+    back is written here; a published or failed one is for the caller to record."""
     wait = (post.due_at - utcnow()).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
@@ -180,7 +201,13 @@ async def publish_one(post: DuePost, lease: Lease, channel: ChannelRun) -> PostO
 
     if (reset := await channel.blocked_until()) is not None:
         await asyncio.to_thread(_put_back_until, post, lease, reset, "posts limit reached")
-        return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC")
+        return Decided(
+            post,
+            outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC"),
+            None,
+            text,
+            None,
+        )
     platform_id: str | None = None
     try:
         if post.check_first and (
@@ -194,10 +221,7 @@ async def publish_one(post: DuePost, lease: Lease, channel: ChannelRun) -> PostO
             result, platform_id = outcome(Published.PUBLISHED), made.id
     except MicroblogError as error:
         result, platform_id = await _after_error(channel, post, lease, text, error, outcome)
-    await asyncio.to_thread(
-        _finish, post, lease, result, dict(client.rate_limits), platform_id=platform_id, text=text
-    )
-    return result
+    return Decided(post, result, platform_id, text, client.rate_limits.get("posts"))
 
 
 async def _after_error(
@@ -279,7 +303,15 @@ async def publish_claimed(count: int, lease_seconds: float = LEASE_SECONDS) -> l
             )
             for channel_id, publisher in found.items()
         }
-        return list(await asyncio.gather(*(publish_one(post, lease, runs[post.channel_id]) for post in due)))
+        outcomes: list[PostOutcome] = []
+
+        async def record(group: list[Decided]) -> None:
+            await asyncio.to_thread(_record, group, lease)
+            outcomes.extend(decided.outcome for decided in group)
+
+        jobs = (publish_one(post, lease, runs[post.channel_id]) for post in due)
+        await gather_in_groups(jobs, record, group_size=RECORD_EVERY, max_wait=RECORD_WAIT)
+    return outcomes
 
 
 @task(task_run_name="publish up to {count} due posts")
