@@ -11,7 +11,8 @@ may retry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,9 +20,11 @@ from enum import StrEnum
 from prefect import task
 from prefect.artifacts import acreate_table_artifact
 
-from connectors.microblog.base import ErrorKind, Microblog, MicroblogError
+from connectors.microblog.base import ErrorKind, Microblog, MicroblogError, RateLimit
 from connectors.microblog.http import microblog_client
+from core.batching import gather_in_groups
 from core.settings import get_settings
+from db import limits
 from db.base import utcnow
 from db.channels import channels as channels_db
 from db.channels import posts as posts_db
@@ -32,10 +35,12 @@ from db.claims import Lease
 from db.engine import session_factory
 from rules.channels import HashtagRule, apply_hashtags
 from tasks.artifacts import report
-from tasks.channels_platform import blocked_until, limit_reached, refreshed_or_stopped, saw_limits
+from tasks.channels_platform import blocked_until, limit_key, limit_reached, refreshed_or_stopped
 
 LOOK_BACK = timedelta(days=1)  # how far the channel's own posts are read to find an unseen outcome
 RETRY_AFTER = timedelta(seconds=30)
+RECORD_EVERY, RECORD_WAIT = 100, 0.5  # outcomes are written in groups of this many, or this often
+LEASE_SECONDS = 180.0  # a claim outlasts the minute a post may wait for its time, and its request
 
 
 class Published(StrEnum):
@@ -74,12 +79,45 @@ class Publisher:
         return apply_hashtags(text, self.hashtags).text if self.hashtags else text
 
 
-def publisher(channel_id: int) -> Publisher:
+def publishers(channel_ids: Iterable[int]) -> dict[int, Publisher]:
+    """The publishers of these channels, read in one transaction."""
     with session_factory().begin() as session:
-        channel = session.get(Channel, channel_id)
-        tokens = channels_db.tokens_of(session, channel_id=channel_id)
-        rule = reposts_db.hashtag_rule(session, channel_id=channel_id) if channel.hashtags_on else None
-        return Publisher(channel.platform_user_id, tokens.access_token, rule)
+        found = {}
+        for channel_id in sorted(set(channel_ids)):
+            channel = session.get(Channel, channel_id)
+            tokens = channels_db.tokens_of(session, channel_id=channel_id)
+            rule = reposts_db.hashtag_rule(session, channel_id=channel_id) if channel.hashtags_on else None
+            found[channel_id] = Publisher(channel.platform_user_id, tokens.access_token, rule)
+        return found
+
+
+class ChannelRun:
+    """One channel's part of a publishing run, shared by its posts: its publisher (read once, when
+    the posts are claimed), one client, and one read of its limit or one token refresh at a time (posts
+    due at the same moment share it: a second refresh would spend the rotated refresh token again,
+    and be refused)."""
+
+    def __init__(self, channel_id: int, publisher: Publisher, client: Microblog) -> None:
+        self.channel_id = channel_id
+        self.publisher = publisher
+        self.client = client
+        self._reading: asyncio.Future[datetime | None] | None = None
+        self._refreshing: asyncio.Future[bool] | None = None
+
+    async def blocked_until(self) -> datetime | None:
+        """The posts limit's reset if a worker saw it spent (one read for the posts asking at once)."""
+        if self._reading is None:
+            reading = asyncio.ensure_future(asyncio.to_thread(blocked_until, self.channel_id, "posts"))
+            reading.add_done_callback(lambda _: setattr(self, "_reading", None))
+            self._reading = reading
+        return await asyncio.shield(self._reading)
+
+    async def refreshed(self, reason: str) -> bool:
+        """Whether the channel's token was refreshed (once a run, whichever of its posts asks); if
+        it could not be, the channel is unauthorised, with a notification."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(refreshed_or_stopped(self.channel_id, reason))
+        return await asyncio.shield(self._refreshing)
 
 
 async def _already_out(client: Microblog, user_id: str, text: str, since: datetime) -> str | None:
@@ -88,68 +126,104 @@ async def _already_out(client: Microblog, user_id: str, text: str, since: dateti
     return next((post.post_id for post in page.posts if post.text == text), None)
 
 
-def _record(
-    post: DuePost, lease: Lease, outcome: PostOutcome, *, platform_id: str | None = None, text: str = ""
-) -> None:
-    """Write a decided post: published, or failed with a notification (a post put back was written
-    where that was decided)."""
+@dataclass(frozen=True)
+class Decided:
+    """A post's outcome and what recording it needs: its platform id and text as published, and the
+    posts limit its channel's answers said (None when none was seen)."""
+
+    post: DuePost
+    outcome: PostOutcome
+    platform_id: str | None
+    text: str
+    seen: RateLimit | None
+
+
+def _record(decided: Sequence[Decided], lease: Lease) -> None:
+    """In one transaction, a group of decided posts: the posts limit each channel's answers said
+    (the latest window, its lowest remaining: what `limits.saw_limit` would keep of them all), and each
+    post published, or failed with a notification (a post put back was written where that was decided)."""
+    latest: dict[int, RateLimit] = {}
+    for item in decided:
+        seen, known = item.seen, latest.get(item.post.channel_id)
+        if seen is not None and (
+            known is None or (seen.reset_at, -seen.remaining) > (known.reset_at, -known.remaining)
+        ):
+            latest[item.post.channel_id] = seen
     with session_factory().begin() as session:
-        if outcome.result is Published.PUBLISHED:
-            if posts_db.published(
-                session, post_id=post.id, platform_post_id=platform_id or "", text=text, lease=lease
-            ):
-                count = posts_db.published_count(session, channel_id=post.channel_id)
-                channels_db.note_milestones(
-                    session, channel_id=post.channel_id, what="posts published", before=count - 1, after=count
-                )
-        else:
-            posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease)
-            channels_db.notify(
+        for channel_id, seen in sorted(latest.items()):
+            limits.saw_limit(
                 session,
-                channel_id=post.channel_id,
-                level="warning",
-                text=f"post {post.id} failed: {outcome.detail}",
+                key=limit_key(channel_id, "posts"),
+                limit=seen.limit,
+                remaining=seen.remaining,
+                reset_at=seen.reset_at,
             )
+        for item in decided:
+            post, outcome = item.post, item.outcome
+            if outcome.result is Published.PUBLISHED:
+                if posts_db.published(
+                    session,
+                    post_id=post.id,
+                    platform_post_id=item.platform_id or "",
+                    text=item.text,
+                    lease=lease,
+                ):
+                    count = posts_db.published_count(session, channel_id=post.channel_id)
+                    channels_db.note_milestones(
+                        session,
+                        channel_id=post.channel_id,
+                        what="posts published",
+                        before=count - 1,
+                        after=count,
+                    )
+            elif outcome.result is Published.ERROR:
+                posts_db.failed(session, post_id=post.id, error=outcome.detail, lease=lease)
+                channels_db.notify(
+                    session,
+                    channel_id=post.channel_id,
+                    level="warning",
+                    text=f"post {post.id} failed: {outcome.detail}",
+                )
 
 
-async def publish_one(post: DuePost, lease: Lease) -> PostOutcome:
-    """Wait for the post's due time, then publish it once; every failure is an outcome."""
-    settings = get_settings().microblog
+async def publish_one(post: DuePost, lease: Lease, channel: ChannelRun) -> Decided:
+    """Wait for the post's due time, then publish it once; every failure is an outcome. A post put
+    back is written here; a published or failed one is for the caller to record."""
     wait = (post.due_at - utcnow()).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
-    channel = await asyncio.to_thread(publisher, post.channel_id)
-    text = channel.final_text(post.text)
+    client, text = channel.client, channel.publisher.final_text(post.text)
 
     def outcome(result: Published, detail: str = "") -> PostOutcome:
         return PostOutcome(post.id, post.channel_id, result, detail, (utcnow() - post.due_at).total_seconds())
 
-    if (reset := await asyncio.to_thread(blocked_until, post.channel_id, "posts")) is not None:
+    if (reset := await channel.blocked_until()) is not None:
         await asyncio.to_thread(_put_back_until, post, lease, reset, "posts limit reached")
-        return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC")
-    async with microblog_client(settings, channel.access_token) as client:
-        try:
-            if post.check_first and (
-                found := await _already_out(client, channel.platform_user_id, text, post.due_at - LOOK_BACK)
-            ):
-                result = outcome(Published.PUBLISHED, "found among its own posts")
-                await asyncio.to_thread(_record, post, lease, result, platform_id=found, text=text)
-                return result
+        return Decided(
+            post,
+            outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC"),
+            None,
+            text,
+            None,
+        )
+    platform_id: str | None = None
+    try:
+        if post.check_first and (
+            found := await _already_out(
+                client, channel.publisher.platform_user_id, text, post.due_at - LOOK_BACK
+            )
+        ):
+            result, platform_id = outcome(Published.PUBLISHED, "found among its own posts"), found
+        else:
             made = await client.create_post(text)
-            result = outcome(Published.PUBLISHED)
-            platform_id = made.id
-        except MicroblogError as error:
-            result, platform_id = await _after_error(client, channel, post, lease, text, error, outcome)
-        finally:
-            await asyncio.to_thread(saw_limits, post.channel_id, client.rate_limits, "posts")
-    if result.result is not Published.PUT_BACK:  # a post put back was put back where it was decided
-        await asyncio.to_thread(_record, post, lease, result, platform_id=platform_id, text=text)
-    return result
+            result, platform_id = outcome(Published.PUBLISHED), made.id
+    except MicroblogError as error:
+        result, platform_id = await _after_error(channel, post, lease, text, error, outcome)
+    return Decided(post, result, platform_id, text, client.rate_limits.get("posts"))
 
 
 async def _after_error(
-    client: Microblog,
-    channel: Publisher,
+    channel: ChannelRun,
     post: DuePost,
     lease: Lease,
     text: str,
@@ -159,7 +233,9 @@ async def _after_error(
     """What a refused or unanswered post comes to: (outcome, platform id if it is out)."""
     if error.kind in (ErrorKind.UNKNOWN_OUTCOME, ErrorKind.DUPLICATE):
         try:
-            found = await _already_out(client, channel.platform_user_id, text, post.due_at - LOOK_BACK)
+            found = await _already_out(
+                channel.client, channel.publisher.platform_user_id, text, post.due_at - LOOK_BACK
+            )
         except MicroblogError:
             found = None
         if found or error.kind is ErrorKind.DUPLICATE:  # the platform's duplicate answer: it is out already
@@ -171,16 +247,10 @@ async def _after_error(
         await asyncio.to_thread(_limit_reached, post, lease, reset)
         return outcome(Published.PUT_BACK, f"posts limit reached until {reset:%H:%M:%S} UTC"), None
     if error.kind is ErrorKind.UNAUTHORISED:  # an expired token is refreshed and the post tried again
-        refreshed = await refreshed_or_stopped(post.channel_id, str(error))
-        await asyncio.to_thread(
-            _put_back_until,
-            post,
-            lease,
-            utcnow(),
-            "its token was refreshed" if refreshed else "the channel is unauthorised",
-        )
-        if refreshed:
+        if await channel.refreshed(str(error)):
+            await asyncio.to_thread(_put_back_until, post, lease, utcnow(), "its token was refreshed")
             return outcome(Published.PUT_BACK, "its token was refreshed: tried again next"), None
+        await asyncio.to_thread(_put_back_until, post, lease, utcnow(), "the channel is unauthorised")
         return outcome(Published.PUT_BACK, "the channel is unauthorised"), None
     if error.kind is ErrorKind.TRANSIENT:
         await asyncio.to_thread(_put_back_until, post, lease, utcnow() + RETRY_AFTER, str(error))
@@ -199,11 +269,33 @@ def _limit_reached(post: DuePost, lease: Lease, reset: datetime) -> None:
         limit_reached(session, channel_id=post.channel_id, action="posts", reset=reset, waiting="posts wait")
 
 
-async def publish_claimed(count: int) -> list[PostOutcome]:
-    """Claim up to ``count`` posts due within the minute and publish each at its due time."""
-    lease = Lease(seconds=180)
+async def publish_claimed(count: int, lease_seconds: float = LEASE_SECONDS) -> list[PostOutcome]:
+    """Claim up to ``count`` posts due within the minute and publish each at its due time; a post held
+    by a run that died comes back after ``lease_seconds``, to be looked for before it is sent again."""
+    lease = Lease(seconds=lease_seconds)
     due = await asyncio.to_thread(claim, lease, count)
-    return list(await asyncio.gather(*(publish_one(post, lease) for post in due)))
+    if not due:
+        return []
+    found = await asyncio.to_thread(publishers, (post.channel_id for post in due))
+    settings = get_settings().microblog
+    async with AsyncExitStack() as stack:
+        runs = {
+            channel_id: ChannelRun(
+                channel_id,
+                publisher,
+                await stack.enter_async_context(microblog_client(settings, publisher.access_token)),
+            )
+            for channel_id, publisher in found.items()
+        }
+        outcomes: list[PostOutcome] = []
+
+        async def record(group: list[Decided]) -> None:
+            await asyncio.to_thread(_record, group, lease)
+            outcomes.extend(decided.outcome for decided in group)
+
+        jobs = (publish_one(post, lease, runs[post.channel_id]) for post in due)
+        await gather_in_groups(jobs, record, group_size=RECORD_EVERY, max_wait=RECORD_WAIT)
+    return outcomes
 
 
 @task(task_run_name="publish up to {count} due posts")
