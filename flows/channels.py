@@ -1,4 +1,4 @@
-"""Channels (issue 9, in progress): publish the scheduled posts of every channel, each at its due time,
+"""Channels: publish the scheduled posts of every channel, each at its due time,
 and repost what passes each channel's filters.
 
 ``publish_due_posts`` runs every minute on the ``actions`` pool: it claims the posts due within the

@@ -1,4 +1,4 @@
-"""Channels commands and the repost log (issue 9, in progress) on SQLite and PostgreSQL: scheduling
+"""Channels commands and the repost log on SQLite and PostgreSQL: scheduling
 into slots or at a time (bad input stores nothing), the preview with hashtags, rules validated, a
 timeline post judged once (a waiting one judged again), the watermark only moving forward."""
 

@@ -1,4 +1,4 @@
-"""Channels' database side (issue 9, in progress) on SQLite and PostgreSQL: connecting (tokens
+"""Channels' database side on SQLite and PostgreSQL: connecting (tokens
 encrypted, a reconnect runs again), slots, posts claimed once with a lease, a lost publisher's post
 checked first, status changes, notifications and token rotation."""
 

@@ -1,4 +1,4 @@
-"""Publishing scheduled posts against the sandbox's microblog (issue 9, in progress), on SQLite and
+"""Publishing scheduled posts against the sandbox's microblog, on SQLite and
 PostgreSQL: each post at its due time, once; hashtags added within the limit; an unknown outcome
 found among the channel's own posts; duplicate content counted as done; two concurrent publishers;
 a publisher killed (SIGKILL) after its post was made and before it was recorded; a 401 stopping the
