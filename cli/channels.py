@@ -51,7 +51,7 @@ CONNECT_TIMEOUT = 300
 
 def _state(channel: reports.ChannelSummary) -> str:
     if channel.state is not ChannelState.RUNNING and channel.state_reason:
-        return f"{channel.state.value}: {channel.state_reason}"
+        return one_line(f"{channel.state.value}: {channel.state_reason}", 50)
     return channel.state.value
 
 
