@@ -167,3 +167,12 @@ def consent(url: str, *, deny: bool = False) -> str:
     answer = httpx.get(url + ("&decision=deny" if deny else ""))
     assert answer.status_code == 302
     return answer.headers["location"]
+
+
+def connect_channel(login_hint: str = "demo_brand", owner: str = "ann", timezone: str = "UTC") -> int:
+    """A channel connected for real on the sandbox's microblog, as a person would: the authorize link,
+    the consent, the callback (the ``microblog`` fixture points the settings at it); its id."""
+    from commands import channels
+
+    url = channels.begin_connect(owner, timezone, "http://127.0.0.1:9/callback", login_hint=login_hint)
+    return channels.finish_connect(consent(url)).id

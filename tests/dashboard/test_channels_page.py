@@ -29,7 +29,7 @@ from db.channels.models import (
 )
 from db.channels.reposts import Judged
 from rules.channels import HashtagRule, PostState
-from tests.conftest import consent
+from tests.conftest import connect_channel, consent
 
 Sessions = sessionmaker[Session]
 CHANNELS = Path(__file__).resolve().parents[2] / "dashboard" / "views" / "channels.py"
@@ -276,14 +276,8 @@ def test_add_a_rule_an_unknown_language_refused_by_name(seeded: dict[str, int], 
         assert session.scalar(select(func.count()).select_from(RepostRule)) == 0
 
 
-def connect_on_the_sandbox(login_hint: str, owner: str = "ann", timezone: str = "Asia/Tokyo") -> int:
-    """A channel connected for real: the authorize link, the sandbox's consent, the callback."""
-    url = commands.channels.begin_connect(owner, timezone, "http://127.0.0.1:9/cb", login_hint=login_hint)
-    return commands.channels.finish_connect(consent(url)).id
-
-
 def test_try_rules_on_the_timeline(microblog: str, sessions: Sessions) -> None:
-    channel_id = connect_on_the_sandbox("demo_brand")
+    channel_id = connect_channel("demo_brand")
     at = page()
     key = f"rule-{channel_id}"
     at.text_input(key=f"{key}-refused-keywords").input("news")

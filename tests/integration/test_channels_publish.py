@@ -22,15 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 
 from commands import channels as commands
-from connectors.microblog import microblog_client, oauth
-from core.settings import PROJECT_ROOT, MicroblogSettings, get_settings
+from core.settings import PROJECT_ROOT
 from db.base import utcnow
 from db.channels import channels
 from db.channels.models import Channel, ChannelState, ScheduledPost
-from db.engine import session_factory
 from rules.channels import PostState
 from tasks.channels_publish import Published, publish_claimed
-from tests.conftest import ConfigureSandbox, set_env
+from tests.conftest import ConfigureSandbox, connect_channel, set_env
 
 Sessions = sessionmaker[Session]
 CALLBACK = "http://127.0.0.1:9/callback"
@@ -54,40 +52,7 @@ def posts_counted(base: str, user: str = "demo_brand") -> tuple[int, int, int]:
 
 
 def _connect(name: str = "demo_brand") -> int:
-    settings: MicroblogSettings = get_settings().microblog
-
-    async def authorise() -> oauth.Tokens:
-        url, state, verifier = oauth.authorize_url(settings, CALLBACK, login_hint=name)
-        async with httpx.AsyncClient() as client:
-            answer = await client.get(url)
-        return await oauth.exchange_code(
-            settings, oauth.code_of(answer.headers["location"], state), verifier, CALLBACK
-        )
-
-    tokens = asyncio.run(authorise())
-
-    async def me() -> Any:
-        async with microblog_client(settings, tokens.access_token) as client:
-            return await client.me()
-
-    user = asyncio.run(me())
-    with session_factory().begin() as session:
-        return channels.connect_channel(
-            session,
-            owner="ann",
-            screen_name=user.username,
-            platform_user_id=user.id,
-            timezone="UTC",
-            access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
-            expires_at=tokens.expires_at,
-        ).id
-
-
-def session_factory_begin():
-    from db.engine import session_factory
-
-    return session_factory().begin()
+    return connect_channel(name)
 
 
 def _publish() -> list[Any]:
