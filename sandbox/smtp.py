@@ -12,6 +12,7 @@ STARTTLS, so development runs with ``report.smtp_starttls`` off.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,7 +99,7 @@ class KeepingHandler:
 def _authenticator(user: str, password: str) -> Any:
     def check(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-    ) -> AuthResult:  # noqa: E501
+    ) -> AuthResult:
         ok = (
             isinstance(auth_data, LoginPassword)
             and auth_data.login.decode() == user
@@ -111,6 +112,11 @@ def _authenticator(user: str, password: str) -> Any:
 
 class _Controller(Controller):
     """aiosmtpd's threaded controller, on an ephemeral port when asked for port 0."""
+
+    def factory(self) -> SMTP:
+        with warnings.catch_warnings():  # AUTH without TLS is on purpose here: loopback only
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+            return super().factory()
 
     def _trigger_server(self) -> None:
         assert self.server is not None
