@@ -67,7 +67,8 @@ def test_the_markdown_of_fixed_figures() -> None:
     assert "Blocks (action-blocked answers): **1**." in markdown
     assert "Posts published: **6**, failed: **1**; reposts made: **9**." in markdown
     assert subject(FIGURES) == (
-        "Switchyard daily report 2026-12-05 (Europe/Moscow): 125 messages sent, 3 failed, 3 briefs, 52 pages counted"
+        "Switchyard daily report 2026-12-05 (Europe/Moscow): "
+        "125 messages sent, 3 failed, 3 briefs, 52 pages counted"
     )
 
 
