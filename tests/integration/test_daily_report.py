@@ -292,3 +292,30 @@ def test_the_flow_refuses_a_day_not_over(sessions: sessionmaker[Session]) -> Non
     assert state.is_failed() and "not over yet" in (state.message or "")
     with sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(DailyReport)) == 0
+
+
+def test_the_command_line_builds_sends_and_lists(sessions: sessionmaker[Session], mailbox: Mailbox) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    seed(sessions)
+    runner = CliRunner()
+    sent = runner.invoke(app, ["reports", "daily", "--day", "2026-12-05"])
+    assert sent.exit_code == 0, sent.output
+    assert "# Switchyard daily report: 2026-12-05" in sent.output
+    assert "e-mailed to ops@example.test via 127.0.0.1:" in sent.output
+    assert len(mailbox.messages()) == 1
+    kept = runner.invoke(app, ["reports", "daily", "--day", "2026-12-04", "--no-send"])
+    assert kept.exit_code == 0 and "not e-mailed (--no-send)" in kept.output
+    assert len(mailbox.messages()) == 1
+    listed = runner.invoke(app, ["reports", "list"])
+    assert listed.exit_code == 0
+    assert listed.output.index("2026-12-05") < listed.output.index("2026-12-04")
+    refused = runner.invoke(app, ["reports", "daily", "--day", "5.12.2026"])
+    assert refused.exit_code == 2 and "is not a date as YYYY-MM-DD" in refused.output
+    future = runner.invoke(app, ["reports", "daily", "--day", "2999-01-01"])
+    assert future.exit_code == 2 and "not over yet" in future.output
+    set_env({"SWITCHYARD_REPORT__SMTP_PORT": "9", "SWITCHYARD_REPORT__SMTP_TIMEOUT": "2"})
+    failed = runner.invoke(app, ["reports", "daily", "--day", "2026-12-05"])
+    assert failed.exit_code == 1 and "kept, but not e-mailed: could not reach" in failed.output
