@@ -8,9 +8,11 @@ directory. ``.env.example`` documents each of them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -302,9 +304,72 @@ class SandboxSettings(BaseModel):
     microblog_window_seconds: int = Field(900, ge=1, description="the rate-limit window of each group")
     microblog_shared_limit: int = Field(300, ge=0, description="posts and reposts together per shared window")
     microblog_shared_window_seconds: int = Field(10_800, ge=1, description="the shared window")
+    smtp_port: int = Field(8025, ge=0, le=65535, description="the SMTP stand-in's port (same host)")
+    smtp_user: str = Field("", description="the one user the SMTP stand-in accepts (empty: no login)")
+    smtp_password: str = Field("", description="that user's password")
+    smtp_keep: int = Field(500, ge=1, le=100_000, description="messages the SMTP stand-in keeps (the last)")
     microblog_repost_again: Literal["ok", "forbidden"] = Field(
         "ok", description="a second repost of one post: 200 retweeted (as X answers) or 403"
     )
+
+
+def _split_addresses(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ReportSettings(BaseModel):
+    """The daily report: when it is built (the day before, in ``timezone``), and how it is e-mailed."""
+
+    time: str = Field("07:00", description="local time (HH:MM) the report of the day before is built")
+    timezone: str = Field("UTC", description="the report's days begin and end at midnight here")
+    send: bool = Field(True, description="e-mail each report (off: built, kept and published only)")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(8025, ge=1, le=65535)
+    smtp_starttls: bool = Field(False, description="upgrade the connection with STARTTLS before login")
+    smtp_user: str = Field("", description="log in with this user (empty: no login)")
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout: float = Field(10.0, gt=0, le=600, description="connect and each SMTP command (s)")
+    sender: str = Field("switchyard@example.test", description="the From address")
+    recipients: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["ops@example.test"], description="To addresses, comma-separated"
+    )
+
+    @field_validator("time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("must be a time of day as HH:MM, such as 07:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone, such as Europe/Moscow or UTC") from None
+        return value
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _split_addresses(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for number, address in enumerate(value, 1):
+            if not re.fullmatch(r"[^@\s,]+@[^@\s,]+", address):
+                raise ValueError(f"recipient {number} is not an e-mail address")
+        return value
+
+    @property
+    def cron(self) -> str:
+        """The deployment's cron line: every day at ``time`` (in ``timezone``)."""
+        hours, minutes = self.time.split(":")
+        return f"{int(minutes)} {int(hours)} * * *"
 
 
 class DashboardSettings(BaseModel):
@@ -369,6 +434,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = SandboxSettings()
     serve: ServeSettings = ServeSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    report: ReportSettings = ReportSettings()
 
     @field_validator("secret_keys", mode="before")
     @classmethod
@@ -407,6 +473,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} is the development placeholder: set {variable}")
             if len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 raise ValueError(f"{name} is shorter than {MIN_SECRET_LENGTH} characters: set {variable}")
+        if self.report.smtp_user and not self.report.smtp_password.get_secret_value():
+            raise ValueError("report.smtp_user has no password: set SWITCHYARD_REPORT__SMTP_PASSWORD")
+        if self.report.smtp_user and not self.report.smtp_starttls:
+            raise ValueError("report.smtp_user logs in in clear: set SWITCHYARD_REPORT__SMTP_STARTTLS=true")
         if any(key.get_secret_value() == DEV_SECRET_KEY for key in self.secret_keys):
             raise ValueError("secret_keys holds the development key: set SWITCHYARD_SECRET_KEYS")
         return self

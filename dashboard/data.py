@@ -21,6 +21,7 @@ from core.secrets import redact
 from core.settings import get_settings
 from core.urls import split_urls
 from db import mailing as mailing_db
+from db import reports as report_db
 from db.engine import session_factory
 from db.mailing import (
     UNSET,
@@ -33,6 +34,7 @@ from db.mailing import (
     MessageProblem,
     Unset,
 )
+from db.reports import StoredReport
 from db.webpages import (
     CreatedRequest,
     PageStatus,
@@ -160,6 +162,29 @@ def mailing_totals() -> MailingTotals:
         failure=by_status.get(MessageStatus.FAILURE, 0),
         pending=by_status.get(MessageStatus.NEW, 0) + by_status.get(MessageStatus.SENDING, 0),
     )
+
+
+def recent_reports(limit: int = 7) -> list[StoredReport]:
+    """The last daily reports kept, newest day first."""
+    with sessions().begin() as session:
+        return report_db.recent_reports(session, limit=limit)
+
+
+def reports_frame(reports: list[StoredReport]) -> pd.DataFrame:
+    """One row per report: the day and a few of its figures, and whether it was e-mailed."""
+    rows = [
+        {
+            "day": r.day.isoformat(),
+            "messages sent": r.figures.messages_sent,
+            "messages failed": r.figures.messages_failed,
+            "briefs finished": r.figures.briefs_finished.count,
+            "pages counted": r.figures.pages_counted,
+            "posts published": r.figures.posts_published,
+            "e-mailed": "yes" if r.emailed_at else ("failed" if r.email_error else "no"),
+        }
+        for r in reports
+    ]
+    return pd.DataFrame(rows)
 
 
 def add_client(phone: str, tag: str, timezone: str, operator_code: str) -> dict[str, str | int]:

@@ -29,6 +29,7 @@ from db.growth.models import (
 )
 from db.limits import LimitWindow
 from db.mailing import Client, Mailing, Message
+from db.reports import DailyReport
 from db.webpages import CountRequest, PageJob
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Client",
     "Cooldown",
     "CountRequest",
+    "DailyReport",
     "DailyStat",
     "Edge",
     "FollowerCount",

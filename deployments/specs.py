@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,8 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Cron, Interval, Schedule
 
-from core.settings import PROJECT_ROOT
+from core.names import DAILY_REPORT
+from core.settings import PROJECT_ROOT, get_settings
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 # The rule for every scheduled deployment (a sweep): one run at a time; a run due while one is still
@@ -50,9 +51,23 @@ def _load(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
-    """Every deployment declared in prefect.yaml."""
-    return [
+def report_schedule() -> dict[str, Any]:
+    """The daily report's schedule from the settings: every day at ``report.time`` in ``report.timezone``."""
+    settings = get_settings().report
+    return {"cron": settings.cron, "timezone": settings.timezone}
+
+
+def _with_settings(spec: DeploymentSpec) -> DeploymentSpec:
+    """The daily report follows the settings' time and time zone (prefect.yaml holds their defaults)."""
+    if spec.full_name == DAILY_REPORT:
+        return replace(spec, schedules=[report_schedule()])
+    return spec
+
+
+def load_specs(path: Path = PREFECT_YAML, *, from_settings: bool = True) -> list[DeploymentSpec]:
+    """Every deployment declared in prefect.yaml; the daily report's schedule from the settings
+    unless ``from_settings`` is off (prefect.yaml as written)."""
+    specs = [
         DeploymentSpec(
             name=entry["name"],
             entrypoint=entry["entrypoint"],
@@ -65,6 +80,7 @@ def load_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
         )
         for entry in _load(path)["deployments"]
     ]
+    return [_with_settings(spec) for spec in specs] if from_settings else specs
 
 
 def load_pool_names(path: Path = PREFECT_YAML) -> list[str]:

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import SandboxSettings, get_settings
-from sandbox import gateway, microblog, network, platforms, webpages
+from sandbox import gateway, microblog, network, platforms, smtp, webpages
 
 ROUTERS: dict[str, Callable[[], Router]] = {
     "/pages": webpages.create_router,
@@ -22,8 +22,9 @@ ROUTERS: dict[str, Callable[[], Router]] = {
     "/platforms": platforms.create_router,
     "/network": network.create_router,
     "/microblog": microblog.create_router,
+    "/smtp": smtp.create_router,
 }
-UNAFFECTED_PATHS = frozenset({"/health"})
+UNAFFECTED_PATHS = frozenset({"/health", "/smtp/messages"})  # the tests' and the demo's readers
 
 
 class LatencyAndFaults:
@@ -63,4 +64,5 @@ def create_app(config: SandboxSettings | None = None) -> Starlette:
     app.state.config = config
     app.state.rng = random.Random(config.seed)
     app.state.gateway = gateway.GatewayRecord()
+    app.state.mailbox = smtp.Mailbox(config.smtp_keep)  # the SMTP stand-in's (sandbox/smtp.py)
     return app

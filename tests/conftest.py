@@ -19,6 +19,7 @@ from db.engine import get_engine, session_factory
 from db.migrate import upgrade
 from sandbox.app import create_app
 from sandbox.server import running_sandbox
+from sandbox.smtp import Mailbox, running_smtp
 
 # Settings every test sees: the sandbox on loopback may be fetched, and slow pages give up fast.
 TEST_ENV = {
@@ -125,6 +126,27 @@ def sandbox_url(sandbox_app: Starlette) -> Iterator[str]:
     """Base URL of the sandbox, started once on an ephemeral loopback port."""
     with running_sandbox(app=sandbox_app) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def smtp_port(sandbox_app: Starlette, sandbox_url: str) -> Iterator[int]:
+    """The sandbox's SMTP stand-in on an ephemeral loopback port, keeping mail in the sandbox app's
+    mailbox (read at ``{sandbox_url}/smtp/messages``)."""
+    with running_smtp(sandbox_app.state.mailbox, sandbox_app.state.config) as port:
+        yield port
+
+
+@pytest.fixture
+def mailbox(smtp_port: int, sandbox_app: Starlette) -> Iterator[Mailbox]:
+    """The SMTP stand-in as the report's server, emptied; the environment restored after."""
+    saved = dict(os.environ)
+    box: Mailbox = sandbox_app.state.mailbox
+    box.clear()
+    set_env({"SWITCHYARD_REPORT__SMTP_HOST": "127.0.0.1", "SWITCHYARD_REPORT__SMTP_PORT": str(smtp_port)})
+    yield box
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

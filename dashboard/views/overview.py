@@ -56,6 +56,20 @@ st.markdown(
     + ", ".join(f"**{count}** {status.value}" for status, count in briefs.items() if count)
 )
 
+st.subheader("Daily reports")
+reports = data.recent_reports(limit=7)
+if reports:
+    st.dataframe(data.reports_frame(reports), hide_index=True)
+    for stored in reports:
+        emailed = "e-mailed" if stored.emailed_at else f"not e-mailed: {stored.email_error or 'not sent'}"
+        with st.expander(f"Report of {stored.day.isoformat()} ({stored.timezone}), {emailed}"):
+            st.markdown(stored.markdown)
+else:
+    st.info(
+        "No daily report yet: the daily-report deployment builds one each morning "
+        "(or `python -m cli reports daily`)."
+    )
+
 webpages_link, mailings_link, briefs_link, prefect_link = st.columns(4)
 webpages_link.page_link(
     "views/webpages.py", label="Count a word on web pages", icon=":material/travel_explore:"

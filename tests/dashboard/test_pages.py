@@ -260,3 +260,26 @@ def test_no_recount_button_when_only_refused_urls_failed(sessions: Sessions) -> 
     at = AppTest.from_file(WEBPAGES, default_timeout=30).run()
 
     assert not at.exception and recount_buttons(at) == []
+
+
+def test_overview_shows_the_last_daily_reports(sessions: Sessions) -> None:
+    from datetime import date
+
+    from commands.reports import build_daily_report
+    from db.reports import record_email
+
+    for day in range(1, 10):
+        build_daily_report(date(2026, 11, day), sessions=sessions)
+    with sessions.begin() as session:
+        record_email(session, day=date(2026, 11, 9), error=None)
+        record_email(session, day=date(2026, 11, 8), error="could not reach SMTP server 127.0.0.1:9")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+
+    assert not at.exception
+    shown = at.dataframe[0].value
+    assert list(shown["day"]) == [f"2026-11-0{day}" for day in range(9, 2, -1)]
+    assert list(shown["e-mailed"])[:3] == ["yes", "failed", "no"]
+    labels = [expander.label for expander in at.expander]
+    assert labels[0] == "Report of 2026-11-09 (UTC), e-mailed"
+    assert labels[1] == "Report of 2026-11-08 (UTC), not e-mailed: could not reach SMTP server 127.0.0.1:9"
+    assert any(m.value.startswith("# Switchyard daily report: 2026-11-09") for m in at.expander[0].markdown)

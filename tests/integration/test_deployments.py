@@ -248,3 +248,24 @@ def test_what_a_person_is_told_of_a_sweep_follows_its_schedule() -> None:
     assert _how_soon("run-follows/run-follows") == "within 5 minutes"
     assert _how_soon("sync-accounts/sync-accounts") == "at its next scheduled time"
     assert _how_soon("count-words/count-words") == "when one is started"
+
+
+def test_the_daily_report_runs_at_the_report_time_of_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments.specs import report_schedule
+
+    (written,) = [spec for spec in load_specs(from_settings=False) if spec.name == "daily-report"]
+    assert written.schedules == [report_schedule()] == [{"cron": "0 7 * * *", "timezone": "UTC"}]
+    assert written.concurrency_limit == SWEEP_LIMIT and written.work_pool == "collect"
+    monkeypatch.chdir(PROJECT_ROOT)
+    set_env({"SWITCHYARD_REPORT__TIME": "06:30", "SWITCHYARD_REPORT__TIMEZONE": "Europe/Moscow"})
+    try:
+        (spec,) = [spec for spec in load_specs() if spec.name == "daily-report"]
+        built = build_deployment(spec)
+    finally:
+        monkeypatch.delenv("SWITCHYARD_REPORT__TIME")
+        monkeypatch.delenv("SWITCHYARD_REPORT__TIMEZONE")
+        set_env({})
+    assert [_described(schedule.schedule) for schedule in built.schedules] == [
+        {"cron": "30 6 * * *", "timezone": "Europe/Moscow"}
+    ]
+    assert built.concurrency_limit == 1

@@ -99,3 +99,22 @@ def test_secret_keys_are_fernet_keys_and_production_refuses_the_development_one(
         assert get_settings().environment == "production"
     finally:
         get_settings.cache_clear()
+
+
+def test_report_settings_are_checked_and_the_password_never_shown(monkeypatch) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from core.settings import ReportSettings
+
+    settings = ReportSettings(time="06:05", timezone="Asia/Tokyo", recipients="a@x.test, b@y.test")
+    assert settings.cron == "5 6 * * *" and settings.recipients == ["a@x.test", "b@y.test"]
+    for bad, field in [
+        ({"time": "7am"}, "time"),
+        ({"timezone": "Mars/Base"}, "timezone"),
+        ({"recipients": "ops"}, "recipients"),
+    ]:
+        with pytest.raises(ValidationError, match=field):
+            ReportSettings(**bad)
+    secret = ReportSettings(smtp_user="me", smtp_password="hunter2-long-password")
+    assert "hunter2" not in repr(secret) and "hunter2" not in str(secret.model_dump())
