@@ -1,5 +1,6 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
+from db.api_keys import ApiKey, IdempotentAnswer
 from db.briefs import Brief, BriefAccount, BriefArticle, BriefSearch
 from db.channels.models import (
     Channel,
@@ -34,6 +35,7 @@ from db.webpages import CountRequest, PageJob
 __all__ = [
     "Account",
     "AccountDetails",
+    "ApiKey",
     "ActionRecord",
     "Brief",
     "BriefAccount",
@@ -49,6 +51,7 @@ __all__ = [
     "Edge",
     "FollowerCount",
     "HashtagRule",
+    "IdempotentAnswer",
     "Job",
     "LimitWindow",
     "LogicConfig",
