@@ -117,7 +117,7 @@ def create_key(session: Session, *, name: str, scope: Scope | str) -> tuple[KeyI
 
 def authenticate(session: Session, *, key: str, now: datetime | None = None) -> KeyInfo | None:
     """The live key ``key`` is (its last use stamped now), or None for an unknown or revoked one."""
-    parts = key.split("_")
+    parts = key.split("_", 2)  # the secret itself may hold "_"
     if len(parts) != 3 or f"{parts[0]}_" != KEY_PREFIX or len(parts[1]) != 8:
         return None
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))

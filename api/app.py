@@ -1,0 +1,47 @@
+"""The service API: ``create_app()`` builds it; ``uvicorn api.app:create_app --factory`` serves it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import problems
+from api.routers import clients, health, mailings, messages, webpages
+
+VERSION = "1.0.0"
+DESCRIPTION = """Switchyard's service API: clients, mailings with their statistics, messages, and
+web-page word counts, over the same domain commands as the dashboard and the CLI.
+
+**Auth**: every route but `/healthz`, `/readyz`, `/docs` and `/openapi.json` needs an API key
+(`python -m cli api-keys create --name N --scope read|write|admin`), sent as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. GET needs read; POST, PATCH and DELETE need
+write; admin allows everything. Each key has a rate limit per minute (429 with Retry-After).
+
+**Errors** are RFC 9457 `application/problem+json`; a 422 names each bad field in `errors`.
+**Lists** take `limit` (1–500, default 50) and `offset`, and answer `items`, `total`, `limit`, `offset`.
+**Idempotency-Key** on the POSTs that create work: a repeat with the same key and body returns the
+first answer (`Idempotent-Replayed: true`); the same key with another body is refused (422).
+"""
+
+
+def create_app() -> FastAPI:
+    """The API with every router and problem+json for every error."""
+    app = FastAPI(title="Switchyard API", version=VERSION, description=DESCRIPTION, docs_url="/docs")
+    problems.install(app)
+    app.include_router(health.router)
+    # /metrics (Prometheus) goes here, unprotected like the health routes.
+    for domain in (clients, mailings, messages, webpages):
+        app.include_router(domain.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = problems.problem_media_types(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
