@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems
+from api.auth import authorize_headers
 from api.routers import clients, health, mailings, messages, webpages
 
 VERSION = "1.0.0"
@@ -26,10 +30,38 @@ first answer (`Idempotent-Replayed: true`); the same key with another body is re
 """
 
 
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/metrics"})
+
+
+async def _key_problem(request: Request) -> JSONResponse | None:
+    """The 401/403/429 a protected route's request earns, checked here when FastAPI refused its body
+    (400 unparsable, 422 invalid) before the route's dependencies ran: a caller without a good key
+    learns only that."""
+    checked = getattr(request.state, "api_key_id", None) is not None  # the route's dependency ran
+    if request.url.path in PUBLIC_PATHS or checked:
+        return None
+    try:
+        await authorize_headers(request)
+    except problems.ApiProblem as problem:
+        return problems.problem_response(problem.status, problem.detail, kind=problem.kind, headers=problem.headers)
+    return None
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return await _key_problem(request) or await problems.on_validation(request, exc)
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    refused_body = exc.status_code == 400
+    return (refused_body and await _key_problem(request)) or await problems.on_http(request, exc)
+
+
 def create_app() -> FastAPI:
     """The API with every router and problem+json for every error."""
     app = FastAPI(title="Switchyard API", version=VERSION, description=DESCRIPTION, docs_url="/docs")
     problems.install(app)
+    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
     app.include_router(health.router)
     # /metrics (Prometheus) goes here, unprotected like the health routes.
     for domain in (clients, mailings, messages, webpages):

@@ -13,6 +13,7 @@ import math
 from typing import Annotated
 
 from fastapi import Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ApiProblem
@@ -75,3 +76,11 @@ def authorize(
 
 
 Caller = Annotated[KeyInfo, Security(authorize)]
+
+
+async def authorize_headers(request: Request) -> KeyInfo:
+    """``authorize`` from the request's headers alone: for a request refused before its route's
+    dependencies ran (a body that is not JSON), so that a caller without a good key learns only that."""
+    credentials = await bearer(request)
+    header_key = await key_header(request)
+    return await run_in_threadpool(authorize, request, credentials, header_key)

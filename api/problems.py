@@ -92,13 +92,13 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     return found
 
 
-async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = _field_errors(exc)
     names = ", ".join(dict.fromkeys(error.field for error in errors))
     return problem_response(422, f"invalid request: {names}", kind="validation", field_errors=errors)
 
 
-async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
@@ -125,9 +125,10 @@ async def _on_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Answer every error with a problem (the most specific handler wins, by the exception's MRO)."""
-    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
+    """Answer every error with a problem (the most specific handler wins, by the exception's MRO).
+
+    Validation errors are left to the app, which checks the key first (see ``api.app``)."""
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(ApiProblem, _on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(LookupError, _on_not_found)  # type: ignore[arg-type]
     app.add_exception_handler(Conflict, _on_conflict)

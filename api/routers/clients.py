@@ -36,7 +36,7 @@ def list_clients(
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("", status_code=201, response_model=ClientOut, responses=errors(401, 403, 409, 422, 429))
+@router.post("", status_code=201, response_model=ClientOut, responses=errors(400, 401, 403, 409, 422, 429))
 def add_client(body: ClientIn) -> ClientOut:
     """Add a client; its operator code comes from the phone unless given."""
     client = commands.add_client(
@@ -51,7 +51,7 @@ def get_client(client_id: Id) -> ClientOut:
         return ClientOut.model_validate(get_row(session, Client, client_id))
 
 
-@router.patch("/{client_id}", response_model=ClientOut, responses=errors(401, 403, 404, 409, 422, 429))
+@router.patch("/{client_id}", response_model=ClientOut, responses=errors(400, 401, 403, 404, 409, 422, 429))
 def change_client(client_id: Id, body: ClientPatch) -> ClientOut:
     """Change the fields given; a new phone derives the operator code again unless one is given."""
     client = commands.update_client(client_id=client_id, **body.model_dump(exclude_unset=True, exclude_none=True))

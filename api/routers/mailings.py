@@ -78,7 +78,7 @@ def list_mailings(page: Annotated[PageParams, Depends(page_params)]) -> Page[Mai
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("", status_code=201, response_model=MailingCreated, responses=errors(401, 403, 409, 422, 429))
+@router.post("", status_code=201, response_model=MailingCreated, responses=errors(400, 401, 403, 409, 422, 429))
 def create_mailing(
     body: MailingIn, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None
 ) -> Response:
@@ -138,7 +138,7 @@ def mailing_stats(mailing_id: Id) -> MailingDetailOut:
     )
 
 
-@router.patch("/{mailing_id}", response_model=MailingOut, responses=errors(401, 403, 404, 422, 429))
+@router.patch("/{mailing_id}", response_model=MailingOut, responses=errors(400, 401, 403, 404, 422, 429))
 def change_mailing(mailing_id: Id, body: MailingPatch) -> MailingOut:
     """Change the fields given. Before it starts anything may change (its messages are planned
     again, and its dispatch starts if the new window is open); after, only its text and end time."""

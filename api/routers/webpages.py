@@ -22,7 +22,7 @@ from deployments.runs import start_processing
 router = APIRouter(prefix="/word-counts", tags=["word counts"], dependencies=[Depends(authorize)])
 
 
-@router.post("", status_code=201, response_model=WordCountCreated, responses=errors(401, 403, 409, 422, 429))
+@router.post("", status_code=201, response_model=WordCountCreated, responses=errors(400, 401, 403, 409, 422, 429))
 def submit(body: WordCountIn, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> Response:
     """Count ``word`` on ``urls``: the request is stored (refused URLs as failed, with why) and its
     counting run started. Repeat safely with Idempotency-Key."""
