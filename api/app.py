@@ -43,7 +43,9 @@ async def _key_problem(request: Request) -> JSONResponse | None:
     try:
         await authorize_headers(request)
     except problems.ApiProblem as problem:
-        return problems.problem_response(problem.status, problem.detail, kind=problem.kind, headers=problem.headers)
+        return problems.problem_response(
+            problem.status, problem.detail, kind=problem.kind, headers=problem.headers
+        )
     return None
 
 

@@ -27,7 +27,9 @@ from db.limits import reserve
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchyard"'}
 
-bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer sy_…` (from `python -m cli api-keys create`)")
+bearer = HTTPBearer(
+    auto_error=False, description="`Authorization: Bearer sy_…` (from `python -m cli api-keys create`)"
+)
 key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key in `X-API-Key`")
 
 
@@ -40,7 +42,9 @@ def authorize(
     key = credentials.credentials if credentials else header_key
     if not key:
         raise ApiProblem(
-            401, "an API key is needed: Authorization: Bearer <key>, or X-API-Key", kind="unauthorized",
+            401,
+            "an API key is needed: Authorization: Bearer <key>, or X-API-Key",
+            kind="unauthorized",
             headers=CHALLENGE,
         )
     needed = Scope.READ if request.method in READ_METHODS else Scope.WRITE

@@ -69,7 +69,9 @@ def run_once(
             kind="idempotency-key-reused",
         )
     if found is not None and found.response_status is not None:
-        return JSONResponse(found.response_body, status_code=found.response_status, headers={REPLAYED: "true"})
+        return JSONResponse(
+            found.response_body, status_code=found.response_status, headers={REPLAYED: "true"}
+        )
     if not claimed:
         raise ApiProblem(
             409, "a request with this Idempotency-Key is being worked now; retry shortly", kind="in-progress"

@@ -10,13 +10,17 @@ from cli.common import echo_table, refusing, utc
 from commands import api_keys as commands
 from db.api_keys import Scope
 
-api_keys_app = typer.Typer(help="Keys for the service API (api/): create, list, revoke.", no_args_is_help=True)
+api_keys_app = typer.Typer(
+    help="Keys for the service API (api/): create, list, revoke.", no_args_is_help=True
+)
 
 
 @api_keys_app.command("create")
 def create(
     name: Annotated[str, typer.Option(help="who or what uses the key")],
-    scope: Annotated[Scope, typer.Option(help="read: GET; write: also POST/PATCH/DELETE; admin: all")] = Scope.READ,
+    scope: Annotated[
+        Scope, typer.Option(help="read: GET; write: also POST/PATCH/DELETE; admin: all")
+    ] = Scope.READ,
 ) -> None:
     """Create a key and print it once: only its hash is kept, so copy it now."""
     with refusing():

@@ -35,8 +35,8 @@ from db.webpages import CountRequest, PageJob
 __all__ = [
     "Account",
     "AccountDetails",
-    "ApiKey",
     "ActionRecord",
+    "ApiKey",
     "Brief",
     "BriefAccount",
     "BriefArticle",

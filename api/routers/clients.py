@@ -54,7 +54,9 @@ def get_client(client_id: Id) -> ClientOut:
 @router.patch("/{client_id}", response_model=ClientOut, responses=errors(400, 401, 403, 404, 409, 422, 429))
 def change_client(client_id: Id, body: ClientPatch) -> ClientOut:
     """Change the fields given; a new phone derives the operator code again unless one is given."""
-    client = commands.update_client(client_id=client_id, **body.model_dump(exclude_unset=True, exclude_none=True))
+    client = commands.update_client(
+        client_id=client_id, **body.model_dump(exclude_unset=True, exclude_none=True)
+    )
     return ClientOut.model_validate(client)
 
 
@@ -63,4 +65,3 @@ def delete_client(client_id: Id) -> Response:
     """Delete a client and its messages."""
     commands.delete_client(client_id=client_id)
     return Response(status_code=204)
-

@@ -24,7 +24,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready"] = "ready"
     database: str = Field(description='"ok"')
-    prefect: str = Field(description='"ok", or "not configured" (PREFECT_API_URL unset; runs are left to schedules)')
+    prefect: str = Field(
+        description='"ok", or "not configured" (PREFECT_API_URL unset; runs are left to schedules)'
+    )
 
 
 @router.get("/healthz", response_model=Health, responses=errors())
@@ -40,7 +42,9 @@ def _prefect() -> str:
     try:
         httpx.get(f"{url}/health", timeout=2).raise_for_status()
     except httpx.HTTPError as exc:
-        raise ApiProblem(503, f"the Prefect API at {url} does not answer ({type(exc).__name__})", kind="not-ready")
+        raise ApiProblem(
+            503, f"the Prefect API at {url} does not answer ({type(exc).__name__})", kind="not-ready"
+        ) from None
     return "ok"
 
 
@@ -51,5 +55,7 @@ def readyz() -> Readiness:
         with session_factory().begin() as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:
-        raise ApiProblem(503, f"the database does not answer ({type(exc).__name__})", kind="not-ready") from None
+        raise ApiProblem(
+            503, f"the database does not answer ({type(exc).__name__})", kind="not-ready"
+        ) from None
     return Readiness(database="ok", prefect=_prefect())

@@ -78,7 +78,9 @@ def list_mailings(page: Annotated[PageParams, Depends(page_params)]) -> Page[Mai
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("", status_code=201, response_model=MailingCreated, responses=errors(400, 401, 403, 409, 422, 429))
+@router.post(
+    "", status_code=201, response_model=MailingCreated, responses=errors(400, 401, 403, 409, 422, 429)
+)
 def create_mailing(
     body: MailingIn, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None
 ) -> Response:
@@ -99,7 +101,9 @@ def create_mailing(
             run = start_dispatch(created.id, idempotency_key=run_key)
         else:
             run = f"sending starts at {body.starts_at.isoformat()}, in the scheduled dispatch-mailings run"
-        return MailingCreated(id=created.id, messages=created.messages, starts_now=created.starts_now, run=run)
+        return MailingCreated(
+            id=created.id, messages=created.messages, starts_now=created.starts_now, run=run
+        )
 
     return run_once(caller=caller, key=idempotency_key, request=request, payload=body, status=201, work=work)
 
@@ -134,7 +138,9 @@ def mailing_stats(mailing_id: Id) -> MailingDetailOut:
     return MailingDetailOut(
         mailing=_mailing(detail.stats, text),
         problems=[ProblemMessage(**vars(problem)) for problem in detail.problems],
-        sends_per_minute=[SendsInMinute(minute=minute, sent=sent) for minute, sent in detail.sends_per_minute],
+        sends_per_minute=[
+            SendsInMinute(minute=minute, sent=sent) for minute, sent in detail.sends_per_minute
+        ],
     )
 
 
@@ -159,7 +165,9 @@ def change_mailing(mailing_id: Id, body: MailingPatch) -> MailingOut:
     return _read_mailing(mailing_id)
 
 
-@router.post("/{mailing_id}/cancel", response_model=MailingCancelled, responses=errors(401, 403, 404, 422, 429))
+@router.post(
+    "/{mailing_id}/cancel", response_model=MailingCancelled, responses=errors(401, 403, 404, 422, 429)
+)
 def cancel_mailing(mailing_id: Id) -> MailingCancelled:
     """Cancel a mailing: its unsent messages will not be sent. Cancelling again changes nothing."""
     return MailingCancelled(id=mailing_id, cancelled_messages=commands.cancel_mailing(mailing_id=mailing_id))

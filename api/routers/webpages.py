@@ -22,14 +22,20 @@ from deployments.runs import start_processing
 router = APIRouter(prefix="/word-counts", tags=["word counts"], dependencies=[Depends(authorize)])
 
 
-@router.post("", status_code=201, response_model=WordCountCreated, responses=errors(400, 401, 403, 409, 422, 429))
-def submit(body: WordCountIn, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "", status_code=201, response_model=WordCountCreated, responses=errors(400, 401, 403, 409, 422, 429)
+)
+def submit(
+    body: WordCountIn, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None
+) -> Response:
     """Count ``word`` on ``urls``: the request is stored (refused URLs as failed, with why) and its
     counting run started. Repeat safely with Idempotency-Key."""
 
     def work(run_key: str | None) -> WordCountCreated:
         created = submit_pages(body.urls, body.word, source="api")
-        run = start_processing(created.id, idempotency_key=run_key) if created.accepted else "nothing to fetch"
+        run = (
+            start_processing(created.id, idempotency_key=run_key) if created.accepted else "nothing to fetch"
+        )
         return WordCountCreated(
             id=created.id, word=created.word, accepted=created.accepted, refused=created.refused, run=run
         )
@@ -54,7 +60,9 @@ def get_word_count(request_id: Id, page: Annotated[PageParams, Depends(page_para
         found = webpages_db.list_requests(session, request_ids=[request_id])
         if not found:
             raise NotFound(f"no word-count request {request_id}")
-        pages = webpages_db.request_pages(session, request_id=request_id, limit=page.limit, offset=page.offset)
+        pages = webpages_db.request_pages(
+            session, request_id=request_id, limit=page.limit, offset=page.offset
+        )
         items = [PageOut.model_validate(row) for row in pages]
     summary = found[0]
     return WordCountDetail(

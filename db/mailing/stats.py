@@ -79,7 +79,7 @@ def _status_count(status: MessageStatus) -> ColumnElement[int]:
 def mailing_stats(
     session: Session, *, mailing_ids: Sequence[int] | None = None, limit: int = 100, offset: int = 0
 ) -> list[MailingStats]:
-    """Newest mailings first (from ``offset``), with their messages counted by status, in one grouped query."""
+    """Newest mailings first (from ``offset``), their messages counted by status, in one grouped query."""
     statement = (
         select(
             Mailing.id,

@@ -101,19 +101,29 @@ def test_mailings_create_read_patch_cancel_delete(client: TestClient, write_key:
 
     patched = client.patch(f"/mailings/{mailing['id']}", json={"tag": None}, headers=bearer(write_key))
     assert patched.status_code == 200, patched.text
-    assert patched.json()["tag"] is None and patched.json()["total"] == 3 and patched.json()["text"] == "hello"
+    assert (
+        patched.json()["tag"] is None and patched.json()["total"] == 3 and patched.json()["text"] == "hello"
+    )
     text_only = client.patch(f"/mailings/{mailing['id']}", json={"text": "hi"}, headers=bearer(write_key))
     assert text_only.json()["text"] == "hi" and text_only.json()["total"] == 3
 
-    messages = client.get("/messages", params={"mailing_id": mailing["id"], "limit": 2}, headers=bearer(write_key))
+    messages = client.get(
+        "/messages", params={"mailing_id": mailing["id"], "limit": 2}, headers=bearer(write_key)
+    )
     assert messages.json()["total"] == 3 and len(messages.json()["items"]) == 2
     assert messages.json()["items"][0]["status"] == "new"
 
     stats = client.get("/mailings/stats", headers=bearer(write_key)).json()
     assert stats["mailings"] == 1 and stats["messages_by_status"]["new"] == 3
     assert stats["items"][0] == {
-        "id": mailing["id"], "state": "scheduled", "total": 3, "new": 3, "sending": 0, "sent": 0,
-        "failure": 0, "cancelled": 0,
+        "id": mailing["id"],
+        "state": "scheduled",
+        "total": 3,
+        "new": 3,
+        "sending": 0,
+        "sent": 0,
+        "failure": 0,
+        "cancelled": 0,
     }
     detail = client.get(f"/mailings/{mailing['id']}/stats", headers=bearer(write_key)).json()
     assert detail["mailing"]["total"] == 3 and detail["problems"] == [] and detail["sends_per_minute"] == []
@@ -134,7 +144,10 @@ def test_mailing_problems(client: TestClient, write_key: str) -> None:
     body = assert_problem(client.post("/mailings", json=no_zone, headers=bearer(write_key)), 422)
     assert body["errors"][0]["field"] == "body.starts_at"
     nobody = {"text": "x", "starts_at": later(days=1), "ends_at": later(days=2)}
-    assert "no client matches" in assert_problem(client.post("/mailings", json=nobody, headers=bearer(write_key)), 422)["detail"]
+    assert (
+        "no client matches"
+        in assert_problem(client.post("/mailings", json=nobody, headers=bearer(write_key)), 422)["detail"]
+    )
     assert_problem(client.get("/mailings/99", headers=bearer(write_key)), 404)
     assert_problem(client.patch("/mailings/99", json={"text": "x"}, headers=bearer(write_key)), 404)
     assert_problem(client.get("/mailings/0", headers=bearer(write_key)), 422)
@@ -175,7 +188,9 @@ def test_word_counts(client: TestClient, write_key: str) -> None:
     assert replay.json() == request and replay.headers["idempotent-replayed"] == "true"
     listed = client.get("/word-counts", headers=bearer(write_key)).json()
     assert listed["total"] == 1 and listed["items"][0]["total"] == 3 and listed["items"][0]["refused"] == 1
-    one = client.get(f"/word-counts/{request['id']}", params={"limit": 2, "offset": 1}, headers=bearer(write_key))
+    one = client.get(
+        f"/word-counts/{request['id']}", params={"limit": 2, "offset": 1}, headers=bearer(write_key)
+    )
     assert one.status_code == 200
     pages = one.json()["pages"]
     assert pages["total"] == 3 and len(pages["items"]) == 2 and pages["offset"] == 1
@@ -186,11 +201,24 @@ def test_word_counts(client: TestClient, write_key: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/clients"), ("POST", "/clients"), ("GET", "/mailings/stats"), ("GET", "/messages"),
-     ("POST", "/word-counts"), ("DELETE", "/mailings/1")],
+    [
+        ("GET", "/clients"),
+        ("POST", "/clients"),
+        ("GET", "/mailings/stats"),
+        ("GET", "/messages"),
+        ("POST", "/word-counts"),
+        ("DELETE", "/mailings/1"),
+    ],
 )
-def test_no_key_or_a_bad_one_is_401(client: TestClient, sessions: sessionmaker[Session], method: str, path: str) -> None:
-    for headers in ({}, bearer("sy_00000000_nope"), {"X-API-Key": "garbage"}, {"Authorization": "Basic eDp5"}):
+def test_no_key_or_a_bad_one_is_401(
+    client: TestClient, sessions: sessionmaker[Session], method: str, path: str
+) -> None:
+    for headers in (
+        {},
+        bearer("sy_00000000_nope"),
+        {"X-API-Key": "garbage"},
+        {"Authorization": "Basic eDp5"},
+    ):
         body = assert_problem(client.request(method, path, headers=headers), 401)
         assert client.request(method, path, headers=headers).headers["www-authenticate"].startswith("Bearer")
         assert "sy_00000000_nope" not in str(body) and "garbage" not in str(body)
@@ -198,9 +226,13 @@ def test_no_key_or_a_bad_one_is_401(client: TestClient, sessions: sessionmaker[S
 
 def test_scopes_and_revocation(client: TestClient, sessions, read_key: str, admin_key: str) -> None:
     assert client.get("/clients", headers={"X-API-Key": read_key}).status_code == 200
-    forbidden = assert_problem(client.post("/clients", json={"phone": "79123456701"}, headers=bearer(read_key)), 403)
+    forbidden = assert_problem(
+        client.post("/clients", json={"phone": "79123456701"}, headers=bearer(read_key)), 403
+    )
     assert read_key not in forbidden["detail"]
-    assert client.post("/clients", json={"phone": "79123456701"}, headers=bearer(admin_key)).status_code == 201
+    assert (
+        client.post("/clients", json={"phone": "79123456701"}, headers=bearer(admin_key)).status_code == 201
+    )
     with sessions.begin() as session:
         read_id = next(key.id for key in list_keys(session) if key.scope == "read")
         assert all(key.last_used_at for key in list_keys(session))
