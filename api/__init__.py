@@ -18,3 +18,7 @@ Layout, and how to add a domain's resources (briefs, growth, channels come next 
   ``db.base.NotFound`` a 404, ``db.base.Conflict`` a 409; ``ApiProblem`` for anything else.
 - ``api/auth.py``: API keys (scopes, rate limit); ``api/pagination.py``; ``api/idempotency.py``.
 """
+
+from api.logs import snapshot
+
+UVICORN_LOGGING = snapshot()  # before anything imports Prefect; create_app puts it back

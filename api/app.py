@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import problems
+from api import UVICORN_LOGGING, logs, problems
 from api.auth import authorize_headers
 from api.routers import clients, health, mailings, messages, webpages
 
@@ -60,6 +60,7 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONRespons
 
 def create_app() -> FastAPI:
     """The API with every router and problem+json for every error."""
+    logs.restore(UVICORN_LOGGING)  # Prefect, imported since, reconfigured uvicorn's loggers
     app = FastAPI(title="Switchyard API", version=VERSION, description=DESCRIPTION, docs_url="/docs")
     problems.install(app)
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]

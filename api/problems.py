@@ -82,6 +82,8 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     found = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
+        if error.get("type") == "json_invalid":  # its "location" is a character position
+            location = location[:1]
         found.append(
             FieldError(
                 field=".".join(location) or "request",

@@ -22,7 +22,9 @@ def test_create_list_revoke(client: TestClient, sessions: sessionmaker[Session])
     assert key.startswith("sy_")
     with sessions.begin() as session:
         row = session.scalar(select(ApiKey))
-        assert row is not None and row.secret_hash == hash_key(key) and key not in (row.secret_hash, row.prefix)
+        assert (
+            row is not None and row.secret_hash == hash_key(key) and key not in (row.secret_hash, row.prefix)
+        )
     assert client.post("/clients", json={"phone": "79123456701"}, headers=bearer(key)).status_code == 201
 
     listed = runner.invoke(app, ["api-keys", "list"])
