@@ -4,6 +4,8 @@ every protected route answers 401."""
 
 from __future__ import annotations
 
+import os
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -28,7 +30,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 BOUNDED = settings(
-    max_examples=20,
+    max_examples=int(os.environ.get("API_FUZZ_EXAMPLES", "20")),
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
