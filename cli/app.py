@@ -1,5 +1,5 @@
 """The root of the command line: ``python -m cli clients …``, ``… mailings …``, ``… briefs …``,
-``… pages …``, ``… growth …``, ``… channels …``, ``… secrets …`` and ``… reports …``.
+``… pages …``, ``… growth …``, ``… channels …``, ``… secrets …``, ``… reports …`` and ``… api-keys …``.
 
 The database comes from settings (``SWITCHYARD_DATABASE_URL``, by default SQLite under ``./var``);
 starting a run now needs ``PREFECT_API_URL``, without it the scheduled run does the work.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.api_keys import api_keys_app
 from cli.briefs import briefs_app
 from cli.channels import channels_app
 from cli.growth import growth_app
@@ -33,3 +34,4 @@ app.add_typer(growth_app, name="growth")
 app.add_typer(channels_app, name="channels")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(reports_app, name="reports")
+app.add_typer(api_keys_app, name="api-keys")

@@ -39,6 +39,27 @@ def add_client(
         )
 
 
+def update_client(
+    *,
+    client_id: int,
+    phone: str | None = None,
+    tag: str | None = None,
+    timezone: str | None = None,
+    operator_code: str | None = None,
+) -> Client:
+    """Change the fields of a client that are given (None: unchanged)."""
+    with session_factory().begin() as session:
+        return mailing_db.update_client(
+            session, client_id=client_id, phone=phone, tag=tag, timezone=timezone, operator_code=operator_code
+        )
+
+
+def delete_client(*, client_id: int) -> None:
+    """Delete a client and its messages."""
+    with session_factory().begin() as session:
+        mailing_db.delete_client(session, client_id=client_id)
+
+
 def import_clients(*, text: str) -> ImportReport:
     """Add or update the clients of a CSV text (see ``db.mailing.import_clients_csv``)."""
     with session_factory().begin() as session:
@@ -87,8 +108,11 @@ def update_mailing(
     ends_at: datetime | None = None,
     operator_code: str | Unset | None = UNSET,
     tag: str | Unset | None = UNSET,
+    daily_from: time | Unset | None = UNSET,
+    daily_until: time | Unset | None = UNSET,
 ) -> CreatedMailing:
-    """Change a mailing (None or UNSET: unchanged); see ``db.mailing.update_mailing`` for what may change."""
+    """Change a mailing (text and times: None is unchanged; filters and the daily interval: UNSET is
+    unchanged, None removes it); see ``db.mailing.update_mailing`` for what may change."""
     with session_factory().begin() as session:
         return mailing_db.update_mailing(
             session,
@@ -98,8 +122,16 @@ def update_mailing(
             ends_at=ends_at,
             filter_operator_code=operator_code,
             filter_tag=tag,
+            daily_from=daily_from,
+            daily_until=daily_until,
             max_text_length=get_settings().gateway.max_text_length,
         )
+
+
+def delete_mailing(*, mailing_id: int) -> None:
+    """Delete a mailing and all its messages, sent or not (cancelling keeps them)."""
+    with session_factory().begin() as session:
+        mailing_db.delete_mailing(session, mailing_id=mailing_id)
 
 
 def cancel_mailing(*, mailing_id: int) -> int:

@@ -403,6 +403,16 @@ class ServeSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """The service API (api/app.py, served by uvicorn): where it listens and how fast a key may call it."""
+
+    host: str = Field("127.0.0.1", description="the address uvicorn binds (the Procfile passes it too)")
+    port: int = Field(8000, ge=1, le=65535, description="the port uvicorn listens on")
+    rate_limit_per_minute: int = Field(
+        600, ge=1, le=1_000_000, description="requests one API key may make per minute, across workers"
+    )
+
+
 class Settings(BaseSettings):
     """Switchyard settings."""
 
@@ -435,6 +445,7 @@ class Settings(BaseSettings):
     serve: ServeSettings = ServeSettings()
     dashboard: DashboardSettings = DashboardSettings()
     report: ReportSettings = ReportSettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("secret_keys", mode="before")
     @classmethod

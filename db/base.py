@@ -21,6 +21,15 @@ NAMING_CONVENTION = {
 }
 
 
+class NotFound(LookupError, ValueError):
+    """No row with that id ("no client 7"): a ValueError to callers that refuse bad input, a
+    LookupError (404) to the API."""
+
+
+class Conflict(ValueError):
+    """The input clashes with what is stored (a phone already taken): a 409 to the API."""
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)

@@ -1,5 +1,6 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
+from db.api_keys import ApiKey, IdempotentAnswer
 from db.briefs import Brief, BriefAccount, BriefArticle, BriefSearch
 from db.channels.models import (
     Channel,
@@ -36,6 +37,7 @@ __all__ = [
     "Account",
     "AccountDetails",
     "ActionRecord",
+    "ApiKey",
     "Brief",
     "BriefAccount",
     "BriefArticle",
@@ -51,6 +53,7 @@ __all__ = [
     "Edge",
     "FollowerCount",
     "HashtagRule",
+    "IdempotentAnswer",
     "Job",
     "LimitWindow",
     "LogicConfig",

@@ -325,9 +325,9 @@ def _count_where(condition: ColumnElement[bool]) -> object:
 
 
 def list_requests(
-    session: Session, *, limit: int = 50, request_ids: Sequence[int] | None = None
+    session: Session, *, limit: int = 50, request_ids: Sequence[int] | None = None, offset: int = 0
 ) -> list[RequestSummary]:
-    """Newest requests first, with their pages counted by status."""
+    """Newest requests first (from ``offset``), with their pages counted by status."""
     statement = (
         select(
             CountRequest.id,
@@ -342,6 +342,7 @@ def list_requests(
         .group_by(CountRequest.id)
         .order_by(CountRequest.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     if request_ids is not None:
         statement = statement.where(CountRequest.id.in_(request_ids))
@@ -362,10 +363,23 @@ def list_requests(
     ]
 
 
-def request_pages(session: Session, *, request_id: int, limit: int | None = None) -> list[PageJob]:
-    """The pages of one request in the order given: all of them, or the first ``limit``."""
-    statement = select(PageJob).where(PageJob.request_id == request_id).order_by(PageJob.id).limit(limit)
+def request_pages(
+    session: Session, *, request_id: int, limit: int | None = None, offset: int = 0
+) -> list[PageJob]:
+    """The pages of one request in the order given: all of them, or ``limit`` from ``offset``."""
+    statement = (
+        select(PageJob)
+        .where(PageJob.request_id == request_id)
+        .order_by(PageJob.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return list(session.scalars(statement))
+
+
+def count_requests(session: Session) -> int:
+    """How many word-count requests there are."""
+    return session.scalar(select(func.count()).select_from(CountRequest)) or 0
 
 
 def status_totals(session: Session) -> dict[PageStatus, int]:

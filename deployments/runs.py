@@ -96,12 +96,19 @@ def _who_runs(deployment: str) -> str:
 
 
 def start_run(
-    deployment: str, parameters: dict[str, Any], run_name: str, subject: str, scheduled_by: str | None = None
+    deployment: str,
+    parameters: dict[str, Any],
+    run_name: str,
+    subject: str,
+    scheduled_by: str | None = None,
+    *,
+    idempotency_key: str | None = None,
 ) -> str:
     """Start a run of ``deployment`` now for ``subject`` (already stored); say what happened.
 
     ``scheduled_by`` names the scheduled deployment (``flow/deployment``) that picks the work up
-    otherwise (default: this one).
+    otherwise (default: this one). ``idempotency_key`` (an API caller's Idempotency-Key) is passed
+    to Prefect, which then creates one run however often the same key is given.
     """
     sweep = scheduled_by or deployment
     sweep_name = sweep.split("/")[-1]
@@ -111,7 +118,13 @@ def start_run(
             f"now and no scheduled {sweep_name} run comes until one serves the deployments ({SERVE_HINT})."
         )
     try:
-        flow_run = run_deployment(name=deployment, parameters=parameters, flow_run_name=run_name, timeout=0)
+        flow_run = run_deployment(
+            name=deployment,
+            parameters=parameters,
+            flow_run_name=run_name,
+            timeout=0,
+            idempotency_key=idempotency_key,
+        )
     except ObjectNotFound:
         reason, later = f"the Prefect server has no deployment {deployment}", _when_missing(sweep)
     except Exception as exc:  # server down or refusing: the work is stored anyway
@@ -139,7 +152,7 @@ def run_state(flow_run_id: UUID | str) -> str:
     return state.name if state and state.name else "unknown (no state yet)"
 
 
-def start_processing(request_id: int) -> str:
+def start_processing(request_id: int, *, idempotency_key: str | None = None) -> str:
     """Count the pages of a stored word-count request now."""
     return start_run(
         COUNT_REQUEST,
@@ -147,10 +160,11 @@ def start_processing(request_id: int) -> str:
         pending_run_name(request_id),
         f"Request {request_id}",
         PROCESS_PENDING,
+        idempotency_key=idempotency_key,
     )
 
 
-def start_dispatch(mailing_id: int) -> str:
+def start_dispatch(mailing_id: int, *, idempotency_key: str | None = None) -> str:
     """Send the due messages of a mailing whose window is open now."""
     return start_run(
         DISPATCH_MAILING,
@@ -158,6 +172,7 @@ def start_dispatch(mailing_id: int) -> str:
         dispatch_run_name(mailing_id),
         f"Mailing {mailing_id}",
         DISPATCH_MAILINGS,
+        idempotency_key=idempotency_key,
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
+from db.base import Conflict
 from db.mailing.models import Client, Message, get_row
 from rules.mailing import check_operator_code, check_tag, check_timezone, normalise_phone, operator_code_of
 
@@ -33,7 +34,7 @@ def _refuse_taken_phone(session: Session, phone: str, client_id: int | None = No
     if client_id is not None:
         statement = statement.where(Client.id != client_id)
     if session.scalar(statement) is not None:
-        raise ValueError(f"a client with phone {phone} exists")
+        raise Conflict(f"a client with phone {phone} exists")
 
 
 def add_client(

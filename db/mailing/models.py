@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from db.base import Base, UTCDateTime, status_enum, utcnow
+from db.base import Base, NotFound, UTCDateTime, status_enum, utcnow
 from db.jobs import JobColumns
 from rules.mailing import MessageStatus
 
@@ -82,15 +82,12 @@ class Unset(PyEnum):
 UNSET = Unset.UNSET
 
 
-UNSET = Unset.UNSET
-
-
 Stored = TypeVar("Stored", Client, Mailing)
 
 
 def get_row(session: Session, model: type[Stored], row_id: int) -> Stored:
-    """The row of ``model`` with ``row_id``; ValueError ("no client 7") when there is none."""
+    """The row of ``model`` with ``row_id``; NotFound, a ValueError ("no client 7"), when there is none."""
     row = session.get(model, row_id)
     if row is None:
-        raise ValueError(f"no {model.__name__.lower()} {row_id}")
+        raise NotFound(f"no {model.__name__.lower()} {row_id}")
     return row

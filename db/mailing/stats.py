@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Integer, case, cast, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
+from db.base import NotFound, utcnow
 from db.mailing.models import Client, Mailing, Message
 from rules.mailing import MessageStatus
 
@@ -77,9 +77,9 @@ def _status_count(status: MessageStatus) -> ColumnElement[int]:
 
 
 def mailing_stats(
-    session: Session, *, mailing_ids: Sequence[int] | None = None, limit: int = 100
+    session: Session, *, mailing_ids: Sequence[int] | None = None, limit: int = 100, offset: int = 0
 ) -> list[MailingStats]:
-    """Newest mailings first, with their messages counted by status, in one grouped query."""
+    """Newest mailings first (from ``offset``), their messages counted by status, in one grouped query."""
     statement = (
         select(
             Mailing.id,
@@ -98,6 +98,7 @@ def mailing_stats(
         .group_by(Mailing.id)
         .order_by(Mailing.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     if mailing_ids is not None:
         statement = statement.where(Mailing.id.in_(mailing_ids))
@@ -108,7 +109,7 @@ def mailing_detail(session: Session, *, mailing_id: int) -> MailingDetail:
     """One mailing: its counts, the unsent messages that failed or met an error, and sends per minute."""
     found = mailing_stats(session, mailing_ids=[mailing_id])
     if not found:
-        raise ValueError(f"no mailing {mailing_id}")
+        raise NotFound(f"no mailing {mailing_id}")
     problems = session.execute(
         select(
             Message.id,
@@ -164,3 +165,43 @@ def message_totals(session: Session) -> tuple[int, dict[MessageStatus, int]]:
 def mailing_text(session: Session, *, mailing_id: int) -> str:
     """The whole text of a mailing (the statistics carry its first 80 characters)."""
     return session.get_one(Mailing, mailing_id).text
+
+
+def mailing_texts(session: Session, *, mailing_ids: Sequence[int]) -> dict[int, str]:
+    """The whole texts of several mailings, by id, in one query."""
+    rows = session.execute(select(Mailing.id, Mailing.text).where(Mailing.id.in_(mailing_ids)))
+    return dict(rows.tuples().all())
+
+
+def _message_conditions(
+    mailing_id: int | None, client_id: int | None, status: MessageStatus | None
+) -> list[ColumnElement[bool]]:
+    wanted = [(Message.mailing_id, mailing_id), (Message.client_id, client_id), (Message.status, status)]
+    return [column == value for column, value in wanted if value is not None]
+
+
+def find_messages(
+    session: Session,
+    *,
+    mailing_id: int | None = None,
+    client_id: int | None = None,
+    status: MessageStatus | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Message]:
+    """Messages matching every filter given, in the order created."""
+    conditions = _message_conditions(mailing_id, client_id, status)
+    statement = select(Message).where(*conditions).order_by(Message.id).limit(limit).offset(offset)
+    return list(session.scalars(statement))
+
+
+def count_messages(
+    session: Session,
+    *,
+    mailing_id: int | None = None,
+    client_id: int | None = None,
+    status: MessageStatus | None = None,
+) -> int:
+    """How many messages match every filter given."""
+    conditions = _message_conditions(mailing_id, client_id, status)
+    return session.scalar(select(func.count()).select_from(Message).where(*conditions)) or 0

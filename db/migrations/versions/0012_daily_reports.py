@@ -1,7 +1,7 @@
 """reports: one daily report per day (markdown, figures, whether it was e-mailed)
 
 Revision ID: 0012
-Revises: 0010 on this branch; the lead chains it after 0011 (the service API's) at merge
+Revises: 0011
 Create Date: 2026-12-06 18:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"  # becomes "0011" when merged after the service API's migration
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""One router per domain (``clients``, ``mailings``, ``messages``, ``webpages``; ``health`` unprotected)."""

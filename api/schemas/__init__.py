@@ -1,0 +1,1 @@
+"""Typed request and answer bodies, one module per domain; ``common`` holds the shared field types."""
