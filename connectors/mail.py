@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -67,6 +68,8 @@ def send_mail(settings: ReportSettings, subject: str, body: str) -> None:
                 smtp.ehlo()
             if settings.smtp_user:
                 smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-            smtp.send_message(message)
+            # the message's own policy: smtplib's send_message would write a body line "From …" as
+            # ">From …" (the mbox escape of its default generator)
+            smtp.sendmail(settings.sender, list(settings.recipients), message.as_bytes(policy=policy.SMTP))
     except (smtplib.SMTPException, OSError) as exc:
         raise MailError(describe_failure(exc, settings)) from None

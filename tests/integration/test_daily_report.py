@@ -206,6 +206,7 @@ def test_the_email_is_read_back_from_the_smtp_stand_in(
     with sessions.begin() as session:
         stored = get_report(session, day=DAY)
     assert stored is not None and stored.emailed_at is not None and stored.email_error is None
+    assert mail["body"].replace("\r\n", "\n").strip() == stored.markdown.strip()  # no ">From" escape
     assert httpx.delete(f"{sandbox_url}/smtp/messages").json() == {"deleted": 1}
 
 
