@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import UVICORN_LOGGING, logs, problems
+from api import UVICORN_LOGGING, docs, logs, problems
 from api.auth import authorize_headers
 from api.metrics import MetricsMiddleware, metrics_route
 from api.routers import clients, health, mailings, messages, webpages
@@ -62,7 +62,10 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONRespons
 def create_app() -> FastAPI:
     """The API with every router and problem+json for every error."""
     logs.restore(UVICORN_LOGGING)  # Prefect, imported since, reconfigured uvicorn's loggers
-    app = FastAPI(title="Switchyard API", version=VERSION, description=DESCRIPTION, docs_url="/docs")
+    app = FastAPI(
+        title="Switchyard API", version=VERSION, description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
+    docs.install(app)
     problems.install(app)
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]

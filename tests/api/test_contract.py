@@ -45,7 +45,15 @@ def test_health_needs_no_key(client: TestClient) -> None:
     assert ready.json()["database"] == "ok"
     assert ready.json()["prefect"] in ("ok", "not configured")
     assert client.get("/openapi.json").status_code == 200
-    assert client.get("/docs").status_code == 200
+
+
+def test_the_documentation_is_served_from_this_process(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "cdn." not in page.text  # works without internet access
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in page.text
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 10_000
 
 
 def test_clients_crud_filters_and_totals(client: TestClient, write_key: str) -> None:
