@@ -18,7 +18,8 @@ from sandbox.platforms import expected_articles, expected_counts
 from tests.conftest import ConfigureSandbox
 
 KEYWORD = "咖啡"
-FAST = BriefSettings(read_timeout=0.5, connect_timeout=0.5)
+FAST = BriefSettings(read_timeout=0.5, connect_timeout=0.5)  # for the faults that never answer
+PATIENT = BriefSettings(read_timeout=10, connect_timeout=5)  # a loaded machine answers late, not never
 WRONG_KEY = "wrong-secret-key-4711"
 
 
@@ -50,7 +51,7 @@ def collect(
     async def run() -> Collected:
         collected = Collected()
         async with platform_client(
-            platform, settings(sandbox_url, platform, config.platform_key), FAST
+            platform, settings(sandbox_url, platform, config.platform_key), PATIENT
         ) as client:
             has_more = True
             while has_more:
