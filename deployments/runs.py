@@ -176,7 +176,7 @@ def start_dispatch(mailing_id: int, *, idempotency_key: str | None = None) -> st
     )
 
 
-def start_collection(brief_id: int) -> str:
+def start_collection(brief_id: int, *, idempotency_key: str | None = None) -> str:
     """Collect (then analyse) a stored brief now."""
     return start_run(
         COLLECT_BRIEF,
@@ -184,6 +184,7 @@ def start_collection(brief_id: int) -> str:
         collect_run_name(brief_id),
         f"Brief {brief_id}",
         PROCESS_BRIEFS,
+        idempotency_key=idempotency_key,
     )
 
 
