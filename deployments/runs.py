@@ -199,7 +199,7 @@ def start_sync(account_id: int) -> str:
     )
 
 
-def start_growth_job(kind: str, planned: bool, subject: str) -> str:
+def start_growth_job(kind: str, planned: bool, subject: str, *, idempotency_key: str | None = None) -> str:
     """Work a stored (or resumed) growth job now: plan it, or act on it when ``planned``."""
     deployments = {
         ("like", False): (PLAN_LIKES_NOW, PLAN_LIKES_RUN, PLAN_LIKES),
@@ -208,4 +208,4 @@ def start_growth_job(kind: str, planned: bool, subject: str) -> str:
         ("follow", True): (RUN_FOLLOWS_NOW, RUN_FOLLOWS_RUN, RUN_FOLLOWS),
     }
     deployment, run_name, sweep = deployments[(kind, planned)]
-    return start_run(deployment, {}, run_name, subject, sweep)
+    return start_run(deployment, {}, run_name, subject, sweep, idempotency_key=idempotency_key)
