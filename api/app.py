@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import UVICORN_LOGGING, docs, logs, problems
 from api.auth import authorize_headers
 from api.metrics import MetricsMiddleware, metrics_route
-from api.routers import clients, health, mailings, messages, webpages
+from api.routers import briefs, channels, clients, growth, health, mailings, messages, webpages
 
 VERSION = "1.0.0"
 DESCRIPTION = """Switchyard's service API: clients, mailings with their statistics, messages, and
@@ -72,7 +72,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.add_middleware(MetricsMiddleware)
     app.router.routes.append(metrics_route())  # unprotected, like the health routes
-    for domain in (clients, mailings, messages, webpages):
+    for domain in (clients, mailings, messages, webpages, briefs, channels, growth):
         app.include_router(domain.router)
 
     def openapi() -> dict[str, Any]:

@@ -14,12 +14,23 @@ from db.base import utcnow
 
 
 def unread_first(
-    session: Session, model: type[Any], *, where: ColumnElement[bool] | None = None, limit: int = 100
+    session: Session,
+    model: type[Any],
+    *,
+    where: ColumnElement[bool] | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[Any]:
     """Rows of ``model`` matching ``where``, unread first, newest first within each."""
     query = select(model).where(where if where is not None else true())
     order = (model.read_at.is_not(None), model.created_at.desc(), model.id.desc())
-    return list(session.scalars(query.order_by(*order).limit(limit)))
+    return list(session.scalars(query.order_by(*order).limit(limit).offset(offset)))
+
+
+def count_all(session: Session, model: type[Any], *, where: ColumnElement[bool] | None = None) -> int:
+    """How many rows of ``model`` match ``where``, read or not."""
+    query = select(func.count()).select_from(model)
+    return session.scalar(query.where(where) if where is not None else query) or 0
 
 
 def count_unread(session: Session, model: type[Any], *, where: ColumnElement[bool] | None = None) -> int:

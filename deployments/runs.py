@@ -176,7 +176,7 @@ def start_dispatch(mailing_id: int, *, idempotency_key: str | None = None) -> st
     )
 
 
-def start_collection(brief_id: int) -> str:
+def start_collection(brief_id: int, *, idempotency_key: str | None = None) -> str:
     """Collect (then analyse) a stored brief now."""
     return start_run(
         COLLECT_BRIEF,
@@ -184,6 +184,7 @@ def start_collection(brief_id: int) -> str:
         collect_run_name(brief_id),
         f"Brief {brief_id}",
         PROCESS_BRIEFS,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -198,7 +199,7 @@ def start_sync(account_id: int) -> str:
     )
 
 
-def start_growth_job(kind: str, planned: bool, subject: str) -> str:
+def start_growth_job(kind: str, planned: bool, subject: str, *, idempotency_key: str | None = None) -> str:
     """Work a stored (or resumed) growth job now: plan it, or act on it when ``planned``."""
     deployments = {
         ("like", False): (PLAN_LIKES_NOW, PLAN_LIKES_RUN, PLAN_LIKES),
@@ -207,4 +208,4 @@ def start_growth_job(kind: str, planned: bool, subject: str) -> str:
         ("follow", True): (RUN_FOLLOWS_NOW, RUN_FOLLOWS_RUN, RUN_FOLLOWS),
     }
     deployment, run_name, sweep = deployments[(kind, planned)]
-    return start_run(deployment, {}, run_name, subject, sweep)
+    return start_run(deployment, {}, run_name, subject, sweep, idempotency_key=idempotency_key)

@@ -13,6 +13,7 @@ keyword-only ``session`` and never commit: the caller does.
 from db.briefs.articles import (
     ARTICLE_COLUMNS,
     articles_per_day,
+    count_accounts,
     count_articles,
     list_accounts,
     list_articles,
@@ -32,6 +33,7 @@ from db.briefs.models import (
 )
 from db.briefs.queries import (
     BriefSummary,
+    count_briefs,
     count_by_status,
     get_brief,
     list_briefs,
@@ -75,7 +77,9 @@ __all__ = [
     "SearchToRun",
     "articles_per_day",
     "claim_brief",
+    "count_accounts",
     "count_articles",
+    "count_briefs",
     "count_by_status",
     "create_brief",
     "fail_abandoned",

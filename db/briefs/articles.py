@@ -82,11 +82,12 @@ def list_articles(
     text: str | None = None,
     order_by: str = "interaction",
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[Article]:
     """The brief's articles, optionally of one platform or keyword or containing ``text``, best first."""
     query = select(*ARTICLE_COLUMNS).where(*_article_filter(brief_id, platform, keyword, text))
     order = getattr(BriefArticle, order_by) if order_by in (*COUNT_FIELDS, "post_time") else BriefArticle.id
-    query = query.order_by(order.desc(), BriefArticle.id).limit(limit)
+    query = query.order_by(order.desc(), BriefArticle.id).limit(limit).offset(offset)
     return [Article(**row._asdict() | {"topics": tuple(row.topics or ())}) for row in session.execute(query)]
 
 
@@ -121,7 +122,9 @@ def _article_filter(
     return conditions
 
 
-def list_accounts(session: Session, *, brief_id: int, limit: int = 500) -> list[dict[str, Any]]:
+def list_accounts(
+    session: Session, *, brief_id: int, limit: int = 500, offset: int = 0
+) -> list[dict[str, Any]]:
     """The brief's accounts, most interaction first."""
     a = BriefAccount
     rows = session.execute(
@@ -138,10 +141,17 @@ def list_accounts(session: Session, *, brief_id: int, limit: int = 500) -> list[
             a.interaction,
         )
         .where(a.brief_id == brief_id)
-        .order_by(a.interaction.desc(), a.user_name)
+        .order_by(a.interaction.desc(), a.user_name, a.platform)
         .limit(limit)
+        .offset(offset)
     )
     return [row._asdict() for row in rows]
+
+
+def count_accounts(session: Session, *, brief_id: int) -> int:
+    """How many accounts the brief has."""
+    query = select(func.count()).select_from(BriefAccount).where(BriefAccount.brief_id == brief_id)
+    return session.scalar(query) or 0
 
 
 def platform_totals(session: Session, *, brief_id: int) -> list[dict[str, Any]]:

@@ -98,9 +98,35 @@ def list_briefs(
     submitted_from: datetime | None = None,
     submitted_until: datetime | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[BriefSummary]:
     """Briefs newest first, optionally with a keyword containing ``keyword``, a status, a submission range."""
-    query = select(Brief).order_by(Brief.id.desc())
+    query = _brief_filter(
+        select(Brief).order_by(Brief.id.desc()), keyword, status, submitted_from, submitted_until
+    )
+    return [_summary(brief) for brief in session.scalars(query.limit(limit).offset(offset))]
+
+
+def count_briefs(
+    session: Session,
+    *,
+    keyword: str | None = None,
+    status: BriefStatus | None = None,
+    submitted_from: datetime | None = None,
+    submitted_until: datetime | None = None,
+) -> int:
+    """How many briefs ``list_briefs`` would give with these filters and no limit."""
+    query = select(func.count()).select_from(Brief)
+    return session.scalar(_brief_filter(query, keyword, status, submitted_from, submitted_until)) or 0
+
+
+def _brief_filter(
+    query: Any,
+    keyword: str | None,
+    status: BriefStatus | None,
+    submitted_from: datetime | None,
+    submitted_until: datetime | None,
+) -> Any:
     if keyword:
         query = query.where(
             Brief.id.in_(
@@ -113,7 +139,7 @@ def list_briefs(
         query = query.where(Brief.created_at >= submitted_from)
     if submitted_until:
         query = query.where(Brief.created_at < submitted_until)
-    return [_summary(brief) for brief in session.scalars(query.limit(limit))]
+    return query
 
 
 def count_by_status(session: Session) -> dict[BriefStatus, int]:

@@ -236,11 +236,17 @@ def note_milestones(session: Session, *, channel_id: int, what: str, before: int
 
 
 def notifications(
-    session: Session, *, channel_id: int | None = None, limit: int = 100
+    session: Session, *, channel_id: int | None = None, limit: int = 100, offset: int = 0
 ) -> list[ChannelNotification]:
     """Notifications, unread first."""
     where = ChannelNotification.channel_id == channel_id if channel_id is not None else None
-    return notices.unread_first(session, ChannelNotification, where=where, limit=limit)
+    return notices.unread_first(session, ChannelNotification, where=where, limit=limit, offset=offset)
+
+
+def count_notifications(session: Session, *, channel_id: int | None = None) -> int:
+    """How many notifications, read or not."""
+    where = ChannelNotification.channel_id == channel_id if channel_id is not None else None
+    return notices.count_all(session, ChannelNotification, where=where)
 
 
 def unread_count(session: Session, *, channel_id: int | None = None) -> int:

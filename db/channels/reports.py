@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from db.channels.models import (
@@ -68,7 +68,9 @@ class RuleSummary:
     created_at: datetime
 
 
-def channels(session: Session, *, owner: str | None = None) -> list[ChannelSummary]:
+def channels(
+    session: Session, *, owner: str | None = None, channel_ids: list[int] | None = None
+) -> list[ChannelSummary]:
     """Every channel (or one owner's), by screen name, with its queue and unread counts."""
     queued = (
         select(
@@ -95,6 +97,8 @@ def channels(session: Session, *, owner: str | None = None) -> list[ChannelSumma
     )
     if owner is not None:
         statement = statement.where(Channel.owner == owner)
+    if channel_ids is not None:
+        statement = statement.where(Channel.id.in_(channel_ids))
     summaries = []
     for channel, expires_at in session.execute(statement):
         waiting, errors, next_due = counts.get(channel.id, (0, 0, None))
@@ -125,18 +129,19 @@ def queue(
     *,
     channel_id: int | None = None,
     states: tuple[PostState, ...] = OPEN,
+    post_ids: list[int] | None = None,
     limit: int = 200,
+    offset: int = 0,
 ) -> list[QueuedPost]:
     """Posts in ``states`` (the open ones by default), soonest due first."""
     statement = (
         select(ScheduledPost, Channel.screen_name)
         .join(Channel, Channel.id == ScheduledPost.channel_id)
-        .where(ScheduledPost.status.in_(states))
+        .where(*_queue_filter(channel_id, states, post_ids))
         .order_by(ScheduledPost.due_at, ScheduledPost.id)
         .limit(limit)
+        .offset(offset)
     )
-    if channel_id is not None:
-        statement = statement.where(ScheduledPost.channel_id == channel_id)
     return [
         QueuedPost(
             id=post.id,
@@ -154,6 +159,25 @@ def queue(
         )
         for post, screen_name in session.execute(statement)
     ]
+
+
+def count_queue(
+    session: Session, *, channel_id: int | None = None, states: tuple[PostState, ...] = OPEN
+) -> int:
+    """How many posts ``queue`` would give with these filters and no limit."""
+    query = select(func.count()).select_from(ScheduledPost)
+    return session.scalar(query.where(*_queue_filter(channel_id, states, None))) or 0
+
+
+def _queue_filter(
+    channel_id: int | None, states: tuple[PostState, ...], post_ids: list[int] | None
+) -> list[ColumnElement[bool]]:
+    conditions = [ScheduledPost.status.in_(states)]
+    if channel_id is not None:
+        conditions.append(ScheduledPost.channel_id == channel_id)
+    if post_ids is not None:
+        conditions.append(ScheduledPost.id.in_(post_ids))
+    return conditions
 
 
 def by_slot(posts: list[QueuedPost], slots: list[time], timezone: str) -> dict[str, list[QueuedPost]]:

@@ -168,15 +168,21 @@ def reposted(session: Session, *, channel_id: int, source_post_id: str, error: s
     )
 
 
-def repost_log(session: Session, *, channel_id: int, limit: int = 200) -> list[RepostRecord]:
+def repost_log(session: Session, *, channel_id: int, limit: int = 200, offset: int = 0) -> list[RepostRecord]:
     return list(
         session.scalars(
             select(RepostRecord)
             .where(RepostRecord.channel_id == channel_id)
             .order_by(RepostRecord.decided_at.desc(), RepostRecord.id.desc())
             .limit(limit)
+            .offset(offset)
         )
     )
+
+
+def count_repost_log(session: Session, *, channel_id: int) -> int:
+    query = select(func.count()).select_from(RepostRecord).where(RepostRecord.channel_id == channel_id)
+    return session.scalar(query) or 0
 
 
 def watermark(session: Session, *, channel_id: int) -> str | None:

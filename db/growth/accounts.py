@@ -155,10 +155,21 @@ def notify(session: Session, *, account_id: int, level: Level, text: str) -> Non
 
 
 def list_notices(
-    session: Session, *, owner: str | None = None, account_id: int | None = None, limit: int = 100
+    session: Session,
+    *,
+    owner: str | None = None,
+    account_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[Notice]:
     """Notices, unread first, newest first within each."""
-    return notices.unread_first(session, Notice, where=_notices_of(owner, account_id), limit=limit)
+    where = _notices_of(owner, account_id)
+    return notices.unread_first(session, Notice, where=where, limit=limit, offset=offset)
+
+
+def count_notices(session: Session, *, owner: str | None = None, account_id: int | None = None) -> int:
+    """How many notices, read or not."""
+    return notices.count_all(session, Notice, where=_notices_of(owner, account_id))
 
 
 def mark_read(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from core.pacing import Window
@@ -98,13 +98,19 @@ class QuotaUse:
 
 
 def accounts(
-    session: Session, *, owner: str | None = None, now: datetime | None = None
+    session: Session,
+    *,
+    owner: str | None = None,
+    account_ids: list[int] | None = None,
+    now: datetime | None = None,
 ) -> list[AccountSummary]:
     """Every connected account (of ``owner``), with its profile counts, open jobs and blocks."""
     now = now or utcnow()
     query = select(Account, AccountDetails).outerjoin(AccountDetails, AccountDetails.account_id == Account.id)
     if owner:
         query = query.where(Account.owner == owner)
+    if account_ids is not None:
+        query = query.where(Account.id.in_(account_ids))
     open_jobs = dict(
         session.execute(
             select(Job.account_id, func.count())
@@ -143,7 +149,13 @@ def accounts(
 
 
 def jobs(
-    session: Session, *, account_id: int | None = None, open_only: bool = False, limit: int = 100
+    session: Session,
+    *,
+    account_id: int | None = None,
+    open_only: bool = False,
+    status: JobStatus | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[JobSummary]:
     """Jobs, newest first, with how many candidates each has still to act on."""
     pending = (
@@ -152,11 +164,8 @@ def jobs(
         .scalar_subquery()
     )
     query = select(Job, Account.username, pending).join(Account, Account.id == Job.account_id)
-    if account_id is not None:
-        query = query.where(Job.account_id == account_id)
-    if open_only:
-        query = query.where(Job.status.in_(list(OPEN_JOB_STATUSES)))
-    rows = session.execute(query.order_by(Job.id.desc()).limit(limit))
+    query = query.where(*_job_filter(account_id, open_only, status))
+    rows = session.execute(query.order_by(Job.id.desc()).limit(limit).offset(offset))
     return [
         JobSummary(
             id=job.id,
@@ -181,6 +190,31 @@ def jobs(
         )
         for job, username, left in rows
     ]
+
+
+def count_jobs(
+    session: Session,
+    *,
+    account_id: int | None = None,
+    open_only: bool = False,
+    status: JobStatus | None = None,
+) -> int:
+    """How many jobs ``jobs`` would give with these filters and no limit."""
+    query = select(func.count()).select_from(Job)
+    return session.scalar(query.where(*_job_filter(account_id, open_only, status))) or 0
+
+
+def _job_filter(
+    account_id: int | None, open_only: bool, status: JobStatus | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if account_id is not None:
+        conditions.append(Job.account_id == account_id)
+    if open_only:
+        conditions.append(Job.status.in_(list(OPEN_JOB_STATUSES)))
+    if status is not None:
+        conditions.append(Job.status == status)
+    return conditions
 
 
 def job_targets(
