@@ -194,6 +194,7 @@ def start_server(workers: int) -> Server:
     while True:
         try:
             if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                print(f"uvicorn ready: pid {process.pid}, {server.url}, {workers} worker(s)", flush=True)
                 return server
         except httpx.HTTPError:
             pass
