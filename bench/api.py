@@ -80,7 +80,7 @@ def setup(messages: int) -> tuple[int, str]:
     from commands.mailing import create_mailing
     from db.base import utcnow
     from db.engine import session_factory
-    from db.mailing import Client, Message, MessageStatus
+    from db.mailing import Client, Message
     from db.migrate import upgrade
 
     upgrade()
@@ -94,7 +94,9 @@ def setup(messages: int) -> tuple[int, str]:
             session.execute(insert(Client), rows[start : start + 10_000])
     now = utcnow()
     mailing_id = create_mailing(
-        text="Switchyard API benchmark", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1),
+        text="Switchyard API benchmark",
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=1),
         tag="bench",
     ).id
     with sessions.begin() as session:
@@ -116,18 +118,41 @@ def _status_of(message_id: int, now: datetime) -> dict[str, object]:
     share = message_id % 100
     if share < 78:
         sent_at = now - timedelta(seconds=(message_id * 7919) % 3600)
-        return {"id": message_id, "status": MessageStatus.SENT, "attempts": 1, "sent_at": sent_at,
-                "gateway_answer": '{"code": 0, "message": "OK"}', "finished_at": sent_at}
+        return {
+            "id": message_id,
+            "status": MessageStatus.SENT,
+            "attempts": 1,
+            "sent_at": sent_at,
+            "gateway_answer": '{"code": 0, "message": "OK"}',
+            "finished_at": sent_at,
+        }
     if share < 83:
-        return {"id": message_id, "status": MessageStatus.FAILURE, "attempts": 3, "finished_at": now,
-                "last_error": "gateway answered 400", "gateway_answer": '{"code": 400}'}
+        return {
+            "id": message_id,
+            "status": MessageStatus.FAILURE,
+            "attempts": 3,
+            "finished_at": now,
+            "last_error": "gateway answered 400",
+            "gateway_answer": '{"code": 400}',
+        }
     if share < 85:
-        return {"id": message_id, "status": MessageStatus.NEW, "attempts": 1,
-                "last_error": "gateway timed out", "next_attempt_at": now + timedelta(minutes=5)}
+        return {
+            "id": message_id,
+            "status": MessageStatus.NEW,
+            "attempts": 1,
+            "last_error": "gateway timed out",
+            "next_attempt_at": now + timedelta(minutes=5),
+        }
     if share < 97:
         return {"id": message_id, "status": MessageStatus.NEW}
-    return {"id": message_id, "status": MessageStatus.SENDING, "attempts": 1, "started_at": now,
-            "claimed_until": now + timedelta(minutes=1), "claimed_by": "bench"}
+    return {
+        "id": message_id,
+        "status": MessageStatus.SENDING,
+        "attempts": 1,
+        "started_at": now,
+        "claimed_until": now + timedelta(minutes=1),
+        "claimed_by": "bench",
+    }
 
 
 # --- server ------------------------------------------------------------------------------------
@@ -185,8 +210,20 @@ def start_server(workers: int) -> Server:
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)  # /readyz then checks the database only; no run is started here
     command = [
-        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
     ]
     process = subprocess.Popen(command, env=env, start_new_session=True)
     server = Server(process, f"http://127.0.0.1:{port}")
@@ -308,14 +345,21 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 def report(
-    args: argparse.Namespace, scenario: str, result: LoadResult, server_cpu: float, server_rss: float,
+    args: argparse.Namespace,
+    scenario: str,
+    result: LoadResult,
+    server_cpu: float,
+    server_rss: float,
     load_average: str,
 ) -> str:
     """Print the figures of one scenario; returns its RESULTS.md table row."""
     latencies = sorted(result.latencies)
     done = len(latencies)
     rate = done / result.seconds if result.seconds else 0.0
-    ms = {name: percentile(latencies, share) * 1000 for name, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
+    ms = {
+        name: percentile(latencies, share) * 1000
+        for name, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    }
     worst = (latencies[-1] * 1000) if latencies else float("nan")
     bad = {status: count for status, count in sorted(result.statuses.items()) if not 200 <= status < 300}
     bad_text = ", ".join(f"{status}: {count}" for status, count in bad.items()) or "0"
@@ -327,12 +371,23 @@ def report(
         f"non-2xx {bad_text}; server CPU {server_cpu:.1f} s ({server_cpu / result.seconds:.2f} cores), "
         f"peak RSS {server_rss:.0f} MB; generator CPU {result.cpu_seconds:.1f} s; load {load_average}"
     )
-    return (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {scenario} | {database_name(args.database_url)} | {args.messages:,} "
-        f"| {args.workers} | {args.concurrency} | {done:,} | {rate:.0f} | {ms['p50']:.1f} ms | {ms['p95']:.1f} ms "
-        f"| {ms['p99']:.1f} ms | {worst:.1f} ms | {bad_text} | {server_cpu:.1f} s ({server_cpu / result.seconds:.2f} "
-        f"cores) | {server_rss:.0f} MB | {result.cpu_seconds:.1f} s | {load_average} |"
-    )
+    cells = [
+        f"{datetime.now(UTC):%Y-%m-%d}",
+        scenario,
+        database_name(args.database_url),
+        f"{args.messages:,}",
+        str(args.workers),
+        str(args.concurrency),
+        f"{done:,}",
+        f"{rate:.0f}",
+        *(f"{value:.1f} ms" for value in (ms["p50"], ms["p95"], ms["p99"], worst)),
+        bad_text,
+        f"{server_cpu:.1f} s ({server_cpu / result.seconds:.2f} cores)",
+        f"{server_rss:.0f} MB",
+        f"{result.cpu_seconds:.1f} s",
+        load_average,
+    ]
+    return "| " + " | ".join(cells) + " |"
 
 
 def load_average() -> str:
@@ -348,8 +403,13 @@ def main() -> None:
     try:
         for number, scenario in enumerate(args.scenario or SCENARIOS):
             plan = LoadPlan(
-                url=server.url, key=key, scenario=scenario, mailing_id=mailing_id,
-                concurrency=args.concurrency, seconds=args.seconds, requests=args.requests,
+                url=server.url,
+                key=key,
+                scenario=scenario,
+                mailing_id=mailing_id,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                requests=args.requests,
                 phone_base=8_000_000_000 + number * 10**8,
             )
             warm_up = replace(plan, seconds=args.warmup, requests=0, phone_base=plan.phone_base + 9 * 10**7)
