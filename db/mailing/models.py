@@ -59,6 +59,7 @@ class Message(JobColumns, Base):
     __table_args__ = (
         UniqueConstraint("mailing_id", "client_id"),
         Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_messages_mailing_id_status_sent_at", "mailing_id", "status", "sent_at"),  # statistics
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

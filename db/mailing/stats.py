@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Integer, case, cast, extract, func, or_, select
+from sqlalchemy import ColumnElement, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.base import NotFound, utcnow
@@ -72,14 +72,16 @@ class MailingDetail:
     sends_per_minute: list[tuple[datetime, int]]
 
 
-def _status_count(status: MessageStatus) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((Message.status == status, 1), else_=0)), 0).label(status.value)
-
-
 def mailing_stats(
     session: Session, *, mailing_ids: Sequence[int] | None = None, limit: int = 100, offset: int = 0
 ) -> list[MailingStats]:
-    """Newest mailings first (from ``offset``), their messages counted by status, in one grouped query."""
+    """Newest mailings first (from ``offset``), their messages counted by status.
+
+    Two queries: the page of mailings, then their messages counted by (mailing, status), which the
+    index on (mailing_id, status, sent_at) answers without reading the table (one grouped query
+    over the join summed a CASE per status per message: ~45 ms a request for a mailing of 100k
+    messages on SQLite, bench/api.py).
+    """
     statement = (
         select(
             Mailing.id,
@@ -91,18 +93,31 @@ def mailing_stats(
             Mailing.filter_tag,
             Mailing.daily_from,
             Mailing.daily_until,
-            func.count(Message.id).label("total"),
-            *(_status_count(status) for status in MessageStatus),
         )
-        .outerjoin(Message, Message.mailing_id == Mailing.id)
-        .group_by(Mailing.id)
         .order_by(Mailing.id.desc())
         .limit(limit)
         .offset(offset)
     )
     if mailing_ids is not None:
         statement = statement.where(Mailing.id.in_(mailing_ids))
-    return [MailingStats(**row._asdict()) for row in session.execute(statement)]
+    mailings = session.execute(statement).all()
+    counts: dict[int, dict[str, int]] = {row.id: dict.fromkeys(MessageStatus, 0) for row in mailings}
+    if counts:
+        by_status = session.execute(
+            select(Message.mailing_id, Message.status, func.count())
+            .where(Message.mailing_id.in_(counts))
+            .group_by(Message.mailing_id, Message.status)
+        )
+        for mailing_id, status, count in by_status:
+            counts[mailing_id][MessageStatus(status)] = count
+    return [
+        MailingStats(
+            **row._asdict(),
+            total=sum(counts[row.id].values()),
+            **{status.value: count for status, count in counts[row.id].items()},
+        )
+        for row in mailings
+    ]
 
 
 def mailing_detail(session: Session, *, mailing_id: int) -> MailingDetail:
@@ -137,22 +152,32 @@ def mailing_detail(session: Session, *, mailing_id: int) -> MailingDetail:
 
 
 def _sends_per_minute(session: Session, mailing_id: int) -> list[tuple[datetime, int]]:
-    """(minute in UTC, messages sent in it), counted in SQL as minutes since the epoch.
+    """(minute in UTC, messages sent in it), counted in SQL.
 
-    SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" text; its date functions round that to milliseconds,
-    so the fraction is cut off first (59.9999 s must not count in the next minute).
+    PostgreSQL counts minutes since the epoch. SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" text in
+    UTC, so its minute is the text's first 16 characters ("YYYY-MM-DD HH:MM", which also sort in
+    time order): no date function per row (their cost dominated GET /mailings/{id}/stats at 100k
+    messages, bench/api.py), and a fraction of a second never rounds into the next minute.
     """
     if session.get_bind().dialect.name == "postgresql":
         minute: ColumnElement[Any] = func.floor(extract("epoch", Message.sent_at) / 60)
     else:
-        minute = cast(func.strftime("%s", func.substr(Message.sent_at, 1, 19)), Integer) // 60
+        minute = func.substr(Message.sent_at, 1, 16)
     rows = session.execute(
         select(minute, func.count())
         .where(Message.mailing_id == mailing_id, Message.sent_at.is_not(None))
         .group_by(minute)
         .order_by(minute)
     )
-    return [(datetime.fromtimestamp(int(minute) * 60, UTC), count) for minute, count in rows]
+    return [(_minute_start(minute), count) for minute, count in rows]
+
+
+def _minute_start(minute: Any) -> datetime:
+    """The UTC start of a minute counted by ``_sends_per_minute``: minutes since the epoch
+    (PostgreSQL), or "YYYY-MM-DD HH:MM" (SQLite)."""
+    if isinstance(minute, str):
+        return datetime.strptime(minute, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    return datetime.fromtimestamp(int(minute) * 60, UTC)
 
 
 def message_totals(session: Session) -> tuple[int, dict[MessageStatus, int]]:
