@@ -3,26 +3,26 @@
 ``authorize`` is the dependency of every protected router: an unknown, revoked or missing key is a
 401 (with WWW-Authenticate), a key whose scope does not cover the method a 403 (GET needs read;
 POST, PATCH and DELETE write; admin covers all), and a key over ``api.rate_limit_per_minute`` a 429
-with Retry-After, counted by the kit's limiter in the database so the limit holds across workers.
+with Retry-After, counted by the kit's limiter in the database so the limit holds across workers
+(reserved a block at a time: ``api/allowance.py``).
 The key is never logged nor echoed: problems name the key's id at most.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Annotated
 
 from fastapi import Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.allowance import ALLOWANCES
 from api.problems import ApiProblem
-from core.pacing import LimitKey, Window
 from core.settings import get_settings
 from db.api_keys import KeyInfo, Scope, authenticate
-from db.base import utcnow
 from db.engine import session_factory
-from db.limits import reserve
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchyard"'}
@@ -49,26 +49,19 @@ def authorize(
         )
     needed = Scope.READ if request.method in READ_METHODS else Scope.WRITE
     limit = get_settings().api.rate_limit_per_minute
-    now = utcnow()
     with session_factory().begin() as session:
-        caller = authenticate(session, key=key, now=now)
-        if caller is None:
-            raise ApiProblem(401, "unknown or revoked API key", kind="unauthorized", headers=CHALLENGE)
-        if not caller.scope.allows(needed):
-            raise ApiProblem(
-                403,
-                f"API key {caller.id} has scope {caller.scope.value}; {request.method} needs {needed.value}",
-                kind="forbidden",
-            )
-        granted = reserve(
-            session,
-            key=LimitKey("api", str(caller.id), "requests"),
-            windows=[Window(limit, 60)],
-            wanted=1,
-            now=now,
+        caller = authenticate(session, key=key)
+    if caller is None:
+        raise ApiProblem(401, "unknown or revoked API key", kind="unauthorized", headers=CHALLENGE)
+    if not caller.scope.allows(needed):
+        raise ApiProblem(
+            403,
+            f"API key {caller.id} has scope {caller.scope.value}; {request.method} needs {needed.value}",
+            kind="forbidden",
         )
-    if not granted.granted:
-        wait = max(1, math.ceil((granted.retry_at or granted.valid_until) - now.timestamp()))
+    decision = ALLOWANCES.take(caller.id, limit)
+    if not decision.granted:
+        wait = max(1, math.ceil((decision.retry_at or 0) - time.time()))
         raise ApiProblem(
             429,
             f"API key {caller.id} is over its limit of {limit} requests a minute; retry in {wait} s",

@@ -27,23 +27,26 @@ class Answer:
 
 
 class FreshFor:
-    """Answers kept ``seconds`` per key, at most ``size`` keys (the least recently made go first)."""
+    """Answers kept per key for the ``seconds`` each asker allows (0: made anew for every asker that
+    does not arrive while one is being made), at most ``size`` keys (the least recently made go first)."""
 
-    def __init__(self, seconds: float, size: int = 1024) -> None:
-        self.seconds = seconds
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def answer(self, key: Hashable, make: Callable[[], BaseModel]) -> Answer:
-        """The fresh answer for ``key``, made by ``make`` when there is none (once for all askers)."""
-        if (found := self._fresh(key)) is not None:
+    def answer(self, key: Hashable, make: Callable[[], BaseModel], seconds: float) -> Answer:
+        """The answer for ``key`` made within ``seconds``, else made by ``make`` (once for all askers
+        waiting for it)."""
+        asked_at = time.monotonic()
+        if seconds > 0 and (found := self._made_since(key, asked_at - seconds)) is not None:
             return found
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if (found := self._fresh(key)) is not None:  # another asker made it meanwhile
+        with lock:  # one maker per key; who waited for it takes what it made
+            since = asked_at - seconds if seconds > 0 else asked_at
+            if (found := self._made_since(key, since)) is not None:
                 return found
             body = make().model_dump_json().encode()
             made = Answer(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', time.monotonic())
@@ -55,16 +58,18 @@ class FreshFor:
                     self._locks.pop(gone, None)
             return made
 
-    def _fresh(self, key: Hashable) -> Answer | None:
+    def _made_since(self, key: Hashable, since: float) -> Answer | None:
         with self._guard:
             found = self._answers.get(key)
-        return found if found is not None and time.monotonic() - found.made_at < self.seconds else None
+        return found if found is not None and found.made_at >= since else None
 
-    def respond(self, request: Request, key: Hashable, make: Callable[[], BaseModel]) -> Response:
-        """The JSON answer with its ETag and ``Cache-Control: max-age``; 304 when the client's
-        ``If-None-Match`` names it."""
-        answer = self.answer(key, make)
-        headers = {"ETag": answer.etag, "Cache-Control": f"private, max-age={max(int(self.seconds), 1)}"}
+    def respond(
+        self, request: Request, key: Hashable, make: Callable[[], BaseModel], seconds: float
+    ) -> Response:
+        """The JSON answer with its ETag and ``Cache-Control``; 304 when the client's ``If-None-Match``
+        names it."""
+        answer = self.answer(key, make, seconds)
+        headers = {"ETag": answer.etag, "Cache-Control": f"private, max-age={int(seconds)}"}
         if answer.etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         return Response(answer.body, media_type="application/json", headers=headers)

@@ -411,6 +411,9 @@ class ApiSettings(BaseModel):
     rate_limit_per_minute: int = Field(
         600, ge=1, le=1_000_000, description="requests one API key may make per minute, across workers"
     )
+    stats_seconds: float = Field(
+        1.0, ge=0, le=60, description="a mailing's statistics are made at most this often per process"
+    )
 
 
 class Settings(BaseSettings):

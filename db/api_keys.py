@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from db.base import Base, NotFound, UTCDateTime, status_enum, upsert_insert, utcnow
 
 KEY_PREFIX = "sy_"
+LAST_USE_EVERY = timedelta(minutes=1)  # how often a key's last use is written
 
 
 class Scope(StrEnum):
@@ -116,15 +117,18 @@ def create_key(session: Session, *, name: str, scope: Scope | str) -> tuple[KeyI
 
 
 def authenticate(session: Session, *, key: str, now: datetime | None = None) -> KeyInfo | None:
-    """The live key ``key`` is (its last use stamped now), or None for an unknown or revoked one."""
+    """The live key ``key`` is (its last use stamped, at most every minute), or None for an unknown or
+    revoked one."""
     parts = key.split("_", 2)  # the secret itself may hold "_"
     if len(parts) != 3 or f"{parts[0]}_" != KEY_PREFIX or len(parts[1]) != 8:
         return None
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, hash_key(key)):
         return None
-    row.last_used_at = now or utcnow()
-    session.flush()
+    now = now or utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USE_EVERY:  # not a write per request
+        row.last_used_at = now
+        session.flush()
     return _info(row)
 
 

@@ -39,5 +39,12 @@ def _engine_for(url: str) -> Engine:
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    """A sessionmaker bound to the engine for ``url``; use ``with factory.begin() as session:``."""
-    return sessionmaker(get_engine(url), expire_on_commit=False)
+    """The sessionmaker bound to the engine for ``url``; use ``with factory.begin() as session:``."""
+    return _factory_for(url or get_settings().database_url)
+
+
+@lru_cache(maxsize=8)
+def _factory_for(url: str) -> sessionmaker[Session]:
+    # one per engine: each sessionmaker makes a Session subclass of its own, whose event set-up cost
+    # ~0.5 ms at its first session (a fifth of an API request's CPU when made per call)
+    return sessionmaker(_engine_for(url), expire_on_commit=False)

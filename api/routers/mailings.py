@@ -4,11 +4,12 @@ read, change in part, cancel, delete; ``/mailings/stats`` (every mailing's messa
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import Caller, authorize
+from api.cache import FreshFor
 from api.idempotency import IdempotencyKey, run_once
 from api.pagination import Page, PageParams, page_params
 from api.problems import errors
@@ -26,12 +27,15 @@ from api.schemas.mailing import (
     SendsInMinute,
 )
 from commands import mailing as commands
+from core.settings import get_settings
 from db import mailing as mailing_db
 from db.engine import session_factory
 from db.mailing import UNSET, MailingStats
 from deployments.runs import start_dispatch
 
 router = APIRouter(prefix="/mailings", tags=["mailings"], dependencies=[Depends(authorize)])
+STATS = FreshFor()  # the statistics' answers, per process
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified (the ETag given)"}}
 
 
 def _counts(stats: MailingStats) -> MailingCounts:
@@ -108,20 +112,25 @@ def create_mailing(
     return run_once(caller=caller, key=idempotency_key, request=request, payload=body, status=201, work=work)
 
 
-@router.get("/stats", response_model=MailingStatsPage, responses=errors(401, 403, 422, 429))
-def all_stats(page: Annotated[PageParams, Depends(page_params)]) -> MailingStatsPage:
-    """Every mailing's messages counted by status (newest first), and all messages by status."""
-    with session_factory().begin() as session:
-        found = mailing_db.mailing_stats(session, limit=page.limit, offset=page.offset)
-        total, by_status = mailing_db.message_totals(session)
-    return MailingStatsPage(
-        items=[_counts(stats) for stats in found],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-        mailings=total,
-        messages_by_status={status: by_status.get(status, 0) for status in mailing_db.MessageStatus},
-    )
+@router.get("/stats", response_model=MailingStatsPage, responses=errors(401, 403, 422, 429) | NOT_MODIFIED)
+def all_stats(request: Request, page: Annotated[PageParams, Depends(page_params)]) -> Response:
+    """Every mailing's messages counted by status (newest first), and all messages by status; made at
+    most every ``api.stats_seconds`` per process (ETag, 304 to ``If-None-Match``)."""
+
+    def make() -> MailingStatsPage:
+        with session_factory().begin() as session:
+            found = mailing_db.mailing_stats(session, limit=page.limit, offset=page.offset)
+            total, by_status = mailing_db.message_totals(session)
+        return MailingStatsPage(
+            items=[_counts(stats) for stats in found],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+            mailings=total,
+            messages_by_status={status: by_status.get(status, 0) for status in mailing_db.MessageStatus},
+        )
+
+    return STATS.respond(request, ("all", page.limit, page.offset), make, get_settings().api.stats_seconds)
 
 
 @router.get("/{mailing_id}", response_model=MailingOut, responses=errors(401, 403, 404, 422, 429))
@@ -129,19 +138,28 @@ def get_mailing(mailing_id: Id) -> MailingOut:
     return _read_mailing(mailing_id)
 
 
-@router.get("/{mailing_id}/stats", response_model=MailingDetailOut, responses=errors(401, 403, 404, 422, 429))
-def mailing_stats(mailing_id: Id) -> MailingDetailOut:
-    """One mailing in detail: its counts, its problem messages, and messages sent per minute."""
-    with session_factory().begin() as session:
-        detail = mailing_db.mailing_detail(session, mailing_id=mailing_id)
-        text = mailing_db.mailing_text(session, mailing_id=mailing_id)
-    return MailingDetailOut(
-        mailing=_mailing(detail.stats, text),
-        problems=[ProblemMessage(**vars(problem)) for problem in detail.problems],
-        sends_per_minute=[
-            SendsInMinute(minute=minute, sent=sent) for minute, sent in detail.sends_per_minute
-        ],
-    )
+@router.get(
+    "/{mailing_id}/stats",
+    response_model=MailingDetailOut,
+    responses=errors(401, 403, 404, 422, 429) | NOT_MODIFIED,
+)
+def mailing_stats(request: Request, mailing_id: Id) -> Response:
+    """One mailing in detail: its counts, its problem messages, and messages sent per minute; made at
+    most every ``api.stats_seconds`` per process (ETag, 304 to ``If-None-Match``)."""
+
+    def make() -> MailingDetailOut:
+        with session_factory().begin() as session:
+            detail = mailing_db.mailing_detail(session, mailing_id=mailing_id)
+            text = mailing_db.mailing_text(session, mailing_id=mailing_id)
+        return MailingDetailOut(
+            mailing=_mailing(detail.stats, text),
+            problems=[ProblemMessage(**vars(problem)) for problem in detail.problems],
+            sends_per_minute=[
+                SendsInMinute(minute=minute, sent=sent) for minute, sent in detail.sends_per_minute
+            ],
+        )
+
+    return STATS.respond(request, mailing_id, make, get_settings().api.stats_seconds)
 
 
 @router.patch("/{mailing_id}", response_model=MailingOut, responses=errors(400, 401, 403, 404, 422, 429))

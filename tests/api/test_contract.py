@@ -147,6 +147,31 @@ def test_mailings_create_read_patch_cancel_delete(client: TestClient, write_key:
     assert client.get("/messages", headers=bearer(write_key)).json()["total"] == 0
 
 
+def test_statistics_are_reused_for_a_moment_with_their_etag(client: TestClient, write_key: str) -> None:
+    add_clients(client, write_key)
+    body = {"text": "hello", "starts_at": later(days=1), "ends_at": later(days=2), "tag": "vip"}
+    mailing = client.post("/mailings", json=body, headers=bearer(write_key)).json()
+    path = f"/mailings/{mailing['id']}/stats"
+    first = client.get(path, headers=bearer(write_key))
+    etag = first.headers["etag"]
+    assert first.json()["mailing"]["total"] == 2 and first.headers["cache-control"] == "private, max-age=0"
+    again = client.get(path, headers=bearer(write_key) | {"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag and not again.content
+
+    client.patch(f"/mailings/{mailing['id']}", json={"tag": None}, headers=bearer(write_key))  # 3 now
+    made = client.get(path, headers=bearer(write_key))  # max-age 0: made anew
+    assert made.json()["mailing"]["total"] == 3 and made.headers["etag"] != etag
+
+    set_env({"SWITCHYARD_API__STATS_SECONDS": "30"})
+    try:
+        client.patch(f"/mailings/{mailing['id']}", json={"text": "hello again"}, headers=bearer(write_key))
+        reused = client.get(path, headers=bearer(write_key))
+        assert reused.json() == made.json() and reused.headers["cache-control"] == "private, max-age=30"
+    finally:
+        set_env({"SWITCHYARD_API__STATS_SECONDS": "0"})
+    assert client.get(path, headers=bearer(write_key)).json()["mailing"]["text"] == "hello again"
+
+
 def test_mailing_problems(client: TestClient, write_key: str) -> None:
     no_zone = {"text": "x", "starts_at": "2030-01-01T10:00:00", "ends_at": later(days=2)}
     body = assert_problem(client.post("/mailings", json=no_zone, headers=bearer(write_key)), 422)
