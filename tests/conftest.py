@@ -199,3 +199,11 @@ def connect_channel(login_hint: str = "demo_brand", owner: str = "ann", timezone
 
     url = channels.begin_connect(owner, timezone, "http://127.0.0.1:9/callback", login_hint=login_hint)
     return channels.finish_connect(consent(url)).id
+
+
+@pytest.fixture
+def finished_brief(sessions: sessionmaker[Session]) -> int:
+    """A brief collected (its douyin search partial) and analysed into its zip; its id."""
+    from tests.briefs_data import finished_brief_in
+
+    return finished_brief_in(sessions)

@@ -14,64 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from commands.briefs import order_brief
 from db.briefs import (
-    SearchOutcome,
-    claim_brief,
-    finish_collection,
     get_brief,
-    record_search,
-    store_articles,
 )
-from rules.briefs import Article, Stage
-from tasks.briefs import analyse_claimed, finish_analysis
 from tests.api.conftest import bearer
 from tests.api.test_contract import assert_problem
 
 Sessions = sessionmaker[Session]
-POSTED = datetime(2026, 11, 20, 9, tzinfo=UTC)
-
-
-def articles() -> list[Article]:
-    """Six articles on two platforms by three authors (so five accounts) over two days."""
-    return [
-        Article(
-            platform=platform,
-            external_id=f"{platform}-{n}",
-            url=f"https://{platform}.example/{n}",
-            title=f"新能源汽车第{n}篇",
-            content=f"新能源汽车的续航越来越好了 #电动车# 第{n}条",
-            post_time=POSTED + timedelta(days=n % 2),
-            like=10 * n,
-            share=n,
-            comment=2,
-            interaction=11 * n + 2,
-            user_name=f"作者{n % 3}",
-            user_fans=20_000,
-            topics=("电动车",),
-            keyword="新能源",
-        )
-        for platform in ("weibo", "douyin")
-        for n in range(1, 4)
-    ]
-
-
-@pytest.fixture
-def finished_brief(sessions: Sessions) -> int:
-    """A brief collected (the douyin search partial) and analysed into its zip, as the flows would."""
-    brief_id = order_brief(["新能源"], ["weibo", "douyin"]).id
-    with sessions.begin() as session:
-        brief = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
-        assert brief is not None
-        store_articles(session, brief_id=brief_id, articles=articles())
-        weibo, douyin = brief.searches
-        record_search(session, outcome=SearchOutcome(weibo.id, pages=1, articles=3, malformed=0, attempts=1))
-        record_search(session, outcome=SearchOutcome(douyin.id, 1, 3, 0, 6, error="page 2: HTTP 500"))
-        finish_collection(session, brief_id=brief_id, claim=brief.claim)
-        claimed = claim_brief(session, brief_id=brief_id, stage=Stage.ANALYSE, lease_seconds=60)
-    assert claimed is not None
-    assert finish_analysis(claimed, analyse_claimed.fn(claimed))[0]
-    return brief_id
 
 
 def test_order_a_brief_and_replay_it(
