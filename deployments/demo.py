@@ -208,12 +208,15 @@ def main() -> None:
         f"  dashboard   http://127.0.0.1:8501\n"
         f"  Prefect UI  {settings.prefect_ui_url}\n"
         f"  sandbox     {sandbox_url}/pages/utf8\n"
+        f"  API         http://{settings.api.host}:{settings.api.port}/docs (a key: "
+        "python -m cli api-keys create --name me --scope write)\n"
+        f"  e-mail      {sandbox_url}/smtp/messages (what the SMTP stand-in received)\n"
         f"Demo request: {request}\nIts results appear on the dashboard's Web pages page; submit your own\n"
         f"URLs there.\nDemo mailing: {mailing}\n"
         "Watch it on the dashboard's Mailings page.\n"
         f"Demo brief: {brief}\nIts files appear on the dashboard's Briefs page.\n"
         f"Demo growth: {growth}\nWatch the accounts, jobs, quotas and notices on the Growth page.\n"
-        f"Demo channels: {channels}\nSee them with `python -m cli channels list` and `… queue demo_brand`.\n"
+        f"Demo channels: {channels}\nWatch them on the Channels page, or `python -m cli channels list`.\n"
         f"The demo seeds once: delete {record} to seed again. Ctrl-C stops everything.\n",
         flush=True,
     )
