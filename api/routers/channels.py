@@ -22,7 +22,6 @@ from api.schemas.channels import (
     NotificationOut,
     NotificationsRead,
     PostIn,
-    PostOut,
     PostScheduled,
     Preview,
     RepostOut,
@@ -130,14 +129,16 @@ def schedule_post(
     return run_once(caller=caller, key=idempotency_key, request=request, payload=body, status=201, work=work)
 
 
-@router.get("/{channel_id}/posts", response_model=Page[PostOut], responses=errors(401, 403, 404, 422, 429))
+@router.get(
+    "/{channel_id}/posts", response_model=Page[reports.QueuedPost], responses=errors(401, 403, 404, 422, 429)
+)
 def list_posts(
     channel_id: Id,
     page: Annotated[PageParams, Depends(page_params)],
     state: Annotated[
         list[PostState] | None, Query(description="only posts in these states; none: the open ones")
     ] = None,
-) -> Page[PostOut]:
+) -> Page[reports.QueuedPost]:
     """The channel's posts, soonest due first: the open ones (draft, queued, publishing, error) unless
     ``state`` is given (repeat it for several)."""
     states = tuple(state) if state else OPEN
@@ -147,37 +148,35 @@ def list_posts(
             session, channel_id=channel_id, states=states, limit=page.limit, offset=page.offset
         )
         total = reports.count_queue(session, channel_id=channel_id, states=states)
-    return Page(
-        items=[PostOut(**vars(post)) for post in found], total=total, limit=page.limit, offset=page.offset
-    )
+    return Page(items=found, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post(
     "/{channel_id}/posts/{post_id}/cancel",
-    response_model=PostOut,
+    response_model=reports.QueuedPost,
     responses=errors(401, 403, 404, 409, 422, 429),
 )
-def cancel_post(channel_id: Id, post_id: Id) -> PostOut:
+def cancel_post(channel_id: Id, post_id: Id) -> reports.QueuedPost:
     """Cancel a post not yet out; 409 for one published, being published, or cancelled already."""
     before = _post(channel_id, post_id)
     if not commands.cancel_post(post_id):
         raise Conflict(
             f"post {post_id} is {before.status.value}: only a draft, queued or error post is cancelled"
         )
-    return PostOut(**vars(_post(channel_id, post_id)))
+    return _post(channel_id, post_id)
 
 
 @router.post(
     "/{channel_id}/posts/{post_id}/retry",
-    response_model=PostOut,
+    response_model=reports.QueuedPost,
     responses=errors(400, 401, 403, 404, 409, 422, 429),
 )
-def retry_post(channel_id: Id, post_id: Id, body: RetryIn | None = None) -> PostOut:
+def retry_post(channel_id: Id, post_id: Id, body: RetryIn | None = None) -> reports.QueuedPost:
     """Queue an errored (or draft) post again, now or at ``due_at``; 409 for a post in another state."""
     before = _post(channel_id, post_id)
     if not commands.retry_post(post_id, due_at=body.due_at if body else None):
         raise Conflict(f"post {post_id} is {before.status.value}: only an error or draft post is retried")
-    return PostOut(**vars(_post(channel_id, post_id)))
+    return _post(channel_id, post_id)
 
 
 @router.get(

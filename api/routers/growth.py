@@ -29,7 +29,6 @@ from api.schemas.growth import (
     FollowerPoint,
     FollowJobIn,
     JobCreated,
-    JobOut,
     LikeJobIn,
     NoticeOut,
     QuotaOut,
@@ -210,20 +209,18 @@ def like_job(
     )
 
 
-@router.get("/jobs", response_model=Page[JobOut], responses=errors(401, 403, 422, 429))
+@router.get("/jobs", response_model=Page[reports.JobSummary], responses=errors(401, 403, 422, 429))
 def list_jobs(
     page: Annotated[PageParams, Depends(page_params)],
     account_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="only this account's")] = None,
     status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
-) -> Page[JobOut]:
+) -> Page[reports.JobSummary]:
     """Jobs, newest first, with how many candidates each has still to act on."""
     filters = {"account_id": account_id, "status": status}
     with session_factory().begin() as session:
         found = reports.jobs(session, **filters, limit=page.limit, offset=page.offset)
         total = reports.count_jobs(session, **filters)
-    return Page(
-        items=[JobOut(**vars(job)) for job in found], total=total, limit=page.limit, offset=page.offset
-    )
+    return Page(items=found, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.common import UtcDatetime, text
 from db.channels.models import ChannelState, RepostStatus
-from rules.channels import MAX_WEIGHTED_LENGTH, HashtagRule, PostState, RepostRule, weighted_length
+from rules.channels import MAX_WEIGHTED_LENGTH, HashtagRule, RepostRule, weighted_length
 
 PostText = Annotated[str, text(2000, 1)]
 RuleName = Annotated[str, text(100, 1)]
@@ -86,21 +86,6 @@ class PostScheduled(BaseModel):
     due_at: datetime
     from_slot: bool
     preview: Preview
-
-
-class PostOut(BaseModel):
-    id: int
-    channel_id: int
-    screen_name: str
-    text: str
-    published_text: str | None
-    due_at: datetime
-    from_slot: bool
-    status: PostState
-    platform_post_id: str | None
-    attempts: int
-    last_error: str | None
-    published_at: datetime | None
 
 
 class RetryIn(Strict):

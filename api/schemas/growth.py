@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from api.schemas.common import text
-from rules.growth import AccountSettings, AccountState, FollowSource, JobKind, JobStatus
+from rules.growth import AccountSettings, AccountState, FollowSource, JobKind
 
 Name = Annotated[str, text(64, 1)]
 Timezone = Annotated[str, text(64, 1)]
@@ -107,28 +107,6 @@ class JobCreated(BaseModel):
     kind: JobKind
     description: str
     run: str = Field(description="what happened to the run that plans it, in words")
-
-
-class JobOut(BaseModel):
-    id: int
-    account: str
-    kind: JobKind
-    source: str | None
-    target: str | None
-    status: JobStatus
-    wanted: int
-    done: int
-    skipped: int
-    failed: int
-    batches: int
-    pending: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    wake_at: datetime | None
-    waiting_for: str | None
-    attempts: int
-    last_error: str | None
 
 
 class DayStat(BaseModel):
