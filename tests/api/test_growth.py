@@ -4,37 +4,20 @@ replayed); jobs filtered with totals; stats; notices; problems naming the field;
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
-import httpx
 import pytest
 from fastapi.testclient import TestClient
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.settings import get_settings
 from db.growth import accounts as accounts_db
 from tests.api.conftest import bearer
 from tests.api.test_contract import assert_problem
-from tests.conftest import set_env
+from tests.integration import test_cli_growth as cli_growth
 
 Sessions = sessionmaker[Session]
 PASSWORD = "sandbox-password"  # every account of the sandbox's network has it
 
 
-@pytest.fixture
-def network(sandbox_url: str, sessions: Sessions) -> Iterator[str]:
-    """The network on the test sandbox (its overlay reset), no Prefect server; restored after."""
-    base_url = f"{sandbox_url}/network"
-    httpx.post(f"{base_url}/_control/reset").raise_for_status()
-    saved = dict(os.environ)
-    set_env({"SWITCHYARD_NETWORK__BASE_URL": base_url, "SWITCHYARD_NETWORK__READ_TIMEOUT": "2"})
-    with temporary_settings(restore_defaults={PREFECT_API_URL}):
-        yield base_url
-    os.environ.clear()
-    os.environ.update(saved)
-    get_settings.cache_clear()
+network = cli_growth.network  # the fixture: the sandbox's network, reset, in the settings
 
 
 @pytest.fixture
