@@ -1,5 +1,7 @@
 # Two commands for a fresh machine: `make demo` and `make test` (each installs what it needs).
 PYTHON ?= python3
+# test processes (pytest-xdist): the suite waits on servers as much as it computes
+TEST_WORKERS ?= 2
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -34,7 +36,7 @@ demo: migrate
 
 test: install
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/lint-imports
