@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from db.base import Base
@@ -120,7 +120,7 @@ def live_owner_prefixes(session: Session, *, now: datetime) -> set[str]:
     """The run prefixes of every owner holding a claim that has not lapsed, in every claim table."""
     prefixes: set[str] = set()
     for table in claim_tables():
-        prefix = table.c.claimed_by.substr(1, RUN_PREFIX)
+        prefix = func.substr(table.c.claimed_by, 1, RUN_PREFIX)
         prefixes.update(
             session.scalars(
                 select(prefix).where(table.c.claimed_until > now, table.c.claimed_by.is_not(None)).distinct()
