@@ -9,15 +9,16 @@ worker (its every-minute sweep gives back the claims of crashed runs) and, per s
 Per scenario: a mailing of N messages is stored, ``dispatch-mailing`` is started for it (as the
 dashboard does), and the clock runs from that start to the last message marked sent. At the gateway:
 duplicates (an id accepted twice) and lost (never accepted). Which worker ran which flow run comes
-from the workers' own logs. ``--kill``: with 2 workers, once ``--kill-at`` of the messages are sent,
-kill -9 the worker running the dispatch (``--lost-machine``: with its flow-run processes); then the
+from the workers' own logs. ``--kill worker machine``: with 2 workers, once ``--kill-at`` of the
+messages are sent, kill -9 the worker running the dispatch (``machine``: with its flow-run
+processes, as when a machine is lost); then the
 time until the mailing finished, the messages claimed and not recorded at the kill (the sends in
 flight, at most), the gateway's accepted-but-not-recorded count at the kill, and the Prefect states of
 the runs afterwards.
 
-    python -m bench.cluster --messages 20000 100000 --latency-ms 50 [--workers 1 2] [--kill]
-        [--lost-machine] [--database-url URL] [--prefect-database-url URL] [--prefect-port P]
-        [--sandbox-port P] [--fan-out N] [--record]
+    python -m bench.cluster --messages 20000 100000 --latency-ms 50 [--workers 1 2]
+        [--kill worker machine] [--kill-only] [--database-url URL] [--prefect-database-url URL]
+        [--prefect-port P] [--sandbox-port P] [--fan-out N] [--record]
 
 ``--fan-out`` sets ``SWITCHYARD_MAILING__FAN_OUT`` on the mailing workers (the mailing branch's
 setting; it does nothing before that branch is merged).
@@ -116,12 +117,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="mailing workers per scenario")
     parser.add_argument("--limit", type=int, default=2, help="flow runs one mailing worker runs at once")
-    parser.add_argument("--kill", action="store_true", help="add the kill scenario (2 workers, one killed)")
-    parser.add_argument("--kill-only", action="store_true", help="only the kill scenario")
-    parser.add_argument("--kill-at", type=float, default=0.3, help="share of the messages sent at the kill")
     parser.add_argument(
-        "--lost-machine", action="store_true", help="kill the worker's flow-run processes too"
+        "--kill",
+        nargs="*",
+        choices=["worker", "machine"],
+        default=[],
+        help="kill scenarios after the others (2 workers): the worker only, or with its flow runs",
     )
+    parser.add_argument("--kill-only", action="store_true", help="only the kill scenarios")
+    parser.add_argument("--kill-at", type=float, default=0.3, help="share of the messages sent at the kill")
     parser.add_argument("--fan-out", type=int, default=1, help="SWITCHYARD_MAILING__FAN_OUT of the workers")
     parser.add_argument(
         "--database-url",
@@ -349,8 +353,9 @@ def unrecorded_claims(mailing_id: int) -> int:
     return status_counts(mailing_id).get("sending", 0)
 
 
-def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int) -> str:
-    """2 workers; once ``--kill-at`` of the messages are sent, kill -9 the worker running the dispatch."""
+def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, lost_machine: bool) -> str:
+    """2 workers; once ``--kill-at`` of the messages are sent, kill -9 the worker running the dispatch
+    (``lost_machine``: its whole process group, the flow-run processes it started included)."""
     sandbox = f"http://127.0.0.1:{args.sandbox_port}"
     workers = [start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out) for n in (1, 2)]
     try:
@@ -364,7 +369,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int) -> 
         )
         runs = runs_by_worker(workers, min(marks))
         victim = next((w for w in workers if dispatch in runs.get(w.name, [])), workers[0])
-        if args.lost_machine:
+        if lost_machine:
             os.killpg(victim.popen.pid, signal.SIGKILL)  # the worker and its flow-run processes
         else:
             os.kill(victim.popen.pid, signal.SIGKILL)
@@ -373,7 +378,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int) -> 
         in_flight = counts.get("sending", 0)
         accepted = int(gateway(sandbox)["delivered"])  # type: ignore[arg-type]
         sent_at_kill = counts.get("sent", 0)
-        how = ", with its flow runs" if args.lost_machine else ""
+        how = ", with its flow runs" if lost_machine else ""
         print(
             f"killed {victim.name} (pid {victim.popen.pid}{how}) "
             f"at {sent_at_kill} sent, {in_flight} claimed and unrecorded, gateway accepted {accepted}",
@@ -397,7 +402,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int) -> 
             f"states after waiting for the crash automation: {dict(Counter(crash_states.values()))}",
             flush=True,
         )
-        what = "worker and its flow runs (a lost machine)" if args.lost_machine else "worker only"
+        what = "worker and its flow runs (a lost machine)" if lost_machine else "worker only"
         return (
             f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | 2 mailing workers, kill -9 of the {what}, fan-out "
             f"{args.fan_out} | {messages:,} | {sent_at_kill:,} | {in_flight} | {accepted - sent_at_kill} "
@@ -439,22 +444,18 @@ def main() -> None:
     upgrade()
     cluster = Cluster(logs, env)
     print(f"logs in {logs}", flush=True)
-    rows: list[str] = []
-    kill_rows: list[str] = []
     try:
         start_shape(cluster, args)
         if not args.kill_only:
-            for count in args.workers:
-                rows += scenario(cluster, args, count)
-        if args.kill or args.kill_only:
-            kill_rows.append(kill_scenario(cluster, args, max(args.messages)))
+            rows = [row for count in args.workers for row in scenario(cluster, args, count)]
+            if args.record:
+                record("cluster", HEADER, "\n".join(rows))
+        for kind in args.kill:
+            row = kill_scenario(cluster, args, max(args.messages), lost_machine=kind == "machine")
+            if args.record:
+                record("cluster", KILL_HEADER, row)
     finally:
         cluster.stop_all()
-    if args.record:
-        if rows:
-            record("cluster", HEADER, "\n".join(rows))
-        if kill_rows:
-            record("cluster", KILL_HEADER, "\n".join(kill_rows))
 
 
 if __name__ == "__main__":
