@@ -16,6 +16,7 @@ from prefect import get_client, get_run_logger, task
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterEndTime,
+    FlowRunFilterStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
@@ -27,7 +28,7 @@ from db.claims import Lease, expire_claims_of, live_owner_prefixes, run_prefix
 from db.engine import session_factory
 
 DEAD = [StateType.CRASHED, StateType.CANCELLED]  # the run's process is gone, or was told to stop
-LOOK_BACK = timedelta(days=1)  # a dead run's claims lapse by themselves long before this
+LOOK_BACK = timedelta(hours=2)  # a dead run's claims lapse by themselves (leases are minutes) before this
 PAGE = 200
 
 
@@ -37,7 +38,8 @@ def run_lease(seconds: float) -> Lease:
 
 
 async def dead_run_prefixes(since: datetime) -> set[str]:
-    """The owner prefixes of the flow runs that ended Crashed or Cancelled since ``since``."""
+    """The owner prefixes of the flow runs that started, then ended Crashed or Cancelled since ``since``
+    (a sweep run cancelled by its concurrency limit never started, and never claimed anything)."""
     prefixes: set[str] = set()
     async with get_client() as client:
         offset = 0
@@ -46,6 +48,7 @@ async def dead_run_prefixes(since: datetime) -> set[str]:
                 flow_run_filter=FlowRunFilter(
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=DEAD)),
                     end_time=FlowRunFilterEndTime(after_=since),
+                    start_time=FlowRunFilterStartTime(is_null_=False),
                 ),
                 offset=offset,
                 limit=PAGE,

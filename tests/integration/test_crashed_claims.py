@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from prefect import flow, get_client
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.states import Cancelled, Completed, Crashed, Pending, State
+from prefect.states import Cancelled, Completed, Crashed, Pending, Running, State
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
@@ -66,9 +66,10 @@ async def a_run() -> str:
 
 
 async def _finished_run(state: State) -> FlowRun:
-    """A flow run submitted, then put in ``state`` as the crash automation or a person would."""
+    """A flow run submitted and started, then put in ``state`` as the crash automation or a person would."""
     async with get_client() as client:
         run = await client.create_flow_run(a_run, state=Pending())
+        await client.set_flow_run_state(run.id, Running())
         await client.set_flow_run_state(run.id, state, force=True)
         return await client.read_flow_run(run.id)
 
@@ -130,6 +131,16 @@ def test_the_claims_of_crashed_and_cancelled_runs_come_back_and_a_completed_ones
         for name, run in {"crashed": crashed, "cancelled": cancelled, "completed": completed}.items()
     }
     _claim(sessions, _pages(sessions, 1), Lease(300))  # a claim outside any run: left to its lease
+
+    async def cancelled_before_starting() -> FlowRun:  # a sweep cancelled by its limit: it never ran
+        async with get_client() as client:
+            run = await client.create_flow_run(a_run, state=Pending())
+            await client.set_flow_run_state(run.id, Cancelled(), force=True)
+            return run
+
+    never_started = asyncio.run(cancelled_before_starting())
+    # a run that never started claimed nothing: its owners are not looked for, left to their lease
+    _claim(sessions, _pages(sessions, 1), Lease.for_run(300, never_started.id))
 
     assert asyncio.run(release_claims_of_dead_runs()) == 4
     with sessions.begin() as session:
