@@ -16,7 +16,6 @@ from prefect import get_client, get_run_logger, task
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterEndTime,
-    FlowRunFilterStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
@@ -48,12 +47,11 @@ async def dead_run_prefixes(since: datetime) -> set[str]:
                 flow_run_filter=FlowRunFilter(
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=DEAD)),
                     end_time=FlowRunFilterEndTime(after_=since),
-                    start_time=FlowRunFilterStartTime(is_null_=False),
                 ),
                 offset=offset,
                 limit=PAGE,
             )
-            prefixes.update(run_prefix(run.id) for run in runs)
+            prefixes.update(run_prefix(run.id) for run in runs if run.run_count > 0)
             if len(runs) < PAGE:
                 return prefixes
             offset += PAGE
