@@ -59,6 +59,26 @@ SUBMITTING = re.compile(r"Worker '([\w-]+)' submitting flow run '([0-9a-f-]{36})
 DONE_WAIT = 900.0
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a process worker starts each flow run in a process group
+    of its own, so killing the worker's group does not reach them)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def kill_with_children(pid: int) -> list[int]:
+    """kill -9 ``pid`` and its children (a lost machine: the worker and its flow-run processes)."""
+    killed = [pid, *children(pid)]
+    for each in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(each, signal.SIGKILL)
+    return killed
+
+
 @dataclass
 class Started:
     """A process this benchmark started (its own session), its output in a log file."""
@@ -71,12 +91,16 @@ class Started:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
+        flow_runs = children(self.popen.pid)
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(self.popen.pid, signal.SIGTERM)
                 self.popen.wait(timeout=15)
+        for pid in flow_runs:  # flow-run processes it left, each in a group of its own
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)  # flow-run processes it left
+            os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
 
 
@@ -370,7 +394,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         runs = runs_by_worker(workers, min(marks))
         victim = next((w for w in workers if dispatch in runs.get(w.name, [])), workers[0])
         if lost_machine:
-            os.killpg(victim.popen.pid, signal.SIGKILL)  # the worker and its flow-run processes
+            kill_with_children(victim.popen.pid)
         else:
             os.kill(victim.popen.pid, signal.SIGKILL)
         killed = time.perf_counter()
