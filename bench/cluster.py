@@ -339,6 +339,13 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
     )
 
 
+def fan_out_label(fan_out: int) -> str:
+    """``fan-out N`` where the mailing dispatch has the setting, else ``before fan-out``."""
+    from core.settings import get_settings
+
+    return f"fan-out {fan_out}" if hasattr(get_settings().mailing, "fan_out") else "before fan-out"
+
+
 def describe_runs(runs: dict[str, list[str]]) -> str:
     return ", ".join(f"{name}: {len(ids)}" for name, ids in sorted(runs.items())) or "none seen"
 
@@ -361,9 +368,9 @@ def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str
             )
             rows.append(
                 f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {count} mailing worker(s), --limit {args.limit}, "
-                f"fan-out {args.fan_out} | {messages:,} | {args.latency_ms} ms | {outcome.seconds:.1f} s "
-                f"| {outcome.rate:.0f} | {describe_runs(outcome.runs)} | {outcome.duplicates} "
-                f"| {outcome.lost} | {outcome.load} |"
+                f"{fan_out_label(args.fan_out)} | {messages:,} | {args.latency_ms} ms "
+                f"| {outcome.seconds:.1f} s | {outcome.rate:.0f} | {describe_runs(outcome.runs)} "
+                f"| {outcome.duplicates} | {outcome.lost} | {outcome.load} |"
             )
     finally:
         for worker in workers:
@@ -428,9 +435,9 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         )
         what = "worker and its flow runs (a lost machine)" if lost_machine else "worker only"
         return (
-            f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | 2 mailing workers, kill -9 of the {what}, fan-out "
-            f"{args.fan_out} | {messages:,} | {sent_at_kill:,} | {in_flight} | {accepted - sent_at_kill} "
-            f"| {finished - killed:.1f} s | {len(delivered['duplicates'])} "  # type: ignore[arg-type]
+            f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | 2 mailing workers, kill -9 of the {what}, "
+            f"{fan_out_label(args.fan_out)} | {messages:,} | {sent_at_kill:,} | {in_flight} "
+            f"| {accepted - sent_at_kill} | {finished - killed:.1f} s | {len(delivered['duplicates'])} "  # type: ignore[arg-type]
             f"| {messages - int(delivered['delivered'])} | {describe_states(crash_states)} | {load()} |"  # type: ignore[arg-type]
         )
     finally:
