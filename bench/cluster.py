@@ -219,7 +219,13 @@ def start_shape(cluster: Cluster, args: argparse.Namespace) -> None:
         [python, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(args.prefect_port)],
     )
     setup = cluster.start("setup", [python, "-m", "deployments.cluster", "setup"])
-    wait_until(lambda: "cluster ready" in setup.text(), 600, "the cluster setup", every=2)
+
+    def ready() -> bool:
+        if setup.popen.poll() is not None:
+            raise SystemExit(f"the cluster setup failed (rc={setup.popen.returncode}): see {setup.log}")
+        return "cluster ready" in setup.text()
+
+    wait_until(ready, 600, "the cluster setup", every=2)
     start_worker(cluster, "collect", 1, limit=4, fan_out=0)
 
 

@@ -8,10 +8,11 @@ import socket
 from collections import Counter
 
 import pytest
+import yaml
 
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, ServeSettings
 from deployments.cluster import check, worker_command
-from deployments.specs import load_pool_names
+from deployments.specs import PREFECT_YAML, load_pool_names
 from deployments.up import read_procfile
 
 WORKER = re.compile(r"deployments\.cluster worker (\w+) (\d+) --limit \$CLUSTER_LIMIT_(\w+) ")
@@ -61,3 +62,10 @@ def test_a_database_that_does_not_answer_stops_make_cluster_with_what_to_do() ->
     assert "is PostgreSQL running there" in message
     assert "CLUSTER_PREFECT_DATABASE_URL must be a postgresql URL" in message
     assert "very-secret" not in message
+
+
+def test_every_pools_flow_runs_send_heartbeats_as_often_as_the_crash_automation_expects() -> None:
+    definitions = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))["definitions"]
+    heartbeat = str(ServeSettings().heartbeat_seconds)
+    for pool in definitions["work_pools"].values():
+        assert pool["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == heartbeat
