@@ -3,7 +3,8 @@ back at once.
 
 A run whose process was killed (worker killed, machine lost) cannot release what it claimed, and no
 ``on_crashed`` hook runs after a kill -9. Once Prefect marks the run Crashed (the heartbeat automation
-of deployments/crashed_runs.py) or Cancelled, `release_dead_runs_claims` ends its leases, in every
+of deployments/crashed_runs.py, or the run itself as its process is stopped), `release_dead_runs_claims`
+ends its leases, in every
 domain's claim table, and the next claim of any worker takes the rows; without it they wait out their
 lease (up to 15 minutes for a brief).
 """
@@ -26,7 +27,9 @@ from db.base import utcnow
 from db.claims import Lease, expire_claims_of, live_owner_prefixes, run_prefix
 from db.engine import session_factory
 
-DEAD = [StateType.CRASHED, StateType.CANCELLED]  # the run's process is gone, or was told to stop
+# Crashed: the run's process is gone. Not Cancelled: a run can be shown Cancelled while its process
+# still works (a cancellation nobody acknowledged), so its claims wait out their lease.
+DEAD = [StateType.CRASHED]
 LOOK_BACK = timedelta(hours=2)  # a dead run's claims lapse by themselves (leases are minutes) before this
 PAGE = 200
 
@@ -37,8 +40,8 @@ def run_lease(seconds: float) -> Lease:
 
 
 async def dead_run_prefixes(since: datetime) -> set[str]:
-    """The owner prefixes of the flow runs that started, then ended Crashed or Cancelled since ``since``
-    (a sweep run cancelled by its concurrency limit never started, and never claimed anything)."""
+    """The owner prefixes of the flow runs that ran, then ended Crashed since ``since`` (a run crashed
+    before it started, e.g. by the pending automation, never claimed anything)."""
     prefixes: set[str] = set()
     async with get_client() as client:
         offset = 0
@@ -58,7 +61,7 @@ async def dead_run_prefixes(since: datetime) -> set[str]:
 
 
 async def release_claims_of_dead_runs(now: datetime | None = None) -> int:
-    """End the live claims held by flow runs Prefect knows ended Crashed or Cancelled; returns how many
+    """End the live claims held by flow runs Prefect knows ended Crashed; returns how many
     rows came back. Asks Prefect only when some claim is live."""
     now = now or utcnow()
     with session_factory().begin() as session:
@@ -77,5 +80,5 @@ async def release_dead_runs_claims() -> int:
     """`release_claims_of_dead_runs` as a task run; logs what came back."""
     released = await release_claims_of_dead_runs()
     if released:
-        get_run_logger().warning("released %d claims held by crashed or cancelled flow runs", released)
+        get_run_logger().warning("released %d claims held by crashed flow runs", released)
     return released
