@@ -3,10 +3,9 @@ back at once.
 
 A run whose process was killed (worker killed, machine lost) cannot release what it claimed, and no
 ``on_crashed`` hook runs after a kill -9. Once Prefect marks the run Crashed (the heartbeat automation
-of deployments/crashed_runs.py, or the run itself as its process is stopped), `release_dead_runs_claims`
-ends its leases, in every
-domain's claim table, and the next claim of any worker takes the rows; without it they wait out their
-lease (up to 15 minutes for a brief).
+of deployments/crashed_runs.py, or the run itself as its process is stopped),
+`release_dead_runs_claims` ends its leases in every domain's claim table, and the next claim of any
+worker takes the rows; without it they wait out their lease (up to 15 minutes for a brief).
 """
 
 from __future__ import annotations
