@@ -15,7 +15,44 @@ DEMO_ENV := PATH="$(BIN):$$PATH" \
 	PREFECT_RUNNER_POLL_FREQUENCY=5 \
 	SWITCHYARD_FETCH__ALLOWED_NETWORKS=127.0.0.1/32
 
-.PHONY: install migrate demo test lint format bench pools deploy worker clean
+# `make cluster`: the production shape on one machine (Procfile.cluster, docs/operations.md). Every
+# CLUSTER_* variable can be given on the command line or in the environment.
+CLUSTER_DATABASE_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/switchyard
+CLUSTER_PREFECT_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/prefect
+CLUSTER_PREFECT_HOME ?= $(CURDIR)/var/cluster/prefect
+CLUSTER_PREFECT_PORT ?= 4200
+CLUSTER_SANDBOX_PORT ?= 8001
+CLUSTER_SMTP_PORT ?= 8025
+CLUSTER_LIMIT_COLLECT ?= 4
+CLUSTER_LIMIT_ACTIONS ?= 4
+CLUSTER_LIMIT_MAILING ?= 2
+CLUSTER_LIMIT_ANALYSIS ?= 1
+CLUSTER_MAILING_FAN_OUT ?= 1
+CLUSTER_RESTART_SECONDS ?= 5
+CLUSTER_SANDBOX := http://127.0.0.1:$(CLUSTER_SANDBOX_PORT)
+CLUSTER_ENV := PATH="$(BIN):$$PATH" \
+	PREFECT_HOME="$(CLUSTER_PREFECT_HOME)" \
+	PREFECT_API_URL=http://127.0.0.1:$(CLUSTER_PREFECT_PORT)/api \
+	PREFECT_UI_URL=http://127.0.0.1:$(CLUSTER_PREFECT_PORT) \
+	SWITCHYARD_PREFECT_UI_URL=http://127.0.0.1:$(CLUSTER_PREFECT_PORT) \
+	PREFECT_SERVER_DATABASE_CONNECTION_URL="$(CLUSTER_PREFECT_DATABASE_URL)" \
+	PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	SWITCHYARD_DATABASE_URL="$(CLUSTER_DATABASE_URL)" \
+	SWITCHYARD_DATA_DIR="$(CURDIR)/var/cluster" \
+	SWITCHYARD_SANDBOX__PORT=$(CLUSTER_SANDBOX_PORT) \
+	SWITCHYARD_SANDBOX__SMTP_PORT=$(CLUSTER_SMTP_PORT) \
+	SWITCHYARD_REPORT__SMTP_PORT=$(CLUSTER_SMTP_PORT) \
+	SWITCHYARD_GATEWAY__BASE_URL=$(CLUSTER_SANDBOX)/gateway \
+	SWITCHYARD_NETWORK__BASE_URL=$(CLUSTER_SANDBOX)/network \
+	SWITCHYARD_MICROBLOG__BASE_URL=$(CLUSTER_SANDBOX)/microblog \
+	$(foreach p,WEIBO WEIXIN XIAOHONGSHU DOUYIN BILIBILI,SWITCHYARD_PLATFORMS__$(p)__BASE_URL=$(CLUSTER_SANDBOX)/platforms/$(shell echo $(p) | tr A-Z a-z)) \
+	SWITCHYARD_FETCH__ALLOWED_NETWORKS=127.0.0.1/32 \
+	CLUSTER_PREFECT_PORT=$(CLUSTER_PREFECT_PORT) \
+	CLUSTER_LIMIT_COLLECT=$(CLUSTER_LIMIT_COLLECT) CLUSTER_LIMIT_ACTIONS=$(CLUSTER_LIMIT_ACTIONS) \
+	CLUSTER_LIMIT_MAILING=$(CLUSTER_LIMIT_MAILING) CLUSTER_LIMIT_ANALYSIS=$(CLUSTER_LIMIT_ANALYSIS) \
+	CLUSTER_MAILING_FAN_OUT=$(CLUSTER_MAILING_FAN_OUT) CLUSTER_RESTART_SECONDS=$(CLUSTER_RESTART_SECONDS)
+
+.PHONY: install migrate demo cluster test lint format bench pools deploy worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +70,14 @@ migrate: install
 demo: migrate
 	@mkdir -p var
 	@exec env $(DEMO_ENV) $(BIN)/python -m deployments.up
+
+# Prefect server and the app on PostgreSQL (both must answer: a clear error otherwise), the app
+# migrated before anything starts, then Procfile.cluster under deployments/up.py (Ctrl-C stops all).
+cluster: install
+	@mkdir -p var/cluster
+	@env $(CLUSTER_ENV) $(BIN)/python -m deployments.cluster check
+	env $(CLUSTER_ENV) $(BIN)/python -m db.migrate
+	@exec env $(CLUSTER_ENV) $(BIN)/python -m deployments.up Procfile.cluster
 
 test: install
 	$(BIN)/lint-imports

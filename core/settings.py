@@ -401,6 +401,12 @@ class ServeSettings(BaseModel):
     missed_heartbeats: int = Field(
         3, ge=2, le=20, description="a Running flow run silent for this many heartbeats is marked Crashed"
     )
+    pending_seconds: int = Field(
+        300,
+        ge=30,
+        le=86_400,
+        description="a flow run submitted (Pending) this long without starting is marked Crashed",
+    )
 
 
 class ApiSettings(BaseModel):

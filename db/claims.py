@@ -1,5 +1,10 @@
 """Atomic claims with a lease and an owner: two workers never hold the same row, a dead worker's rows
-come back when its lease lapses, and a live worker keeps its rows by renewing the lease."""
+come back when its lease lapses, and a live worker keeps its rows by renewing the lease.
+
+An owner claimed in a flow run starts with the run's id (its first ``RUN_PREFIX`` hex digits), so the
+claims of a run Prefect marked Crashed can be given back at once (``expire_claims_of``) instead of
+after their lease: the run's process is gone, no renewal or outcome of it will come.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from db.base import Base
+
+RUN_PREFIX = 16  # hex digits of the flow run id an owner starts with; 16 random ones follow
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,18 @@ class Lease:
 
     def until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.seconds)
+
+    @classmethod
+    def for_run(cls, seconds: float, run_id: uuid.UUID | str | None) -> Lease:
+        """A lease whose owner names the flow run holding it (a plain random owner outside a run)."""
+        if run_id is None:
+            return cls(seconds=seconds)
+        return cls(seconds=seconds, owner=run_prefix(run_id) + uuid.uuid4().hex[RUN_PREFIX:])
+
+
+def run_prefix(run_id: uuid.UUID | str) -> str:
+    """How the owners of a flow run's leases begin."""
+    return uuid.UUID(str(run_id)).hex[:RUN_PREFIX]
 
 
 def claim_ids(
@@ -82,3 +103,43 @@ def renew_claims(
         .execution_options(synchronize_session=False)
     )
     return set(session.scalars(statement))
+
+
+def claim_tables() -> list[Table]:
+    """Every table whose rows are claimed with a lease (they have ``claimed_by`` and ``claimed_until``)."""
+    import db.models  # noqa: F401  (every model registered on the metadata)
+
+    return [
+        table
+        for table in Base.metadata.sorted_tables
+        if {"claimed_by", "claimed_until"} <= set(table.columns.keys())
+    ]
+
+
+def live_owner_prefixes(session: Session, *, now: datetime) -> set[str]:
+    """The run prefixes of every owner holding a claim that has not lapsed, in every claim table."""
+    prefixes: set[str] = set()
+    for table in claim_tables():
+        prefix = func.substr(table.c.claimed_by, 1, RUN_PREFIX)
+        prefixes.update(
+            session.scalars(
+                select(prefix).where(table.c.claimed_until > now, table.c.claimed_by.is_not(None)).distinct()
+            )
+        )
+    return prefixes
+
+
+def expire_claims_of(session: Session, *, prefixes: Sequence[str], now: datetime) -> int:
+    """End now every live claim whose owner begins with one of ``prefixes`` (runs known dead), in every
+    claim table; returns how many rows. They come back through each domain's own claim, exactly as
+    when their lease lapses (their attempts count, give-up limits hold)."""
+    if not prefixes:
+        return 0
+    expired = 0
+    for table in claim_tables():
+        owned = or_(*(table.c.claimed_by.startswith(prefix, autoescape=True) for prefix in prefixes))
+        result = session.execute(
+            update(table).where(table.c.claimed_until > now, owned).values(claimed_until=now)
+        )
+        expired += result.rowcount
+    return expired

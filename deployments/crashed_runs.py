@@ -3,7 +3,11 @@
 Every flow run sends a heartbeat event every ``SWITCHYARD_SERVE__HEARTBEAT_SECONDS`` (serve passes it
 to its flow-run processes; workers read ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``). The automation below,
 on the Prefect server, marks a run Crashed when neither a heartbeat nor a final state follows its
-last heartbeat within ``missed_heartbeats`` heartbeats: Prefect's own zombie-flow recipe.
+last heartbeat within ``missed_heartbeats`` heartbeats: Prefect's own zombie-flow recipe. Heartbeats
+begin only once a run is Running; a run a worker submitted (Pending, "Submitting") whose worker died
+before its process started would wait for ever, so a second automation marks a run Crashed when it
+neither starts nor ends within ``SWITCHYARD_SERVE__PENDING_SECONDS`` of being submitted. The claims a
+crashed run held are given back by tasks/claims.py.
 
 In embedded mode serve is the only process that runs the deployments' flows, so when it starts, any
 run of them still Pending or Running lost its process with the previous serve: `crash_orphaned_runs`
@@ -32,13 +36,28 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
 AUTOMATION_NAME = "switchyard: crash flow runs that stopped sending heartbeats"
-LIVE_OR_FINAL = {
-    "prefect.flow-run.heartbeat",
+PENDING_AUTOMATION_NAME = "switchyard: crash flow runs submitted but never started"
+FINAL = {
     "prefect.flow-run.Completed",
     "prefect.flow-run.Failed",
+    "prefect.flow-run.TimedOut",
     "prefect.flow-run.Cancelled",
+    "prefect.flow-run.Skipped",
     "prefect.flow-run.Crashed",
 }
+LIVE_OR_FINAL = {"prefect.flow-run.heartbeat", *FINAL}
+SUBMITTED = {"prefect.flow-run.Pending", "prefect.flow-run.Submitting"}
+# what follows a submitted run that did not lose its worker: it starts, ends, or goes back to the queue
+MOVED_ON = {
+    "prefect.flow-run.Running",
+    "prefect.flow-run.Cancelling",
+    "prefect.flow-run.Scheduled",
+    "prefect.flow-run.Late",
+    "prefect.flow-run.AwaitingRetry",
+    "prefect.flow-run.Paused",
+    *FINAL,
+}
+FLOW_RUNS = ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]})
 
 
 def crash_automation(silence: timedelta) -> AutomationCore:
@@ -49,7 +68,7 @@ def crash_automation(silence: timedelta) -> AutomationCore:
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},
             expect=LIVE_OR_FINAL,
-            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            match=FLOW_RUNS,
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
@@ -64,11 +83,34 @@ def crash_automation(silence: timedelta) -> AutomationCore:
     )
 
 
-async def ensure_crash_automation(heartbeat_seconds: int, missed_heartbeats: int) -> UUID:
-    """Create the automation on the Prefect server, or bring the existing one up to date; return its id."""
-    automation = crash_automation(timedelta(seconds=heartbeat_seconds * missed_heartbeats))
+def pending_automation(timeout: timedelta) -> AutomationCore:
+    """Mark a flow run Crashed when ``timeout`` passes after it was submitted and it neither started,
+    ended nor went back to the queue: the worker that took it died before starting its process."""
+    return AutomationCore(
+        name=PENDING_AUTOMATION_NAME,
+        description="A worker that dies between taking a run and starting it leaves the run Pending.",
+        trigger=EventTrigger(
+            after=SUBMITTED,
+            expect=MOVED_ON,
+            match=FLOW_RUNS,
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timeout,
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"submitted {timeout.total_seconds():.0f} s ago, never started: its worker was lost",
+            )
+        ],
+    )
+
+
+async def _ensure(automation: AutomationCore) -> UUID:
+    """Create ``automation`` on the Prefect server, or bring the one of its name up to date."""
     async with get_client() as client:
-        existing = await client.read_automations_by_name(AUTOMATION_NAME)
+        existing = await client.read_automations_by_name(automation.name)
         if not existing:
             return await client.create_automation(automation)
         first, *duplicates = existing
@@ -76,6 +118,14 @@ async def ensure_crash_automation(heartbeat_seconds: int, missed_heartbeats: int
         for duplicate in duplicates:
             await client.delete_automation(duplicate.id)
         return first.id
+
+
+async def ensure_crash_automation(
+    heartbeat_seconds: int, missed_heartbeats: int, pending_seconds: int = 300
+) -> UUID:
+    """Install (or update) both crash automations on the Prefect server; return the heartbeat one's id."""
+    await _ensure(pending_automation(timedelta(seconds=pending_seconds)))
+    return await _ensure(crash_automation(timedelta(seconds=heartbeat_seconds * missed_heartbeats)))
 
 
 async def crash_orphaned_runs(deployment_names: list[str]) -> int:

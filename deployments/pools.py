@@ -33,9 +33,16 @@ def main() -> None:
     for name in names:
         print(f"work pool {name}: {'created' if name in created else 'exists'}")
     settings = get_settings().serve
-    asyncio.run(ensure_crash_automation(settings.heartbeat_seconds, settings.missed_heartbeats))
+    asyncio.run(
+        ensure_crash_automation(
+            settings.heartbeat_seconds, settings.missed_heartbeats, settings.pending_seconds
+        )
+    )
     silence = settings.heartbeat_seconds * settings.missed_heartbeats
     print(f"crash automation: a Running flow run silent for {silence} s is marked Crashed")
+    print(
+        f"crash automation: a flow run Pending {settings.pending_seconds} s, not started, is marked Crashed"
+    )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ async def prepare_server(served: list[str], sweeps: list[str]) -> None:
         for name, count in (await skip_late_runs(sweeps)).items():
             if count:
                 logger.warning("skipped %d late runs of %s (a sweep runs once after downtime)", count, name)
-        await ensure_crash_automation(settings.heartbeat_seconds, settings.missed_heartbeats)
+        await ensure_crash_automation(
+            settings.heartbeat_seconds, settings.missed_heartbeats, settings.pending_seconds
+        )
     except Exception as exc:  # the Prefect server refused: serve anyway, the limits still hold
         logger.warning("could not prepare the Prefect server (%s); serving anyway", exc)
 

@@ -1,4 +1,5 @@
-"""``make demo``'s process runner: the Procfile's processes, their output in one terminal, one clean stop.
+"""``make demo``'s and ``make cluster``'s process runner: a Procfile's processes, their output in one
+terminal, one clean stop.
 
 Each process runs in a session of its own, so Ctrl-C reaches only this runner, which then stops the
 processes in reverse Procfile order (the demo first, the sandbox last, so nothing loses its server
@@ -174,7 +175,9 @@ def run(entries: list[tuple[str, str]], log_dir: Path, grace: float = STOP_GRACE
 
 
 def main() -> None:
-    sys.exit(run(read_procfile(), get_settings().data_dir / "logs"))
+    """``python -m deployments.up [PROCFILE]``: the Procfile named (in the project), else ``Procfile``."""
+    path = PROJECT_ROOT / sys.argv[1] if len(sys.argv) > 1 else PROCFILE
+    sys.exit(run(read_procfile(path), get_settings().data_dir / "logs"))
 
 
 if __name__ == "__main__":

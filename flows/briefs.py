@@ -46,6 +46,7 @@ from tasks.briefs import (
     store_brief,
     wait_for_collection,
 )
+from tasks.claims import release_dead_runs_claims
 
 PROGRESS_EVERY = 1.0  # seconds between progress artifact updates while collecting
 STAGE_NAMES = {Stage.COLLECT: "collection", Stage.ANALYSE: "analysis"}
@@ -221,9 +222,12 @@ async def process_briefs() -> dict[str, int]:
     """Hand every brief waiting for a stage to a run of it, unless one is queued or running for it.
 
     Briefs whose run was lost (lease lapsed) count as waiting; without the deployment (or when it
-    cannot be started) the work is done in this run. Every waiting brief is seen, 50 at a time.
+    cannot be started) the work is done in this run. Every waiting brief is seen, 50 at a time. First
+    it gives back what crashed runs of any domain still hold (briefs included: their lease is long).
     """
-    counts = {"abandoned": fail_abandoned_briefs(), "collect": 0, "analyse": 0, "left_to_their_runs": 0}
+    released = await release_dead_runs_claims()
+    counts = {"released": released, "abandoned": fail_abandoned_briefs()}
+    counts |= {"collect": 0, "analyse": 0, "left_to_their_runs": 0}
     for stage in Stage:
         after = 0
         while batch := find_waiting(stage, after):

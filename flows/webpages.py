@@ -15,6 +15,7 @@ from pydantic import Field
 from core.names import pending_run_name
 from core.settings import get_settings
 from flows.lanes import drain_in_lanes
+from tasks.claims import release_dead_runs_claims
 from tasks.webpages import BatchResult, count_batch, fail_abandoned_pages, report_request, store_request
 
 
@@ -53,7 +54,11 @@ async def count_words(
 
 @flow(flow_run_name=_pending_run_name)
 async def process_pending(request_id: int | None = None) -> dict[str, int]:
-    """Count every page still waiting (of one request, or all): new ones and those a lost run left."""
+    """Count every page still waiting (of one request, or all): new ones and those a lost run left.
+
+    First it gives back what crashed runs of any domain still hold (their leases ended at once).
+    """
+    released = await release_dead_runs_claims()
     abandoned = fail_abandoned_pages()
     results = await _drain(request_id)
     totals = {
@@ -61,6 +66,7 @@ async def process_pending(request_id: int | None = None) -> dict[str, int]:
         "finished": sum(r.finished for r in results),
         "failed": sum(r.failed for r in results),
         "abandoned": abandoned,
+        "released": released,
     }
     get_run_logger().info("processed pending pages: %s", totals)
     if request_id is not None:

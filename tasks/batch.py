@@ -1,8 +1,9 @@
 """The batch skeleton every queued domain runs in one task run: claim with a lease, work the items
 concurrently, record outcomes in groups (by count and on a timer), renew the lease while working.
 
-Prefect-free on purpose: a domain's ``@task`` wires its claim, work and record functions into
-``run_batch``, names the task run, and owns the one client the batch's items share.
+Prefect-free but for the lease's owner, which names the flow run (tasks/claims.py): a domain's
+``@task`` wires its claim, work and record functions into ``run_batch``, names the task run, and owns
+the one client the batch's items share.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Generic, TypeVar
 
 from core.batching import gather_in_groups
 from db.claims import Lease
+from tasks.claims import run_lease
 
 Item = TypeVar("Item")
 Outcome = TypeVar("Outcome")
@@ -53,9 +55,9 @@ async def run_batch(
     the batch takes (rate limits, slow services); an item whose claim was lost meanwhile is not started.
     An item whose work raises gets the ``crashed`` outcome with the error: one bad item never fails its
     batch. ``lease``: the claim's owner when the caller holds one already (a job claimed before its
-    batch), else a new one.
+    batch), else a new one owned by the current flow run.
     """
-    lease = lease or Lease(seconds=lease_seconds)
+    lease = lease or run_lease(lease_seconds)
     items = await asyncio.to_thread(batch.claim, lease)
     if not items:
         return 0, []

@@ -44,6 +44,7 @@ from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, publish_
 from rules.brief_words import prepare_jieba
 from rules.briefs import Article, Stage
 from tasks.artifacts import report
+from tasks.claims import run_lease
 
 COLLECTION_POLL = 0.2  # seconds between looks at a brief's status while its analysis waits
 
@@ -68,9 +69,10 @@ def store_brief(
 @task(task_run_name="claim brief {brief_id} to {stage}")
 def claim_for_stage(brief_id: int, stage: Stage) -> ClaimedBrief | None:
     """Claim the brief for a stage; None if it is not waiting for that."""
+    lease = run_lease(get_settings().briefs.lease_seconds)
     with session_factory().begin() as session:
         return claim_brief(
-            session, brief_id=brief_id, stage=stage, lease_seconds=get_settings().briefs.lease_seconds
+            session, brief_id=brief_id, stage=stage, lease_seconds=int(lease.seconds), owner=lease.owner
         )
 
 

@@ -36,6 +36,7 @@ from db.engine import session_factory
 from rules.channels import HashtagRule, apply_hashtags
 from tasks.artifacts import report
 from tasks.channels_platform import blocked_until, limit_key, limit_reached, refreshed_or_stopped
+from tasks.claims import run_lease
 
 LOOK_BACK = timedelta(days=1)  # how far the channel's own posts are read to find an unseen outcome
 RETRY_AFTER = timedelta(seconds=30)
@@ -272,7 +273,7 @@ def _limit_reached(post: DuePost, lease: Lease, reset: datetime) -> None:
 async def publish_claimed(count: int, lease_seconds: float = LEASE_SECONDS) -> list[PostOutcome]:
     """Claim up to ``count`` posts due within the minute and publish each at its due time; a post held
     by a run that died comes back after ``lease_seconds``, to be looked for before it is sent again."""
-    lease = Lease(seconds=lease_seconds)
+    lease = run_lease(lease_seconds)
     due = await asyncio.to_thread(claim, lease, count)
     if not due:
         return []

@@ -45,6 +45,7 @@ from tasks.channels_platform import (
     saw_limits,
     stop_unauthorised,
 )
+from tasks.claims import run_lease
 
 RETRY_AFTER = timedelta(seconds=60)  # a 429 without a reset header
 STATUS = {Outcome.REPOST: RepostStatus.PENDING, Outcome.NOT_YET: RepostStatus.WAITING}
@@ -243,7 +244,7 @@ async def poll_channel(channel_id: int) -> Tally:
 async def poll_claimed(count: int, concurrency: int | None = None) -> list[Tally]:
     """Claim up to ``count`` reposting channels and poll at most ``concurrency`` of them at once."""
     settings = get_settings().channels
-    lease = Lease(seconds=settings.poll_lease_seconds)
+    lease = run_lease(settings.poll_lease_seconds)
 
     def claim(lease: Lease) -> list[int]:
         with session_factory().begin() as session:

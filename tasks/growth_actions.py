@@ -37,6 +37,7 @@ from db.growth.models import Account
 from rules.growth import Action, ErrorKind, JobKind, JobStatus
 from tasks.artifacts import report
 from tasks.batch import Batch, run_batch
+from tasks.claims import run_lease
 from tasks.growth_network import account_login, account_network
 
 MAX_BACKOFF = 300.0
@@ -319,7 +320,7 @@ async def _publish(job: ClaimedJob, result: BatchResult) -> None:
 
 def claim_for_acting(kind: JobKind) -> tuple[ClaimedJob, Lease] | None:
     """Claim the next job of ``kind`` with actions to do, with a fresh lease."""
-    lease = Lease(seconds=get_settings().growth.lease_seconds)
+    lease = run_lease(get_settings().growth.lease_seconds)
     with session_factory().begin() as session:
         job = growth_jobs.claim_job(session, kind=kind, stage=JobStatus.FOLLOWS, lease=lease)
     return (job, lease) if job else None

@@ -41,6 +41,7 @@ from rules.growth import (
     skip_reason,
 )
 from tasks.batch import keep_alive
+from tasks.claims import run_lease
 from tasks.growth_network import CallsSpent, account_login, account_network, read
 
 PROFILE_MAX_AGE = timedelta(days=7)  # a profile fetched since then is not fetched again
@@ -290,7 +291,7 @@ async def plan_job(job: ClaimedJob, lease: Lease) -> PlanResult:
 
 def claim_for_planning(kind: JobKind) -> tuple[ClaimedJob, Lease] | None:
     """Claim the next job of ``kind`` waiting to be planned, with a fresh lease."""
-    lease = Lease(seconds=get_settings().growth.lease_seconds)
+    lease = run_lease(get_settings().growth.lease_seconds)
     with session_factory().begin() as session:
         job = growth_jobs.claim_job(session, kind=kind, stage=JobStatus.ADDED, lease=lease)
     return (job, lease) if job else None

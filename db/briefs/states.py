@@ -123,14 +123,21 @@ def _held(claim: int) -> Any:
 
 
 def claim_brief(
-    session: Session, *, brief_id: int, stage: Stage, lease_seconds: int, now: datetime | None = None
+    session: Session,
+    *,
+    brief_id: int,
+    stage: Stage,
+    lease_seconds: int,
+    owner: str | None = None,
+    now: datetime | None = None,
 ) -> ClaimedBrief | None:
     """Claim a brief for ``stage`` with a lease; None if it is not waiting for it.
 
     A brief waits for a stage in the status before it, or in the stage's own status once the lease of
     the run that held it has lapsed. One conditional UPDATE: two runs never hold the same brief, and
     the claim's number (its attempt) fences off the run that held it before. A collection claims the
-    searches not yet done.
+    searches not yet done. ``owner`` (a ``db.claims.Lease`` owner) names the run holding the claim, so
+    that it can be given back once that run is known dead.
     """
     now = now or utcnow()
     waiting, working = STAGES[stage]
@@ -141,6 +148,7 @@ def claim_brief(
         from_=(waiting, working),
         where=(or_(Brief.status == waiting, Brief.claimed_until < now),),
         claimed_until=now + timedelta(seconds=lease_seconds),
+        claimed_by=owner,
         attempts=Brief.attempts + 1,
         started_at=func.coalesce(Brief.started_at, now),
     )

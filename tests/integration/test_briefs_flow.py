@@ -286,8 +286,8 @@ def test_a_sweep_starts_one_run_per_waiting_brief_and_none_while_one_is_queued(
     second = asyncio.run(process_briefs())  # a minute later: every brief has its run queued
     expected = [f"collect brief {brief_id}" for brief_id in waiting] + [f"analyse brief {collected}"]
     assert started_runs == expected
-    assert first == {"abandoned": 0, "collect": 55, "analyse": 1, "left_to_their_runs": 0}
-    assert second == {"abandoned": 0, "collect": 0, "analyse": 0, "left_to_their_runs": 56}
+    assert first == {"released": 0, "abandoned": 0, "collect": 55, "analyse": 1, "left_to_their_runs": 0}
+    assert second == {"released": 0, "abandoned": 0, "collect": 0, "analyse": 0, "left_to_their_runs": 56}
     with sessions.begin() as session:
         assert {get_brief(session, brief_id=i).status for i in waiting} == {BriefStatus.SUBMITTED}  # type: ignore[union-attr]
 
