@@ -401,6 +401,10 @@ class ServeSettings(BaseModel):
     missed_heartbeats: int = Field(
         3, ge=2, le=20, description="a Running flow run silent for this many heartbeats is marked Crashed"
     )
+    skip_idle_sweeps: bool = Field(
+        True,
+        description="skip an every-minute sweep's run before its process starts when it has nothing to do",
+    )
 
 
 class ApiSettings(BaseModel):
