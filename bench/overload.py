@@ -200,35 +200,33 @@ def main() -> None:
             process.kill()
         stop_seconds, status, _ = stop_demo(demo, log)
     left = backlog()
+    limit = os.environ.get("SWITCHYARD_SERVE__LIMIT", "8")
     sweep_most = max((count for name, count in most.items() if name != "all"), default=0)
-    skipped = sum(counter["Cancelled"] for counter in outcomes.values())
-    completed = sum(counter["Completed"] for counter in outcomes.values())
-    others = sum(
-        count
-        for counter in outcomes.values()
-        for state, count in counter.items()
-        if state not in ("Cancelled", "Completed")
-    )
+    states = sum(outcomes.values(), Counter())
+    completed, cancelled, skipped = states["Completed"], states["Cancelled"], states["Skipped"]
+    others = sum(states.values()) - completed - cancelled - skipped
     for name, counter in sorted(outcomes.items()):
         print(f"  {name}: {dict(counter)}; most active at once {most[name]}")
     drained_text = f"{drained:.0f} s" if drained is not None else f"not within {args.timeout:.0f} s"
     print(
         f"backlog {before} drained in {drained_text}; lost (not final at the end): {left}; "
-        f"flow-run processes max {max(processes)} (serve limit {os.environ.get('SWITCHYARD_SERVE__LIMIT', 8)}), "
-        f"after the load {processes[-1]}; active runs max {most['all']}, at the end {final_active['all']}; "
-        f"sweeps: most active at once {sweep_most}, {completed} completed, {skipped} skipped (Cancelled), "
+        f"flow-run processes max {max(processes)} (serve limit {limit}), after the load {processes[-1]}; "
+        f"active runs max {most['all']}, at the end {final_active['all']}; sweeps: most active at once "
+        f"{sweep_most}, {completed} completed, {cancelled} cancelled by their limit, {skipped} skipped idle, "
         f"{others} other; load {load_start}->{load_end}; stopped in {stop_seconds:.1f} s, status {status}"
     )
     if args.record:
         record(
             "overload",
             "| date | load | hogs | backlog (pages / messages / briefs) | drained in | lost | flow-run "
-            "processes (max / after) | active runs (max / end) | sweep runs: completed / skipped / other | "
-            "most of one sweep at once | load (1 min) |\n" + "|---" * 11 + "|",
+            "processes (max / after) | active runs (max / end) | sweep runs: completed / cancelled by "
+            "their limit / skipped idle / other | most of one sweep at once | load (1 min) |\n"
+            + "|---" * 11
+            + "|",
             f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.times}x | {args.hogs} | {before.pages} / "
             f"{before.messages} / {before.briefs} | {drained_text} | {left.total} | {max(processes)} / "
-            f"{processes[-1]} | {most['all']} / {final_active['all']} | {completed} / {skipped} / {others} | "
-            f"{sweep_most} | {load_start}->{load_end} |",
+            f"{processes[-1]} | {most['all']} / {final_active['all']} | {completed} / {cancelled} / "
+            f"{skipped} / {others} | {sweep_most} | {load_start}->{load_end} |",
         )
 
 
