@@ -8,8 +8,9 @@ demo as Ctrl-C would (SIGINT to its process group) and reports how the stop went
 
 ``--ports BASE`` runs the demo through ``bench.demo`` instead of ``--command``: the Makefile's demo
 environment with every port moved to BASE..BASE+4 and a fresh data directory (so every run seeds the
-same demo); ``--makefile`` names whose ``DEMO_ENV`` (another checkout's, for a side-by-side run) and
-``--set KEY=VALUE`` overrides one variable (e.g. ``PREFECT_RUNNER_POLL_FREQUENCY=1``).
+same demo); ``--data-dir`` starts it again on an earlier run's data instead (it seeds nothing then).
+``--makefile`` names whose ``DEMO_ENV`` (another checkout's, for a side-by-side run) and ``--set
+KEY=VALUE`` overrides one variable (e.g. ``PREFECT_RUNNER_POLL_FREQUENCY=1``).
 
     python -m bench.idle [--duration 300] [--settle 90] [--hogs 0] [--command "make demo"]
                          [--ports 18600 [--makefile PATH] [--set KEY=VALUE]] [--label TEXT] [--record]
@@ -136,7 +137,7 @@ def demo_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     ]
     for item in args.set:
         command += ["--set", item]
-    data_dir = tempfile.mkdtemp(prefix="switchyard-idle-")
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="switchyard-idle-")
     return command, os.environ | {"SWITCHYARD_DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT)}
 
 
@@ -188,6 +189,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ports", type=int, help="run bench.demo on BASE..BASE+4 instead of --command")
     parser.add_argument("--makefile", type=Path, default=PROJECT_ROOT / "Makefile", help="with --ports")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="with --ports")
+    parser.add_argument("--data-dir", help="with --ports: this data directory (a second start seeds nothing)")
     parser.add_argument("--label", default="", help="what this run is (recorded)")
     parser.add_argument("--ready-timeout", type=float, default=900)
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
