@@ -203,7 +203,7 @@ def load() -> str:
 
 def main() -> None:
     args = parse_args()
-    log = PROJECT_ROOT / "var" / "logs" / "bench-idle.out"
+    log = PROJECT_ROOT / "var" / "logs" / f"bench-idle-{args.ports or 'make'}.out"
     command, env = demo_command(args)
     demo = start_demo(command, env, log)
     hogs: list[subprocess.Popen[bytes]] = []
