@@ -9,7 +9,8 @@ dashboard starts it, while ``--hogs`` busy loops hold the CPU. Every ``--sample`
 flow-run processes of serve and the runs of each deployment that are Pending or Running, until every
 submitted item is in a final state (or ``--timeout``), then watches ``--after`` s more. At the end:
 the sweeps' runs since the load began by state (a Cancelled run is one the concurrency limit skipped),
-the most runs of one sweep active at once, and what was lost (items not final when it ends).
+the most runs of one sweep active at once, and the items not final when it ends (unfinished, not lost:
+they are in the database, and a later run takes them).
 
     python -m bench.overload [--ports 18610] [--times 10] [--hogs 2] [--timeout 900] [--record]
 """
@@ -209,7 +210,7 @@ def main() -> None:
         print(f"  {name}: {dict(counter)}; most active at once {most[name]}")
     drained_text = f"{drained:.0f} s" if drained is not None else f"not within {args.timeout:.0f} s"
     print(
-        f"backlog {before} drained in {drained_text}; lost (not final at the end): {left}; "
+        f"backlog {before} drained in {drained_text}; not final at the end: {left}; "
         f"flow-run processes max {max(processes)} (serve limit {limit}), after the load {processes[-1]}; "
         f"active runs max {most['all']}, at the end {final_active['all']}; sweeps: most active at once "
         f"{sweep_most}, {completed} completed, {cancelled} cancelled by their limit, {skipped} skipped idle, "
@@ -218,9 +219,9 @@ def main() -> None:
     if args.record:
         record(
             "overload",
-            "| date | load | hogs | backlog (pages / messages / briefs) | drained in | lost | flow-run "
-            "processes (max / after) | active runs (max / end) | sweep runs: completed / cancelled by "
-            "their limit / skipped idle / other | most of one sweep at once | load (1 min) |\n"
+            "| date | load | hogs | backlog (pages / messages / briefs) | drained in | not final at the "
+            "end | flow-run processes (max / after) | active runs (max / end) | sweep runs: completed / "
+            "cancelled by their limit / skipped idle / other | most of one sweep at once | load (1 min) |\n"
             + "|---" * 11
             + "|",
             f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.times}x | {args.hogs} | {before.pages} / "
