@@ -6,12 +6,21 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Embedded demo: Prefect's own database and home under ./var, the API on loopback.
+# Embedded demo: Prefect's own database and home under ./var, the API on loopback. The Prefect
+# server's housekeeping loops run less often than Prefect's defaults (5-20 s) and the pause service,
+# which nothing here uses, is off: idle CPU (docs/architecture.md, "Idle and overload").
 DEMO_ENV := PATH="$(BIN):$$PATH" \
 	PREFECT_HOME="$(CURDIR)/var/prefect" \
 	PREFECT_API_URL=http://127.0.0.1:4200/api \
 	PREFECT_UI_URL=http://127.0.0.1:4200 \
 	PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED=false \
+	PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS=30 \
+	PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS=60 \
+	PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS=60 \
+	PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS=60 \
+	PREFECT_SERVER_SERVICES_CLEANUP_RECONCILER_LOOP_SECONDS=60 \
+	PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS=60 \
 	PREFECT_RUNNER_POLL_FREQUENCY=5 \
 	SWITCHYARD_FETCH__ALLOWED_NETWORKS=127.0.0.1/32
 

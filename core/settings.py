@@ -407,6 +407,10 @@ class ServeSettings(BaseModel):
         le=86_400,
         description="a flow run submitted (Pending) this long without starting is marked Crashed",
     )
+    skip_idle_sweeps: bool = Field(
+        True,
+        description="skip an every-minute sweep's run before its process starts when it has nothing to do",
+    )
 
 
 class ApiSettings(BaseModel):

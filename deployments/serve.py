@@ -3,6 +3,7 @@
 Needs a Prefect server (``PREFECT_API_URL``): schedules only fire there. ``make demo`` starts one.
 Bounded: at most ``SWITCHYARD_SERVE__LIMIT`` flow-run processes at once, one run of each sweep at a
 time (prefect.yaml's concurrency limits), and after downtime each sweep runs once (late runs skipped).
+An every-minute sweep with nothing to do is skipped before its process starts (deployments/quiet_sweeps.py).
 A flow run whose process dies is marked Crashed by the heartbeat automation this process installs, and
 at the next start of serve at the latest. Run one serve per Prefect server.
 """
@@ -19,6 +20,7 @@ from prefect.deployments.runner import RunnerDeployment
 from core.settings import PROJECT_ROOT, get_settings
 from deployments.crashed_runs import crash_orphaned_runs, ensure_crash_automation
 from deployments.late_runs import skip_late_runs
+from deployments.quiet_sweeps import start_watching
 from deployments.readiness import wait_for_prefect_api
 from deployments.specs import build_deployment, load_specs
 
@@ -54,6 +56,8 @@ def main() -> None:
     settings = get_settings().serve
     deployments = [build_deployment(spec) for spec in load_specs()]
     asyncio.run(prepare_server([d.full_name for d in deployments], sweep_names(deployments)))
+    if settings.skip_idle_sweeps:
+        start_watching()
     serve(*deployments, limit=settings.limit, heartbeat_seconds=settings.heartbeat_seconds)
 
 

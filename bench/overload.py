@@ -1,0 +1,235 @@
+"""Benchmark: ten times the demo's load at once on a busy machine: the sweeps skip, nothing piles up,
+nothing is lost, and everything finishes.
+
+Starts the demo through ``bench.demo`` (ports moved, a fresh data directory), waits until it has
+seeded and ``--settle`` s more, then submits ``--times`` times at once what the demo submits on its
+first start (a word-count request over the sandbox's demo pages, a mailing to the 200 demo clients, a
+brief on the demo's two keywords from five platforms), each started as its own run the way the
+dashboard starts it, while ``--hogs`` busy loops hold the CPU. Every ``--sample`` s it counts the live
+flow-run processes of serve and the runs of each deployment that are Pending or Running, until every
+submitted item is in a final state (or ``--timeout``), then watches ``--after`` s more. At the end:
+the sweeps' runs since the load began by state (a Cancelled run is one the concurrency limit skipped),
+the most runs of one sweep active at once, and the items not final when it ends (unfinished, not lost:
+they are in the database, and a later run takes them).
+
+    python -m bench.overload [--ports 18610] [--times 10] [--hogs 2] [--timeout 900] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import record
+from bench.demo import demo_env
+from bench.idle import flow_run_processes, load, start_demo, stop_demo, wait_ready
+from core.settings import PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Submitted items not in a final state yet."""
+
+    pages: int
+    messages: int
+    briefs: int
+
+    @property
+    def total(self) -> int:
+        return self.pages + self.messages + self.briefs
+
+
+def backlog() -> Backlog:
+    """What the app's database still has to do (pages, messages, briefs not final)."""
+    from db.briefs.models import UNFINISHED
+    from db.briefs.queries import count_by_status
+    from db.engine import session_factory
+    from db.mailing.stats import message_totals
+    from db.webpages import PageStatus, status_totals
+    from rules.mailing import MessageStatus
+
+    with session_factory()() as session:
+        pages = status_totals(session)
+        _, messages = message_totals(session)
+        briefs = count_by_status(session)
+    return Backlog(
+        pages=pages.get(PageStatus.NOT_STARTED, 0) + pages.get(PageStatus.PENDING, 0),
+        messages=messages.get(MessageStatus.NEW, 0) + messages.get(MessageStatus.SENDING, 0),
+        briefs=sum(briefs.get(status, 0) for status in UNFINISHED),
+    )
+
+
+def submit_load(times: int, sandbox_url: str) -> None:
+    """``times`` × the demo's request, mailing and brief, each started as its own run now."""
+    from deployments.demo import submit_demo, submit_demo_brief, submit_demo_mailing
+
+    for _ in range(times):
+        submit_demo(sandbox_url)
+        submit_demo_mailing()
+        submit_demo_brief()
+
+
+async def active_runs(sweeps: dict[str, str]) -> Counter[str]:
+    """Pending or Running runs per sweep deployment (by name), and in all under ``"all"``."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+                )
+            ),
+            limit=200,
+        )
+    counts = Counter(sweeps[str(run.deployment_id)] for run in runs if str(run.deployment_id) in sweeps)
+    counts["all"] = len(runs)
+    return counts
+
+
+async def sweep_ids() -> dict[str, str]:
+    """The scheduled deployments' ids and names."""
+    from prefect import get_client
+
+    async with get_client() as client:
+        return {str(d.id): d.name for d in await client.read_deployments() if d.schedules}
+
+
+async def sweep_outcomes(sweeps: dict[str, str], since: datetime) -> dict[str, Counter[str]]:
+    """Each sweep's runs expected to start since ``since``, by state name."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterExpectedStartTime,
+    )
+
+    outcomes: dict[str, Counter[str]] = {}
+    async with get_client() as client:
+        for deployment_id, name in sweeps.items():
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+                    expected_start_time=FlowRunFilterExpectedStartTime(
+                        after_=since, before_=datetime.now(UTC)
+                    ),
+                ),
+                limit=200,
+            )
+            outcomes[name] = Counter(run.state.name for run in runs if run.state)
+    return outcomes
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ports", type=int, default=18610, help="bench.demo's first port")
+    parser.add_argument("--makefile", type=Path, default=PROJECT_ROOT / "Makefile")
+    parser.add_argument("--times", type=int, default=10, help="times the demo's first-start load")
+    parser.add_argument("--hogs", type=int, default=2, help="busy loops meanwhile")
+    parser.add_argument("--settle", type=float, default=30, help="seconds after the demo is ready, first")
+    parser.add_argument("--sample", type=float, default=5)
+    parser.add_argument("--timeout", type=float, default=900, help="give up waiting for the backlog")
+    parser.add_argument("--after", type=float, default=90, help="seconds watched after the backlog is done")
+    parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="switchyard-overload-"))
+    os.environ.update(demo_env(args.ports, data_dir, args.makefile))
+    sandbox_url = f"http://127.0.0.1:{args.ports}"
+    log = PROJECT_ROOT / "var" / "logs" / "bench-overload.out"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.demo",
+        "--ports",
+        str(args.ports),
+        "--makefile",
+        str(args.makefile),
+    ]
+    demo = start_demo(command, os.environ | {"PYTHONPATH": str(PROJECT_ROOT)}, log)
+    hogs: list[subprocess.Popen[bytes]] = []
+    processes: list[int] = []
+    most: Counter[str] = Counter()
+    drained = done_at = None
+    try:
+        wait_ready(log, demo, 900)
+        time.sleep(args.settle)
+        sweeps = asyncio.run(sweep_ids())
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]
+        load_start, began, started = load(), datetime.now(UTC), time.monotonic()
+        submit_load(args.times, sandbox_url)
+        submitted = time.monotonic() - started
+        before = backlog()
+        print(f"submitted {args.times}x in {submitted:.1f} s: backlog {before}", flush=True)
+        while True:
+            elapsed = time.monotonic() - started
+            processes.append(flow_run_processes(demo.pid))
+            active = asyncio.run(active_runs(sweeps))
+            most = most | active  # the most of each at once
+            left = backlog()
+            if drained is None and left.total == 0:
+                drained = elapsed
+                done_at = elapsed + args.after
+            print(
+                f"{elapsed:6.0f} s  processes {processes[-1]:2d}  active {dict(active)}  left {left}",
+                flush=True,
+            )
+            if (done_at is not None and elapsed >= done_at) or elapsed > args.timeout:
+                break
+            time.sleep(args.sample)
+        outcomes = asyncio.run(sweep_outcomes(sweeps, began))
+        final_active = asyncio.run(active_runs(sweeps))
+        load_end = load()
+    finally:
+        for process in hogs:
+            process.kill()
+        stop_seconds, status, _ = stop_demo(demo, log)
+    left = backlog()
+    limit = os.environ.get("SWITCHYARD_SERVE__LIMIT", "8")
+    sweep_most = max((count for name, count in most.items() if name != "all"), default=0)
+    states = sum(outcomes.values(), Counter())
+    completed, cancelled, skipped = states["Completed"], states["Cancelled"], states["Skipped"]
+    others = sum(states.values()) - completed - cancelled - skipped
+    for name, counter in sorted(outcomes.items()):
+        print(f"  {name}: {dict(counter)}; most active at once {most[name]}")
+    drained_text = f"{drained:.0f} s" if drained is not None else f"not within {args.timeout:.0f} s"
+    print(
+        f"backlog {before} drained in {drained_text}; not final at the end: {left}; "
+        f"flow-run processes max {max(processes)} (serve limit {limit}), after the load {processes[-1]}; "
+        f"active runs max {most['all']}, at the end {final_active['all']}; sweeps: most active at once "
+        f"{sweep_most}, {completed} completed, {cancelled} cancelled by their limit, {skipped} skipped idle, "
+        f"{others} other; load {load_start}->{load_end}; stopped in {stop_seconds:.1f} s, status {status}"
+    )
+    if args.record:
+        record(
+            "overload",
+            "| date | load | hogs | backlog (pages / messages / briefs) | drained in | not final at the "
+            "end | flow-run processes (max / after) | active runs (max / end) | sweep runs: completed / "
+            "cancelled by their limit / skipped idle / other | most of one sweep at once | load (1 min) |\n"
+            + "|---" * 11
+            + "|",
+            f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.times}x | {args.hogs} | {before.pages} / "
+            f"{before.messages} / {before.briefs} | {drained_text} | {left.total} | {max(processes)} / "
+            f"{processes[-1]} | {most['all']} / {final_active['all']} | {completed} / {cancelled} / "
+            f"{skipped} / {others} | {sweep_most} | {load_start}->{load_end} |",
+        )
+
+
+if __name__ == "__main__":
+    main()
