@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from datetime import UTC, datetime
 
@@ -62,14 +63,18 @@ def main() -> None:
         asyncio.run(count_words(urls=[f"{base}/999999"]))  # warm-up: Prefect API, imports, pools
         urls = [f"{base}/{n}" for n in range(args.pages)]
         asyncio.run(warm_sandbox(urls))
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = asyncio.run(count_words(urls=urls))
         seconds = time.perf_counter() - started
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / args.pages
 
     wrong = count_wrong(result["request_id"])
     rate = args.pages / seconds
     peak_mb = peak_rss_mb()
-    print(f"{args.pages} pages in {seconds:.2f} s = {rate:.0f} pages/s; peak RSS {peak_mb:.0f} MB")
+    print(
+        f"{args.pages} pages in {seconds:.2f} s = {rate:.0f} pages/s; {cpu_ms:.2f} ms of CPU a page "
+        f"in the flow's process; peak RSS {peak_mb:.0f} MB; load {os.getloadavg()[0]:.1f}"
+    )
     print(f"wrong or unfinished: {len(wrong)} {wrong[:5]}")
     database = database_name(args.database_url)
     row = (

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from prefect import task
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import task_run
@@ -47,7 +47,7 @@ class BatchResult:
     failed: int
 
 
-async def count_one(client: httpx.AsyncClient, page: PageToFetch, settings: FetchSettings) -> PageOutcome:
+async def count_one(client: aiohttp.ClientSession, page: PageToFetch, settings: FetchSettings) -> PageOutcome:
     """Fetch one page and count its word; every failure becomes an outcome with the reason."""
     started = time.perf_counter()
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-import httpx
+import aiohttp
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -210,7 +210,7 @@ def test_an_unexpected_error_of_one_page_is_that_pages_error_only(
     crashing = f"{sandbox_url}/pages/utf8?crash=1"
     real_fetch_page = tasks.webpages.fetch_page
 
-    async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
+    async def fetch_page(client: aiohttp.ClientSession, url: str, settings: FetchSettings) -> FetchedPage:
         if url == crashing:  # as aiohttp's ValueError for a URL with credentials did before it was refused
             raise ValueError("Cannot combine AUTHORIZATION header with AUTH argument")
         return await real_fetch_page(client, url, settings)
