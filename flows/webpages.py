@@ -27,11 +27,13 @@ def _pending_run_name() -> str:
     return pending_run_name(flow_run.parameters.get("request_id"))
 
 
-async def _drain(request_id: int | None) -> list[BatchResult]:
-    """Count pages in lanes until nothing of the request (or at all) is left to claim."""
+async def _drain(request_id: int | None, total: int | None = None) -> list[BatchResult]:
+    """Count pages in lanes until nothing of the request (or at all) is left to claim, or until the
+    ``total`` pages known to be waiting have been claimed."""
     return await drain_in_lanes(
         lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no),
         get_settings().webpages.lanes,
+        total=total,
     )
 
 
@@ -42,10 +44,10 @@ async def count_words(
 ) -> dict[str, int]:
     """Store a request for ``word`` on ``urls`` and count it on every page now."""
     logger = get_run_logger()
-    created = store_request(urls, word)
+    created = await store_request(urls, word)
     for url, reason in created.refused.items():
         logger.warning("refused %s: %s", url, reason)
-    await _drain(created.id)
+    await _drain(created.id, total=created.accepted)
     summary = await report_request(created.id)
     logger.info("request %s: %s", created.id, summary)
     return {"request_id": created.id, **summary}

@@ -215,7 +215,11 @@ def decode_page(body: bytes, content_type: str | None) -> PageText:
     if not codec and kind == "html":
         codec = _meta_codec(payload)
     if not codec:
-        codec = "utf-8" if _is_utf8(payload) else _detected_codec(payload)
+        try:  # most undeclared pages are UTF-8: decoded once, checked by the same pass
+            text = payload.decode("utf-8")
+            return PageText(visible_text(text) if kind == "html" else text, "utf-8", kind)
+        except UnicodeDecodeError:
+            codec = "utf-8" if _is_utf8(payload) else _detected_codec(payload)
     text = payload.decode(codec, "replace")
     return PageText(visible_text(text) if kind == "html" else text, _display_name(codec), kind)
 
