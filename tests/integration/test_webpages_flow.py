@@ -292,7 +292,9 @@ def test_what_a_helper_process_runs_counts_batches_until_nothing_is_left(
     web_pages_settings(batch_size=7)
     urls = [f"{sandbox_url}/pages/gen/{n}" for n in range(20)]
     with sessions.begin() as session:
-        created = create_request(session, urls=urls, word="python", allowed=get_settings().fetch.allowed_networks)
+        created = create_request(
+            session, urls=urls, word="python", allowed=get_settings().fetch.allowed_networks
+        )
 
     results = tasks.page_work.count_in_helper(created.id)
 
