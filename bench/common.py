@@ -61,9 +61,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(settings: dict[str, str]) -> Iterator[str]:
-    """The sandbox in its own process (so it does not share the measured process's CPU); yields its URL."""
-    port = free_port()
+def sandbox_process(settings: dict[str, str], port: int = 0) -> Iterator[str]:
+    """The sandbox in its own process (so it does not share the measured process's CPU), on ``port``
+    (0: a free one); yields its URL."""
+    port = port or free_port()
     env = os.environ | {"SWITCHYARD_SANDBOX__PORT": str(port)} | settings
     process = subprocess.Popen([sys.executable, "-m", "sandbox"], env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

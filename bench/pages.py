@@ -2,15 +2,21 @@
 
 Times ``count_words`` from submission to the last result stored (a real flow run, real HTTP to a
 sandbox in its own process, a real database), checks every count against the page's
-X-Expected-Count, and reports pages/s and the peak memory of the process running the flow.
+X-Expected-Count, and reports pages/s, the CPU per page and the peak memory of the process running
+the flow, and the load average at the end.
 
-    python -m bench.pages [--pages 1000] [--latency-ms 100] [--database-url URL] [--record]
+    python -m bench.pages [--pages 1000] [--latency-ms 100] [--database-url URL] [--sandbox-port N]
+                          [--record]
+
+With ``PREFECT_API_URL`` set, the flow runs against that Prefect server; without, against a
+temporary one that Prefect starts on a port of its own choosing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from datetime import UTC, datetime
 
@@ -33,6 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument("--sandbox-port", type=int, default=0, help="default: a free port")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -57,32 +64,39 @@ def main() -> None:
     from flows.webpages import count_words
 
     upgrade()
-    with sandbox_process({"SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms)}) as sandbox_url:
+    latency = {"SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms)}
+    with sandbox_process(latency, port=args.sandbox_port) as sandbox_url:
         base = f"{sandbox_url}/pages/gen"
         asyncio.run(count_words(urls=[f"{base}/999999"]))  # warm-up: Prefect API, imports, pools
         urls = [f"{base}/{n}" for n in range(args.pages)]
         asyncio.run(warm_sandbox(urls))
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = asyncio.run(count_words(urls=urls))
         seconds = time.perf_counter() - started
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / args.pages
 
     wrong = count_wrong(result["request_id"])
     rate = args.pages / seconds
     peak_mb = peak_rss_mb()
-    print(f"{args.pages} pages in {seconds:.2f} s = {rate:.0f} pages/s; peak RSS {peak_mb:.0f} MB")
+    print(
+        f"{args.pages} pages in {seconds:.2f} s = {rate:.0f} pages/s; {cpu_ms:.2f} ms of CPU a page "
+        f"in the flow's process; peak RSS {peak_mb:.0f} MB; load {os.getloadavg()[0]:.1f}"
+    )
     print(f"wrong or unfinished: {len(wrong)} {wrong[:5]}")
     database = database_name(args.database_url)
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d} | {args.pages} | {args.latency_ms} ms | {database} "
-        f"| {seconds:.2f} s | {rate:.0f} | {peak_mb:.0f} MB | {len(wrong)} |"
+        f"| {seconds:.2f} s | {rate:.0f} | {cpu_ms:.2f} ms | {peak_mb:.0f} MB | {len(wrong)} "
+        f"| {os.getloadavg()[0]:.1f} |"
     )
     if args.record:
         record("pages", HEADER, row)
 
 
 HEADER = (
-    "| date | pages | latency | database | submit → last result | pages/s | peak RSS | wrong |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "| date | pages | latency | database | submit → last result | pages/s | CPU a page | peak RSS | wrong "
+    "| load |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
 )
 
 

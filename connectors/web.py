@@ -1,10 +1,11 @@
 """Fetching user-given web pages safely: address guard, size cap, bounded redirects, transient retries.
 
-Redirects are followed here, not by httpx: httpx builds each hop on the previous request's body
-stream, which httpx-aiohttp sends as an empty chunked body (``Transfer-Encoding: chunked``, ``0``).
-A server that does not read GET bodies (Python's http.server, many others) takes that ``0`` for
-the next request, which breaks the redirect and the next page on the pooled connection. Each hop
-here is a fresh GET without a body, its address checked before it is fetched.
+Pages are fetched with aiohttp directly: at a few hundred pages in flight, httpx over the aiohttp
+transport spent about three times the CPU of aiohttp alone per request (../shared/FINDINGS.md).
+Redirects are followed here, each hop a fresh GET without a body, its target resolved as httpx
+resolves a Location and checked before it is fetched. (httpx following redirects itself sent each
+hop with an empty chunked body, which a server that does not read GET bodies, such as Python's
+http.server, takes for the next request.)
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from typing import Any
 import aiohttp
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.http_exceptions import ContentEncodingError
 
-from core.http import async_client, parse_retry_after
+from core.http import parse_retry_after, verified_tls
 from core.retry import Answer, backoff_delay, classify_status
 from core.settings import FetchSettings, IPNetwork
 from core.urls import RefusedURL, check_address, check_parsed_url, check_url
 
 REDIRECT_BODY_LIMIT = 64 * 1024  # read to keep the connection for the next hop; beyond it, closed
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # those httpx follows
+READ_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,17 +90,27 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def page_client(settings: FetchSettings) -> httpx.AsyncClient:
-    """One client for a batch of page fetches; ``fetch_page`` follows and guards the redirects."""
-    return async_client(
-        max_connections=settings.concurrency,
-        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout, pool=None),
+def page_client(settings: FetchSettings) -> aiohttp.ClientSession:
+    """One client for a batch of page fetches; ``fetch_page`` follows and guards the redirects.
+
+    Create it inside the running event loop and close it with ``async with``. Cookies a page sets are
+    kept for the client's life (as a browser would, also for hosts written as an IP address), so a
+    page that sets a cookie and redirects to itself is read on the second hop.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=settings.concurrency, resolver=GuardedResolver(settings.allowed_networks), ssl=verified_tls()
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
         headers={"User-Agent": settings.user_agent, "Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"},
-        resolver=GuardedResolver(settings.allowed_networks),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+        ),
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
     )
 
 
-async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
+async def fetch_page(client: aiohttp.ClientSession, url: str, settings: FetchSettings) -> FetchedPage:
     """Fetch ``url``, retrying transient failures with backoff inside ``settings.page_deadline``.
 
     A retry whose wait (the server's Retry-After, or doubling backoff) would end past the deadline
@@ -129,23 +143,24 @@ async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSetting
     raise AssertionError("unreachable: the loop returns or raises")
 
 
-async def _fetch_once(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
+async def _fetch_once(client: aiohttp.ClientSession, url: str, settings: FetchSettings) -> FetchedPage:
     """One try: GET ``url`` and each redirect target in turn (a fresh GET each), then read the page."""
     hops = [url]
     seen: set[tuple[str, str]] = set()
     try:
         while True:
-            async with client.stream("GET", hops[-1]) as response:
-                if not response.has_redirect_location:
-                    return await _read_page(response, settings)
-                target = _redirect_target(response)
+            async with client.get(hops[-1], allow_redirects=False) as response:
+                location = _header(response, "location")
+                if response.status not in REDIRECT_STATUSES or location is None:
+                    return await _read_page(response, hops[-1], settings)
+                target = redirect_target(hops[-1], location)
                 _check_redirect(hops, str(target), seen, settings)
                 hops.append(str(target))
                 check_parsed_url(target, settings.allowed_networks)
                 await _drain(response)
     except RefusedURL as exc:
         raise _refused(exc, hops) from exc
-    except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
+    except (httpx.HTTPError, aiohttp.ClientError, OSError, ValueError) as exc:
         refused = _refusal_in(exc)
         if refused is not None:
             raise _refused(refused, hops) from exc
@@ -155,11 +170,30 @@ async def _fetch_once(client: httpx.AsyncClient, url: str, settings: FetchSettin
         raise FetchError(message, transient=transient, final_url=hops[-1]) from exc
 
 
-def _redirect_target(response: httpx.Response) -> httpx.URL:
-    """Where a redirect points, resolved as httpx does (relative and host-less Locations)."""
-    next_request = response.next_request
-    assert next_request is not None, "httpx sets next_request on every redirect it does not follow"
-    return next_request.url
+def _header(response: aiohttp.ClientResponse, name: str) -> str | None:
+    """A header's value, repeated headers joined with ", " (as httpx reads them), or None."""
+    values = response.headers.getall(name, ())
+    return ", ".join(values) if values else None
+
+
+def redirect_target(source: str, location: str) -> httpx.URL:
+    """Where a redirect from ``source`` points, resolved exactly as httpx resolves a Location: relative
+    and host-less targets against the source, the source's fragment kept when the target has none.
+
+    Raises ``httpx.RemoteProtocolError`` for a Location that is not a URL, as httpx does.
+    """
+    request_url = httpx.URL(source)
+    try:
+        url = httpx.URL(location)
+    except httpx.InvalidURL as exc:
+        raise httpx.RemoteProtocolError(f"Invalid URL in location header: {exc}.") from None
+    if url.scheme and not url.host:
+        url = url.copy_with(host=request_url.host)
+    if url.is_relative_url:
+        url = request_url.join(url)
+    if request_url.fragment and not url.fragment:
+        url = url.copy_with(fragment=request_url.fragment)
+    return url
 
 
 def _check_redirect(
@@ -179,10 +213,10 @@ def _check_redirect(
     seen.add((source, target))
 
 
-async def _drain(response: httpx.Response) -> None:
+async def _drain(response: aiohttp.ClientResponse) -> None:
     """Read a redirect's (small) body, so its connection can serve the next hop."""
     size = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in response.content.iter_chunked(READ_CHUNK):
         size += len(chunk)
         if size > REDIRECT_BODY_LIMIT:
             return
@@ -196,45 +230,42 @@ def _refused(exc: RefusedURL, hops: list[str]) -> FetchError:
     )
 
 
-async def _read_page(response: httpx.Response, settings: FetchSettings) -> FetchedPage:
-    content_type = response.headers.get("content-type")
-    final_url = str(response.url)
-    answer = classify_status(response.status_code)
+async def _read_page(response: aiohttp.ClientResponse, url: str, settings: FetchSettings) -> FetchedPage:
+    content_type = _header(response, "content-type")
+    answer = classify_status(response.status)
     if answer is not Answer.OK:
+        reason = response.reason or httpx.codes.get_reason_phrase(response.status)
         raise FetchError(
-            f"HTTP {response.status_code} {response.reason_phrase}".strip(),
+            f"HTTP {response.status} {reason}".strip(),
             transient=answer is Answer.RETRY,
-            status_code=response.status_code,
-            final_url=final_url,
+            status_code=response.status,
+            final_url=url,
             content_type=content_type,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            retry_after=parse_retry_after(_header(response, "retry-after")),
         )
-    body = await _read_capped(response, settings.max_bytes)
-    return FetchedPage(
-        final_url=final_url, status_code=response.status_code, content_type=content_type, body=body
-    )
+    body = await _read_capped(response, url, content_type, settings.max_bytes)
+    return FetchedPage(final_url=url, status_code=response.status, content_type=content_type, body=body)
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
-    declared = response.headers.get("content-length", "")
+async def _read_capped(
+    response: aiohttp.ClientResponse, url: str, content_type: str | None, max_bytes: int
+) -> bytes:
+    """The (decompressed) body, refused as soon as it is known to be over ``max_bytes``."""
+    declared = _header(response, "content-length") or ""
+    too_large = {"status_code": response.status, "final_url": url, "content_type": content_type}
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(
-            f"page too large: {int(declared):,} bytes declared, limit {max_bytes:,}",
-            status_code=response.status_code,
-            final_url=str(response.url),
-            content_type=response.headers.get("content-type"),
+            f"page too large: {int(declared):,} bytes declared, limit {max_bytes:,}", **too_large
         )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.content.iter_chunked(READ_CHUNK):
         size += len(chunk)
         if size > max_bytes:
             raise FetchError(
                 f"page too large: more than {max_bytes:,} bytes; stopped reading",
-                status_code=response.status_code,
-                final_url=str(response.url),
-                content_type=response.headers.get("content-type"),
                 bytes_read=size,
+                **too_large,
             )
         chunks.append(chunk)
     return b"".join(chunks)
@@ -267,13 +298,13 @@ def describe_failure(exc: BaseException, url: str, settings: FetchSettings) -> t
         return f"could not connect to {where}: {_os_reason(connect.os_error)}", True
     if first(aiohttp.ServerDisconnectedError) is not None:
         return f"{where} closed the connection without answering", True
+    if first((httpx.DecodingError, ContentEncodingError)) is not None:
+        return "the page's compressed content could not be decoded", False
     if first(aiohttp.ClientPayloadError) is not None:
         return f"the connection to {where} broke off while the page was being read", True
     if first((aiohttp.ClientResponseError, httpx.RemoteProtocolError, httpx.LocalProtocolError)) is not None:
         return f"the answer from {where} is not valid HTTP", False
-    if first(httpx.DecodingError) is not None:
-        return "the page's compressed content could not be decoded", False
-    if first((httpx.InvalidURL, httpx.UnsupportedProtocol, aiohttp.InvalidURL)) is not None:
+    if first((httpx.InvalidURL, httpx.UnsupportedProtocol, aiohttp.InvalidURL, ValueError)) is not None:
         return f"refused: {url} is not an address that can be fetched", False
     if first((httpx.TimeoutException, TimeoutError)) is not None:
         return f"{where} did not answer in time", True

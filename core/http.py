@@ -19,7 +19,7 @@ MAX_RETRY_AFTER = 3600.0
 
 
 @lru_cache(maxsize=1)
-def _verified_tls() -> ssl.SSLContext:
+def verified_tls() -> ssl.SSLContext:
     """The verifying TLS context httpx would build (certifi's roots, or SSL_CERT_FILE/SSL_CERT_DIR),
     built once per process: building it costs ~18 ms, paid by every client otherwise."""
     return httpx.create_ssl_context()
@@ -54,7 +54,7 @@ def async_client(
         follow_redirects=follow_redirects,
         max_redirects=max_redirects,
         event_hooks=dict(event_hooks or {}),
-        transport=AiohttpTransport(client=session, verify=_verified_tls()),
+        transport=AiohttpTransport(client=session, verify=verified_tls()),
     )
 
 

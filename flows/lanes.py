@@ -14,20 +14,27 @@ class Batch(Protocol):
 B = TypeVar("B", bound=Batch)
 
 
-async def drain_in_lanes(run_batch: Callable[[int, int], Awaitable[B]], lanes: int) -> list[B]:
-    """Call ``run_batch(lane, batch_no)`` in ``lanes`` loops until a batch claims nothing.
+async def drain_in_lanes(
+    run_batch: Callable[[int, int], Awaitable[B]], lanes: int, *, total: int | None = None
+) -> list[B]:
+    """Call ``run_batch(lane, batch_no)`` in ``lanes`` loops until a batch claims nothing, or until the
+    lanes have claimed ``total`` items together (all there is: no batch is run just to find nothing).
 
     Lanes keep one slow item from holding up the rest: while one batch waits on it, the other lanes
     go on claiming.
     """
+    claimed = 0
 
     async def lane(number: int) -> list[B]:
+        nonlocal claimed
         results: list[B] = []
-        while True:
+        while total is None or claimed < total:
             result = await run_batch(number, len(results) + 1)
             results.append(result)
+            claimed += result.claimed
             if result.claimed == 0:
-                return results
+                break
+        return results
 
     per_lane = await asyncio.gather(*(lane(number) for number in range(1, lanes + 1)))
     return [result for results in per_lane for result in results]

@@ -6,6 +6,7 @@ networks), ``SWITCHYARD_WEBPAGES__*`` (batch size, lanes, lease). No secrets.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -13,10 +14,18 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from core.names import pending_run_name
+from core.processes import start_helpers
 from core.settings import get_settings
 from flows.lanes import drain_in_lanes
 from tasks.claims import release_dead_runs_claims
-from tasks.webpages import BatchResult, count_batch, fail_abandoned_pages, report_request, store_request
+from tasks.webpages import (
+    BatchResult,
+    count_batch,
+    count_in_helpers,
+    fail_abandoned_pages,
+    report_request,
+    store_request,
+)
 
 
 def _count_run_name() -> str:
@@ -28,12 +37,21 @@ def _pending_run_name() -> str:
     return pending_run_name(flow_run.parameters.get("request_id"))
 
 
-async def _drain(request_id: int | None) -> list[BatchResult]:
-    """Count pages in lanes until nothing of the request (or at all) is left to claim."""
-    return await drain_in_lanes(
+async def _drain(request_id: int | None, total: int | None = None) -> list[BatchResult]:
+    """Count pages in lanes until nothing of the request (or at all) is left to claim, or until the
+    ``total`` pages known to be waiting have been claimed; helper processes (another core) join in
+    on a request of at least ``webpages.helper_from`` pages when ``webpages.helper_processes`` is set."""
+    settings = get_settings().webpages
+    lanes = drain_in_lanes(
         lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no),
-        get_settings().webpages.lanes,
+        settings.lanes,
+        total=total,
     )
+    if request_id is None or not settings.helper_processes or (total or 0) < settings.helper_from:
+        return await lanes
+    helpers = count_in_helpers(request_id, settings.helper_processes)
+    in_lanes, in_helpers = await asyncio.gather(lanes, helpers)
+    return in_lanes + in_helpers
 
 
 @flow(flow_run_name=_count_run_name, log_prints=True)
@@ -43,10 +61,13 @@ async def count_words(
 ) -> dict[str, int]:
     """Store a request for ``word`` on ``urls`` and count it on every page now."""
     logger = get_run_logger()
-    created = store_request(urls, word)
+    settings = get_settings().webpages
+    if settings.helper_processes and len(urls) >= settings.helper_from:
+        start_helpers(settings.helper_processes)  # while the request is stored
+    created = await store_request(urls, word)
     for url, reason in created.refused.items():
         logger.warning("refused %s: %s", url, reason)
-    await _drain(created.id)
+    await _drain(created.id, total=created.accepted)
     summary = await report_request(created.id)
     logger.info("request %s: %s", created.id, summary)
     return {"request_id": created.id, **summary}

@@ -215,7 +215,11 @@ def decode_page(body: bytes, content_type: str | None) -> PageText:
     if not codec and kind == "html":
         codec = _meta_codec(payload)
     if not codec:
-        codec = "utf-8" if _is_utf8(payload) else _detected_codec(payload)
+        try:  # most undeclared pages are UTF-8: decoded once, checked by the same pass
+            text = payload.decode("utf-8")
+            return PageText(visible_text(text) if kind == "html" else text, "utf-8", kind)
+        except UnicodeDecodeError:
+            codec = "utf-8" if _is_utf8(payload) else _detected_codec(payload)
     text = payload.decode(codec, "replace")
     return PageText(visible_text(text) if kind == "html" else text, _display_name(codec), kind)
 
@@ -316,7 +320,11 @@ def normalise_word(word: str) -> str:
 @lru_cache(maxsize=1024)
 def word_pattern(word: str) -> re.Pattern[str]:
     """The compiled whole-word, case-insensitive pattern for ``word`` (see the module docstring)."""
-    word = normalise_word(word)
+    return re.compile(_pattern_source(normalise_word(word)), re.IGNORECASE)
+
+
+def _pattern_source(word: str) -> str:
+    """The whole-word pattern of a normalised ``word``; it starts with ``re.escape(word[0])``."""
     first, *rest = word.split(" ")
     pattern = re.escape(first)
     if not _UNSPACED_CHAR.match(word[0]):
@@ -325,9 +333,45 @@ def word_pattern(word: str) -> re.Pattern[str]:
     pattern += "".join(r"\s+" + re.escape(part) for part in rest)
     if not _UNSPACED_CHAR.match(word[-1]):
         pattern += f"(?!{_SPACED_WORD_CHAR})"
-    return re.compile(pattern, re.IGNORECASE)
+    return pattern
+
+
+# Every character with a case mapping lies below U+1E944 (Adlam); a character above matches only itself.
+_CASED_LIMIT = 0x1E944
+
+
+@lru_cache(maxsize=1)
+def _cased_plane() -> str:
+    return "".join(map(chr, range(_CASED_LIMIT)))
+
+
+@lru_cache(maxsize=256)
+def case_variants(char: str) -> tuple[str, ...]:
+    """Every character that ``char`` matches case-insensitively in a regex ('s': 'S', 's', 'ſ')."""
+    found = set(re.compile(re.escape(char), re.IGNORECASE).findall(_cased_plane()))
+    return tuple(sorted(found | {char}))
+
+
+@lru_cache(maxsize=1024)
+def _counting_patterns(word: str) -> tuple[re.Pattern[str], ...]:
+    """Patterns whose match counts add up to the whole-word count of ``word``, fastest first.
+
+    A pattern that starts with a case-insensitive letter makes the regex engine try every position of
+    the text (~20 ns a character); one that starts with a literal lets it skip ahead to that
+    character (~6x faster). So when no two matches can overlap (no later character of the word is a
+    case variant of its first), the word is counted once per case variant of its first character,
+    each pattern starting with that character as a literal.
+    """
+    word = normalise_word(word)
+    variants = case_variants(word[0])
+    later = set(word[1:])
+    if any(re.fullmatch(re.escape(char), variant, re.IGNORECASE) for char in later for variant in variants):
+        return (word_pattern(word),)
+    tail = _pattern_source(word)[len(re.escape(word[0])) :]
+    return tuple(re.compile(f"{re.escape(variant)}(?i:{tail})") for variant in variants)
 
 
 def count_word(text: str, word: str) -> int:
     """Number of whole-word occurrences of ``word`` in ``text``."""
-    return len(word_pattern(word).findall(unicodedata.normalize("NFC", text)))
+    text = unicodedata.normalize("NFC", text)
+    return sum(len(pattern.findall(text)) for pattern in _counting_patterns(word))

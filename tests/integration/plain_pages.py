@@ -39,7 +39,9 @@ class Seen:
 class PlainPages(BaseHTTPRequestHandler):
     """``/page/{n}``; ``/redirect/{n}`` (n hops, then ``/page/0``); ``/loop`` (to itself);
     ``/ping`` <-> ``/pong``; ``/to?url=…``; ``/busy?retry_after=…`` (503); ``/garbage`` (not
-    HTTP); ``/drop`` (closes without answering); ``/truncated`` (shorter than its Content-Length)."""
+    HTTP); ``/drop`` (closes without answering); ``/truncated`` (shorter than its Content-Length);
+    ``/cookie-check`` (sets a cookie and redirects to itself until the cookie comes back);
+    ``/bad-gzip`` (declared gzip, not gzip)."""
 
     protocol_version = "HTTP/1.1"
     server: PlainServer
@@ -66,6 +68,18 @@ class PlainPages(BaseHTTPRequestHandler):
             self._redirect(path_query(self.path, "url"))
         elif path == "/busy":
             self._send(503, "<html>busy</html>", retry_after=path_query(self.path, "retry_after"))
+        elif path == "/cookie-check":
+            if "checked=1" in (self.headers.get("Cookie") or ""):
+                self._send(200, f"<html><body>{WORD} with cookies</body></html>")
+            else:
+                self._redirect("/cookie-check", cookie="checked=1; Path=/")
+        elif path == "/bad-gzip":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", "20")
+            self.end_headers()
+            self.wfile.write(b"not gzip, not at all")
         elif path == "/garbage":
             self.wfile.write(b"<!DOCTYPE HTML>\n<html><body>not an HTTP answer</body></html>\n")
             self.close_connection = True
@@ -99,10 +113,12 @@ class PlainPages(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _redirect(self, location: str) -> None:
+    def _redirect(self, location: str, cookie: str = "") -> None:
         body = b"<html>moved</html>"
         self.send_response(302)
         self.send_header("Location", location)
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

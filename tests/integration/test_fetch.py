@@ -203,6 +203,19 @@ def test_failures_are_told_in_sentences_not_in_aiohttps_words(
     assert str(error) == message.format(base=base, where=where)
 
 
+def test_a_cookie_check_that_redirects_a_page_to_itself_is_passed(plain_server: PlainServer) -> None:
+    page = fetch(f"{plain_server.url}/cookie-check")
+    assert page.final_url == f"{plain_server.url}/cookie-check"
+    assert b"with cookies" in page.body
+    assert plain_server.seen.errors == []
+
+
+def test_content_that_is_not_what_its_encoding_says_is_named(plain_server: PlainServer) -> None:
+    error = fetch_error(f"{plain_server.url}/bad-gzip")
+    assert str(error) == "the page's compressed content could not be decoded"
+    assert not error.transient
+
+
 def test_a_tls_failure_is_told_without_connector_internals(plain_server: PlainServer) -> None:
     port = plain_server.server_address[1]
     error = fetch_error(f"https://127.0.0.1:{port}/page/1", retries=0)

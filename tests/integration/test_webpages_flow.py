@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-import httpx
+import aiohttp
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -18,6 +18,7 @@ from prefect.exceptions import ParameterTypeError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+import tasks.page_work
 import tasks.webpages
 from connectors.web import FetchedPage
 from core.settings import FetchSettings, get_settings
@@ -208,14 +209,14 @@ def test_an_unexpected_error_of_one_page_is_that_pages_error_only(
     sessions: Sessions, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     crashing = f"{sandbox_url}/pages/utf8?crash=1"
-    real_fetch_page = tasks.webpages.fetch_page
+    real_fetch_page = tasks.page_work.fetch_page
 
-    async def fetch_page(client: httpx.AsyncClient, url: str, settings: FetchSettings) -> FetchedPage:
+    async def fetch_page(client: aiohttp.ClientSession, url: str, settings: FetchSettings) -> FetchedPage:
         if url == crashing:  # as aiohttp's ValueError for a URL with credentials did before it was refused
             raise ValueError("Cannot combine AUTHORIZATION header with AUTH argument")
         return await real_fetch_page(client, url, settings)
 
-    monkeypatch.setattr(tasks.webpages, "fetch_page", fetch_page)
+    monkeypatch.setattr(tasks.page_work, "fetch_page", fetch_page)
     good = [f"{sandbox_url}/pages/gen/{n}" for n in range(20)]
     result = asyncio.run(count_words(urls=[*good[:10], crashing, *good[10:]]))
 
@@ -283,3 +284,33 @@ def test_the_report_shows_the_first_pages_and_counts_them_all(sessions: Sessions
     rows = asyncio.run(artifact_rows())
     assert summary == {"total": len(urls), "finished": 0, "failed": 0, "unfinished": len(urls)}
     assert [row["url"] for row in rows] == urls[: tasks.webpages.ARTIFACT_ROWS]
+
+
+def test_what_a_helper_process_runs_counts_batches_until_nothing_is_left(
+    sessions: Sessions, sandbox_url: str, web_pages_settings: Callable[..., None]
+) -> None:
+    web_pages_settings(batch_size=7)
+    urls = [f"{sandbox_url}/pages/gen/{n}" for n in range(20)]
+    with sessions.begin() as session:
+        created = create_request(
+            session, urls=urls, word="python", allowed=get_settings().fetch.allowed_networks
+        )
+
+    results = tasks.page_work.count_in_helper(created.id)
+
+    assert [result.claimed for result in results] == [7, 7, 6, 0]
+    pages = pages_by_url(sessions, created.id)
+    assert [pages[url].count for url in urls] == [n % 7 for n in range(20)]
+
+
+def test_a_helper_process_counts_beside_the_lanes(
+    sessions: Sessions, sandbox_url: str, web_pages_settings: Callable[..., None]
+) -> None:
+    web_pages_settings(helper_processes=1, helper_from=1, batch_size=5, lanes=1)
+    urls = [f"{sandbox_url}/pages/gen/{n}" for n in range(60)]
+
+    result = asyncio.run(count_words(urls=urls))
+
+    assert (result["finished"], result["failed"], result["unfinished"]) == (60, 0, 0)
+    pages = pages_by_url(sessions, result["request_id"])
+    assert [pages[url].count for url in urls] == [n % 7 for n in range(60)]

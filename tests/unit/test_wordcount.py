@@ -1,5 +1,6 @@
 import codecs
 import re
+import unicodedata
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +11,7 @@ from rules import wordcount
 from rules.wordcount import (
     PageText,
     UnsupportedContent,
+    case_variants,
     count_word,
     decode_page,
     normalise_word,
@@ -499,3 +501,27 @@ def test_gluing_the_word_to_a_letter_never_increases_the_count(
 def test_n_copies(n: int) -> None:
     assert count_word("python " * n, "python") == n
     assert count_word("Python\n" * n, "python") == n
+
+
+@pytest.mark.parametrize(
+    ("char", "variants"),
+    [("p", "Pp"), ("s", "Ssſ"), ("K", "Kk\u212a"), ("i", "Iiİı"), ("σ", "Σςσ"), ("数", "数"), ("#", "#")],
+)
+def test_case_variants_are_what_the_regex_engine_matches(char: str, variants: str) -> None:
+    assert "".join(case_variants(char)) == "".join(sorted(variants))
+
+
+def test_no_character_past_the_cased_limit_has_a_case() -> None:
+    assert not any(chr(code).swapcase() != chr(code) for code in range(wordcount._CASED_LIMIT, 0x110000))
+
+
+WORDS = st.sampled_from(["python", "Sí", "ss", "ſs", "k8s", "aa", "ha ha", "数据", "c++", "İstanbul", "σας"])
+LATIN_PIECES = ["python", "PYTHON", "ſ", "s", "S", "K", "k", "8", "a", "A", "ha", " ", "\n", "c", "++", "_"]
+OTHER_PIECES = ["-", "数据", "数", "İ", "ı", "i", "stanbul", "Σ", "σ", "ς", "α", "ας", "é", "\u0301", "x"]
+PIECES = st.sampled_from([*LATIN_PIECES, *OTHER_PIECES])
+
+
+@given(WORDS, st.lists(PIECES, max_size=40))
+def test_counting_by_case_variant_equals_one_case_insensitive_pattern(word: str, pieces: list[str]) -> None:
+    text = unicodedata.normalize("NFC", "".join(pieces))
+    assert count_word(text, word) == len(word_pattern(word).findall(text))

@@ -1,0 +1,132 @@
+"""The per-page work of word counts, and one batch of it: Prefect-free, so a helper process can run it.
+
+A batch claims up to ``batch_size`` pages, fetches them concurrently through one shared client,
+counts, and writes the outcomes in a few round trips as they complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from connectors.web import FetchError, fetch_page, page_client
+from core.settings import FetchSettings, get_settings
+from db.claims import Lease
+from db.engine import session_factory
+from db.webpages import PageOutcome, PageToFetch, claim_pages, record_outcomes, renew_pages
+from rules.wordcount import UnsupportedContent, count_word, decode_page
+from tasks.batch import Batch, run_batch
+
+LARGE_BODY = 512 * 1024  # counted in a worker thread so the event loop keeps serving other fetches
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    claimed: int
+    finished: int
+    failed: int
+
+
+async def count_one(client: aiohttp.ClientSession, page: PageToFetch, settings: FetchSettings) -> PageOutcome:
+    """Fetch one page and count its word; every failure becomes an outcome with the reason."""
+    started = time.perf_counter()
+
+    def elapsed_ms() -> int:
+        return round((time.perf_counter() - started) * 1000)
+
+    try:
+        fetched = await fetch_page(client, page.url, settings)
+    except FetchError as error:
+        return PageOutcome(
+            id=page.id,
+            http_status=error.status_code,
+            final_url=error.final_url,
+            content_type=error.content_type,
+            bytes_read=error.bytes_read,
+            elapsed_ms=elapsed_ms(),
+            error=str(error),
+        )
+    common = {
+        "id": page.id,
+        "http_status": fetched.status_code,
+        "final_url": fetched.final_url,
+        "content_type": fetched.content_type,
+        "bytes_read": len(fetched.body),
+    }
+    try:
+        if len(fetched.body) > LARGE_BODY:
+            count, charset = await asyncio.to_thread(
+                _count_body, fetched.body, fetched.content_type, page.word
+            )
+        else:
+            count, charset = _count_body(fetched.body, fetched.content_type, page.word)
+    except UnsupportedContent as exc:
+        return PageOutcome(**common, elapsed_ms=elapsed_ms(), error=str(exc))
+    return PageOutcome(**common, elapsed_ms=elapsed_ms(), count=count, charset=charset)
+
+
+def _count_body(body: bytes, content_type: str | None, word: str) -> tuple[int, str]:
+    text = decode_page(body, content_type)
+    return count_word(text.text, word), text.charset
+
+
+async def count_pages(request_id: int | None) -> BatchResult:
+    """Claim one batch of pages (of a request, or any), fetch and count them, record the outcomes."""
+    settings = get_settings()
+    sessions = session_factory()
+
+    def claim(lease: Lease) -> list[PageToFetch]:
+        with sessions.begin() as session:
+            return claim_pages(
+                session,
+                limit=settings.webpages.batch_size,
+                lease=lease,
+                max_attempts=settings.webpages.max_attempts,
+                request_id=request_id,
+            )
+
+    def record(outcomes: list[PageOutcome]) -> None:
+        with sessions.begin() as session:
+            record_outcomes(session, outcomes=outcomes)
+
+    def renew(lease: Lease, ids: Sequence[int]) -> set[int]:
+        with sessions.begin() as session:
+            return renew_pages(session, ids=ids, lease=lease)
+
+    async with page_client(settings.fetch) as client:
+
+        async def work(page: PageToFetch) -> PageOutcome:
+            return await count_one(client, page, settings.fetch)
+
+        claimed, outcomes = await run_batch(
+            Batch(
+                claim=claim,
+                work=work,
+                record=record,
+                renew=renew,
+                item_id=lambda page: page.id,
+                outcome_id=lambda outcome: outcome.id,
+                crashed=lambda page, error: PageOutcome(id=page.id, error=error),
+            ),
+            lease_seconds=settings.webpages.lease_seconds,
+            concurrency=settings.fetch.concurrency,
+            group_size=settings.webpages.flush_every,
+        )
+    failed = sum(1 for outcome in outcomes if outcome.error)
+    return BatchResult(claimed=claimed, finished=len(outcomes) - failed, failed=failed)
+
+
+def count_in_helper(request_id: int) -> list[BatchResult]:
+    """In a helper process: count batches of the request's pages until none is left to claim."""
+
+    async def drain() -> list[BatchResult]:
+        results: list[BatchResult] = []
+        while not results or results[-1].claimed:
+            results.append(await count_pages(request_id))
+        return results
+
+    return asyncio.run(drain())
