@@ -6,7 +6,7 @@ from datetime import datetime, time
 from enum import Enum as PyEnum
 from typing import TypeVar
 
-from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from db.base import Base, NotFound, UTCDateTime, status_enum, utcnow
@@ -69,6 +69,8 @@ class Message(JobColumns, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     gateway_answer: Mapped[str | None] = mapped_column(Text)
+    # tries whose outcome was unknown (sent, then no answer): each was tried again, perhaps a duplicate
+    unknown_outcomes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     mailing: Mapped[Mailing] = relationship(back_populates="messages")
     client: Mapped[Client] = relationship()
