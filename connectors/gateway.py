@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from core.http import describe_transport_error, parse_retry_after
+from core.http import parse_retry_after
 from core.retry import Answer, classify_status
 from core.secrets import redact
 from core.settings import GatewaySettings
@@ -98,11 +98,23 @@ async def send_message(
     except aiohttp.ClientPayloadError as exc:
         return SendResult("retry", None, f"malformed answer: {exc}", unknown=True)
     except NOT_SENT as exc:
-        return SendResult("retry", None, describe_transport_error(exc))
+        return SendResult("retry", None, _describe(exc))
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        return SendResult("retry", None, describe_transport_error(exc), unknown=True)
+        return SendResult("retry", None, _describe(exc), unknown=True)
     text_answer = content.decode(response.charset or "utf-8", errors="replace")
     return _classify(response.status, response.reason or "", response.headers, text_answer, client.token)
+
+
+def _describe(exc: BaseException) -> str:
+    """Name what went wrong in the transport (aiohttp's own exception, never its cause)."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed: {detail}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out: {detail}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"the server closed the connection: {detail}"
+    return f"connection failed: {detail}"
 
 
 def _classify(status: int, reason: str, headers: Any, raw: str, token: str) -> SendResult:

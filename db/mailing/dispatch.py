@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import jobs
@@ -189,11 +189,20 @@ def count_due(session: Session, *, mailing_id: int, now: datetime | None = None)
 def next_retry_time(
     session: Session, *, mailing_id: int | None = None, now: datetime | None = None
 ) -> datetime | None:
-    """When the next unsent message of an open mailing is due (``now`` if one already is), or None."""
+    """When the next unsent message of an open mailing may be claimed (``now`` if one already may), or
+    None: a deferred retry's time, or the end of a lease held by another sender (claimed again then,
+    should that sender have died)."""
     now = now or utcnow()
     return session.scalar(
-        select(func.min(func.coalesce(Message.next_attempt_at, now))).where(
-            Message.status == MessageStatus.NEW,
+        select(
+            func.min(
+                case(
+                    (Message.status == MessageStatus.NEW, func.coalesce(Message.next_attempt_at, now)),
+                    else_=Message.claimed_until,
+                )
+            )
+        ).where(
+            Message.status.in_([MessageStatus.NEW, *WORKING]),
             Message.mailing_id.in_(_open_mailings(now, mailing_id)),
         )
     )

@@ -38,6 +38,7 @@ class MailingStats:
     sent: int
     failure: int
     cancelled: int
+    unknown_outcomes: int = 0  # tries whose outcome was unknown, each tried again (perhaps a duplicate)
 
     @property
     def state(self) -> MailingState:
@@ -110,11 +111,19 @@ def mailing_stats(
         )
         for mailing_id, status, count in by_status:
             counts[mailing_id][MessageStatus(status)] = count
+        unknown = dict(
+            session.execute(  # rare: read through the partial index on messages with any
+                select(Message.mailing_id, func.sum(Message.unknown_outcomes))
+                .where(Message.mailing_id.in_(counts), Message.unknown_outcomes > 0)
+                .group_by(Message.mailing_id)
+            ).tuples()
+        )
     return [
         MailingStats(
             **row._asdict(),
             total=sum(counts[row.id].values()),
             **{status.value: count for status, count in counts[row.id].items()},
+            unknown_outcomes=int(unknown.get(row.id, 0)),
         )
         for row in mailings
     ]

@@ -23,8 +23,16 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("unknown_outcomes", sa.Integer(), nullable=False, server_default="0"))
+    op.create_index(
+        "ix_messages_unknown_outcomes",
+        "messages",
+        ["mailing_id", "unknown_outcomes"],
+        postgresql_where=sa.text("unknown_outcomes > 0"),
+        sqlite_where=sa.text("unknown_outcomes > 0"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_unknown_outcomes", table_name="messages")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("unknown_outcomes")
