@@ -103,6 +103,7 @@ def mailing_stats(
         statement = statement.where(Mailing.id.in_(mailing_ids))
     mailings = session.execute(statement).all()
     counts: dict[int, dict[str, int]] = {row.id: dict.fromkeys(MessageStatus, 0) for row in mailings}
+    unknown: dict[int, int] = {}
     if counts:
         by_status = session.execute(
             select(Message.mailing_id, Message.status, func.count())
@@ -111,13 +112,14 @@ def mailing_stats(
         )
         for mailing_id, status, count in by_status:
             counts[mailing_id][MessageStatus(status)] = count
-        unknown = dict(
-            session.execute(  # rare: read through the partial index on messages with any
+        unknown = {  # rare: read through the partial index on the messages with any
+            mailing_id: total
+            for mailing_id, total in session.execute(
                 select(Message.mailing_id, func.sum(Message.unknown_outcomes))
                 .where(Message.mailing_id.in_(counts), Message.unknown_outcomes > 0)
                 .group_by(Message.mailing_id)
-            ).tuples()
-        )
+            )
+        }
     return [
         MailingStats(
             **row._asdict(),
