@@ -17,7 +17,15 @@ from prefect.runtime import deployment, flow_run
 from core.names import dispatch_run_name
 from core.settings import get_settings
 from tasks.artifacts import ProgressReporter
-from tasks.mailing import expire_messages, fan_out, mailing_progress, report_mailings, send_with_senders
+from tasks.mailing import (
+    expire_messages,
+    fan_out,
+    follow_senders,
+    mailing_progress,
+    report_mailings,
+    start_senders,
+    stop_senders,
+)
 
 PROGRESS_EVERY = 2.0  # seconds between progress artifact updates
 
@@ -35,17 +43,20 @@ async def dispatch_mailings(mailing_id: int | None = None, helper: bool = False)
     (not a ``helper``) also starts that many helper runs of its deployment, for other workers.
     """
     settings = get_settings()
-    totals: Counter[str] = Counter(expired=expire_messages())
-    progress = ProgressReporter(partial(mailing_progress, mailing_id), every=PROGRESS_EVERY)
-    await progress.update(force=True)
-    if mailing_id is not None and not helper and settings.mailing.fan_out:
-        deployment_id = UUID(deployment.id) if deployment.id else None
-        await fan_out(
-            mailing_id, settings.mailing.fan_out, deployment_id=deployment_id, parent=str(flow_run.id)
-        )
-    totals.update(
-        await send_with_senders(mailing_id, senders=settings.mailing.senders, on_tally=progress.update)
-    )
+    # the senders start first (a second or so to import): the rest of the set-up runs meanwhile
+    senders = await start_senders(mailing_id, settings.mailing.senders)
+    try:
+        totals: Counter[str] = Counter(expired=expire_messages())
+        progress = ProgressReporter(partial(mailing_progress, mailing_id), every=PROGRESS_EVERY)
+        await progress.update(force=True)
+        if mailing_id is not None and not helper and settings.mailing.fan_out:
+            deployment_id = UUID(deployment.id) if deployment.id else None
+            await fan_out(
+                mailing_id, settings.mailing.fan_out, deployment_id=deployment_id, parent=str(flow_run.id)
+            )
+        totals.update(await follow_senders(senders, on_tally=progress.update))
+    finally:
+        await stop_senders(senders)
     totals.update(expired=expire_messages())
     await progress.update(force=True)
     await report_mailings(mailing_id)

@@ -35,20 +35,14 @@ class SenderDied(RuntimeError):
     """A sender process ended without finishing: its claimed messages wait for their lease to lapse."""
 
 
-async def send_with_senders(
-    mailing_id: int | None, *, senders: int, on_tally: Callable[[], Awaitable[None]]
-) -> Counter[str]:
-    """Run ``senders`` sender processes until none finds anything due; their counts summed.
+Senders = list[asyncio.subprocess.Process]
 
-    Each sender's log lines (failed and retried tries) go to the run's log; ``on_tally`` is awaited
-    whenever a sender reports its counts (about every second). A sender that exits without finishing
-    fails the run once the others have finished (SenderDied); a cancelled run kills its senders.
-    """
-    logger = get_run_logger()
-    env = os.environ | {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    }
-    processes = [
+
+async def start_senders(mailing_id: int | None, count: int) -> Senders:
+    """Start ``count`` sender processes for the mailing (None: every open mailing); they die with
+    this process. Follow them with `follow_senders`; `stop_senders` in a ``finally``."""
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -56,11 +50,21 @@ async def send_with_senders(
             str(mailing_id or 0),
             str(os.getpid()),
             stdout=asyncio.subprocess.PIPE,
-            env=env,
+            env=os.environ | {"PYTHONPATH": path},
             cwd=PROJECT_ROOT,
         )
-        for _ in range(senders)
+        for _ in range(count)
     ]
+
+
+async def follow_senders(senders: Senders, *, on_tally: Callable[[], Awaitable[None]]) -> Counter[str]:
+    """Wait for the senders to finish; their counts summed (``sender_cpu_ms``: their CPU time).
+
+    Each sender's log lines (failed and retried tries) go to the run's log; ``on_tally`` is awaited
+    whenever a sender reports its counts (about every second). A sender that exits without finishing
+    fails the run once the others have finished (SenderDied).
+    """
+    logger = get_run_logger()
 
     async def follow(process: asyncio.subprocess.Process) -> tuple[int, dict[str, float] | None]:
         assert process.stdout is not None
@@ -79,13 +83,7 @@ async def send_with_senders(
                 done = record["done"]
         return await process.wait(), done
 
-    try:
-        ended = await asyncio.gather(*(follow(process) for process in processes))
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    ended = await asyncio.gather(*(follow(process) for process in senders))
     totals: Counter[str] = Counter()
     failed = []
     for number, (code, done) in enumerate(ended, start=1):
@@ -97,9 +95,17 @@ async def send_with_senders(
     if failed:
         raise SenderDied(
             f"{'; '.join(failed)} before it finished: its claimed messages go back to the queue when "
-            f"their lease ({get_settings().mailing.lease_seconds} s) lapses, for the next run"
+            f"their lease ({get_settings().mailing.lease_seconds} s) lapses"
         )
     return totals
+
+
+async def stop_senders(senders: Senders) -> None:
+    """Kill the senders still running (the run failed or was cancelled)."""
+    for process in senders:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 @task(task_run_name="start {runs} helper runs for mailing {mailing_id}")
