@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from aiohttp import web
@@ -213,9 +213,11 @@ def test_fan_out_starts_helper_runs_of_the_same_deployment_once(
     mailing_id = new_mailing(sessions, 20)
 
     async def run() -> tuple[list[Any], list[Any], list[Any]]:
-        deployment_id = await (await dispatch_mailings.ato_deployment(name="fan-out-test")).apply()
-        first = await fan_out_in_a_flow(mailing_id, deployment_id, "run-1")
-        again = await fan_out_in_a_flow(mailing_id, deployment_id, "run-1")
+        name = f"fan-out-test-{uuid4().hex[:8]}"  # one per test database
+        deployment_id = await (await dispatch_mailings.ato_deployment(name=name)).apply()
+        parent = str(uuid4())  # idempotency keys are per flow: the parent run's id keeps them apart
+        first = await fan_out_in_a_flow(mailing_id, deployment_id, parent)
+        again = await fan_out_in_a_flow(mailing_id, deployment_id, parent)
         async with get_client() as client:
             runs = await client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
