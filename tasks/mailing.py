@@ -165,6 +165,7 @@ async def report_mailings(mailing_id: int | None) -> None:
                 "state": s.state,
                 "total": s.total,
                 **{status.value: getattr(s, status.value) for status in MessageStatus},
+                "unknown outcomes": s.unknown_outcomes,
             }
             for s in stats
         ]
