@@ -58,6 +58,7 @@ from tasks.pacing import shared_pacer
 
 GATEWAY_SENDS = LimitKey("gateway", action="send")
 IDLE_POLL = 0.5  # seconds between claims while sends are in flight and nothing else is due
+WAIT_POLL = 1.0  # seconds between looks while waiting for retries or leases held elsewhere
 TALLY_EVERY = 1.0  # seconds between the counts a sender reports
 PR_SET_PDEATHSIG = 1
 PARENT_CHECK = 1.0  # seconds between checks that the parent is alive (where PDEATHSIG is missing)
@@ -239,7 +240,9 @@ class Sender:
             wait = await asyncio.to_thread(self.seconds_until_next_retry)
             if wait is None or wait > self.settings.mailing.wait_for_retries:
                 return
-            await asyncio.sleep(max(wait, 0.05))
+            # looked at again within a second: a lease held by a live sender ends sooner, when it
+            # records its outcome
+            await asyncio.sleep(min(max(wait, 0.05), WAIT_POLL))
             dry = False
 
     async def send(self, message: DueMessage, client: GatewayClient, pacer: Pacer | None) -> None:
