@@ -19,8 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from core.http import parse_retry_after
-from core.retry import Answer, classify_status
+from core.retry import Answer, classify_status, parse_retry_after
 from core.secrets import redact
 from core.settings import GatewaySettings
 from rules.mailing import SendResult
