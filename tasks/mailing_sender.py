@@ -195,7 +195,13 @@ class Sender:
             writer = asyncio.create_task(self.write())
             helpers = [asyncio.create_task(self.keep_leases()), asyncio.create_task(self.report())]
             try:
-                await self.feed(client, pacer)
+                feeding = asyncio.create_task(self.feed(client, pacer))
+                await asyncio.wait([feeding, writer, *helpers], return_when=asyncio.FIRST_COMPLETED)
+                for task in (writer, *helpers):
+                    if task.done():  # only a failure ends them early (a database error): the sender
+                        feeding.cancel()  # fails, and its claims come back when their lease lapses
+                        task.result()
+                await feeding
                 while self.in_flight:  # the last sends end
                     await asyncio.sleep(0.01)
                 self.closing = True
