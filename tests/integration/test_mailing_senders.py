@@ -129,11 +129,11 @@ def test_a_killed_sender_fails_its_run_and_another_run_finishes_with_few_duplica
         gateway__concurrency=concurrency, mailing__batch_size=20, mailing__lease_seconds=3, mailing__senders=2
     )
     set_faults(sandbox_app, latency_ms=20)
-    mailing_id = new_mailing(sessions, 600)
+    mailing_id = new_mailing(sessions, 300)
     killed: dict[str, Any] = {}
 
     async def kill_one_sender() -> None:
-        while len(gateway.delivered_ids()) < 100:
+        while len(gateway.delivered_ids()) < 60:
             await asyncio.sleep(0.02)  # polling a condition, not timing
         pid = sender_pids(os.getpid())[0]
         os.kill(pid, signal.SIGKILL)
@@ -164,9 +164,9 @@ def test_a_killed_sender_fails_its_run_and_another_run_finishes_with_few_duplica
 def test_unknown_outcomes_are_retried_and_counted_apart(
     sessions: Sessions, gateway: Any, sandbox_app: Starlette, settings_for_test: Any
 ) -> None:
-    settings_for_test(gateway__read_timeout=0.3)
-    set_faults(sandbox_app, gateway_timeout_rate=0.2)
-    mailing_id = new_mailing(sessions, 100)
+    settings_for_test(gateway__read_timeout=0.2)
+    set_faults(sandbox_app, gateway_timeout_rate=0.25)
+    mailing_id = new_mailing(sessions, 40)
     totals = asyncio.run(dispatch_mailings(mailing_id))
     set_faults(sandbox_app, gateway_timeout_rate=0.0)
     assert set(statuses(sessions, mailing_id).values()) == {MessageStatus.SENT}
