@@ -3,8 +3,13 @@
 Times ``dispatch_mailings`` from its start to the last status written (a real flow run, real HTTP to
 the sandbox gateway in its own process, a real database), then counts at the gateway what arrived:
 duplicates (an id accepted twice) and losses (a message never accepted). Rate limit off.
+CPU per message: the CPU seconds of every dispatch process (this one, which runs the flow, and its
+sender processes) over the messages; the sandbox and the database server are not counted.
+``--hang-rate``: the share of sends the gateway never answers (each is timed out after the gateway
+read timeout and tried again: an unknown outcome).
 
-    python -m bench.mailing [--messages 10000] [--latency-ms 50] [--database-url URL] [--record]
+    python -m bench.mailing [--messages 10000] [--latency-ms 50] [--database-url URL]
+        [--senders N] [--hang-rate 0.02] [--record]
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import httpx
 from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
 
 HEADER = (
-    "| date | messages | gateway latency | database | dispatch start → last status | messages/s "
-    "| peak RSS | duplicates | lost |\n|---|---|---|---|---|---|---|---|---|"
+    "| date | messages | gateway latency | hanging | database | senders | dispatch start → last status "
+    "| messages/s | CPU per message | peak RSS | unknown outcomes | duplicates | lost |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -32,6 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument("--senders", type=int, default=0, help="sender processes (default: the setting)")
+    parser.add_argument("--hang-rate", type=float, default=0.0, help="share of sends never answered")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -75,9 +83,14 @@ def unsent(mailing_id: int) -> int:
 
 def main() -> None:
     args = parse_args()
-    configure(args.database_url)
-    with sandbox_process({"SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms)}) as sandbox_url:
+    configure(args.database_url, {"SWITCHYARD_MAILING__SENDERS": str(args.senders)} if args.senders else None)
+    sandbox = {
+        "SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms),
+        "SWITCHYARD_SANDBOX__GATEWAY_TIMEOUT_RATE": str(args.hang_rate),
+    }
+    with sandbox_process(sandbox) as sandbox_url:
         os.environ["SWITCHYARD_GATEWAY__BASE_URL"] = f"{sandbox_url}/gateway"
+        from core.settings import get_settings
         from db.migrate import upgrade
         from flows.mailing import dispatch_mailings
 
@@ -85,21 +98,32 @@ def main() -> None:
         asyncio.run(dispatch_mailings(seed(1, "warm-up")))  # Prefect API, imports, connections
         mailing_id = seed(args.messages, "bench")
         httpx.delete(f"{sandbox_url}/gateway/_sandbox/deliveries")
+        cpu_before = time.process_time()
         started = time.perf_counter()
-        asyncio.run(dispatch_mailings(mailing_id))
+        totals = asyncio.run(dispatch_mailings(mailing_id))
         seconds = time.perf_counter() - started
+        flow_cpu = time.process_time() - cpu_before
+        cpu = flow_cpu + totals.get("sender_cpu_ms", 0) / 1000
         deliveries = httpx.get(f"{sandbox_url}/gateway/_sandbox/deliveries").json()
+        senders = get_settings().mailing.senders
 
     rate = args.messages / seconds
     lost = args.messages - deliveries["delivered"]
     duplicates = len(deliveries["duplicates"])
+    unknown = totals.get("unknown", 0)
+    cpu_ms = 1000 * cpu / args.messages
     peak_mb = peak_rss_mb()
     print(f"{args.messages} messages in {seconds:.2f} s = {rate:.0f} messages/s; peak RSS {peak_mb:.0f} MB")
+    print(
+        f"{senders} senders; CPU {cpu:.1f} s (flow process {flow_cpu:.1f} s) = {cpu_ms:.3f} ms per message; "
+        f"unknown outcomes {unknown}"
+    )
     print(f"at the gateway: duplicates {duplicates}, lost {lost}; not marked sent: {unsent(mailing_id)}")
     database = database_name(args.database_url)
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {args.messages:,} | {args.latency_ms} ms | {database} "
-        f"| {seconds:.2f} s | {rate:.0f} | {peak_mb:.0f} MB | {duplicates} | {lost} |"
+        f"| {datetime.now(UTC):%Y-%m-%d} | {args.messages:,} | {args.latency_ms} ms | {args.hang_rate:.0%} "
+        f"| {database} | {senders} | {seconds:.2f} s | {rate:.0f} | {cpu_ms:.2f} ms | {peak_mb:.0f} MB "
+        f"| {unknown} | {duplicates} | {lost} |"
     )
     if args.record:
         record("mailing", HEADER, row)

@@ -159,6 +159,11 @@ def _echo_mailing(mailing_id: int) -> None:
     typer.echo(f"text: {stats.text}")
     typer.echo(f"clients: {_audience(stats)}")
     echo_table(("total", *STATUSES), [(stats.total, *_counts(stats))])
+    if stats.unknown_outcomes:
+        typer.echo(
+            f"unknown outcomes: {stats.unknown_outcomes} sends timed out or lost their connection after "
+            "going out and were sent again (each may have reached the gateway twice)"
+        )
     if not detail.problems:
         return
     shown = detail.problems[:PROBLEMS_SHOWN]

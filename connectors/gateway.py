@@ -1,20 +1,25 @@
 """Sending mailing messages through the notification gateway, every answer classified.
 
-``POST {base_url}/v1/send/{id}`` with ``{"id", "phone", "text"}`` and a Bearer token; HTTP 200 with
-``{"code": 0}`` means sent. Gateway and transport trouble never raises: it becomes a `SendResult`.
+``POST {base_url}/v1/send/{id}`` with ``{"id", "phone", "text"}``, a Bearer token and
+``Idempotency-Key: <id>`` (a gateway that keeps keys answers a repeat without sending it again);
+HTTP 200 with ``{"code": 0}`` means sent. Gateway and transport trouble never raises: it becomes a
+`SendResult`. A send whose request went out and whose answer never came (a read timeout, a lost
+connection) is ``unknown``: it is retried like any transient failure, but it may have arrived.
+
+The client is a plain aiohttp session (~0.13 ms of CPU per request here, against ~0.37 ms for httpx
+over the aiohttp transport; shared FINDINGS): this is the one path that sends thousands a second.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from types import TracebackType
 from typing import Any
 
 import aiohttp
-import httpx
 
-from core.http import async_client, describe_transport_error, parse_retry_after
-from core.retry import Answer, classify_status
+from core.retry import Answer, classify_status, parse_retry_after
 from core.secrets import redact
 from core.settings import GatewaySettings
 from rules.mailing import SendResult
@@ -24,20 +29,53 @@ MAX_ANSWER_CHARS = 500
 MAX_DETAIL_CHARS = 200
 RETRY_AFTER_STATUS = frozenset({429, 503})
 REDACTED = "[token]"
+# failures that happen before the request is written: the gateway cannot have taken the message
+NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 
 
-def gateway_http_client(settings: GatewaySettings) -> httpx.AsyncClient:
-    """One client for a batch of sends: base URL, token and ``settings.concurrency`` connections."""
-    return async_client(
-        max_connections=settings.concurrency,
-        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout, pool=None),
-        base_url=settings.base_url,
-        headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"},
-    )
+class GatewayClient:
+    """One aiohttp session for many sends: base URL, token, ``settings.concurrency`` connections.
+
+    Create it inside the running event loop and close it with ``async with``.
+    """
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.url = settings.base_url.rstrip("/") + "/v1/send/"
+        self.token = settings.token.get_secret_value()
+        self.connect_timeout = settings.connect_timeout
+        self.read_timeout = settings.read_timeout
+        self.default_timeout = self.timeout(None)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.concurrency),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            timeout=self.default_timeout,
+        )
+
+    def timeout(self, connect_within: float | None) -> aiohttp.ClientTimeout:
+        """``connect_within`` bounds the wait for a pooled connection and its set-up together."""
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=None if connect_within is None else max(connect_within, 0.001),
+            sock_connect=self.connect_timeout,
+            sock_read=self.read_timeout,
+        )
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.session.close()
+
+
+def gateway_http_client(settings: GatewaySettings) -> GatewayClient:
+    """One client for a sender's whole life: base URL, token and ``settings.concurrency`` connections."""
+    return GatewayClient(settings)
 
 
 async def send_message(
-    client: httpx.AsyncClient, message_id: int, phone: str, text: str, *, connect_within: float | None = None
+    client: GatewayClient, message_id: int, phone: str, text: str, *, connect_within: float | None = None
 ) -> SendResult:
     """Send one message with a client from `gateway_http_client`; never raises for gateway trouble.
 
@@ -46,42 +84,51 @@ async def send_message(
     """
     if not PHONE.fullmatch(phone):
         return SendResult("failed", None, "invalid phone: expected 11 digits starting with 7")
-    payload = {"id": message_id, "phone": int(phone), "text": text}
-    timeout = client.timeout if connect_within is None else _bounded(client.timeout, connect_within)
+    body = json.dumps({"id": message_id, "phone": int(phone), "text": text})
+    timeout = client.default_timeout if connect_within is None else client.timeout(connect_within)
     try:
-        response = await client.post(f"/v1/send/{message_id}", json=payload, timeout=timeout)
-    except httpx.DecodingError as exc:
-        return SendResult("retry", None, f"malformed answer: {exc}")
-    except (httpx.RequestError, aiohttp.ClientError, OSError) as exc:
-        return SendResult("retry", None, describe_transport_error(exc))
-    return _classify(response, _token(client))
+        async with client.session.post(
+            f"{client.url}{message_id}",
+            data=body,
+            headers={"Idempotency-Key": str(message_id)},
+            timeout=timeout,
+        ) as response:
+            content = await response.read()
+    except aiohttp.ClientPayloadError as exc:
+        return SendResult("retry", None, f"malformed answer: {exc}", unknown=True)
+    except NOT_SENT as exc:
+        return SendResult("retry", None, _describe(exc))
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        return SendResult("retry", None, _describe(exc), unknown=True)
+    text_answer = content.decode(response.charset or "utf-8", errors="replace")
+    return _classify(response.status, response.reason or "", response.headers, text_answer, client.token)
 
 
-def _bounded(timeout: httpx.Timeout, pool: float) -> httpx.Timeout:
-    """``timeout`` with its pool wait at most ``pool`` seconds (aiohttp: pool wait and connect together)."""
-    return httpx.Timeout(timeout.read, connect=timeout.connect, write=timeout.write, pool=max(pool, 0.001))
+def _describe(exc: BaseException) -> str:
+    """Name what went wrong in the transport (aiohttp's own exception, never its cause)."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed: {detail}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out: {detail}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"the server closed the connection: {detail}"
+    return f"connection failed: {detail}"
 
 
-def _token(client: httpx.AsyncClient) -> str:
-    return client.headers.get("authorization", "").removeprefix("Bearer ")
-
-
-def _classify(response: httpx.Response, token: str) -> SendResult:
+def _classify(status: int, reason: str, headers: Any, raw: str, token: str) -> SendResult:
     """The outcome of one answer; read from its text with the token redacted, should it be echoed."""
-    text = redact(response.text, token, REDACTED)
+    text = redact(raw, token, REDACTED)
     answer = text[:MAX_ANSWER_CHARS]
     body = _json_object(text)
-    status = response.status_code
     if status == 200:
         return _accepted(body, answer)
-    reason = f"HTTP {status} {response.reason_phrase}".strip() + _message(body, ": ")
+    reason = f"HTTP {status} {reason}".strip() + _message(body, ": ")
     answer_class = classify_status(status)
     if answer_class == Answer.AUTH:
         return SendResult("failed", answer, f"gateway refused the token (HTTP {status})")
     if answer_class == Answer.RETRY:
-        retry_after = (
-            parse_retry_after(response.headers.get("retry-after")) if status in RETRY_AFTER_STATUS else None
-        )
+        retry_after = parse_retry_after(headers.get("retry-after")) if status in RETRY_AFTER_STATUS else None
         return SendResult("retry", answer, f"gateway unavailable: {reason}", retry_after)
     if answer_class == Answer.PERMANENT:
         return SendResult("failed", answer, f"gateway rejected the message: {reason}")

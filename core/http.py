@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import ssl
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +12,7 @@ import httpx
 from aiohttp.abc import AbstractResolver
 from httpx_aiohttp import AiohttpTransport
 
-MAX_RETRY_AFTER = 3600.0
+from core.retry import parse_retry_after as parse_retry_after  # where the clients import it from
 
 
 @lru_cache(maxsize=1)
@@ -73,22 +70,3 @@ def describe_transport_error(exc: BaseException) -> str:
     if cause is exc and isinstance(exc, httpx.TimeoutException):
         return f"timed out: {detail}"
     return f"connection failed: {detail}"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), within 0–3600."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -8,6 +8,7 @@ directory. ``.env.example`` documents each of them.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -93,7 +94,7 @@ class GatewaySettings(BaseModel):
 
     base_url: str = "http://127.0.0.1:8001/gateway"
     token: SecretStr = SecretStr(DEV_GATEWAY_TOKEN)
-    concurrency: int = Field(200, ge=1, le=2000, description="requests in flight at once per batch")
+    concurrency: int = Field(200, ge=1, le=2000, description="requests in flight at once per sender")
     rate_limit: int = Field(0, ge=0, description="messages per second across all runs; 0 = off")
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(10.0, gt=0, le=600)
@@ -103,9 +104,23 @@ class GatewaySettings(BaseModel):
 class MailingSettings(BaseModel):
     """Mailing dispatch."""
 
-    batch_size: int = Field(1000, ge=1, le=20_000, description="messages claimed per task run")
-    lanes: int = Field(2, ge=1, le=16, description="batches in flight at once in one dispatch run")
-    lease_seconds: int = Field(120, ge=5, description="a claimed message returns to the queue after this")
+    batch_size: int = Field(250, ge=1, le=20_000, description="messages a sender claims at once")
+    senders: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=64,
+        description="sender processes per dispatch run (default: the CPU count)",
+    )
+    lease_seconds: int = Field(
+        15, ge=3, description="a claimed message returns to the queue after this unless renewed (every third)"
+    )
+    fan_out: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="helper runs a mailing's dispatch run starts, for other workers to share it",
+    )
+    fan_out_min: int = Field(5000, ge=1, description="messages due before a dispatch run fans out")
     retry_backoff: float = Field(2.0, gt=0, le=3600, description="first retry delay (s), doubled each time")
     max_retry_delay: float = Field(60.0, gt=0, description="longest delay between two tries")
     end_margin: float = Field(
@@ -264,6 +279,9 @@ class SandboxSettings(BaseModel):
     gateway_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
     gateway_malformed_rate: float = Field(0.0, ge=0, le=1, description="share answered 200 with a bad body")
     gateway_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")
+    gateway_idempotency: bool = Field(
+        False, description="answer a repeated Idempotency-Key as sent without delivering it again"
+    )
     platform_key: str = Field(DEV_PLATFORM_KEY, description="API key the platform stand-ins accept")
     platform_articles: int = Field(400, ge=0, le=100_000, description="articles per keyword and platform")
     platform_latency_ms: int = Field(0, ge=0, le=60_000, description="added to every platform answer")

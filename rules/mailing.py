@@ -207,6 +207,7 @@ class SendResult:
     answer: str | None  # the gateway's raw answer, truncated (None if there was no answer)
     error: str | None = None  # why it was not sent
     retry_after: float | None = None  # seconds the gateway asked to wait (429/503 Retry-After)
+    unknown: bool = False  # sent, then no answer (a read timeout, a lost connection): it may have arrived
 
 
 WINDOW_CLOSED = "the mailing ended before it could be sent"
@@ -239,6 +240,7 @@ class SendOutcome:
     retry_at: datetime | None = None
     error: str | None = None
     answer: str | None = None
+    unknown: bool = False  # the try's outcome was unknown: its retry may be a duplicate
 
 
 DAILY_INTERVAL_CLOSED = "the daily sending interval does not open again before the mailing ends"
@@ -246,7 +248,13 @@ DAILY_INTERVAL_CLOSED = "the daily sending interval does not open again before t
 
 def decide(message: DueMessage, result: SendResult, now: datetime, settings: MailingSettings) -> SendOutcome:
     """The outcome of one try: sent, failure, or another try later if the window allows it."""
-    common = {"id": message.id, "tried": True, "answer": result.answer, "error": result.error}
+    common = {
+        "id": message.id,
+        "tried": True,
+        "answer": result.answer,
+        "error": result.error,
+        "unknown": result.unknown,
+    }
     if result.outcome == "sent":
         return SendOutcome(status=MessageStatus.SENT, sent=True, **common)
     if result.outcome == "failed":

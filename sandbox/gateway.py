@@ -4,7 +4,9 @@
 ``Authorization: Bearer <config.gateway_token>``. A valid request may be faulted — HTTP 500, HTTP 429,
 a malformed 200 or no answer at all, in that order of ``config.gateway_*_rate`` shares of one draw of
 ``app.state.rng`` — and a faulted request is not delivered. Otherwise it is recorded in the app's
-`GatewayRecord` (``app.state.gateway``) and answered ``{"code": 0, "message": "OK"}``.
+`GatewayRecord` (``app.state.gateway``) and answered ``{"code": 0, "message": "OK"}``. With
+``config.gateway_idempotency`` on, a request whose ``Idempotency-Key`` was accepted before is answered
+the same without being delivered again, and counted as deduplicated (a duplicate it prevented).
 """
 
 from __future__ import annotations
@@ -47,10 +49,21 @@ class GatewayRecord:
     def __init__(self) -> None:
         self.deliveries: dict[int, Delivery] = {}
         self.accepted = 0
+        self.keys: set[str] = set()  # Idempotency-Keys of accepted requests
+        self.deduplicated: dict[int, int] = {}  # ids whose repeats were answered without delivery
 
-    def accept(self, msg_id: int, phone: int, text_length: int) -> None:
+    def seen(self, key: str | None, msg_id: int) -> bool:
+        """Whether ``key`` was accepted before; counts the repeat if so."""
+        if key is None or key not in self.keys:
+            return False
+        self.deduplicated[msg_id] = self.deduplicated.get(msg_id, 0) + 1
+        return True
+
+    def accept(self, msg_id: int, phone: int, text_length: int, key: str | None = None) -> None:
         now = datetime.now(UTC)
         self.accepted += 1
+        if key is not None:
+            self.keys.add(key)
         delivery = self.deliveries.get(msg_id)
         if delivery is None:
             self.deliveries[msg_id] = Delivery(1, now, now, phone, text_length)
@@ -72,6 +85,8 @@ class GatewayRecord:
     def reset(self) -> None:
         self.deliveries.clear()
         self.accepted = 0
+        self.keys.clear()
+        self.deduplicated.clear()
 
 
 def _answer(status_code: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -113,7 +128,10 @@ class Gateway:
         fault = await self._fault(request, config, state.rng.random())
         if fault is not None:
             return fault
-        state.gateway.accept(msg_id, payload["phone"], len(payload["text"]))
+        record: GatewayRecord = state.gateway
+        key = request.headers.get("idempotency-key") if config.gateway_idempotency else None
+        if not record.seen(key, msg_id):
+            record.accept(msg_id, payload["phone"], len(payload["text"]), key)
         return _answer(200, 0, "OK")
 
     async def _fault(self, request: Request, config: SandboxSettings, roll: float) -> Response | None:
@@ -142,7 +160,12 @@ async def deliveries(request: Request) -> Response:
         record.reset()
         return Response(status_code=204)
     return JSONResponse(
-        {"delivered": len(record.deliveries), "accepted": record.accepted, "duplicates": record.duplicates()}
+        {
+            "delivered": len(record.deliveries),
+            "accepted": record.accepted,
+            "duplicates": record.duplicates(),
+            "deduplicated": record.deduplicated,
+        }
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import jobs
@@ -28,6 +28,18 @@ def _open_mailings(now: datetime, mailing_id: int | None) -> object:
     return query
 
 
+def _claimable(now: datetime, mailing_id: int | None) -> ColumnElement[bool]:
+    """New and due (no retry time, or one past), or held under a lapsed lease, in an open mailing."""
+    due = and_(
+        Message.status == MessageStatus.NEW,
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    )
+    return and_(
+        or_(due, jobs.lease_lapsed(Message, WORKING, now)),
+        Message.mailing_id.in_(_open_mailings(now, mailing_id)),
+    )
+
+
 def claim_due_messages(
     session: Session,
     *,
@@ -41,17 +53,10 @@ def claim_due_messages(
     ``attempts`` is not touched here: it counts sends tried, written with each outcome.
     """
     now = now or utcnow()
-    due = and_(
-        Message.status == MessageStatus.NEW,
-        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-    )
     ids = claim_ids(
         session,
         id_column=Message.id,
-        claimable=and_(
-            or_(due, jobs.lease_lapsed(Message, WORKING, now)),
-            Message.mailing_id.in_(_open_mailings(now, mailing_id)),
-        ),
+        claimable=_claimable(now, mailing_id),
         values={
             "status": MessageStatus.SENDING,
             "started_at": func.coalesce(Message.started_at, now),
@@ -153,6 +158,7 @@ def _outcome_update(condition: ColumnElement[bool]) -> Update:
             finished_at=bindparam("finished_time"),
             last_error=func.coalesce(bindparam("error"), table.c.last_error),  # kept once sent
             gateway_answer=bindparam("answer"),
+            unknown_outcomes=table.c.unknown_outcomes + bindparam("unknown"),
         )
     )
 
@@ -168,19 +174,35 @@ def _params(outcomes: Sequence[SendOutcome], now: datetime) -> list[dict[str, ob
             "finished_time": None if outcome.status == MessageStatus.NEW else now,
             "error": outcome.error,
             "answer": outcome.answer,
+            "unknown": int(outcome.unknown),
         }
         for outcome in outcomes
     ]
 
 
+def count_due(session: Session, *, mailing_id: int, now: datetime | None = None) -> int:
+    """How many messages of the mailing are due now (new and due, or held under a lapsed lease)."""
+    now = now or utcnow()
+    return session.scalar(select(func.count()).where(_claimable(now, mailing_id))) or 0
+
+
 def next_retry_time(
     session: Session, *, mailing_id: int | None = None, now: datetime | None = None
 ) -> datetime | None:
-    """When the next unsent message of an open mailing is due (``now`` if one already is), or None."""
+    """When the next unsent message of an open mailing may be claimed (``now`` if one already may), or
+    None: a deferred retry's time, or the end of a lease held by another sender (claimed again then,
+    should that sender have died)."""
     now = now or utcnow()
     return session.scalar(
-        select(func.min(func.coalesce(Message.next_attempt_at, now))).where(
-            Message.status == MessageStatus.NEW,
+        select(
+            func.min(
+                case(
+                    (Message.status == MessageStatus.NEW, func.coalesce(Message.next_attempt_at, now)),
+                    else_=Message.claimed_until,
+                )
+            )
+        ).where(
+            Message.status.in_([MessageStatus.NEW, *WORKING]),
             Message.mailing_id.in_(_open_mailings(now, mailing_id)),
         )
     )

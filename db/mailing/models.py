@@ -6,7 +6,7 @@ from datetime import datetime, time
 from enum import Enum as PyEnum
 from typing import TypeVar
 
-from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Time, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from db.base import Base, NotFound, UTCDateTime, status_enum, utcnow
@@ -60,6 +60,13 @@ class Message(JobColumns, Base):
         UniqueConstraint("mailing_id", "client_id"),
         Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_messages_mailing_id_status_sent_at", "mailing_id", "status", "sent_at"),  # statistics
+        Index(  # the few messages whose outcome was once unknown, for the statistics
+            "ix_messages_unknown_outcomes",
+            "mailing_id",
+            "unknown_outcomes",
+            postgresql_where=text("unknown_outcomes > 0"),
+            sqlite_where=text("unknown_outcomes > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -69,6 +76,8 @@ class Message(JobColumns, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     gateway_answer: Mapped[str | None] = mapped_column(Text)
+    # tries whose outcome was unknown (sent, then no answer): each was tried again, perhaps a duplicate
+    unknown_outcomes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     mailing: Mapped[Mailing] = relationship(back_populates="messages")
     client: Mapped[Client] = relationship()

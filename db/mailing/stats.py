@@ -38,6 +38,7 @@ class MailingStats:
     sent: int
     failure: int
     cancelled: int
+    unknown_outcomes: int = 0  # tries whose outcome was unknown, each tried again (perhaps a duplicate)
 
     @property
     def state(self) -> MailingState:
@@ -102,6 +103,7 @@ def mailing_stats(
         statement = statement.where(Mailing.id.in_(mailing_ids))
     mailings = session.execute(statement).all()
     counts: dict[int, dict[str, int]] = {row.id: dict.fromkeys(MessageStatus, 0) for row in mailings}
+    unknown: dict[int, int] = {}
     if counts:
         by_status = session.execute(
             select(Message.mailing_id, Message.status, func.count())
@@ -110,11 +112,20 @@ def mailing_stats(
         )
         for mailing_id, status, count in by_status:
             counts[mailing_id][MessageStatus(status)] = count
+        unknown = {  # rare: read through the partial index on the messages with any
+            mailing_id: total
+            for mailing_id, total in session.execute(
+                select(Message.mailing_id, func.sum(Message.unknown_outcomes))
+                .where(Message.mailing_id.in_(counts), Message.unknown_outcomes > 0)
+                .group_by(Message.mailing_id)
+            )
+        }
     return [
         MailingStats(
             **row._asdict(),
             total=sum(counts[row.id].values()),
             **{status.value: count for status, count in counts[row.id].items()},
+            unknown_outcomes=int(unknown.get(row.id, 0)),
         )
         for row in mailings
     ]

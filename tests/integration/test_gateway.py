@@ -11,6 +11,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from aiohttp import web
 from starlette.applications import Starlette
 
 from connectors.gateway import gateway_http_client, send_message
@@ -204,7 +205,12 @@ def test_duplicates_and_the_record_endpoints(base_url: str, record: GatewayRecor
     assert record.duplicates() == {7: 2}
     assert record.first_accepted(7) == first
     with httpx.Client(base_url=f"{base_url}/gateway/_sandbox") as client:
-        assert client.get("/deliveries").json() == {"delivered": 2, "accepted": 3, "duplicates": {"7": 2}}
+        assert client.get("/deliveries").json() == {
+            "delivered": 2,
+            "accepted": 3,
+            "duplicates": {"7": 2},
+            "deduplicated": {},
+        }
         one = client.get("/deliveries/7").json()
         assert one["id"] == 7
         assert (one["count"], one["phone"], one["text_length"]) == (2, int(PHONE), len("hello"))
@@ -212,8 +218,28 @@ def test_duplicates_and_the_record_endpoints(base_url: str, record: GatewayRecor
         assert datetime.fromisoformat(one["last_accepted"]) > first
         assert client.get("/deliveries/9").status_code == 404
         assert client.delete("/deliveries").status_code == 204
-        assert client.get("/deliveries").json() == {"delivered": 0, "accepted": 0, "duplicates": {}}
+        assert client.get("/deliveries").json() == {
+            "delivered": 0,
+            "accepted": 0,
+            "duplicates": {},
+            "deduplicated": {},
+        }
     assert record.delivered_ids() == set()
+
+
+def test_a_gateway_that_keeps_idempotency_keys_answers_a_repeat_without_sending_it_again(
+    base_url: str, record: GatewayRecord, app: Starlette
+) -> None:
+    saved: SandboxSettings = app.state.config
+    app.state.config = saved.model_copy(update={"gateway_idempotency": True})
+    try:
+        results = [send(base_url, 7), send(base_url, 7, text="again"), send(base_url, 8)]
+    finally:
+        app.state.config = saved
+    assert [result.outcome for result in results] == ["sent", "sent", "sent"]
+    assert record.duplicates() == {}
+    assert record.deduplicated == {7: 1}
+    assert record.delivered_ids() == {7, 8}
 
 
 def test_gateway_down() -> None:
@@ -274,17 +300,37 @@ def test_a_send_that_cannot_connect_before_its_deadline_is_not_sent() -> None:
     assert (result.error or "").startswith("timed out: Connection timeout")
 
 
-# --- classification of odd answers, through a mock transport ---
+# --- classification of odd answers, from a small aiohttp server answering what a test says ---
 
 
 def send_to(handler: Callable[[httpx.Request], httpx.Response], phone: str = PHONE) -> SendResult:
+    """One send to a loopback aiohttp server whose answers ``handler`` makes (an httpx.Request of
+    what arrived, an httpx.Response of what to answer)."""
+
+    async def answer(request: web.Request) -> web.Response:
+        seen = httpx.Request(
+            request.method, str(request.url), headers=dict(request.headers), content=await request.read()
+        )
+        made = handler(seen)
+        headers = {
+            k: v for k, v in made.headers.items() if k.lower() not in {"content-length", "content-type"}
+        }
+        return web.Response(status=made.status_code, body=made.content, headers=headers)
+
     async def run() -> SendResult:
-        async with httpx.AsyncClient(
-            transport=httpx.MockTransport(handler),
-            base_url="http://gateway.test/api",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as client:
-            return await send_message(client, 42, phone, "hi")
+        server = web.Application()
+        server.router.add_route("*", "/{tail:.*}", answer)
+        runner = web.AppRunner(server)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            config = GatewaySettings(base_url=f"http://127.0.0.1:{port}/api", token=TOKEN)
+            async with gateway_http_client(config) as client:
+                return await send_message(client, 42, phone, "hi")
+        finally:
+            await runner.cleanup()
 
     return asyncio.run(run())
 
@@ -302,8 +348,9 @@ def test_request_shape() -> None:
 
     assert send_to(handler).outcome == "sent"
     [request] = seen
-    assert (request.method, request.url) == ("POST", "http://gateway.test/api/v1/send/42")
+    assert (request.method, request.url.path) == ("POST", "/api/v1/send/42")
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["idempotency-key"] == "42"
     assert json.loads(request.content) == {"id": 42, "phone": 79001234567, "text": "hi"}
 
 
@@ -363,19 +410,37 @@ def test_parse_retry_after_http_dates() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "error"),
+    ("raw", "error", "unknown"),
     [
-        (httpx.ConnectError("refused"), "connection failed: refused"),
-        (httpx.ReadTimeout("slow"), "timed out: slow"),
-        (httpx.RemoteProtocolError("garbled"), "connection failed: garbled"),
-        (httpx.DecodingError("bad gzip"), "malformed answer: bad gzip"),
+        (b"HTTP/1.1 garbled\r\n\r\n", "connection failed: ", True),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip",
+            "malformed answer: ",
+            True,
+        ),
+        (b"", "the server closed the connection: ", True),
     ],
 )
-def test_transport_errors_are_retried(exc: Exception, error: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise exc
+def test_transport_errors_are_retried_and_their_outcome_unknown(
+    raw: bytes, error: str, unknown: bool
+) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(raw)
+        await writer.drain()
+        writer.close()
 
-    assert send_to(handler) == SendResult("retry", None, error)
+    result = on_a_server(answer)
+    assert (result.outcome, result.answer, result.unknown) == ("retry", None, unknown)
+    assert (result.error or "").startswith(error)
+
+
+def test_a_send_never_made_is_not_unknown_and_one_unanswered_is(
+    base_url: str, record: GatewayRecord, set_faults: Callable[..., None]
+) -> None:
+    assert send("http://127.0.0.1:1", 1, connect_timeout=1).unknown is False
+    set_faults(timeout=1.0)
+    assert send(base_url, 1, read_timeout=0.3).unknown is True
 
 
 @pytest.mark.parametrize("phone", ["+79001234567", "7900123456", "89001234567", "٧9001234567", ""])

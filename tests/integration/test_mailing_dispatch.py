@@ -221,11 +221,11 @@ def test_the_rate_limit_holds(sessions: Sessions, gateway: Any) -> None:
     finally:
         set_env({"SWITCHYARD_GATEWAY__RATE_LIMIT": "0"})
     assert gateway.delivered_ids() == set(statuses(sessions, mailing_id))
-    # at most 40 sends start per clock second; on arrival each lane's last reserved chunk (40 // 10)
-    # may cross into the next second, so the gateway may count that many more per lane
+    # at most 40 sends start per clock second; on arrival each sender's last reserved chunk (40 // 10)
+    # may cross into the next second, so the gateway may count that many more per sender
     arrivals = sorted(gateway.first_accepted(id_).timestamp() for id_ in gateway.delivered_ids())
     per_second = Counter(int(arrival) for arrival in arrivals)
-    assert max(per_second.values()) <= 40 + 4 * get_settings().mailing.lanes
+    assert max(per_second.values()) <= 40 + 4 * get_settings().mailing.senders
     # so 120 sends span at least three clock seconds, wherever in a second the run began
     assert len(per_second) >= 3
 

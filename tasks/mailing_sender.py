@@ -1,0 +1,356 @@
+"""A mailing sender: one long-lived process that keeps the gateway busy until nothing is due.
+
+``python -m tasks.mailing_sender MAILING_ID`` (0: every open mailing) runs one sender. The dispatch
+run starts ``mailing.senders`` of them (`tasks.mailing.send_with_senders`) and reads what they write
+on stdout, one JSON object a line: ``{"tally": {...}}`` (counts so far), ``{"log": [level, text]}``
+(a failed or retried try) and, last, ``{"done": {...}}`` (the counts and the CPU seconds spent).
+
+Each sender keeps its event loop (uvloop), its gateway client and its database sessions for its whole
+life, and runs a pipeline:
+
+- up to ``gateway.concurrency`` sends in flight; the next claimed message starts as soon as a send
+  ends, and the next ``mailing.batch_size`` messages are claimed while half of those claimed are
+  still waiting to start (a hung request holds only its own slot, never a batch);
+- one writer records whatever sends ended while its previous write ran (group commit), so the sends
+  accepted but not yet recorded are never many more than those in flight;
+- every claimed message not yet recorded is renewed every third of ``mailing.lease_seconds`` (15 s):
+  a sender that dies leaves its messages to be claimed again within a lease;
+- it dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and a check of its parent's pid).
+
+No Prefect here: a sender starts in a fraction of a second and spends its CPU on sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import uvloop
+
+from connectors.gateway import GatewayClient, gateway_http_client, send_message
+from core.pacing import LimitKey, Pacer, Window
+from core.settings import Settings, get_settings
+from db.base import utcnow
+from db.claims import Lease
+from db.engine import session_factory
+from db.mailing.dispatch import claim_due_messages, next_retry_time, record_send_outcomes, renew_messages
+from rules.mailing import (
+    WINDOW_CLOSED,
+    DueMessage,
+    MessageStatus,
+    SendOutcome,
+    decide,
+    not_yet,
+    send_deadline,
+    too_late,
+)
+from tasks.pacing import shared_pacer
+
+GATEWAY_SENDS = LimitKey("gateway", action="send")
+IDLE_POLL = 0.5  # seconds between claims while sends are in flight and nothing else is due
+WAIT_POLL = 1.0  # seconds between looks while waiting for retries or leases held elsewhere
+TALLY_EVERY = 1.0  # seconds between the counts a sender reports
+PR_SET_PDEATHSIG = 1
+PARENT_CHECK = 1.0  # seconds between checks that the parent is alive (where PDEATHSIG is missing)
+
+
+@dataclass
+class Tally:
+    """What one sender did: outcomes recorded, and tries whose outcome was unknown."""
+
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    unknown: int = 0
+
+    def add(self, outcome: SendOutcome) -> None:
+        if outcome.sent:
+            self.sent += 1
+        elif outcome.status == MessageStatus.FAILURE:
+            self.failed += 1
+        else:
+            self.deferred += 1
+        self.unknown += outcome.unknown
+
+
+def gateway_pacer(per_second: int) -> Pacer | None:
+    """Sends paced by the gateway's limit across every sender and run (None when it is off), reserved
+    a tenth of a second's worth at a time."""
+    if not per_second:
+        return None
+    return shared_pacer(GATEWAY_SENDS, [Window(per_second, 1)], chunk=max(1, per_second // 10))
+
+
+async def wait_until(deadline: datetime, waiting: Awaitable[object]) -> bool:
+    """Await ``waiting`` unless ``deadline`` comes first; False (and ``waiting`` cancelled) when it did."""
+    try:
+        async with asyncio.timeout((deadline - utcnow()).total_seconds()):
+            await waiting
+    except TimeoutError:
+        return False
+    return True
+
+
+def window_closed(message: DueMessage) -> SendOutcome:
+    return SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=WINDOW_CLOSED)
+
+
+async def send_one(
+    message: DueMessage,
+    *,
+    client: GatewayClient,
+    pacer: Pacer | None,
+    held: Callable[[int], bool],
+    settings: Settings,
+) -> SendOutcome | None:
+    """Send one claimed message unless its window says not now; no wait (for a rate-limit slot or a
+    connection), and no send, starts past the end margin. None: its claim was lost, it is another
+    sender's now."""
+    skipped = not_yet(message, utcnow(), settings.mailing)
+    if skipped is not None:
+        return skipped
+    deadline = send_deadline(message, settings.mailing)
+    if pacer is not None and not await wait_until(deadline, pacer.acquire()):
+        return window_closed(message)
+    now = utcnow()
+    if too_late(message, now, settings.mailing):
+        return window_closed(message)
+    if not held(message.id):
+        return None
+    within = (deadline - now).total_seconds()
+    result = await send_message(client, message.id, message.phone, message.text, connect_within=within)
+    return decide(message, result, utcnow(), settings.mailing)
+
+
+def problem_line(message: DueMessage, outcome: SendOutcome) -> tuple[int, str]:
+    """One log line per failed or retried try, searchable by mailing=, message= and client=."""
+    failed = outcome.status == MessageStatus.FAILURE
+    text = (
+        f"mailing={message.mailing_id} message={message.id} client={message.client_id} "
+        f"{'failed' if failed else 'will retry'}: {outcome.error}"
+    )
+    return (logging.WARNING if failed else logging.INFO), text
+
+
+class Sender:
+    """The pipeline of one sender process (see the module docstring)."""
+
+    def __init__(self, settings: Settings, mailing_id: int | None, emit: Callable[[dict[str, object]], None]):
+        self.settings = settings
+        self.mailing_id = mailing_id
+        self.emit = emit
+        self.sessions = session_factory()
+        self.lease = Lease(seconds=settings.mailing.lease_seconds)
+        self.tally = Tally()
+        self.waiting: deque[DueMessage] = deque()  # claimed, not started
+        # claimed and not yet recorded, by id: the claim (the object) a send and its outcome belong to
+        self.held: dict[int, DueMessage] = {}
+        self.ended: list[tuple[DueMessage, SendOutcome]] = []  # sends ended, not yet recorded
+        self.in_flight = 0
+        self.sends: set[asyncio.Task[None]] = set()
+        self.closing = False
+        self.to_write = asyncio.Event()
+        self.slots = asyncio.Semaphore(settings.gateway.concurrency)
+
+    # --- the database side, each call one transaction in a worker thread ---
+
+    def claim(self) -> list[DueMessage]:
+        with self.sessions.begin() as session:
+            return claim_due_messages(
+                session, limit=self.settings.mailing.batch_size, lease=self.lease, mailing_id=self.mailing_id
+            )
+
+    def record(self, outcomes: list[SendOutcome]) -> None:
+        with self.sessions.begin() as session:
+            record_send_outcomes(session, outcomes=outcomes, owner=self.lease.owner)
+
+    def renew(self, ids: list[int]) -> set[int]:
+        with self.sessions.begin() as session:
+            return renew_messages(session, ids=ids, lease=self.lease)
+
+    def seconds_until_next_retry(self) -> float | None:
+        with self.sessions.begin() as session:
+            due = next_retry_time(session, mailing_id=self.mailing_id)
+        return None if due is None else max(0.0, (due - utcnow()).total_seconds())
+
+    # --- the pipeline ---
+
+    def holds(self, message: DueMessage) -> bool:
+        """Whether this claim of ``message`` is still ours (not lost after a lapse, not recorded)."""
+        return self.held.get(message.id) is message
+
+    async def run(self) -> Tally:
+        pacer = gateway_pacer(self.settings.gateway.rate_limit)
+        async with gateway_http_client(self.settings.gateway) as client:
+            writer = asyncio.create_task(self.write())
+            helpers = [asyncio.create_task(self.keep_leases()), asyncio.create_task(self.report())]
+            try:
+                feeding = asyncio.create_task(self.feed(client, pacer))
+                await asyncio.wait([feeding, writer, *helpers], return_when=asyncio.FIRST_COMPLETED)
+                for task in (writer, *helpers):
+                    if task.done():  # only a failure ends them early (a database error): the sender
+                        feeding.cancel()  # fails, and its claims come back when their lease lapses
+                        task.result()
+                await feeding
+                while self.in_flight:  # the last sends end
+                    await asyncio.sleep(0.01)
+                self.closing = True
+                self.to_write.set()
+                await writer
+            finally:
+                for task in [*helpers, writer]:
+                    task.cancel()
+        return self.tally
+
+    async def feed(self, client: GatewayClient, pacer: Pacer | None) -> None:
+        """Start sends while there are claimed messages and free slots; claim more while half a
+        claim still waits; stop when nothing is due, in flight or waiting for a retry soon."""
+        low_water = max(1, self.settings.mailing.batch_size // 2)
+        claiming: asyncio.Task[list[DueMessage]] | None = None
+        dry = False  # the last claim found nothing due
+        while True:
+            if claiming is None and not dry and len(self.waiting) <= low_water:
+                claiming = asyncio.create_task(asyncio.to_thread(self.claim))
+            if claiming is not None and (claiming.done() or not self.waiting):
+                claimed = await claiming
+                claiming = None
+                dry = not claimed
+                self.held.update((message.id, message) for message in claimed)
+                self.waiting.extend(claimed)
+                continue
+            if self.waiting:
+                await self.slots.acquire()
+                message = self.waiting.popleft()
+                if not self.holds(message):
+                    self.slots.release()
+                    continue
+                self.in_flight += 1
+                task = asyncio.create_task(self.send(message, client, pacer))
+                self.sends.add(task)
+                task.add_done_callback(self.sends.discard)
+                continue
+            if self.held:  # sends in flight or outcomes not yet recorded
+                await asyncio.sleep(IDLE_POLL)  # new or retried messages may come due meanwhile
+                dry = False
+                continue
+            wait = await asyncio.to_thread(self.seconds_until_next_retry)
+            if wait is None or wait > self.settings.mailing.wait_for_retries:
+                return
+            # looked at again within a second: a lease held by a live sender ends sooner, when it
+            # records its outcome
+            await asyncio.sleep(min(max(wait, 0.05), WAIT_POLL))
+            dry = False
+
+    async def send(self, message: DueMessage, client: GatewayClient, pacer: Pacer | None) -> None:
+        try:
+            outcome = await send_one(
+                message,
+                client=client,
+                pacer=pacer,
+                held=lambda _: self.holds(message),
+                settings=self.settings,
+            )
+        except Exception as exc:  # the message's own error: recorded on it, the sender goes on
+            error = f"unexpected error: {type(exc).__name__}: {exc}"[:500]
+            outcome = SendOutcome(id=message.id, status=MessageStatus.FAILURE, error=error)
+        finally:
+            self.in_flight -= 1
+            self.slots.release()
+        if outcome is None or not (outcome.sent or self.holds(message)):
+            return  # the claim was lost: the message is another sender's now
+        if outcome.error:
+            level, text = problem_line(message, outcome)
+            self.emit({"log": [level, text]})
+        self.ended.append((message, outcome))
+        self.to_write.set()
+
+    async def write(self) -> None:
+        """Record whatever ended while the previous write ran: one write at a time, never waiting
+        for more to come."""
+        while True:
+            await self.to_write.wait()
+            self.to_write.clear()
+            while self.ended:
+                group, self.ended = self.ended, []
+                await asyncio.to_thread(self.record, [outcome for _, outcome in group])
+                for message, outcome in group:
+                    if self.holds(message):
+                        del self.held[message.id]
+                        self.tally.add(outcome)
+                    elif outcome.sent:  # recorded whoever holds it now
+                        self.tally.add(outcome)
+            if self.closing:
+                return
+
+    async def keep_leases(self) -> None:
+        """Renew every claimed message not yet recorded, every third of the lease; a claim not
+        renewed was lost (its lease lapsed and another sender took it): it is not sent here."""
+        every = self.settings.mailing.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            claims = dict(self.held)
+            still = await asyncio.to_thread(self.renew, sorted(claims))
+            for message_id, message in claims.items():
+                if message_id not in still and self.holds(message):
+                    del self.held[message_id]
+
+    async def report(self) -> None:
+        while True:
+            await asyncio.sleep(TALLY_EVERY)
+            self.emit({"tally": asdict(self.tally)})
+
+
+def die_with_parent(parent: int) -> None:
+    """Be killed when the parent process dies (Linux), or exit at the next check (elsewhere too)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the call above
+        os._exit(1)
+
+
+async def watch_parent(parent: int) -> None:
+    while True:
+        await asyncio.sleep(PARENT_CHECK)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def emit_line(record: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+async def main(mailing_id: int | None, parent: int) -> None:
+    watcher = asyncio.create_task(watch_parent(parent))
+    tally = await Sender(get_settings(), mailing_id, emit_line).run()
+    watcher.cancel()
+    emit_line({"done": asdict(tally) | {"cpu": cpu_seconds()}})
+
+
+def run() -> None:
+    """The process's entry point: ``python -m tasks.mailing_sender MAILING_ID PARENT_PID``."""
+    mailing_id, parent = int(sys.argv[1]) or None, int(sys.argv[2])
+    die_with_parent(parent)
+    uvloop.run(main(mailing_id, parent))
+
+
+if __name__ == "__main__":
+    run()
