@@ -152,6 +152,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--kill-at", type=float, default=0.3, help="share of the messages sent at the kill")
     parser.add_argument("--fan-out", type=int, default=1, help="SWITCHYARD_MAILING__FAN_OUT of the workers")
     parser.add_argument(
+        "--senders",
+        type=int,
+        default=1,
+        help="SWITCHYARD_MAILING__SENDERS: sender processes per dispatch run",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get(
             "CLUSTER_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/switchyard"
@@ -226,15 +232,20 @@ def start_shape(cluster: Cluster, args: argparse.Namespace) -> None:
         return "cluster ready" in setup.text()
 
     wait_until(ready, 600, "the cluster setup", every=2)
-    start_worker(cluster, "collect", 1, limit=4, fan_out=0)
+    start_worker(cluster, "collect", 1, limit=4, fan_out=0, senders=1)
 
 
-def start_worker(cluster: Cluster, pool: str, number: int, *, limit: int, fan_out: int) -> Started:
+def start_worker(
+    cluster: Cluster, pool: str, number: int, *, limit: int, fan_out: int, senders: int
+) -> Started:
     """A process worker started directly (no supervisor), so that killing it leaves it dead."""
     from deployments.cluster import worker_command, worker_env
 
     name = f"{pool}-{number}"
-    env = worker_env() | {"SWITCHYARD_MAILING__FAN_OUT": str(fan_out)}
+    env = worker_env() | {
+        "SWITCHYARD_MAILING__FAN_OUT": str(fan_out),
+        "SWITCHYARD_MAILING__SENDERS": str(senders),
+    }
     process = cluster.start(name, worker_command(pool, name, limit), env)
     wait_until(lambda: f"Worker '{name}' started" in process.text(), 120, f"worker {name}")
     return process
@@ -346,10 +357,7 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
 
 
 def fan_out_label(fan_out: int) -> str:
-    """``fan-out N`` where the mailing dispatch has the setting, else ``before fan-out``."""
-    from core.settings import get_settings
-
-    return f"fan-out {fan_out}" if hasattr(get_settings().mailing, "fan_out") else "before fan-out"
+    return f"fan-out {fan_out}"
 
 
 def describe_runs(runs: dict[str, list[str]]) -> str:
@@ -359,7 +367,7 @@ def describe_runs(runs: dict[str, list[str]]) -> str:
 def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str]:
     """1 or 2 mailing workers, each size of mailing once; the rows for RESULTS.md."""
     workers = [
-        start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out)
+        start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out, senders=args.senders)
         for n in range(1, count + 1)
     ]
     rows = []
@@ -394,7 +402,10 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
     """2 workers; once ``--kill-at`` of the messages are sent, kill -9 the worker running the dispatch
     (``lost_machine``: its whole process group, the flow-run processes it started included)."""
     sandbox = f"http://127.0.0.1:{args.sandbox_port}"
-    workers = [start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out) for n in (1, 2)]
+    workers = [
+        start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out, senders=args.senders)
+        for n in (1, 2)
+    ]
     try:
         mailing_id = seed(messages, f"bench-kill-{messages}-{time.time_ns()}")
         httpx.delete(f"{sandbox}/gateway/_sandbox/deliveries")

@@ -44,7 +44,7 @@ async def dispatch_mailings(mailing_id: int | None = None, helper: bool = False)
     """
     settings = get_settings()
     # the senders start first (a second or so to import): the rest of the set-up runs meanwhile
-    senders = await start_senders(mailing_id, settings.mailing.senders)
+    senders = await start_senders(mailing_id, settings.mailing.senders, run_id=flow_run.id)
     try:
         totals: Counter[str] = Counter(expired=expire_messages())
         progress = ProgressReporter(partial(mailing_progress, mailing_id), every=PROGRESS_EVERY)

@@ -38,9 +38,11 @@ class SenderDied(RuntimeError):
 Senders = list[asyncio.subprocess.Process]
 
 
-async def start_senders(mailing_id: int | None, count: int) -> Senders:
+async def start_senders(mailing_id: int | None, count: int, run_id: str | None = None) -> Senders:
     """Start ``count`` sender processes for the mailing (None: every open mailing); they die with
-    this process. Follow them with `follow_senders`; `stop_senders` in a ``finally``."""
+    this process, and their claims name ``run_id`` (the flow run), so the claims of a run Prefect
+    marked Crashed are released at once. Follow them with `follow_senders`; `stop_senders` in a
+    ``finally``."""
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     return [
         await asyncio.create_subprocess_exec(
@@ -49,6 +51,7 @@ async def start_senders(mailing_id: int | None, count: int) -> Senders:
             "tasks.mailing_sender",
             str(mailing_id or 0),
             str(os.getpid()),
+            run_id or "",
             stdout=asyncio.subprocess.PIPE,
             env=os.environ | {"PYTHONPATH": path},
             cwd=PROJECT_ROOT,

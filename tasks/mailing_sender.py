@@ -145,12 +145,18 @@ def problem_line(message: DueMessage, outcome: SendOutcome) -> tuple[int, str]:
 class Sender:
     """The pipeline of one sender process (see the module docstring)."""
 
-    def __init__(self, settings: Settings, mailing_id: int | None, emit: Callable[[dict[str, object]], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        mailing_id: int | None,
+        emit: Callable[[dict[str, object]], None],
+        run_id: str | None = None,
+    ):
         self.settings = settings
         self.mailing_id = mailing_id
         self.emit = emit
         self.sessions = session_factory()
-        self.lease = Lease(seconds=settings.mailing.lease_seconds)
+        self.lease = Lease.for_run(settings.mailing.lease_seconds, run_id)
         self.tally = Tally()
         self.waiting: deque[DueMessage] = deque()  # claimed, not started
         # claimed and not yet recorded, by id: the claim (the object) a send and its outcome belong to
@@ -338,18 +344,19 @@ def emit_line(record: dict[str, object]) -> None:
     sys.stdout.flush()
 
 
-async def main(mailing_id: int | None, parent: int) -> None:
+async def main(mailing_id: int | None, parent: int, run_id: str | None) -> None:
     watcher = asyncio.create_task(watch_parent(parent))
-    tally = await Sender(get_settings(), mailing_id, emit_line).run()
+    tally = await Sender(get_settings(), mailing_id, emit_line, run_id).run()
     watcher.cancel()
     emit_line({"done": asdict(tally) | {"cpu": cpu_seconds()}})
 
 
 def run() -> None:
-    """The process's entry point: ``python -m tasks.mailing_sender MAILING_ID PARENT_PID``."""
+    """The process's entry point: ``python -m tasks.mailing_sender MAILING_ID PARENT_PID [RUN_ID]``."""
     mailing_id, parent = int(sys.argv[1]) or None, int(sys.argv[2])
+    run_id = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
     die_with_parent(parent)
-    uvloop.run(main(mailing_id, parent))
+    uvloop.run(main(mailing_id, parent, run_id))
 
 
 if __name__ == "__main__":
