@@ -401,6 +401,12 @@ class ServeSettings(BaseModel):
     missed_heartbeats: int = Field(
         3, ge=2, le=20, description="a Running flow run silent for this many heartbeats is marked Crashed"
     )
+    poll_seconds: float = Field(
+        0.5, ge=0.1, le=60, description="serve() asks the Prefect server for runs to start this often (s)"
+    )
+    warm_starts: bool = Field(
+        True, description="flow runs forked from a process with Prefect and the flows imported (else spawned)"
+    )
 
 
 class ApiSettings(BaseModel):
