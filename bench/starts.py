@@ -136,8 +136,8 @@ async def time_starts(runs: int) -> list[tuple[float, float]]:
                 raise SystemExit(f"run {flow_run.id} ended {run.state.name} without running")
             seconds.append((times.get(StateType.PENDING, 0.0), times[StateType.RUNNING]))
             print(
-                f"  run {number + 1}: Pending after {seconds[-1][0]:.2f} s, Running after {seconds[-1][1]:.2f} s"
-                f" ({run.state.name})",
+                f"  run {number + 1}: Pending after {seconds[-1][0]:.2f} s, "
+                f"Running after {seconds[-1][1]:.2f} s ({run.state.name})",
                 flush=True,
             )
     return seconds
@@ -201,7 +201,8 @@ def measure(
     shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
     p50 = statistics.median(seconds)
     print(
-        f"{mode} {variant}: p50 {p50:.2f} s (picked up {pickup:.2f} s), p95 {p95:.2f} s, max {ordered[-1]:.2f} s"
+        f"{mode} {variant}: p50 {p50:.2f} s (picked up {pickup:.2f} s), "
+        f"p95 {p95:.2f} s, max {ordered[-1]:.2f} s"
     )
     return (
         f"| {datetime.now(UTC):%Y-%m-%d} | {mode} | {variant} | {shown} | {len(seconds)} | {pickup:.2f} s "

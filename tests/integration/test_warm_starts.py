@@ -39,11 +39,11 @@ def test_a_warm_run_is_forked_from_the_process_that_imported_its_flow(
     first, second = run(tmp_path), run(tmp_path)
     assert os.getpid() not in (first["pid"], second["pid"], first["imported_by"])
     assert first["pid"] != second["pid"]
-    # neither run imported the flow's module: the forkserver had, once, before either began
-    assert first["imported_by"] == second["imported_by"] not in (first["pid"], second["pid"])
+    # the flow's module was there before either run began: the forkserver had imported it, once
+    assert first["imported_by"] == second["imported_by"] not in (first["pid"], second["pid"], None)
 
 
 def test_without_warm_starts_each_run_imports_its_flow_anew(prefect_harness: None, tmp_path: Path) -> None:
     assert not started_warm()
     where = run(tmp_path)
-    assert where["imported_by"] == where["pid"] != os.getpid()
+    assert where["pid"] != os.getpid() and where["imported_by"] is None
