@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
 from bench.brief import KEYWORDS
 from bench.common import configure, database_name, record, sandbox_process
 from bench.starts import BEFORE, load, process, wait_for_deployment, wait_healthy
@@ -121,6 +123,7 @@ def main() -> None:
     knobs = {
         "SWITCHYARD_SANDBOX__PLATFORM_LATENCY_MS": str(args.latency_ms),
         "SWITCHYARD_SANDBOX__PLATFORM_ARTICLES": str(args.articles_per_search),
+        "SWITCHYARD_SANDBOX__SMTP_PORT": "0",  # any free port: the SMTP stand-in is not used here
     }
     rows = []
     with sandbox_process(knobs) as sandbox_url:
@@ -134,7 +137,10 @@ def main() -> None:
         )
         prefect = str(Path(sys.executable).with_name("prefect"))
         server = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(args.port)]
-        with process(server, env, scratch, scratch / "server.log"):
+        with (
+            process(server, env, scratch, scratch / "server.log"),
+            temporary_settings({PREFECT_API_URL: api}),
+        ):
             wait_healthy(api)
             for variant in variants:
                 code = args.before_dir.resolve() if variant == "before" else PROJECT_ROOT

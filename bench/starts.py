@@ -124,7 +124,17 @@ async def time_starts(runs: int) -> list[tuple[float, float]]:
         for number in range(runs):
             await asyncio.sleep(random.uniform(0.2, 1.2))
             started = time.time()
-            flow_run = await run_deployment(DEPLOYMENT, parameters={"brief_id": 0}, timeout=0)
+            for attempt in range(1, 4):  # a busy SQLite-backed server may answer 503: the wait counts
+                try:
+                    flow_run = await run_deployment(DEPLOYMENT, parameters={"brief_id": 0}, timeout=0)
+                    break
+                except Exception as exc:
+                    if attempt == 3:
+                        raise
+                    print(
+                        f"  run {number + 1}: could not start ({exc.__class__.__name__}), again", flush=True
+                    )
+                    await asyncio.sleep(1)
             deadline = time.monotonic() + TIMEOUT
             while time.monotonic() < deadline:  # until it ends, so that runs never overlap
                 run = await client.read_flow_run(flow_run.id)
