@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+from types import FrameType
 from typing import Any
 
 from prefect import Flow
@@ -26,7 +28,7 @@ from deployments.crashed_runs import crash_orphaned_runs, ensure_crash_automatio
 from deployments.late_runs import skip_late_runs
 from deployments.readiness import wait_for_prefect_api
 from deployments.specs import DeploymentSpec, deployment_options, load_flow, load_specs
-from deployments.warm_starts import start_runs_warm
+from deployments.warm_starts import start_runs_warm, stop_runs
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +49,26 @@ async def prepare_server(served: list[str], sweeps: list[str]) -> None:
         logger.warning("could not prepare the Prefect server (%s); serving anyway", exc)
 
 
+class StoppingRunner(Runner):
+    """Prefect's Runner that, told to stop (SIGTERM, or SIGINT through `on_interrupt`), stops its
+    flow-run processes first: it waits for them to exit before it does."""
+
+    def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+        stop_runs()
+        super().handle_sigterm(*args, **kwargs)
+
+
+def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C: stop the flow runs, then stop serving as Python's own handler would."""
+    stop_runs()
+    signal.default_int_handler(signum, frame)
+
+
 def serve(deployments: list[tuple[DeploymentSpec, Flow[..., Any]]], **options: Any) -> None:
     """Prefect's ``serve()`` of ``deployments`` with the flows kept in memory (each run is started
     from its flow object, not from its file), Runner ``options`` (limit, heartbeat, poll)."""
-    runner = Runner(pause_on_shutdown=True, **options)
+    signal.signal(signal.SIGINT, on_interrupt)
+    runner = StoppingRunner(pause_on_shutdown=True, **options)
     for spec, flow in deployments:
         runner.add_flow(flow, name=spec.name, **deployment_options(spec))
     try:

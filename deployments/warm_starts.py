@@ -28,6 +28,13 @@ def start_runs_warm(modules: Iterable[str]) -> None:
     flow_engine.multiprocessing = SimpleNamespace(get_context=lambda method=None: context)  # type: ignore[attr-defined]
 
 
+def stop_runs() -> None:
+    """Send SIGTERM to every flow-run process this process started (they are not in a process
+    group of their own that a stop would reach: their parent is the forkserver)."""
+    for child in multiprocessing.active_children():
+        child.terminate()
+
+
 def started_warm() -> bool:
     """Whether `start_runs_warm` is in force in this process."""
     return flow_engine.multiprocessing is not multiprocessing
