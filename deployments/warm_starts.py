@@ -5,7 +5,8 @@ Prefect's runner starts each flow run of an in-memory flow in a new process with
 is even Running. With `start_runs_warm`, the same runs come from multiprocessing's ``forkserver``,
 whose server imported those modules once: a run's process exists in milliseconds and only unpickles
 its flow. The run itself is unchanged (same function, same environment and settings handed over by
-Prefect, same process handle for cancellation and the process limit).
+Prefect, same process handle for cancellation and the process limit). The flows' code is the code
+serve started with: restart serve after changing it (as with Prefect's own ``flow.serve()``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def start_runs_warm(modules: Iterable[str]) -> None:
 
 
 def stop_runs() -> None:
-    """Send SIGTERM to every flow-run process this process started (they are not in a process
-    group of their own that a stop would reach: their parent is the forkserver)."""
+    """Send SIGTERM to every flow-run process this process started: a signal sent to serve alone
+    does not reach them (their parent is the forkserver), and serve waits for each to exit."""
     for child in multiprocessing.active_children():
         child.terminate()
 
