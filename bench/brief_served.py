@@ -27,7 +27,7 @@ from pathlib import Path
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from bench.brief import KEYWORDS
-from bench.common import configure, database_name, record, sandbox_process
+from bench.common import configure, database_name, free_port, record, sandbox_process
 from bench.starts import BEFORE, load, process, wait_for_deployment, wait_healthy
 from core.settings import PLATFORMS, PROJECT_ROOT
 
@@ -102,7 +102,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--articles-per-search", type=int, default=400)
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
-    parser.add_argument("--port", type=int, default=18342)
+    parser.add_argument("--port", type=int, default=0, help="the Prefect server's port (default: a free one)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -114,6 +114,7 @@ def main() -> None:
         raise SystemExit("--variant before needs --before-dir")
     configure(args.database_url)
     scratch = Path(os.environ["SWITCHYARD_DATA_DIR"])
+    args.port = args.port or free_port()
     api = f"http://127.0.0.1:{args.port}/api"
     os.environ |= {
         "PREFECT_HOME": str(scratch / "prefect"),

@@ -16,7 +16,7 @@ every 5 s as ``make demo`` set it, a worker polling every 10 s, Prefect's defaul
 checkout with serve's warm starts off (each run's process spawned, as Prefect does).
 
     python -m bench.starts [--mode serve] [--mode worker] [--variant before] [--variant after]
-                           [--before-dir DIR] [--runs 20] [--idle 60] [--port 18342] [--record]
+                           [--before-dir DIR] [--runs 20] [--idle 60] [--record]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import record
+from bench.common import free_port, record
 from bench.idle import descendants, read_procs
 from core.settings import PROJECT_ROOT
 
@@ -232,7 +232,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--before-dir", type=Path, help="the code before (needed for --variant before)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--idle", type=float, default=60, help="seconds of idle CPU measured (0: none)")
-    parser.add_argument("--port", type=int, default=18342)
+    parser.add_argument("--port", type=int, default=0, help="the Prefect server's port (default: a free one)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -243,6 +243,7 @@ def main() -> None:
     if "before" in variants and not args.before_dir:
         raise SystemExit("--variant before needs --before-dir")
     scratch = Path(tempfile.mkdtemp(prefix="switchyard-starts-"))
+    args.port = args.port or free_port()
     api = f"http://127.0.0.1:{args.port}/api"
     env = dict(os.environ) | {
         "PREFECT_HOME": str(scratch / "prefect"),
