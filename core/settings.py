@@ -433,6 +433,12 @@ class ServeSettings(BaseModel):
         True,
         description="skip an every-minute sweep's run before its process starts when it has nothing to do",
     )
+    poll_seconds: float = Field(
+        0.5, ge=0.1, le=60, description="serve() asks the Prefect server for runs to start this often (s)"
+    )
+    warm_starts: bool = Field(
+        True, description="flow runs forked from a process with Prefect and the flows imported (else spawned)"
+    )
 
 
 class ApiSettings(BaseModel):

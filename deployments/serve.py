@@ -3,6 +3,9 @@
 Needs a Prefect server (``PREFECT_API_URL``): schedules only fire there. ``make demo`` starts one.
 Bounded: at most ``SWITCHYARD_SERVE__LIMIT`` flow-run processes at once, one run of each sweep at a
 time (prefect.yaml's concurrency limits), and after downtime each sweep runs once (late runs skipped).
+Quick: it asks for runs to start every ``SWITCHYARD_SERVE__POLL_SECONDS`` (0.5 s), and each run's
+process is forked from one that has Prefect and the flows imported (deployments/warm_starts.py; off
+with ``SWITCHYARD_SERVE__WARM_STARTS=false``).
 An every-minute sweep with nothing to do is skipped before its process starts (deployments/quiet_sweeps.py).
 A flow run whose process dies is marked Crashed by the heartbeat automation this process installs, and
 at the next start of serve at the latest. Run one serve per Prefect server.
@@ -13,16 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+from types import FrameType
+from typing import Any
 
-from prefect import serve
-from prefect.deployments.runner import RunnerDeployment
+from prefect import Flow
+from prefect.exceptions import TerminationSignal
+from prefect.runner import Runner
 
 from core.settings import PROJECT_ROOT, get_settings
 from deployments.crashed_runs import crash_orphaned_runs, ensure_crash_automation
 from deployments.late_runs import skip_late_runs
 from deployments.quiet_sweeps import start_watching
 from deployments.readiness import wait_for_prefect_api
-from deployments.specs import build_deployment, load_specs
+from deployments.specs import DeploymentSpec, deployment_options, load_flow, load_specs
+from deployments.warm_starts import start_runs_warm, stop_runs
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +53,51 @@ async def prepare_server(served: list[str], sweeps: list[str]) -> None:
         logger.warning("could not prepare the Prefect server (%s); serving anyway", exc)
 
 
-def sweep_names(deployments: list[RunnerDeployment]) -> list[str]:
-    """``flow/deployment`` of every scheduled deployment."""
-    return [d.full_name for d in deployments if d.schedules]
+class StoppingRunner(Runner):
+    """Prefect's Runner that, told to stop (SIGTERM, or SIGINT through `on_interrupt`), stops its
+    flow-run processes first: it waits for them to exit before it does."""
+
+    def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+        stop_runs()
+        super().handle_sigterm(*args, **kwargs)
+
+
+def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C: stop the flow runs, then stop serving as Python's own handler would."""
+    stop_runs()
+    signal.default_int_handler(signum, frame)
+
+
+def serve(deployments: list[tuple[DeploymentSpec, Flow[..., Any]]], **options: Any) -> None:
+    """Prefect's ``serve()`` of ``deployments`` with the flows kept in memory (each run is started
+    from its flow object, not from its file), Runner ``options`` (limit, heartbeat, poll)."""
+    signal.signal(signal.SIGINT, on_interrupt)
+    runner = StoppingRunner(pause_on_shutdown=True, **options)
+    for spec, flow in deployments:
+        runner.add_flow(flow, name=spec.name, **deployment_options(spec))
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        logger.info("received %s, stopped", type(exc).__name__)
 
 
 def main() -> None:
     os.chdir(PROJECT_ROOT)
     wait_for_prefect_api()
     settings = get_settings().serve
-    deployments = [build_deployment(spec) for spec in load_specs()]
-    asyncio.run(prepare_server([d.full_name for d in deployments], sweep_names(deployments)))
+    specs = load_specs()
+    flows = [load_flow(spec) for spec in specs]
+    asyncio.run(prepare_server([s.full_name for s in specs], [s.full_name for s in specs if s.is_sweep]))
     if settings.skip_idle_sweeps:
         start_watching()
-    serve(*deployments, limit=settings.limit, heartbeat_seconds=settings.heartbeat_seconds)
+    if settings.warm_starts:
+        start_runs_warm(flow.fn.__module__ for flow in flows)
+    serve(
+        list(zip(specs, flows, strict=True)),
+        limit=settings.limit,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        query_seconds=settings.poll_seconds,
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
-from prefect.flows import load_flow_from_entrypoint
+from prefect.flows import Flow
 from prefect.schedules import Cron, Interval, Schedule
+from prefect.utilities.importtools import import_object
 
 from core.names import DAILY_REPORT
 from core.settings import PROJECT_ROOT, get_settings
@@ -108,14 +109,25 @@ def concurrency_limit(spec: DeploymentSpec) -> ConcurrencyLimitConfig | None:
     )
 
 
+def load_flow(spec: DeploymentSpec) -> Flow[..., Any]:
+    """The flow of ``spec``, imported by its module name (``flows/briefs.py`` is ``flows.briefs``), so
+    that a process that imported the module already (serve's forkserver) has it."""
+    path, function = spec.entrypoint.rsplit(":", 1)
+    return import_object(f"{path.removesuffix('.py').replace('/', '.')}:{function}")
+
+
+def deployment_options(spec: DeploymentSpec) -> dict[str, Any]:
+    """What a deployment of ``spec`` is made with besides its flow and name: schedules, limit,
+    parameters, tags, description."""
+    return {
+        "schedules": [to_schedule(config) for config in spec.schedules],
+        "concurrency_limit": concurrency_limit(spec),
+        "parameters": spec.parameters,
+        "tags": spec.tags,
+        "description": spec.description,
+    }
+
+
 def build_deployment(spec: DeploymentSpec) -> RunnerDeployment:
     """The embedded-mode deployment for ``spec``: same name, flow, schedules, limit, parameters and tags."""
-    flow = load_flow_from_entrypoint(str(PROJECT_ROOT / spec.entrypoint))
-    return flow.to_deployment(
-        name=spec.name,
-        schedules=[to_schedule(config) for config in spec.schedules],
-        concurrency_limit=concurrency_limit(spec),
-        parameters=spec.parameters,
-        tags=spec.tags,
-        description=spec.description,
-    )
+    return load_flow(spec).to_deployment(name=spec.name, **deployment_options(spec))

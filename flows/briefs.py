@@ -97,12 +97,15 @@ async def collect(brief_id: int) -> dict[str, Any]:
 
     The analysis run is started as soon as the brief is claimed (unless one is queued or running for
     it already), so that it gets ready while the platforms are searched and begins the moment the
-    brief is collected.
+    brief is collected. Without one (no deployment), this run analyses the brief, having loaded what
+    the analysis needs while the platforms were searched.
     """
     async with claimed(brief_id, Stage.COLLECT) as brief:
         if brief is None:
             return {"brief_id": brief_id, "collected": False}
         analysis_started = await hand_off(Stage.ANALYSE, brief_id)
+        # analysed here then: jieba and the font load in a thread while the platforms are searched
+        preparing = None if analysis_started else prepare_analysis.submit()
         outcomes = await _collect_with_progress(brief)
         collected = mark_collected(brief)
     totals = {
@@ -114,7 +117,8 @@ async def collect(brief_id: int) -> dict[str, Any]:
         get_run_logger().warning("brief %s was taken over by a later run: left to it", brief_id)
         return {"brief_id": brief_id, "collected": False, **totals}
     get_run_logger().info("brief %s collected: %s", brief_id, totals)
-    if not analysis_started:
+    if preparing is not None:
+        await asyncio.to_thread(preparing.wait)
         await analyse(brief_id)
     return {"brief_id": brief_id, "collected": True, **totals}
 

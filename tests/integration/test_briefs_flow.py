@@ -9,12 +9,15 @@ import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
 from openpyxl import load_workbook
 from prefect import get_client
 from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
     TaskRunFilter,
     TaskRunFilterName,
     TaskRunFilterState,
@@ -37,6 +40,7 @@ from db.briefs import (
     SearchStatus,
     claim_brief,
     create_brief,
+    fail_brief,
     finish_collection,
     get_brief,
     list_searches,
@@ -218,6 +222,51 @@ def test_an_analysis_started_early_waits_for_the_collection_then_analyses(sessio
         brief = get_brief(session, brief_id=brief_id)
     assert brief is not None and brief.status == BriefStatus.FINISHED and Path(brief.zip_path or "").is_file()
     assert results == [{"brief_id": brief_id, "analysed": True, "articles": 1, "zip": brief.zip_path}]
+
+
+def test_an_analysis_waiting_on_a_collection_that_failed_never_analyses(sessions: Sessions) -> None:
+    spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=spec)
+        collecting = claim_brief(session, brief_id=brief_id, stage=Stage.COLLECT, lease_seconds=60)
+        assert collecting
+    results: list[dict[str, object]] = []
+    analysis = threading.Thread(target=lambda: results.append(asyncio.run(analyse_brief(brief_id))))
+    analysis.start()
+    waiting = f"wait for brief {brief_id} to be collected"
+    wait_until(lambda: asyncio.run(task_run_is_running(waiting)), "the analysis waiting for the collection")
+    with sessions.begin() as session:
+        fail_brief(session, brief_id=brief_id, error="collection failed: boom", claim=collecting.claim)
+    analysis.join(timeout=60)
+    with sessions.begin() as session:
+        brief = get_brief(session, brief_id=brief_id)
+    assert brief is not None and brief.status == BriefStatus.FAILED and brief.zip_path is None
+    assert results == [{"brief_id": brief_id, "analysed": False}]
+
+
+def test_a_brief_analysed_in_its_collecting_run_loaded_jieba_while_collecting(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox
+) -> None:
+    configure_sandbox(platform_articles=10)
+    state = asyncio.run(submit_brief(["咖啡"], ["weibo"], return_state=True))
+    brief_id = state.result()["brief_id"]  # type: ignore[index]
+
+    async def task_runs() -> dict[str, Any]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+            )
+        return {run.name: run for run in runs}
+
+    runs = asyncio.run(task_runs())
+    prepared, collected = runs["load jieba and the font"], runs[f"mark brief {brief_id} collected"]
+    analysed = runs[f"analyse brief {brief_id}"]
+    assert prepared.state.is_completed()  # type: ignore[union-attr]
+    # loading began with the collection (before it ended) and had ended before the analysis began
+    assert prepared.start_time < collected.start_time  # type: ignore[operator]
+    assert prepared.end_time <= analysed.start_time  # type: ignore[operator]
+    with sessions.begin() as session:
+        assert get_brief(session, brief_id=brief_id).status == BriefStatus.FINISHED  # type: ignore[union-attr]
 
 
 def collected_brief(sessions: Sessions) -> int:

@@ -106,28 +106,38 @@ def serve_main(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], dict[str, An
     async def prepare(*names: list[str]) -> None:
         prepared.append(names)
 
-    def fake_serve(*items: Any, **kwargs: Any) -> None:
+    def fake_serve(items: list[Any], **kwargs: Any) -> None:
         served.extend(items)
         options.update(kwargs)
 
     monkeypatch.setattr(deployments.serve, "wait_for_prefect_api", lambda: "http://test/api")
     monkeypatch.setattr(deployments.serve, "prepare_server", prepare)
     monkeypatch.setattr(deployments.serve, "serve", fake_serve)
+    monkeypatch.setattr(deployments.serve, "start_runs_warm", lambda modules: warmed.extend(modules))
+    warmed: list[str] = []
     deployments.serve.main()
+    options["warmed"] = warmed
     return served, options, prepared
 
 
 def test_serve_serves_exactly_the_deployments_of_prefect_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
-    served, _, prepared = serve_main(monkeypatch)
-    assert [(d.name, d.entrypoint) for d in served] == [(s.name, s.entrypoint) for s in SPECS]
+    served, options, prepared = serve_main(monkeypatch)
+    assert [spec for spec, _ in served] == SPECS
+    for spec, flow in served:
+        assert flow.to_deployment(name=spec.name).entrypoint == spec.entrypoint
     assert prepared == [
         ([spec.full_name for spec in SPECS], [spec.full_name for spec in SPECS if spec.is_sweep])
     ]
+    # every run starts warm: forked from a process that imported the flows' modules
+    assert sorted(set(options["warmed"])) == sorted(
+        {spec.entrypoint.split(".py")[0].replace("/", ".") for spec in SPECS}
+    )
 
 
 def test_serve_runs_at_most_the_process_limit_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     _, options, _ = serve_main(monkeypatch)
-    assert options == {"limit": 8, "heartbeat_seconds": 30}
+    assert options.pop("warmed")
+    assert options == {"limit": 8, "heartbeat_seconds": 30, "query_seconds": 0.5}
     monkeypatch.setenv("SWITCHYARD_SERVE__LIMIT", "3")
     set_env({})
     try:
