@@ -113,9 +113,14 @@ def worker_command(pool: str, name: str, limit: int) -> list[str]:
 
 
 def worker_env() -> dict[str, str]:
-    """The worker's environment: its flow runs send heartbeats as often as the crash automation expects."""
+    """The worker's environment: its flow runs send heartbeats as often as the crash automation expects,
+    and it asks its pool for runs every second (Prefect's default 10 s), as `make worker` does."""
     heartbeat = str(get_settings().serve.heartbeat_seconds)
-    return {**os.environ, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": heartbeat}
+    return {
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        **os.environ,
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": heartbeat,
+    }
 
 
 def supervise(command: list[str], env: dict[str, str], restart_seconds: float, label: str) -> int:
