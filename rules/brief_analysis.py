@@ -443,8 +443,12 @@ def analyse_brief_articles(
     top_words: int = 200,
     jieba_dir: Path,
     short: Sequence[ShortSearch] = (),
+    fast: bool = True,
 ) -> BriefAnalysis:
-    """Count a brief's words, engagement, accounts, days and topics, and write its files and zip."""
+    """Count a brief's words, engagement, accounts, days and topics, and write its files and zip.
+
+    ``fast``: segment with rjieba where it cuts as jieba does (the same counts); False: jieba alone.
+    """
     if not brief_name or Path(brief_name).name != brief_name or brief_name in (".", ".."):
         raise ValueError(f"brief_name must be a plain file name, got {brief_name!r}")
     started = time.perf_counter()
@@ -457,7 +461,7 @@ def analyse_brief_articles(
     files = {
         name: brief_dir / name for name in (KEYWORD_WORKBOOK, ANALYSIS_WORKBOOK, CONTENT_CLOUD, TOPIC_CLOUD)
     }
-    with segmenting(texts, keywords, processes=processes, jieba_dir=jieba_dir) as counted:
+    with segmenting(texts, keywords, processes=processes, jieba_dir=jieba_dir, fast=fast) as counted:
         # while the pool segments: everything that does not need the words
         summary = summarise(articles, keywords)
         topics = count_topics(topic_sets)
