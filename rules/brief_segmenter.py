@@ -46,9 +46,9 @@ ALNUM_RE = re.compile(r"[A-Za-z0-9]")
 class Tokenizer(Protocol):
     """What counting needs of a segmenter: jieba.Tokenizer's ``cut`` and ``lcut``."""
 
-    def cut(self, sentence: str, HMM: bool = True) -> Iterable[str]: ...  # noqa: N803 (jieba's name)
+    def cut(self, sentence: str, HMM: bool = True) -> Iterable[str]: ...
 
-    def lcut(self, sentence: str, HMM: bool = True) -> list[str]: ...  # noqa: N803
+    def lcut(self, sentence: str, HMM: bool = True) -> list[str]: ...
 
 
 def cut_alike(text: str) -> bool:
@@ -164,12 +164,12 @@ class FastTokenizer:
             self._fallback = brief_tokenizer(self.keywords)
         return self._fallback
 
-    def lcut(self, sentence: str, HMM: bool = True) -> list[str]:  # noqa: N803 (jieba's name)
+    def lcut(self, sentence: str, HMM: bool = True) -> list[str]:
         if cut_alike(sentence):
             return self.fast.cut(sentence, HMM)
         return self.fallback().lcut(sentence, HMM=HMM)
 
-    def cut(self, sentence: str, HMM: bool = True) -> list[str]:  # noqa: N803
+    def cut(self, sentence: str, HMM: bool = True) -> list[str]:
         return self.lcut(sentence, HMM)
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from functools import cache
 from multiprocessing.pool import Pool
 from pathlib import Path
+from typing import Any
 
 import jieba
 
@@ -162,6 +163,65 @@ def _count_chunk(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
     return count_words(texts, _worker_tokenizer, _worker_keywords)
 
 
+Counts = tuple[Counter[str], Counter[str]]
+
+
+class Segmenting:
+    """Words being counted, and other work for the same processes: what :func:`segmenting` yields.
+
+    ``counts()`` gives the word counts and the article counts (waiting for them); ``run(f, ...)`` starts
+    ``f(...)`` and gives the wait for its result. In one process both run when called.
+    """
+
+    def __init__(self, count: Callable[[], Counts]) -> None:
+        self._count = count
+
+    def counts(self) -> Counts:
+        return self._count()
+
+    def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        result = function(*args, **kwargs)
+        return lambda: result
+
+
+class PoolSegmenting(Segmenting):
+    """The same with a pool: chunks counted by its workers, ``run`` queued after them."""
+
+    def __init__(self, pool: Pool, chunks: list[list[str]]) -> None:
+        self.pool = pool
+        self.closed = False
+        results = pool.imap_unordered(_count_chunk, chunks)
+
+        def count() -> Counts:
+            counts: Counter[str] = Counter()
+            articles: Counter[str] = Counter()
+            for _ in chunks:
+                chunk_counts, chunk_articles = self._answer(results.next)
+                counts.update(chunk_counts)
+                articles.update(chunk_articles)
+            return counts, articles
+
+        super().__init__(count)
+
+    def _answer(self, get: Callable[[float], Any]) -> Any:
+        """One answer of a worker, polled so that a closing pool ends the wait; RuntimeError if none comes."""
+        deadline = time.monotonic() + CHUNK_SECONDS
+        while not self.closed and time.monotonic() < deadline:
+            try:
+                return get(min(1.0, max(0.0, deadline - time.monotonic())))
+            except multiprocessing.TimeoutError:
+                continue
+        raise RuntimeError(
+            "the segmenting pool was closed"
+            if self.closed
+            else f"a segmenting worker gave no answer in {CHUNK_SECONDS:.0f} s"
+        )
+
+    def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        result = self.pool.apply_async(function, args, kwargs)
+        return lambda: self._answer(result.get)
+
+
 @contextmanager
 def segmenting(
     texts: Sequence[str],
@@ -170,41 +230,29 @@ def segmenting(
     processes: int,
     jieba_dir: Path,
     fast: bool = True,
-) -> Iterator[Callable[[], tuple[Counter[str], Counter[str]]]]:
-    """Start counting words in ``texts`` (a pool over chunks when that pays off); yields the wait for them.
+) -> Iterator[Segmenting]:
+    """Start counting words in ``texts`` (a pool over chunks when that pays off); yields a
+    :class:`Segmenting`, to work on while the pool segments and to give it more work.
 
-    The caller works on while the pool segments, then calls the yielded function for the word counts
-    and the article counts. Small corpora are segmented in this process when the function is called.
+    Small corpora are segmented in this process when the counts are asked for.
     ``fast``: rjieba where it cuts as jieba does (the same counts); False: jieba alone.
     """
     if not fast or fast_package() is None:
         prepare_jieba(jieba_dir)  # once here: forked workers inherit the dictionary
     if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
-        yield lambda: count_words(texts, segmenter(keywords, jieba_dir, fast=fast), frozenset(keywords))
+        yield Segmenting(
+            lambda: count_words(texts, segmenter(keywords, jieba_dir, fast=fast), frozenset(keywords))
+        )
         return
     size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
     chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
     context = multiprocessing.get_context(START_METHOD)
     pool = context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords), fast))
+    work = PoolSegmenting(pool, chunks)
     try:
-        results = pool.imap_unordered(_count_chunk, chunks)
-
-        def wait() -> tuple[Counter[str], Counter[str]]:
-            counts: Counter[str] = Counter()
-            articles: Counter[str] = Counter()
-            for _ in chunks:
-                try:
-                    chunk_counts, chunk_articles = results.next(timeout=CHUNK_SECONDS)
-                except multiprocessing.TimeoutError:
-                    raise RuntimeError(
-                        f"a segmenting worker gave no answer in {CHUNK_SECONDS:.0f} s"
-                    ) from None
-                counts.update(chunk_counts)
-                articles.update(chunk_articles)
-            return counts, articles
-
-        yield wait
+        yield work
     finally:
+        work.closed = True
         shut_down(pool, POOL_SHUTDOWN_SECONDS)
 
 

@@ -10,7 +10,8 @@ import wordcloud
 from PIL import Image
 
 from core.fonts import FontError, chinese_face, cjk_font, has_glyphs, packaged_font
-from rules.brief_analysis import CLOUD_SIZE, NO_TOPICS, analyse_brief_articles, draw_cloud
+from rules.brief_analysis import NO_TOPICS, analyse_brief_articles
+from rules.brief_cloud import CLOUD_SIZE, draw_cloud
 from rules.briefs import Article
 
 # wordcloud's own default font: Latin only, it draws Chinese as boxes.
