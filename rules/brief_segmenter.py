@@ -143,7 +143,7 @@ class FastTokenizer:
         self.jieba_dir = jieba_dir
         self.fast = package.Jieba()
         self._fallback: Tokenizer | None = None
-        frequencies = JiebaFrequencies(dictionary_total(jieba_dir))
+        self.frequencies = frequencies = JiebaFrequencies(dictionary_total(jieba_dir))
         for n, keyword in enumerate(self.keywords):
             if len(keyword.split()) != 1:
                 continue
