@@ -136,11 +136,21 @@ def children_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def build_jieba_cache(jieba_dir: Path) -> None:
-    """jieba's dictionary cache built in a child process, as a worker that ran before would leave it."""
+def warm_caches(jieba_dir: Path) -> None:
+    """jieba's dictionary cache and, where the code has it, rjieba's dictionary total."""
     from rules.brief_words import prepare_jieba
 
-    process = multiprocessing.get_context("spawn").Process(target=prepare_jieba, args=(jieba_dir,))
+    prepare_jieba(jieba_dir)
+    try:
+        from rules.brief_segmenter import dictionary_total
+    except ImportError:  # code from before rjieba, timed side by side
+        return
+    dictionary_total(jieba_dir)
+
+
+def build_jieba_cache(jieba_dir: Path) -> None:
+    """jieba's caches built in a child process, as a worker that ran before would leave them."""
+    process = multiprocessing.get_context("spawn").Process(target=warm_caches, args=(jieba_dir,))
     process.start()
     process.join()
 
