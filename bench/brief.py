@@ -72,8 +72,9 @@ AUTHOR_NAMES = ("小明", "科技观察员", "咖啡爱好者", "汽车之家", 
 FANS_LEVELS = ("", "普通用户", "黄V", "蓝V", "金V")
 HEADER = (
     "| date | articles | articles from | segmenter | processes "
-    "| analysis (segment, count, 2 xlsx, 2 clouds, zip) | articles/s | peak RSS (main) "
-    "| peak RSS (largest worker) |\n|---|---|---|---|---|---|---|---|---|"
+    "| analysis (segment, count, 2 xlsx, 2 clouds, zip) | CPU (all processes) | articles/s "
+    "| peak RSS (main) | peak RSS (largest worker) | load (1 min) |"
+    "\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
 SEED_BATCH = 2_000  # articles generated and stored at a time, so that seeding leaves no memory peak
 
@@ -160,7 +161,13 @@ def analysis_options(segmenter: str) -> dict[str, bool]:
     return {"fast": False} if segmenter == "jieba" else {}
 
 
-def time_analysis(n: int, processes: int, segmenter: str) -> tuple[float, int]:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (the pool's workers) so far."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_analysis(n: int, processes: int, segmenter: str) -> tuple[float, float, int]:
     """Seconds ``analyse_brief_articles`` takes on ``n`` synthetic articles (font and jieba cache ready)."""
     from core.settings import get_settings
     from rules.brief_analysis import analyse_brief_articles
@@ -171,7 +178,7 @@ def time_analysis(n: int, processes: int, segmenter: str) -> tuple[float, int]:
     articles = synthetic_articles(n, KEYWORDS, seed=42)
     font = analysis_font()
     out_dir = Path(tempfile.mkdtemp(prefix="switchyard-brief-"))
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     result = analyse_brief_articles(
         articles,
         KEYWORDS,
@@ -183,9 +190,9 @@ def time_analysis(n: int, processes: int, segmenter: str) -> tuple[float, int]:
         jieba_dir=jieba_dir(),
         **analysis_options(segmenter),
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     print(f"zip: {result.zip_path} ({result.zip_path.stat().st_size / 1e6:.1f} MB)")
-    return seconds, result.articles
+    return seconds, cpu, result.articles
 
 
 def seed_brief(n: int) -> int:
@@ -206,7 +213,7 @@ def seed_brief(n: int) -> int:
     return brief_id
 
 
-def time_stored_analysis(n: int, processes: int, segmenter: str) -> tuple[float, int]:
+def time_stored_analysis(n: int, processes: int, segmenter: str) -> tuple[float, float, int]:
     """Seconds the analysis task takes on a stored brief of ``n`` articles: read them, analyse, zip.
 
     As a worker that prepared the analysis runs it: jieba's cache built and the font found first.
@@ -226,11 +233,11 @@ def time_stored_analysis(n: int, processes: int, segmenter: str) -> tuple[float,
         analyse = brief_analysis.analyse_brief_articles
         tasks.briefs.analyse_brief_articles = lambda *a, **k: analyse(*a, **k, **options)  # type: ignore[assignment]
     claimed = ClaimedBrief(brief_id, 1, KEYWORDS, list(PLATFORMS), None, None, [])
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     result = tasks.briefs.analyse_claimed.fn(claimed)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     print(f"zip: {result.zip_path} ({result.zip_path.stat().st_size / 1e6:.1f} MB)")
-    return seconds, result.articles
+    return seconds, cpu, result.articles
 
 
 E2E_HEADER = (
@@ -302,6 +309,7 @@ def parse_args() -> argparse.Namespace:
         "--from-database", action="store_true", help="with --analysis-only: store the articles, time the task"
     )
     parser.add_argument("--segmenter", choices=("fast", "jieba"), default="fast", help="with --analysis-only")
+    parser.add_argument("--label", default="", help="the segmenter column's text (e.g. older code timed)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -315,16 +323,20 @@ def main() -> None:
             record("brief", E2E_HEADER, row)
         return
     timer = time_stored_analysis if args.from_database else time_analysis
-    seconds, articles = timer(args.articles, args.processes, args.segmenter)
+    seconds, cpu, articles = timer(args.articles, args.processes, args.segmenter)
+    load = os.getloadavg()[0]
     main_mb, worker_mb = peak_rss_mb(), children_peak_rss_mb()
     print(
         f"{articles} articles analysed in {seconds:.2f} s = {articles / seconds:.0f} articles/s; "
-        f"peak RSS {main_mb:.0f} MB (main), {worker_mb:.0f} MB (largest worker); load {os.getloadavg()}"
+        f"CPU {cpu:.2f} s; peak RSS {main_mb:.0f} MB (main), {worker_mb:.0f} MB (largest worker); "
+        f"load {load:.2f}"
     )
     source = database_name(args.database_url) if args.from_database else "memory"
+    segmenter = args.label or args.segmenter
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {articles:,} | {source} | {args.segmenter} | {args.processes} "
-        f"| {seconds:.2f} s | {articles / seconds:.0f} | {main_mb:.0f} MB | {worker_mb:.0f} MB |"
+        f"| {datetime.now(UTC):%Y-%m-%d} | {articles:,} | {source} | {segmenter} | {args.processes} "
+        f"| {seconds:.2f} s | {cpu:.2f} s | {articles / seconds:.0f} | {main_mb:.0f} MB | {worker_mb:.0f} MB "
+        f"| {load:.2f} |"
     )
     print(row)
     if args.record:
