@@ -173,10 +173,15 @@ class FastTokenizer:
         return self.lcut(sentence, HMM)
 
 
+def fast_fits(keywords: Iterable[str]) -> bool:
+    """Whether rjieba can segment a brief of these keywords: it is installed, and cuts each as jieba does."""
+    return fast_package() is not None and all(cut_alike(keyword) for keyword in keywords)
+
+
 def fast_tokenizer(keywords: Iterable[str], jieba_dir: Path) -> FastTokenizer | None:
-    """The fast segmenter for a brief, or None if rjieba is missing or a keyword is one it cuts otherwise."""
-    package = fast_package()
+    """The fast segmenter for a brief, or None if rjieba does not fit it (:func:`fast_fits`)."""
     keywords = tuple(keywords)
-    if package is None or not all(cut_alike(keyword) for keyword in keywords):
+    package = fast_package()
+    if package is None or not fast_fits(keywords):
         return None
     return FastTokenizer(package, keywords, jieba_dir)
