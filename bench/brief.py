@@ -10,9 +10,13 @@ for inside the timed run, as in a fresh worker process.
 
 ``--analysis-only`` times ``analyse_brief_articles`` on N synthetic articles (plausible Chinese text of
 100–300 characters with hashtags, repeating authors, times over 30 days), no database, no Prefect.
+With ``--from-database`` the articles are stored in a brief first (SQLite, or ``--database-url``) and
+the timed part is the analysis task's own (``analyse_claimed``: read the brief's articles, analyse).
+``--segmenter jieba`` segments with jieba alone (the path rjieba replaces), for a side-by-side run.
 Peak RSS is reported for this process and for its pool workers (the largest child).
 
-    python -m bench.brief --analysis-only [--articles 10000] [--processes 2] [--record]
+    python -m bench.brief --analysis-only [--articles 10000] [--processes 2] [--from-database]
+        [--database-url URL] [--segmenter fast|jieba] [--record]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import random
 import resource
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,13 +71,21 @@ TOPICS = ("生活日常", "科技前沿", "好物推荐", "消费观察", "周�
 AUTHOR_NAMES = ("小明", "科技观察员", "咖啡爱好者", "汽车之家", "生活家", "数码君", "旅行日记", "财经早知道")
 FANS_LEVELS = ("", "普通用户", "黄V", "蓝V", "金V")
 HEADER = (
-    "| date | articles | processes | analysis (segment, count, 2 xlsx, 2 clouds, zip) | articles/s "
-    "| peak RSS (main) | peak RSS (largest worker) |\n|---|---|---|---|---|---|---|"
+    "| date | articles | articles from | segmenter | processes "
+    "| analysis (segment, count, 2 xlsx, 2 clouds, zip) | CPU (all processes) | articles/s "
+    "| peak RSS (main) | peak RSS (largest worker) | load (1 min) |"
+    "\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
+SEED_BATCH = 2_000  # articles generated and stored at a time, so that seeding leaves no memory peak
 
 
 def synthetic_articles(n: int, keywords: list[str], seed: int) -> list[Article]:
     """``n`` plausible Chinese articles over ``keywords``, five platforms, ≤2,000 authors and 30 days."""
+    return list(generate_articles(n, keywords, seed))
+
+
+def generate_articles(n: int, keywords: list[str], seed: int) -> Iterator[Article]:
+    """The articles of :func:`synthetic_articles`, one at a time."""
     rng = random.Random(seed)
     start = datetime(2026, 10, 1, tzinfo=UTC)
     authors = [
@@ -84,7 +97,6 @@ def synthetic_articles(n: int, keywords: list[str], seed: int) -> list[Article]:
         )
         for a in range(max(10, min(2000, n // 5)))
     ]
-    articles = []
     for i in range(n):
         keyword = keywords[i % len(keywords)]
         platform = PLATFORMS[rng.randrange(len(PLATFORMS))]
@@ -94,7 +106,7 @@ def synthetic_articles(n: int, keywords: list[str], seed: int) -> list[Article]:
             parts.append(rng.choice(SENTENCES).format(kw=keyword, n=rng.randrange(1000)))
         user_id, user_name, fans, level = authors[int(rng.paretovariate(1.1)) % len(authors)]
         like, share, comment, collect = (int(rng.expovariate(1 / m)) for m in (200, 30, 50, 20))
-        articles.append(
+        yield (
             Article(
                 platform=platform,
                 external_id=f"{platform}-{i}",
@@ -118,7 +130,6 @@ def synthetic_articles(n: int, keywords: list[str], seed: int) -> list[Article]:
                 keyword=keyword,
             )
         )
-    return articles
 
 
 def children_peak_rss_mb() -> float:
@@ -126,16 +137,37 @@ def children_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def build_jieba_cache(jieba_dir: Path) -> None:
-    """jieba's dictionary cache built in a child process, as a worker that ran before would leave it."""
+def warm_caches(jieba_dir: Path) -> None:
+    """jieba's dictionary cache and, where the code has it, rjieba's dictionary total."""
     from rules.brief_words import prepare_jieba
 
-    process = multiprocessing.get_context("spawn").Process(target=prepare_jieba, args=(jieba_dir,))
+    prepare_jieba(jieba_dir)
+    try:
+        from rules.brief_segmenter import dictionary_total
+    except ImportError:  # code from before rjieba, timed side by side
+        return
+    dictionary_total(jieba_dir)
+
+
+def build_jieba_cache(jieba_dir: Path) -> None:
+    """jieba's caches built in a child process, as a worker that ran before would leave them."""
+    process = multiprocessing.get_context("spawn").Process(target=warm_caches, args=(jieba_dir,))
     process.start()
     process.join()
 
 
-def time_analysis(n: int, processes: int) -> tuple[float, int]:
+def analysis_options(segmenter: str) -> dict[str, bool]:
+    """``fast=False`` for jieba alone; nothing otherwise (so this script also times code without the flag)."""
+    return {"fast": False} if segmenter == "jieba" else {}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (the pool's workers) so far."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_analysis(n: int, processes: int, segmenter: str) -> tuple[float, float, int]:
     """Seconds ``analyse_brief_articles`` takes on ``n`` synthetic articles (font and jieba cache ready)."""
     from core.settings import get_settings
     from rules.brief_analysis import analyse_brief_articles
@@ -146,7 +178,7 @@ def time_analysis(n: int, processes: int) -> tuple[float, int]:
     articles = synthetic_articles(n, KEYWORDS, seed=42)
     font = analysis_font()
     out_dir = Path(tempfile.mkdtemp(prefix="switchyard-brief-"))
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     result = analyse_brief_articles(
         articles,
         KEYWORDS,
@@ -156,10 +188,56 @@ def time_analysis(n: int, processes: int) -> tuple[float, int]:
         processes=processes,
         top_words=settings.briefs.top_words,
         jieba_dir=jieba_dir(),
+        **analysis_options(segmenter),
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     print(f"zip: {result.zip_path} ({result.zip_path.stat().st_size / 1e6:.1f} MB)")
-    return seconds, result.articles
+    return seconds, cpu, result.articles
+
+
+def seed_brief(n: int) -> int:
+    """A brief of the three keywords with ``n`` synthetic articles stored, a batch at a time; its id."""
+    from itertools import islice
+
+    from commands.briefs import order_brief
+    from db.briefs import store_articles
+    from db.engine import session_factory
+    from db.migrate import upgrade
+
+    upgrade()
+    brief_id = order_brief(KEYWORDS).id
+    articles = generate_articles(n, KEYWORDS, seed=42)
+    while batch := list(islice(articles, SEED_BATCH)):
+        with session_factory().begin() as session:
+            store_articles(session, brief_id=brief_id, articles=batch)
+    return brief_id
+
+
+def time_stored_analysis(n: int, processes: int, segmenter: str) -> tuple[float, float, int]:
+    """Seconds the analysis task takes on a stored brief of ``n`` articles: read them, analyse, zip.
+
+    As a worker that prepared the analysis runs it: jieba's cache built and the font found first.
+    """
+    import tasks.briefs
+    from core.settings import get_settings
+    from db.briefs import ClaimedBrief
+    from rules import brief_analysis
+
+    brief_id = seed_brief(n)
+    os.environ["SWITCHYARD_BRIEFS__ANALYSIS_PROCESSES"] = str(processes)
+    get_settings.cache_clear()
+    build_jieba_cache(tasks.briefs.jieba_dir())
+    tasks.briefs.analysis_font()
+    options = analysis_options(segmenter)
+    if options:
+        analyse = brief_analysis.analyse_brief_articles
+        tasks.briefs.analyse_brief_articles = lambda *a, **k: analyse(*a, **k, **options)  # type: ignore[assignment]
+    claimed = ClaimedBrief(brief_id, 1, KEYWORDS, list(PLATFORMS), None, None, [])
+    cpu, started = cpu_seconds(), time.perf_counter()
+    result = tasks.briefs.analyse_claimed.fn(claimed)
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    print(f"zip: {result.zip_path} ({result.zip_path.stat().st_size / 1e6:.1f} MB)")
+    return seconds, cpu, result.articles
 
 
 E2E_HEADER = (
@@ -227,6 +305,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--from-database", action="store_true", help="with --analysis-only: store the articles, time the task"
+    )
+    parser.add_argument("--segmenter", choices=("fast", "jieba"), default="fast", help="with --analysis-only")
+    parser.add_argument("--label", default="", help="the segmenter column's text (e.g. older code timed)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -239,16 +322,23 @@ def main() -> None:
         if args.record:
             record("brief", E2E_HEADER, row)
         return
-    seconds, articles = time_analysis(args.articles, args.processes)
+    timer = time_stored_analysis if args.from_database else time_analysis
+    seconds, cpu, articles = timer(args.articles, args.processes, args.segmenter)
+    load = os.getloadavg()[0]
     main_mb, worker_mb = peak_rss_mb(), children_peak_rss_mb()
     print(
         f"{articles} articles analysed in {seconds:.2f} s = {articles / seconds:.0f} articles/s; "
-        f"peak RSS {main_mb:.0f} MB (main), {worker_mb:.0f} MB (largest worker)"
+        f"CPU {cpu:.2f} s; peak RSS {main_mb:.0f} MB (main), {worker_mb:.0f} MB (largest worker); "
+        f"load {load:.2f}"
     )
+    source = database_name(args.database_url) if args.from_database else "memory"
+    segmenter = args.label or args.segmenter
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {articles:,} | {args.processes} | {seconds:.2f} s "
-        f"| {articles / seconds:.0f} | {main_mb:.0f} MB | {worker_mb:.0f} MB |"
+        f"| {datetime.now(UTC):%Y-%m-%d} | {articles:,} | {source} | {segmenter} | {args.processes} "
+        f"| {seconds:.2f} s | {cpu:.2f} s | {articles / seconds:.0f} | {main_mb:.0f} MB | {worker_mb:.0f} MB "
+        f"| {load:.2f} |"
     )
+    print(row)
     if args.record:
         record("brief", HEADER, row)
 

@@ -5,6 +5,7 @@ fonts-wqy-microhei or fonts-noto-cjk → any font fontconfig says covers Chinese
 ``noto-cjk-sans-otc`` (a collection whose face 0 is Japanese: its Simplified Chinese face is extracted
 once into the cache directory, since wordcloud cannot pick a face of a collection). A Latin-only font
 is never used: without a CJK font the clouds would draw boxes, so :class:`FontError` says how to fix it.
+The font found is kept for the life of the process (the lookup runs ``fc-list`` and reads fonts).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from functools import cache
 from pathlib import Path
 
 from fontTools.ttLib import TTCollection, TTFont
@@ -108,8 +110,10 @@ def packaged_font() -> Path | None:
     return path if path.is_file() else None
 
 
+@cache
 def cjk_font(configured: Path | None, cache_dir: Path) -> Path:
-    """A single-face font file that draws Chinese: the configured one, else a system one, else PyPI's."""
+    """A single-face font file that draws Chinese: the configured one, else a system one, else PyPI's;
+    looked up once per process and arguments (a FontError is not kept: the next call looks again)."""
     if configured is not None:
         if not configured.is_file():
             raise FontError(f"the configured font {configured} does not exist: {HOW_TO_FIX}")

@@ -19,11 +19,11 @@ import os
 import re
 import shutil
 import time
-import unicodedata
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date
 from pathlib import Path
@@ -33,8 +33,9 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from wordcloud import WordCloud
 
+from core.xlsx import TableWorkbook
+from rules.brief_cloud import draw_cloud
 from rules.brief_words import segmenting
 from rules.briefs import OPEN_HASHTAG_RE, PAIRED_HASHTAG_RE, Article, ShortSearch
 
@@ -99,9 +100,6 @@ TOPIC_CLOUD = "topic_wc.png"
 
 
 TOP_ACCOUNTS = 20  # per keyword × platform in the "accounts" sheet
-
-
-CLOUD_SIZE = (800, 600)
 
 
 NO_TOPICS = "无话题"  # what the topic cloud says when no article has a topic
@@ -293,8 +291,7 @@ def new_sheet(workbook: Workbook, name: str, columns: Sequence[str]) -> WriteOnl
     on every column."""
     sheet = workbook.create_sheet(name)
     for number, column in enumerate(columns, start=1):
-        width = WIDE_COLUMNS.get(column, max(10, len(column) + 2))
-        sheet.column_dimensions[get_column_letter(number)].width = width
+        sheet.column_dimensions[get_column_letter(number)].width = widths([column])[0]
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{MAX_ROWS}"
     append(sheet, columns)
@@ -328,21 +325,34 @@ def article_row(article: Article, topics: set[str]) -> list[Any]:
     ]
 
 
-def keyword_workbook(articles: Sequence[Article], topic_sets: Sequence[set[str]]) -> Workbook:
-    """``keyword.xlsx`` begun: its "articles" sheet, one row per article."""
-    workbook = Workbook(write_only=True)
-    sheet = new_sheet(workbook, "articles", ARTICLE_COLUMNS)
-    for article, topics in zip(articles, topic_sets, strict=True):
-        append(sheet, article_row(article, topics))
+def plain(value: Any) -> Any:
+    """A value an xlsx cell holds: strings without control characters, cut to Excel's limit."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)[:EXCEL_MAX_CELL]
+    return value
+
+
+def widths(columns: Sequence[str]) -> list[int]:
+    return [WIDE_COLUMNS.get(column, max(10, len(column) + 2)) for column in columns]
+
+
+def keyword_workbook(articles: Sequence[Article], topic_sets: Sequence[set[str]]) -> TableWorkbook:
+    """``keyword.xlsx`` begun: its "articles" sheet, one row per article (the largest sheet by far,
+    written by core/xlsx.py: openpyxl took ~0.17 ms of CPU per article)."""
+    workbook = TableWorkbook()
+    rows = (
+        [plain(value) for value in article_row(article, topics)]
+        for article, topics in zip(articles, topic_sets, strict=True)
+    )
+    workbook.add_sheet("articles", ARTICLE_COLUMNS, widths(ARTICLE_COLUMNS), rows)
     return workbook
 
 
-def write_keyword_workbook(path: Path, workbook: Workbook, words: Sequence[WordCount]) -> None:
+def write_keyword_workbook(path: Path, workbook: TableWorkbook, words: Sequence[WordCount]) -> None:
     """``keyword.xlsx`` finished: its "words" sheet (rank, word, count, articles), saved to ``path``."""
-    sheet = new_sheet(workbook, "words", WORD_COLUMNS)
-    for rank, word in enumerate(words, start=1):
-        append(sheet, (rank, word.word, word.count, word.articles))
-    save_atomically(workbook, path)
+    rows = ((rank, plain(word.word), word.count, word.articles) for rank, word in enumerate(words, start=1))
+    workbook.add_sheet("words", WORD_COLUMNS, widths(WORD_COLUMNS), rows)
+    workbook.save(path)
 
 
 def write_analysis_workbook(
@@ -383,32 +393,6 @@ def write_analysis_workbook(
     save_atomically(workbook, path)
 
 
-def drawable(frequencies: dict[str, int]) -> dict[str, int]:
-    """The words a word cloud can draw: those with an emoji or other symbol (Unicode "So", which the
-    CJK font draws as a box) are left out of the clouds; the sheets keep them."""
-    return {
-        word: n for word, n in frequencies.items() if not any(unicodedata.category(c) == "So" for c in word)
-    }
-
-
-def draw_cloud(
-    path: Path, frequencies: dict[str, int], *, font: Path, empty_text: str, max_words: int
-) -> None:
-    """A PNG word cloud of ``frequencies`` (``empty_text`` alone when there is none), drawn with ``font``."""
-    cloud = WordCloud(
-        font_path=str(font),
-        width=CLOUD_SIZE[0],
-        height=CLOUD_SIZE[1],
-        background_color="white",
-        max_words=max_words,
-        random_state=42,
-    )
-    cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    cloud.to_image().save(partial, format="PNG")
-    os.replace(partial, path)
-
-
 def zip_brief(zip_path: Path, files: dict[str, Path], brief_name: str) -> None:
     """The files under ``brief_name/`` in one zip, stored as is (xlsx and png are compressed already)."""
     partial = zip_path.with_name(f".{zip_path.name}.{uuid.uuid4().hex}.part")
@@ -443,8 +427,12 @@ def analyse_brief_articles(
     top_words: int = 200,
     jieba_dir: Path,
     short: Sequence[ShortSearch] = (),
+    fast: bool = True,
 ) -> BriefAnalysis:
-    """Count a brief's words, engagement, accounts, days and topics, and write its files and zip."""
+    """Count a brief's words, engagement, accounts, days and topics, and write its files and zip.
+
+    ``fast``: segment with rjieba where it cuts as jieba does (the same counts); False: jieba alone.
+    """
     if not brief_name or Path(brief_name).name != brief_name or brief_name in (".", ".."):
         raise ValueError(f"brief_name must be a plain file name, got {brief_name!r}")
     started = time.perf_counter()
@@ -457,20 +445,34 @@ def analyse_brief_articles(
     files = {
         name: brief_dir / name for name in (KEYWORD_WORKBOOK, ANALYSIS_WORKBOOK, CONTENT_CLOUD, TOPIC_CLOUD)
     }
-    with segmenting(texts, keywords, processes=processes, jieba_dir=jieba_dir) as counted:
-        # while the pool segments: everything that does not need the words
+    cloud = {"font": font, "max_words": top_words}
+    with (
+        ThreadPoolExecutor(1) as waiter,
+        segmenting(texts, keywords, processes=processes, jieba_dir=jieba_dir, fast=fast) as work,
+    ):
+
+        def count_and_draw_words() -> tuple[tuple[WordCount, ...], Callable[[], None]]:
+            """In a thread: the top words as soon as they are counted, and their cloud started."""
+            ranked = rank_words(*work.counts(), top_words)
+            frequencies = {word.word: word.count for word in ranked}
+            return ranked, work.run(
+                draw_cloud, files[CONTENT_CLOUD], frequencies, empty_text=NO_WORDS, **cloud
+            )
+
         summary = summarise(articles, keywords)
         topics = count_topics(topic_sets)
-        write_analysis_workbook(files[ANALYSIS_WORKBOOK], summary, topics, short)
         topic_frequencies = {topic.topic: topic.count for topic in topics[:top_words]}
-        draw_cloud(
-            files[TOPIC_CLOUD], topic_frequencies, font=font, empty_text=NO_TOPICS, max_words=top_words
+        topic_cloud = work.run(
+            draw_cloud, files[TOPIC_CLOUD], topic_frequencies, empty_text=NO_TOPICS, **cloud
         )
+        counted = waiter.submit(count_and_draw_words)
+        # while the pool segments and draws: everything that does not need the words
+        write_analysis_workbook(files[ANALYSIS_WORKBOOK], summary, topics, short)
         workbook = keyword_workbook(articles, topic_sets)
-        words = rank_words(*counted(), top_words)
-    write_keyword_workbook(files[KEYWORD_WORKBOOK], workbook, words)
-    word_frequencies = {word.word: word.count for word in words}
-    draw_cloud(files[CONTENT_CLOUD], word_frequencies, font=font, empty_text=NO_WORDS, max_words=top_words)
+        words, content_cloud = counted.result()
+        write_keyword_workbook(files[KEYWORD_WORKBOOK], workbook, words)
+        topic_cloud()
+        content_cloud()
     zip_path = out_dir / f"{brief_name}.zip"
     zip_brief(zip_path, files, brief_name)
     return BriefAnalysis(

@@ -1,5 +1,6 @@
-"""Counting the words of a brief's articles: jieba loaded once per process, the brief's keywords
-counted as substrings, the rest segmented, large corpora by a process pool whose shutdown is bounded."""
+"""Counting the words of a brief's articles: the brief's keywords counted as substrings, the rest
+segmented as jieba does (by rjieba where it cuts alike, see rules/brief_segmenter.py; jieba loaded
+once per process otherwise), large corpora by a process pool whose shutdown is bounded."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from contextlib import contextmanager
 from functools import cache
 from multiprocessing.pool import Pool
 from pathlib import Path
+from typing import Any
 
 import jieba
+
+from rules.brief_segmenter import Tokenizer, fast_fits, fast_tokenizer
 
 # HMM on: it finds words missing from jieba's dictionary (蔚来, 小红书, 绝绝子), which is what
 # social-media briefs are about; it costs ~30% more segmenting time, ~5-10% of the whole analysis.
@@ -75,6 +79,14 @@ def brief_tokenizer(keywords: Iterable[str]) -> jieba.Tokenizer:
     return tokenizer
 
 
+def segmenter(keywords: Sequence[str], jieba_dir: Path, *, fast: bool = True) -> Tokenizer:
+    """The brief's segmenter: rjieba where it cuts as jieba does (``fast`` and installed), else jieba."""
+    if fast and (tokenizer := fast_tokenizer(keywords, jieba_dir)) is not None:
+        return tokenizer
+    prepare_jieba(jieba_dir)
+    return brief_tokenizer(keywords)
+
+
 def keyword_patterns(keywords: Iterable[str]) -> dict[str, re.Pattern[str]]:
     """Each keyword's pattern: any case, any run of spaces for a space.
 
@@ -101,8 +113,22 @@ def is_counted(token: str, stop: frozenset[str]) -> bool:
     )
 
 
+class Verdicts(dict[str, bool]):
+    """Whether each token counts (not a keyword's own token, :func:`is_counted`), decided once per
+    distinct token: a corpus repeats its words, and deciding was most of counting's CPU after jieba."""
+
+    def __init__(self, keywords: Iterable[str]) -> None:
+        super().__init__()
+        self.folded = {keyword.casefold() for keyword in keywords}
+        self.stop = stopwords()
+
+    def __missing__(self, token: str) -> bool:
+        verdict = self[token] = token.casefold() not in self.folded and is_counted(token, self.stop)
+        return verdict
+
+
 def count_words(
-    texts: Iterable[str], tokenizer: jieba.Tokenizer, keywords: frozenset[str]
+    texts: Iterable[str], tokenizer: Tokenizer, keywords: frozenset[str]
 ) -> tuple[Counter[str], Counter[str]]:
     """Count each text once: occurrences of each word, and the number of texts containing it.
 
@@ -111,9 +137,8 @@ def count_words(
     jieba cannot keep as one token (a space, an emoji, punctuation inside: "咖啡☕") is taken out of
     the text first, so that its parts ("咖啡") are not counted a second time beside it.
     """
-    stop = stopwords()
     patterns = keyword_patterns(keywords)
-    folded = {keyword.casefold() for keyword in keywords}
+    counted = Verdicts(keywords)
     split_apart = [p for k, p in patterns.items() if len(tokenizer.lcut(k, HMM=False)) > 1]
     counts: Counter[str] = Counter()
     articles: Counter[str] = Counter()
@@ -122,28 +147,27 @@ def count_words(
         for pattern in split_apart:
             text = pattern.sub(" ", text)
         tokens = tokenizer.cut(text, HMM=HMM)
-        found.update(token for token in tokens if token.casefold() not in folded and is_counted(token, stop))
+        found.update(filter(counted.__getitem__, tokens))
         found = +found  # drops the keywords not found
         counts.update(found)
         articles.update(found.keys())
     return counts, articles
 
 
-_worker_tokenizer: jieba.Tokenizer | None = None
+_worker_tokenizer: Tokenizer | None = None
 
 
 _worker_keywords: frozenset[str] = frozenset()
 
 
-def _init_worker(jieba_dir: Path, keywords: tuple[str, ...]) -> None:
+def _init_worker(jieba_dir: Path, keywords: tuple[str, ...], fast: bool) -> None:
     """Pool initializer: default signal handling (not the parent's: Prefect's handlers, inherited by the
-    fork, must not run here, so SIGTERM ends a worker; Ctrl-C is the parent's), the dictionary
-    (inherited when forked) and this brief's keywords."""
+    fork, must not run here, so SIGTERM ends a worker; Ctrl-C is the parent's) and this brief's
+    segmenter (jieba's dictionary inherited when forked and loaded)."""
     global _worker_tokenizer, _worker_keywords
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    prepare_jieba(jieba_dir)
-    _worker_tokenizer = brief_tokenizer(keywords)
+    _worker_tokenizer = segmenter(keywords, jieba_dir, fast=fast)
     _worker_keywords = frozenset(keywords)
 
 
@@ -152,42 +176,96 @@ def _count_chunk(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
     return count_words(texts, _worker_tokenizer, _worker_keywords)
 
 
-@contextmanager
-def segmenting(
-    texts: Sequence[str], keywords: Sequence[str], *, processes: int, jieba_dir: Path
-) -> Iterator[Callable[[], tuple[Counter[str], Counter[str]]]]:
-    """Start counting words in ``texts`` (a pool over chunks when that pays off); yields the wait for them.
+Counts = tuple[Counter[str], Counter[str]]
 
-    The caller works on while the pool segments, then calls the yielded function for the word counts
-    and the article counts. Small corpora are segmented in this process when the function is called.
+
+class Segmenting:
+    """Words being counted, and other work for the same processes: what :func:`segmenting` yields.
+
+    ``counts()`` gives the word counts and the article counts (waiting for them); ``run(f, ...)`` starts
+    ``f(...)`` and gives the wait for its result. In one process both run when called.
     """
-    prepare_jieba(jieba_dir)
-    if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
-        yield lambda: count_words(texts, brief_tokenizer(keywords), frozenset(keywords))
-        return
-    size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
-    chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
-    context = multiprocessing.get_context(START_METHOD)
-    pool = context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords)))
-    try:
+
+    def __init__(self, count: Callable[[], Counts]) -> None:
+        self._count = count
+
+    def counts(self) -> Counts:
+        return self._count()
+
+    def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        result = function(*args, **kwargs)
+        return lambda: result
+
+
+class PoolSegmenting(Segmenting):
+    """The same with a pool: chunks counted by its workers, ``run`` queued after them."""
+
+    def __init__(self, pool: Pool, chunks: list[list[str]]) -> None:
+        self.pool = pool
+        self.closed = False
         results = pool.imap_unordered(_count_chunk, chunks)
 
-        def wait() -> tuple[Counter[str], Counter[str]]:
+        def count() -> Counts:
             counts: Counter[str] = Counter()
             articles: Counter[str] = Counter()
             for _ in chunks:
-                try:
-                    chunk_counts, chunk_articles = results.next(timeout=CHUNK_SECONDS)
-                except multiprocessing.TimeoutError:
-                    raise RuntimeError(
-                        f"a segmenting worker gave no answer in {CHUNK_SECONDS:.0f} s"
-                    ) from None
+                chunk_counts, chunk_articles = self._answer(results.next)
                 counts.update(chunk_counts)
                 articles.update(chunk_articles)
             return counts, articles
 
-        yield wait
+        super().__init__(count)
+
+    def _answer(self, get: Callable[[float], Any]) -> Any:
+        """One answer of a worker, polled so that a closing pool ends the wait; RuntimeError if none comes."""
+        deadline = time.monotonic() + CHUNK_SECONDS
+        while not self.closed and time.monotonic() < deadline:
+            try:
+                return get(min(1.0, max(0.0, deadline - time.monotonic())))
+            except multiprocessing.TimeoutError:
+                continue
+        raise RuntimeError(
+            "the segmenting pool was closed"
+            if self.closed
+            else f"a segmenting worker gave no answer in {CHUNK_SECONDS:.0f} s"
+        )
+
+    def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        result = self.pool.apply_async(function, args, kwargs)
+        return lambda: self._answer(result.get)
+
+
+@contextmanager
+def segmenting(
+    texts: Sequence[str],
+    keywords: Sequence[str],
+    *,
+    processes: int,
+    jieba_dir: Path,
+    fast: bool = True,
+) -> Iterator[Segmenting]:
+    """Start counting words in ``texts`` (a pool over chunks when that pays off); yields a
+    :class:`Segmenting`, to work on while the pool segments and to give it more work.
+
+    Small corpora are segmented in this process when the counts are asked for.
+    ``fast``: rjieba where it cuts as jieba does (the same counts); False: jieba alone.
+    """
+    if not (fast and fast_fits(keywords)):
+        prepare_jieba(jieba_dir)  # once here: forked workers inherit the dictionary
+    if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
+        yield Segmenting(
+            lambda: count_words(texts, segmenter(keywords, jieba_dir, fast=fast), frozenset(keywords))
+        )
+        return
+    size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
+    chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
+    context = multiprocessing.get_context(START_METHOD)
+    pool = context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords), fast))
+    work = PoolSegmenting(pool, chunks)
+    try:
+        yield work
     finally:
+        work.closed = True
         shut_down(pool, POOL_SHUTDOWN_SECONDS)
 
 

@@ -41,6 +41,7 @@ from db.briefs import (
 )
 from db.engine import session_factory
 from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, publish_files
+from rules.brief_segmenter import dictionary_total
 from rules.brief_words import prepare_jieba
 from rules.briefs import Article, Stage
 from tasks.artifacts import report
@@ -130,8 +131,10 @@ def collection_progress(brief_id: int) -> tuple[int, int, str]:
 
 @task(task_run_name="load jieba and the font")
 def prepare_analysis() -> None:
-    """What every analysis needs, loaded before the brief is ready: jieba's dictionary and the CJK font."""
+    """What every analysis needs, loaded before the brief is ready: jieba's dictionary (for the texts
+    rjieba cuts otherwise; forked workers inherit it), its total for rjieba, and the CJK font."""
     prepare_jieba(jieba_dir())
+    dictionary_total(jieba_dir())
     analysis_font()
 
 

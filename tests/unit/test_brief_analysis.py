@@ -29,8 +29,8 @@ from rules.brief_analysis import (
     BriefAnalysis,
     analyse_brief_articles,
     article_text,
-    drawable,
 )
+from rules.brief_cloud import drawable
 from rules.brief_words import brief_tokenizer, count_words, prepare_jieba
 from rules.briefs import Article, ShortSearch
 

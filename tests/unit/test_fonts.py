@@ -9,8 +9,10 @@ import pytest
 import wordcloud
 from PIL import Image
 
+from core import fonts
 from core.fonts import FontError, chinese_face, cjk_font, has_glyphs, packaged_font
-from rules.brief_analysis import CLOUD_SIZE, NO_TOPICS, analyse_brief_articles, draw_cloud
+from rules.brief_analysis import NO_TOPICS, analyse_brief_articles
+from rules.brief_cloud import CLOUD_SIZE, draw_cloud
 from rules.briefs import Article
 
 # wordcloud's own default font: Latin only, it draws Chinese as boxes.
@@ -71,3 +73,15 @@ def test_the_cloud_is_a_real_image_of_the_expected_size(tmp_path: Path, font: Pa
         assert image.format == "PNG"
         assert image.size == CLOUD_SIZE
         assert len(image.convert("L").getcolors(maxcolors=65_536) or ()) > 2  # words drawn, not blank
+
+
+def test_the_font_is_looked_up_once_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    lookups = []
+    real = fonts.system_fonts
+    monkeypatch.setattr(fonts, "system_fonts", lambda: lookups.append(1) or real())
+    cjk_font.cache_clear()
+    try:
+        assert cjk_font(None, tmp_path) == cjk_font(None, tmp_path)
+    finally:
+        cjk_font.cache_clear()
+    assert len(lookups) == 1
