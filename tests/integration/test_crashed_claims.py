@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from prefect import flow, get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Cancelled, Completed, Crashed, Pending, Running, State
 from sqlalchemy.orm import Session, sessionmaker
@@ -77,12 +78,16 @@ async def _finished_run(state: State) -> FlowRun:
 def test_a_lease_taken_in_a_flow_run_names_the_run() -> None:
     owner = asyncio.run(a_run())
 
-    async def newest() -> FlowRun:
+    async def the_run() -> FlowRun:
+        """The run whose id the owner begins with, among a_run's runs (the session's Prefect server
+        holds every other test's runs too)."""
         async with get_client() as client:
-            runs = await client.read_flow_runs(limit=50)
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["a-run"])), limit=200
+            )
             return next(run for run in runs if owner.startswith(run_prefix(run.id)))
 
-    run = asyncio.run(newest())
+    run = asyncio.run(the_run())
     assert len(owner) == 32 and owner.startswith(run.id.hex[:16])
     assert len(run_lease(5).owner) == 32  # outside a run: a plain random owner
 
