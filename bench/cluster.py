@@ -20,8 +20,9 @@ the runs afterwards.
         [--kill worker machine] [--kill-only] [--database-url URL] [--prefect-database-url URL]
         [--prefect-port P] [--sandbox-port P] [--fan-out N] [--record]
 
-``--fan-out`` sets ``SWITCHYARD_MAILING__FAN_OUT`` on the mailing workers (the mailing branch's
-setting; it does nothing before that branch is merged).
+``--fan-out`` sets ``SWITCHYARD_MAILING__FAN_OUT`` on the mailing workers (1: a mailing's dispatch
+starts one helper run, so both workers send it) and ``--senders`` ``SWITCHYARD_MAILING__SENDERS``
+(1: one sender process per dispatch run, two workers sharing this machine's two cores).
 """
 
 from __future__ import annotations
