@@ -10,8 +10,8 @@ Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files g
 ``SWITCHYARD_PLATFORMS__<NAME>__*`` (base URL, API key — a secret — and concurrency per platform).
 """
 
-from __future__ import annotations
-
+# Parameter annotations stay objects (no `from __future__ import annotations`): serve pickles a flow by
+# value into its run's process, where a string naming `Annotated` could not be resolved.
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -11,8 +11,8 @@ encrypted with them), ``SWITCHYARD_NETWORK__*`` (the network's base URL and time
 ``SWITCHYARD_GROWTH__*`` (the job logic's defaults, lanes, leases).
 """
 
-from __future__ import annotations
-
+# Parameter annotations stay objects (no `from __future__ import annotations`): serve pickles a flow by
+# value into its run's process, where a string naming `Annotated` could not be resolved.
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar

@@ -5,8 +5,8 @@ and where to e-mail it; the SMTP password is a secret). The schedule (``report.t
 ``report.timezone``) is the daily-report deployment's.
 """
 
-from __future__ import annotations
-
+# Parameter annotations stay objects (no `from __future__ import annotations`): serve pickles a flow by
+# value into its run's process, where a string naming `Annotated` could not be resolved.
 from datetime import date
 from typing import Annotated, Any
 

@@ -4,8 +4,8 @@ Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_FETCH__*`` (timeouts, s
 networks), ``SWITCHYARD_WEBPAGES__*`` (batch size, lanes, lease). No secrets.
 """
 
-from __future__ import annotations
-
+# Parameter annotations stay objects (no `from __future__ import annotations`): serve pickles a flow by
+# value into its run's process, where a string naming `Annotated` could not be resolved.
 import asyncio
 from typing import Annotated
 
