@@ -62,48 +62,47 @@ FLOW_RUNS = ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]
 
 def crash_automation(silence: timedelta) -> AutomationCore:
     """Mark a flow run Crashed when ``silence`` passes after a heartbeat with no heartbeat or final state."""
-    return AutomationCore(
-        name=AUTOMATION_NAME,
-        description="A flow run whose process died (killed, machine lost) stops sending heartbeats.",
-        trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect=LIVE_OR_FINAL,
-            match=FLOW_RUNS,
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=silence,
-        ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.CRASHED,
-                message=f"no heartbeat for {silence.total_seconds():.0f} s: its process was killed or lost",
-            )
-        ],
+    return _crash_unless(
+        AUTOMATION_NAME,
+        "A flow run whose process died (killed, machine lost) stops sending heartbeats.",
+        after={"prefect.flow-run.heartbeat"},
+        expect=LIVE_OR_FINAL,
+        within=silence,
+        message=f"no heartbeat for {silence.total_seconds():.0f} s: its process was killed or lost",
     )
 
 
 def pending_automation(timeout: timedelta) -> AutomationCore:
     """Mark a flow run Crashed when ``timeout`` passes after it was submitted and it neither started,
     ended nor went back to the queue: the worker that took it died before starting its process."""
+    return _crash_unless(
+        PENDING_AUTOMATION_NAME,
+        "A worker that dies between taking a run and starting it leaves the run Pending.",
+        after=SUBMITTED,
+        expect=MOVED_ON,
+        within=timeout,
+        message=f"submitted {timeout.total_seconds():.0f} s ago, never started: its worker was lost",
+    )
+
+
+def _crash_unless(
+    name: str, description: str, *, after: set[str], expect: set[str], within: timedelta, message: str
+) -> AutomationCore:
+    """An automation that marks a flow run Crashed when, after one of ``after``, none of ``expect``
+    follows for that run ``within`` the time given."""
     return AutomationCore(
-        name=PENDING_AUTOMATION_NAME,
-        description="A worker that dies between taking a run and starting it leaves the run Pending.",
+        name=name,
+        description=description,
         trigger=EventTrigger(
-            after=SUBMITTED,
-            expect=MOVED_ON,
+            after=after,
+            expect=expect,
             match=FLOW_RUNS,
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=timeout,
+            within=within,
         ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.CRASHED,
-                message=f"submitted {timeout.total_seconds():.0f} s ago, never started: its worker was lost",
-            )
-        ],
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=message)],
     )
 
 
