@@ -60,6 +60,11 @@ def demo_env(base: int, data_dir: Path, makefile: Path) -> dict[str, str]:
     return env
 
 
+def moved_demo_command(base: int, makefile: Path) -> list[str]:
+    """The command that runs this script: the demo on ports ``base``..``base + 4``."""
+    return [sys.executable, "-m", "bench.demo", "--ports", str(base), "--makefile", str(makefile)]
+
+
 def moved_procfile(base: int) -> list[tuple[str, str]]:
     """The Procfile's entries with the ports on their command lines moved."""
     return [

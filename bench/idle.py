@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import record
+from bench.demo import moved_demo_command
 from core.settings import PROJECT_ROOT
 
 READY = "Switchyard demo is running"
@@ -126,15 +127,7 @@ def demo_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     """The command that starts the demo and its environment."""
     if args.ports is None:
         return shlex.split(args.command), dict(os.environ)
-    command = [
-        sys.executable,
-        "-m",
-        "bench.demo",
-        "--ports",
-        str(args.ports),
-        "--makefile",
-        str(args.makefile),
-    ]
+    command = moved_demo_command(args.ports, args.makefile)
     for item in args.set:
         command += ["--set", item]
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="switchyard-idle-")

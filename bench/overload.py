@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import record
-from bench.demo import demo_env
+from bench.demo import demo_env, moved_demo_command
 from bench.idle import flow_run_processes, load, start_demo, stop_demo, wait_ready
 from core.settings import PROJECT_ROOT
 
@@ -153,15 +153,7 @@ def main() -> None:
     os.environ.update(demo_env(args.ports, data_dir, args.makefile))
     sandbox_url = f"http://127.0.0.1:{args.ports}"
     log = PROJECT_ROOT / "var" / "logs" / "bench-overload.out"
-    command = [
-        sys.executable,
-        "-m",
-        "bench.demo",
-        "--ports",
-        str(args.ports),
-        "--makefile",
-        str(args.makefile),
-    ]
+    command = moved_demo_command(args.ports, args.makefile)
     demo = start_demo(command, os.environ | {"PYTHONPATH": str(PROJECT_ROOT)}, log)
     hogs: list[subprocess.Popen[bytes]] = []
     processes: list[int] = []
