@@ -24,6 +24,7 @@ RUN_FOLLOWS = "run-follows/run-follows"
 RUN_UNFOLLOWS = "run-unfollows/run-unfollows"
 PUBLISH_DUE_POSTS = "publish-due-posts/publish-due-posts"
 POLL_AND_REPOST = "poll-and-repost/poll-and-repost"
+REFRESH_TOKENS = "refresh-tokens/refresh-tokens"
 DAILY_REPORT = "daily-report/daily-report"
 # growth's sweeps are backstops every five minutes; work that appears starts these at once
 PLAN_LIKES_NOW = "plan-likes/plan-likes-now"

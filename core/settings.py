@@ -434,7 +434,14 @@ class ServeSettings(BaseModel):
         description="skip an every-minute sweep's run before its process starts when it has nothing to do",
     )
     poll_seconds: float = Field(
-        0.5, ge=0.1, le=60, description="serve() asks the Prefect server for runs to start this often (s)"
+        5.0,
+        ge=0.1,
+        le=60,
+        description="serve() asks the Prefect server for runs to start this often (s), announced at once",
+    )
+    start_announced: bool = Field(
+        True,
+        description="serve() asks for runs to start when the Prefect server announces a new or ended run",
     )
     warm_starts: bool = Field(
         True, description="flow runs forked from a process with Prefect and the flows imported (else spawned)"

@@ -13,10 +13,12 @@ from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from db.briefs.models import UNFINISHED, Brief
-from db.channels.models import ScheduledPost
+from db.channels import channels, posts, reposts
+from db.growth import jobs
+from db.growth.config import job_logic
 from db.mailing.models import Mailing, Message
 from db.webpages import PageJob, PageStatus
-from rules.channels import PostState
+from rules.growth import JobKind, JobStatus
 from rules.mailing import MessageStatus
 
 
@@ -44,9 +46,45 @@ def briefs_waiting(session: Session, *, now: datetime, ahead: timedelta) -> bool
 
 
 def posts_waiting(session: Session, *, now: datetime, ahead: timedelta) -> bool:
-    """A queued post due before ``now + ahead``, or one being published (its run may have been lost)."""
-    return _any(
-        session,
-        ((ScheduledPost.status == PostState.QUEUED) & (ScheduledPost.due_at <= now + ahead))
-        | (ScheduledPost.status == PostState.PUBLISHING),
+    """A post of a publishing channel due within ``ahead`` of ``now + ahead``, or one whose
+    publishing run's claim lapses before then (`claim_due`'s own condition, judged ``ahead`` later)."""
+    return posts.any_due(session, within=ahead, now=now + ahead)
+
+
+def like_jobs_to_plan(session: Session, *, now: datetime, ahead: timedelta) -> bool:
+    """An account due a like job, or a like job to plan (or a lapsed claim of any job)."""
+    return jobs.like_job_due(
+        session, every_minutes=job_logic(session).like_every_minutes, now=now + ahead
+    ) or jobs.any_claimable(session, kind=JobKind.LIKE, stage=JobStatus.ADDED, now=now + ahead)
+
+
+def follow_jobs_to_plan(session: Session, *, now: datetime, ahead: timedelta) -> bool:
+    """A follow job to plan (or a lapsed claim of any job)."""
+    return jobs.any_claimable(session, kind=JobKind.FOLLOW, stage=JobStatus.ADDED, now=now + ahead)
+
+
+def likes_to_do(session: Session, *, now: datetime, ahead: timedelta) -> bool:
+    """A like job with likes to do, awake before ``now + ahead`` (or a lapsed claim of any job)."""
+    return jobs.any_claimable(session, kind=JobKind.LIKE, stage=JobStatus.FOLLOWS, now=now + ahead)
+
+
+def follows_to_do(session: Session, *, now: datetime, ahead: timedelta) -> bool:
+    """A follow job with follows to do, awake before ``now + ahead`` (or a lapsed claim of any job)."""
+    return jobs.any_claimable(session, kind=JobKind.FOLLOW, stage=JobStatus.FOLLOWS, now=now + ahead)
+
+
+def unfollows_to_do(session: Session, *, now: datetime, ahead: timedelta) -> bool:
+    """An active account with unfollows on, or an unfollow job awake before ``now + ahead``."""
+    return jobs.unfollows_possible(session) or jobs.any_claimable(
+        session, kind=JobKind.UNFOLLOW, stage=JobStatus.FOLLOWS, now=now + ahead
     )
+
+
+def tokens_expiring(session: Session, *, now: datetime, ahead: timedelta, within: timedelta) -> bool:
+    """A running channel whose token ends within ``within`` of ``now + ahead`` and can be refreshed."""
+    return bool(channels.expiring(session, within=within + ahead, now=now))
+
+
+def channels_reposting(session: Session, *, now: datetime, ahead: timedelta) -> bool:
+    """A running channel with reposting on (whether its timeline has anything new, only a poll tells)."""
+    return reposts.any_reposting(session)

@@ -1,13 +1,15 @@
 """Idle sweeps skip before a process starts for them.
 
-Every run of a sweep is a new process that imports Prefect and the flow (~2–3 s of CPU) even when it
-finds nothing to do: with four every-minute sweeps, most of an idle platform's CPU. So, shortly before
-each scheduled run of the sweeps below is due (before serve's runner fetches it), this loop asks the
-app's database one EXISTS question (db/sweeps.py); with nothing to look at, the run is set Cancelled,
-named "Skipped" (the Prefect UI shows the reason) and no process starts. Anything the sweep could act
-on within `AHEAD` counts; a run the loop does not see in time runs as before. The backstops that run
-every five or ten minutes and ``poll-and-repost`` (it asks the platform, not the database) are left
-alone. serve runs it in a thread of its own (``SWITCHYARD_SERVE__SKIP_IDLE_SWEEPS``).
+Every run of a sweep costs a flow run at the Prefect server and in serve (its states, task runs,
+events and logs; before warm starts a new interpreter too) even when it finds nothing to do. So,
+shortly before each scheduled run of the sweeps below is due (before serve's runner fetches it), this
+loop asks the app's database one cheap question (db/sweeps.py); with nothing to look at, the run is
+set Cancelled, named "Skipped" (the Prefect UI shows the reason) and no process starts. Anything the
+sweep could act on within `AHEAD` counts; a run the loop does not see in time runs as before. Every
+sweep but two has a check: ``sync-accounts`` (daily) and ``daily-report`` always run, and
+``poll-and-repost`` is skipped only when no channel reposts (whether a timeline has anything new,
+only a poll of the platform tells). serve runs it in a thread of its own
+(``SWITCHYARD_SERVE__SKIP_IDLE_SWEEPS``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from prefect import get_client
@@ -32,9 +35,22 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled
 
-from core.names import DISPATCH_MAILINGS, PROCESS_BRIEFS, PROCESS_PENDING, PUBLISH_DUE_POSTS
+from core.names import (
+    DISPATCH_MAILINGS,
+    PLAN_FOLLOWS,
+    PLAN_LIKES,
+    POLL_AND_REPOST,
+    PROCESS_BRIEFS,
+    PROCESS_PENDING,
+    PUBLISH_DUE_POSTS,
+    REFRESH_TOKENS,
+    RUN_FOLLOWS,
+    RUN_LIKES,
+    RUN_UNFOLLOWS,
+)
 from db import sweeps
 from db.engine import session_factory
+from tasks.channels_tokens import AHEAD as TOKENS_AHEAD
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +60,13 @@ CHECKS: dict[str, Check] = {
     DISPATCH_MAILINGS: sweeps.messages_waiting,
     PROCESS_BRIEFS: sweeps.briefs_waiting,
     PUBLISH_DUE_POSTS: sweeps.posts_waiting,
+    PLAN_LIKES: sweeps.like_jobs_to_plan,
+    PLAN_FOLLOWS: sweeps.follow_jobs_to_plan,
+    RUN_LIKES: sweeps.likes_to_do,
+    RUN_FOLLOWS: sweeps.follows_to_do,
+    RUN_UNFOLLOWS: sweeps.unfollows_to_do,
+    POLL_AND_REPOST: sweeps.channels_reposting,
+    REFRESH_TOKENS: partial(sweeps.tokens_expiring, within=TOKENS_AHEAD),
 }
 EVERY = 10.0  # seconds between looks
 PREFETCH = 10.0  # serve's runner takes a run this many seconds before it is due (Prefect's default)

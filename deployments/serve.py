@@ -25,6 +25,7 @@ from prefect.exceptions import TerminationSignal
 from prefect.runner import Runner
 
 from core.settings import PROJECT_ROOT, get_settings
+from deployments.announced_runs import start_announced_runs
 from deployments.crashed_runs import crash_orphaned_runs, ensure_crash_automation
 from deployments.late_runs import skip_late_runs
 from deployments.quiet_sweeps import start_watching
@@ -55,7 +56,21 @@ async def prepare_server(served: list[str], sweeps: list[str]) -> None:
 
 class StoppingRunner(Runner):
     """Prefect's Runner that, told to stop (SIGTERM, or SIGINT through `on_interrupt`), stops its
-    flow-run processes first: it waits for them to exit before it does."""
+    flow-run processes first: it waits for them to exit before it does. With ``announced`` it also
+    polls as soon as the server announces a run (deployments/announced_runs.py)."""
+
+    def __init__(self, *, announced: bool = False, **options: Any) -> None:
+        super().__init__(**options)
+        self.announced = announced
+
+    async def start(self, run_once: bool = False, webserver: bool | None = None) -> None:
+        if not self.announced or run_once:
+            return await super().start(run_once, webserver)
+        listener = asyncio.create_task(start_announced_runs(self))
+        try:
+            await super().start(run_once, webserver)
+        finally:
+            listener.cancel()
 
     def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
         stop_runs()
@@ -68,11 +83,14 @@ def on_interrupt(signum: int, frame: FrameType | None) -> None:
     signal.default_int_handler(signum, frame)
 
 
-def serve(deployments: list[tuple[DeploymentSpec, Flow[..., Any]]], **options: Any) -> None:
+def serve(
+    deployments: list[tuple[DeploymentSpec, Flow[..., Any]]], *, announced: bool = False, **options: Any
+) -> None:
     """Prefect's ``serve()`` of ``deployments`` with the flows kept in memory (each run is started
-    from its flow object, not from its file), Runner ``options`` (limit, heartbeat, poll)."""
+    from its flow object, not from its file), Runner ``options`` (limit, heartbeat, poll); with
+    ``announced``, runs start when the server announces them."""
     signal.signal(signal.SIGINT, on_interrupt)
-    runner = StoppingRunner(pause_on_shutdown=True, **options)
+    runner = StoppingRunner(announced=announced, pause_on_shutdown=True, **options)
     for spec, flow in deployments:
         runner.add_flow(flow, name=spec.name, **deployment_options(spec))
     try:
@@ -97,6 +115,7 @@ def main() -> None:
         limit=settings.limit,
         heartbeat_seconds=settings.heartbeat_seconds,
         query_seconds=settings.poll_seconds,
+        announced=settings.start_announced,
     )
 
 

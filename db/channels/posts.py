@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from db import jobs as kit
@@ -94,27 +94,35 @@ def taken_times(session: Session, *, channel_id: int, after: datetime) -> set[da
     )
 
 
-def claim_due(
-    session: Session, *, lease: Lease, within: timedelta, limit: int, now: datetime | None = None
-) -> list[DuePost]:
-    """Claim up to ``limit`` posts due before ``now + within`` of running channels with scheduling on,
-    and those whose publishing run was lost (its lease lapsed: ``check_first``)."""
-    now = now or utcnow()
+def _claimable(within: timedelta, now: datetime) -> ColumnElement[bool]:
+    """Posts due before ``now + within`` of running channels with scheduling on, not put back until
+    later, and those whose publishing run was lost."""
     running = select(Channel.id).where(Channel.state == ChannelState.RUNNING, Channel.scheduling_on.is_(True))
     lost = kit.lease_lapsed(ScheduledPost, [PostState.PUBLISHING], now)
     waiting = and_(
         ScheduledPost.status == PostState.QUEUED,
         or_(ScheduledPost.claimed_until.is_(None), ScheduledPost.claimed_until < now),  # put back until then
     )
-    claimable = and_(
-        ScheduledPost.channel_id.in_(running),
-        ScheduledPost.due_at <= now + within,
-        or_(waiting, lost),
+    return and_(
+        ScheduledPost.channel_id.in_(running), ScheduledPost.due_at <= now + within, or_(waiting, lost)
     )
+
+
+def any_due(session: Session, *, within: timedelta, now: datetime) -> bool:
+    """Whether `claim_due` would find a post at ``now``."""
+    return bool(session.scalar(select(exists().where(_claimable(within, now)))))
+
+
+def claim_due(
+    session: Session, *, lease: Lease, within: timedelta, limit: int, now: datetime | None = None
+) -> list[DuePost]:
+    """Claim up to ``limit`` posts due before ``now + within`` of running channels with scheduling on,
+    and those whose publishing run was lost (its lease lapsed: ``check_first``)."""
+    now = now or utcnow()
     ids = kit.claim(
         session,
         ScheduledPost,
-        claimable=claimable,
+        claimable=_claimable(within, now),
         working=PostState.PUBLISHING,
         lease=lease,
         limit=limit,

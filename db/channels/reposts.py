@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.base import upsert_insert, utcnow
@@ -224,18 +224,24 @@ def reposted_count(session: Session, *, channel_id: int) -> int:
 
 def _pollable() -> ColumnElement[bool]:
     """A channel that reposts: running with its reposting switch on."""
-    return TimelineWatermark.channel_id.in_(
-        select(Channel.id).where(Channel.state == ChannelState.RUNNING, Channel.reposting_on.is_(True))
-    )
+    return TimelineWatermark.channel_id.in_(_reposting())
+
+
+def _reposting() -> Select[tuple[int]]:
+    """The ids of the running channels with their reposting switch on."""
+    return select(Channel.id).where(Channel.state == ChannelState.RUNNING, Channel.reposting_on.is_(True))
+
+
+def any_reposting(session: Session) -> bool:
+    """Whether a channel reposts (`claim_polls` may find a channel to poll)."""
+    return bool(session.scalar(select(exists(_reposting()))))
 
 
 def claim_polls(session: Session, *, lease: Lease, limit: int, now: datetime | None = None) -> list[int]:
     """Claim up to ``limit`` channels to poll (running, reposting on, not held by a live lease): the
     ids of the channels this lease now polls. A channel polled for the first time gets its row."""
     now = now or utcnow()
-    reposting = select(Channel.id).where(
-        Channel.state == ChannelState.RUNNING, Channel.reposting_on.is_(True)
-    )
+    reposting = _reposting()
     session.execute(
         upsert_insert(session, TimelineWatermark)
         .from_select(["channel_id"], reposting)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import Select, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import jobs as kit
@@ -108,17 +108,7 @@ def open_like_jobs(
     """A like job for every active account with likes on, no open like job and none created in the
     last ``every_minutes``; returns the new jobs' ids."""
     now = now or utcnow()
-    recent = now - timedelta(minutes=every_minutes)
-    busy = exists().where(
-        Job.account_id == Account.id,
-        Job.kind == JobKind.LIKE,
-        or_(Job.status.in_(list(OPEN_JOB_STATUSES)), Job.created_at > recent),
-    )
-    account_ids = list(
-        session.scalars(
-            select(Account.id).where(Account.state == AccountState.ACTIVE, Account.likes_on.is_(True), ~busy)
-        )
-    )
+    account_ids = list(session.scalars(_due_like_job(every_minutes, now)))
     if not account_ids:
         return []
     rows = [
@@ -137,6 +127,40 @@ def open_like_jobs(
         for a in account_ids
     ]
     return list(session.scalars(insert(Job).returning(Job.id), rows))
+
+
+def _due_like_job(every_minutes: int, now: datetime) -> Select[tuple[int]]:
+    """The ids of the active accounts with likes on, no open like job and none in ``every_minutes``."""
+    busy = exists().where(
+        Job.account_id == Account.id,
+        Job.kind == JobKind.LIKE,
+        or_(Job.status.in_(list(OPEN_JOB_STATUSES)), Job.created_at > now - timedelta(minutes=every_minutes)),
+    )
+    return select(Account.id).where(Account.state == AccountState.ACTIVE, Account.likes_on.is_(True), ~busy)
+
+
+def like_job_due(session: Session, *, every_minutes: int, now: datetime) -> bool:
+    """Whether `open_like_jobs` would open a job at ``now``."""
+    return bool(session.scalar(select(exists(_due_like_job(every_minutes, now)))))
+
+
+def any_claimable(session: Session, *, kind: JobKind, stage: JobStatus, now: datetime) -> bool:
+    """Whether `claim_job` would find a job of ``kind`` for ``stage`` at ``now``, or a job's claim has
+    lapsed (`fail_abandoned` may have work)."""
+    waiting = stage if stage is JobStatus.FOLLOWS else JobStatus.ADDED
+    condition = or_(_claimable(kind, waiting, now), kit.lease_lapsed(Job, WORKING, now))
+    if stage is not JobStatus.FOLLOWS:
+        condition = or_(condition, _claimable(kind, JobStatus.PROCESSING, now))
+    return bool(session.scalar(select(exists().where(condition))))
+
+
+def unfollows_possible(session: Session) -> bool:
+    """Whether an active account has unfollows on (`open_unfollow_jobs` may find someone to unfollow)."""
+    return bool(
+        session.scalar(
+            select(exists().where(Account.state == AccountState.ACTIVE, Account.unfollows_on.is_(True)))
+        )
+    )
 
 
 def _claimable(kind: JobKind, status: JobStatus, now: datetime) -> object:
