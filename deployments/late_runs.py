@@ -3,7 +3,7 @@
 Prefect's scheduler creates a sweep's runs ahead of time (up to 100 of an every-minute schedule). When
 nothing serves them for a while (serve stopped, workers down), they are all still Scheduled, and
 whoever serves them next would start every one of them. `skip_late_runs` cancels all but the newest
-late one per deployment, as state "Skipped"; runs someone started by hand are never touched.
+late one per deployment, as state "Skipped" (`skipped_state`); runs someone started by hand are never touched.
 serve does it when it starts; ``python -m deployments.late_runs`` does it for prefect.yaml's sweeps
 (run it before workers start again after downtime: docs/operations.md).
 """
@@ -23,14 +23,22 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
-from prefect.states import Cancelled
+from prefect.states import Completed
 
 from deployments.specs import load_specs
 
 PAGE = 200
+
+
+def skipped_state(reason: str) -> State:
+    """The final state of a sweep's run that is not run: Completed, named "Skipped", with ``reason``.
+
+    Not Cancelled: Prefect's cancellation clean-up visits every run Cancelled in the last day, every
+    loop, so a day of skipped every-minute runs would make an idle server busy."""
+    return Completed(name="Skipped", message=reason)
 
 
 async def _late_runs(
@@ -61,10 +69,9 @@ async def skip_late_runs_of(client: PrefectClient, deployment_id: UUID, now: dat
                 kept += 1
                 continue
             late = (now - run.expected_start_time).total_seconds() if run.expected_start_time else 0
-            state = Cancelled(
-                name="Skipped", message=f"late by {late:.0f} s: a sweep runs once after downtime"
+            await client.set_flow_run_state(
+                run.id, skipped_state(f"late by {late:.0f} s: a sweep runs once after downtime")
             )
-            await client.set_flow_run_state(run.id, state)
             skipped += 1
         if len(runs) < PAGE:
             return skipped

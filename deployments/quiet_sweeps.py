@@ -4,11 +4,11 @@ Every run of a sweep costs a flow run at the Prefect server and in serve (its st
 events and logs; before warm starts a new interpreter too) even when it finds nothing to do. So,
 shortly before each scheduled run of the sweeps below is due (before serve's runner fetches it), this
 loop asks the app's database one cheap question (db/sweeps.py); with nothing to look at, the run is
-set Cancelled, named "Skipped" (the Prefect UI shows the reason) and no process starts. Anything the
-sweep could act on within `AHEAD` counts; a run the loop does not see in time runs as before. Every
-sweep but two has a check: ``sync-accounts`` (daily) and ``daily-report`` always run, and
-``poll-and-repost`` is skipped only when no channel reposts (whether a timeline has anything new,
-only a poll of the platform tells). serve runs it in a thread of its own
+set Completed, named "Skipped" (`late_runs.skipped_state`; the Prefect UI shows the reason), and no process
+starts. Anything the sweep could act on within `AHEAD` counts; a run the loop does not see in time
+runs as before. Every sweep but two has a check: ``sync-accounts`` (daily) and ``daily-report``
+always run, and ``poll-and-repost`` is skipped only when no channel reposts (whether a timeline has
+anything new, only a poll of the platform tells). serve runs it in a thread of its own
 (``SWITCHYARD_SERVE__SKIP_IDLE_SWEEPS``).
 """
 
@@ -33,7 +33,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
-from prefect.states import Cancelled
 
 from core.names import (
     DISPATCH_MAILINGS,
@@ -50,6 +49,7 @@ from core.names import (
 )
 from db import sweeps
 from db.engine import session_factory
+from deployments import late_runs
 from tasks.channels_tokens import AHEAD as TOKENS_AHEAD
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ async def skip_idle_runs(client: PrefectClient, checks: dict[UUID, Check], now: 
             with session_factory()() as session:
                 idle[run.deployment_id] = not checks[run.deployment_id](session, now=now, ahead=AHEAD)
         if idle[run.deployment_id]:
-            await client.set_flow_run_state(run.id, Cancelled(name="Skipped", message=SKIPPED))
+            await client.set_flow_run_state(run.id, late_runs.skipped_state(SKIPPED))
             skipped += 1
     return skipped
 

@@ -152,7 +152,9 @@ def test_after_downtime_a_sweep_runs_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert len([run for run in still_scheduled if run.auto_scheduled]) == 1
     newest = max((run for run in late if run.auto_scheduled), key=lambda run: run.expected_start_time)
     assert {run.id for run in still_scheduled} == {newest.id, by_hand.id}
-    assert {run.state.name for run in after if run.state.type == StateType.CANCELLED} == {"Skipped"}
+    assert {run.state.name for run in after if run.state.type != StateType.SCHEDULED} == {"Skipped"}
+    # Completed, not Cancelled: Prefect's cancellation clean-up visits every Cancelled run of the last day
+    assert {run.state.type for run in after if run.state.type != StateType.SCHEDULED} == {StateType.COMPLETED}
 
 
 def test_the_crash_automation_is_installed_once_and_kept_up_to_date() -> None:
