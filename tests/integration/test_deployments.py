@@ -137,7 +137,7 @@ def test_serve_serves_exactly_the_deployments_of_prefect_yaml(monkeypatch: pytes
 def test_serve_runs_at_most_the_process_limit_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     _, options, _ = serve_main(monkeypatch)
     assert options.pop("warmed")
-    assert options == {"limit": 8, "heartbeat_seconds": 30, "query_seconds": 0.5}
+    assert options == {"limit": 8, "heartbeat_seconds": 30, "query_seconds": 5.0, "announced": True}
     monkeypatch.setenv("SWITCHYARD_SERVE__LIMIT", "3")
     set_env({})
     try:
