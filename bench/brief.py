@@ -249,7 +249,8 @@ def time_stored_analysis(n: int, processes: int, segmenter: str) -> tuple[float,
 
 E2E_HEADER = (
     "| date (UTC) | caches | searches | articles | API latency | database | submit → zip | collection "
-    "| analysis | peak RSS | articles stored | load after |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| analysis | peak RSS | articles stored | load after |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -323,7 +324,8 @@ def time_brief(per_search: int, latency_ms: int, database_url: str, *, cold: boo
     searches = len(KEYWORDS) * len(PLATFORMS)
     return (
         f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {'cold' if cold else 'warm'} | {searches} "
-        f"| {per_search} each | {latency_ms} ms | {database_name(database_url)} | {seconds:.2f} s | {collection:.2f} s | {analysis:.2f} s "
+        f"| {per_search} each | {latency_ms} ms | {database_name(database_url)} | {seconds:.2f} s "
+        f"| {collection:.2f} s | {analysis:.2f} s "
         f"| {peak_rss_mb():.0f} MB | {brief.articles:,} of {expected:,} | {load()} |"
     )
 
@@ -343,8 +345,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--segmenter", choices=("fast", "jieba"), default="fast", help="with --analysis-only")
     parser.add_argument("--label", default="", help="the segmenter column's text (e.g. older code timed)")
-    parser.add_argument("--cold", action="store_true", help="a first run ever: caches built inside the timed run")
-    parser.add_argument("--sandbox-port", type=int, default=0, help="the sandbox's port (default: a free one)")
+    parser.add_argument("--cold", action="store_true", help="a first run ever: caches built in the timed run")
+    parser.add_argument("--sandbox-port", type=int, default=0, help="the sandbox's port (default: any free)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 

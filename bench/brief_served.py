@@ -104,7 +104,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--port", type=int, default=0, help="the Prefect server's port (default: a free one)")
-    parser.add_argument("--sandbox-port", type=int, default=0, help="the sandbox's port (default: a free one)")
+    parser.add_argument("--sandbox-port", type=int, default=0, help="the sandbox's port (default: any free)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 

@@ -21,7 +21,6 @@ from db.base import upsert_insert, utcnow
 from db.briefs.models import COUNT_FIELDS, BriefAccount, BriefArticle
 from rules.briefs import Article
 
-
 ARTICLE_FIELDS = tuple(field.name for field in fields(Article))
 
 
