@@ -96,23 +96,17 @@ async def collect(brief_id: int) -> dict[str, Any]:
     """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own).
 
     The analysis run is started as soon as the brief is claimed (unless one is queued or running for
-    it already; the searches do not wait for that), so that it gets ready while the platforms are
-    searched and begins the moment the brief is collected. Without one (no deployment), this run
-    analyses the brief, having loaded what the analysis needs while the platforms were searched.
+    it already), so that it gets ready while the platforms are searched and begins the moment the
+    brief is collected. Without one (no deployment), this run analyses the brief, having loaded what
+    the analysis needs while the platforms were searched.
     """
     async with claimed(brief_id, Stage.COLLECT) as brief:
         if brief is None:
             return {"brief_id": brief_id, "collected": False}
-        # the platforms are searched while the analysis run is looked up or started (API round trips)
-        collecting = asyncio.ensure_future(_collect_with_progress(brief))
-        try:
-            analysis_started = await hand_off(Stage.ANALYSE, brief_id)
-        except BaseException:
-            collecting.cancel()
-            raise
+        analysis_started = await hand_off(Stage.ANALYSE, brief_id)
         # analysed here then: jieba and the font load in a thread while the platforms are searched
         preparing = None if analysis_started else prepare_analysis.submit()
-        outcomes = await collecting
+        outcomes = await _collect_with_progress(brief)
         collected = mark_collected(brief)
     totals = {
         "articles": sum(o.articles for o in outcomes),

@@ -376,34 +376,6 @@ def test_a_failed_hand_off_to_analysis_does_not_fail_the_brief(
     )
 
 
-def test_the_searches_do_not_wait_for_the_hand_off_to_analysis(
-    sessions: Sessions, configure_sandbox: ConfigureSandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    configure_sandbox(platform_articles=10)
-    seen: list[set[str]] = []
-
-    def statuses(brief_id: int) -> set[str]:
-        with sessions.begin() as session:
-            return {s["status"] for s in list_searches(session, brief_id=brief_id)}
-
-    async def slow_hand_off(stage: Stage, brief_id: int) -> bool:
-        """A hand-off that answers only once a search has begun (or after 10 s), like a slow API."""
-        deadline = time.monotonic() + 10
-        while (current := await asyncio.to_thread(statuses, brief_id)) == {"pending"}:
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
-        seen.append(current)
-        return False  # no analysis run: this run analyses the brief
-
-    monkeypatch.setattr(flows.briefs, "hand_off", slow_hand_off)
-    result = asyncio.run(submit_brief(["咖啡"], ["weibo"]))
-    assert seen and seen[0] != {"pending"}  # the search had begun before the hand-off answered
-    with sessions.begin() as session:
-        brief = get_brief(session, brief_id=result["brief_id"])
-    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.articles == 10
-
-
 def test_re_collecting_runs_only_the_short_searches_and_keeps_what_was_stored(
     sessions: Sessions, configure_sandbox: ConfigureSandbox, sandbox_url: str
 ) -> None:
