@@ -10,7 +10,8 @@ moment the brief is seen finished with its zip on disk (polled every 50 ms). One
 untimed, as on a demo that has run before.
 
     python -m bench.brief_served [--variant before] [--variant after] [--before-dir DIR] [--runs 3]
-        [--latency-ms 100] [--articles-per-search 400] [--database-url URL] [--record]
+        [--latency-ms 100] [--articles-per-search 400] [--database-url URL] [--port P] [--sandbox-port P]
+        [--record]
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--port", type=int, default=0, help="the Prefect server's port (default: a free one)")
+    parser.add_argument("--sandbox-port", type=int, default=0, help="the sandbox's port (default: any free)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -127,7 +129,7 @@ def main() -> None:
         "SWITCHYARD_SANDBOX__SMTP_PORT": "0",  # any free port: the SMTP stand-in is not used here
     }
     rows = []
-    with sandbox_process(knobs) as sandbox_url:
+    with sandbox_process(knobs, args.sandbox_port) as sandbox_url:
         for platform in PLATFORMS:
             os.environ[f"SWITCHYARD_PLATFORMS__{platform.upper()}__BASE_URL"] = (
                 f"{sandbox_url}/platforms/{platform}"

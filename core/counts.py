@@ -22,6 +22,8 @@ def parse_count(value: object) -> int:
     """
     if value is None:
         return 0
+    if type(value) is int and value >= 0:  # most counts: no Decimal needed
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{value!r} is not a number")
     if isinstance(value, str):

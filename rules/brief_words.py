@@ -18,7 +18,7 @@ from typing import Any
 
 import jieba
 
-from rules.brief_segmenter import Tokenizer, fast_fits, fast_tokenizer
+from rules.brief_segmenter import Tokenizer, cut_alike, fast_fits, fast_tokenizer
 
 # HMM on: it finds words missing from jieba's dictionary (蔚来, 小红书, 绝绝子), which is what
 # social-media briefs are about; it costs ~30% more segmenting time, ~5-10% of the whole analysis.
@@ -250,8 +250,8 @@ def segmenting(
     Small corpora are segmented in this process when the counts are asked for.
     ``fast``: rjieba where it cuts as jieba does (the same counts); False: jieba alone.
     """
-    if not (fast and fast_fits(keywords)):
-        prepare_jieba(jieba_dir)  # once here: forked workers inherit the dictionary
+    if not (fast and fast_fits(keywords)) or not all(map(cut_alike, texts)):
+        prepare_jieba(jieba_dir)  # once here (if a text needs it): forked workers inherit the dictionary
     if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
         yield Segmenting(
             lambda: count_words(texts, segmenter(keywords, jieba_dir, fast=fast), frozenset(keywords))

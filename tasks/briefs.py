@@ -129,11 +129,14 @@ def collection_progress(brief_id: int) -> tuple[int, int, str]:
     return len(done), len(searches), f"{len(done)} of {len(searches)} searches finished, {articles} articles"
 
 
-@task(task_run_name="load jieba and the font")
-def prepare_analysis() -> None:
+@task(task_run_name="prepare the analysis (jieba: {load_jieba})")
+def prepare_analysis(load_jieba: bool = True) -> None:
     """What every analysis needs, loaded before the brief is ready: jieba's dictionary (for the texts
-    rjieba cuts otherwise; forked workers inherit it), its total for rjieba, and the CJK font."""
-    prepare_jieba(jieba_dir())
+    rjieba cuts otherwise; forked workers inherit it) unless ``load_jieba`` is False, its total for
+    rjieba, and the CJK font. Without jieba here, the analysis loads it before its pool forks, and
+    only when a text needs it."""
+    if load_jieba:
+        prepare_jieba(jieba_dir())
     dictionary_total(jieba_dir())
     analysis_font()
 

@@ -89,6 +89,8 @@ def _text(parent: JsonObject, key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{key} {value!r} is not text")
+    if "<" not in value and "&" not in value:  # no tag, no reference: most texts
+        return value.strip()
     return html.unescape(TAG.sub("", LINE_BREAK.sub("\n", value))).strip()
 
 

@@ -244,7 +244,7 @@ def test_an_analysis_waiting_on_a_collection_that_failed_never_analyses(sessions
     assert results == [{"brief_id": brief_id, "analysed": False}]
 
 
-def test_a_brief_analysed_in_its_collecting_run_loaded_jieba_while_collecting(
+def test_a_brief_analysed_in_its_collecting_run_prepared_the_analysis_while_collecting(
     sessions: Sessions, configure_sandbox: ConfigureSandbox
 ) -> None:
     configure_sandbox(platform_articles=10)
@@ -259,7 +259,8 @@ def test_a_brief_analysed_in_its_collecting_run_loaded_jieba_while_collecting(
         return {run.name: run for run in runs}
 
     runs = asyncio.run(task_runs())
-    prepared, analysed = runs["load jieba and the font"], runs[f"analyse brief {brief_id}"]
+    prepared = runs["prepare the analysis (jieba: False)"]  # jieba is loaded by the analysis if needed
+    analysed = runs[f"analyse brief {brief_id}"]
     assert prepared.state.is_completed()  # type: ignore[union-attr]
     # loading had ended before the analysis began (it starts with the collection; whether it starts
     # before a collection of ten articles ends is the scheduler's to decide, so not asserted)

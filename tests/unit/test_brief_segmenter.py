@@ -151,3 +151,21 @@ def test_a_keyword_rjieba_cuts_otherwise_gives_jieba_for_the_brief(jieba_dir: Pa
     assert isinstance(segmenter(["Wi-Fi", "咖啡"], jieba_dir), jieba.Tokenizer)
     assert isinstance(segmenter(["Wi-Fi", "咖啡"], jieba_dir, fast=False), jieba.Tokenizer)
     assert brief_segmenter.fast_tokenizer(["咖啡"], jieba_dir) is not None
+
+
+@pytest.mark.parametrize(
+    ("texts", "loaded"),
+    [(["今天的咖啡很香", "新能源汽车卖得好"], False), (["今天的咖啡很香", "家里的Wi-Fi坏了"], True)],
+)
+def test_the_analysis_loads_jieba_before_forking_only_when_a_text_needs_it(
+    monkeypatch: pytest.MonkeyPatch, jieba_dir: Path, texts: list[str], loaded: bool
+) -> None:
+    from rules import brief_words
+
+    if fast_package() is None:
+        pytest.skip("rjieba is not installed")
+    calls: list[Path] = []
+    monkeypatch.setattr(brief_words, "prepare_jieba", calls.append)
+    with brief_words.segmenting(texts, ["咖啡"], processes=1, jieba_dir=jieba_dir):
+        pass
+    assert bool(calls) is loaded
