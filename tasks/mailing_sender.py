@@ -395,6 +395,8 @@ async def fork_sender(mailing_id: int | None, run_id: str | None) -> SenderProce
     an error (its traceback on stderr)."""
     parent = os.getpid()
     read_end, write_end = os.pipe()
+    for stream in (sys.stdout, sys.stderr):  # what is buffered is written once, by this process
+        stream.flush()
     pid = os.fork()
     if pid == 0:  # the sender: nothing of the parent's loop, sessions or client is used here
         code = 1
