@@ -9,7 +9,7 @@ sender processes) over the messages; the sandbox and the database server are not
 read timeout and tried again: an unknown outcome).
 
     python -m bench.mailing [--messages 10000] [--latency-ms 50] [--database-url URL]
-        [--senders N] [--hang-rate 0.02] [--record]
+        [--senders N] [--hang-rate 0.02] [--sandbox-port PORT] [--record]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from bench.common import configure, database_name, peak_rss_mb, record, sandbox_
 
 HEADER = (
     "| date | messages | gateway latency | hanging | database | senders | dispatch start → last status "
-    "| messages/s | CPU per message | peak RSS | unknown outcomes | duplicates | lost |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| messages/s | CPU per message | peak RSS | unknown outcomes | duplicates | lost | load (1 min) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -40,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--senders", type=int, default=0, help="sender processes (default: the setting)")
     parser.add_argument("--hang-rate", type=float, default=0.0, help="share of sends never answered")
+    parser.add_argument("--sandbox-port", type=int, default=0, help="default: a free port")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -88,7 +89,7 @@ def main() -> None:
         "SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms),
         "SWITCHYARD_SANDBOX__GATEWAY_TIMEOUT_RATE": str(args.hang_rate),
     }
-    with sandbox_process(sandbox) as sandbox_url:
+    with sandbox_process(sandbox, args.sandbox_port) as sandbox_url:
         os.environ["SWITCHYARD_GATEWAY__BASE_URL"] = f"{sandbox_url}/gateway"
         from core.settings import get_settings
         from db.migrate import upgrade
@@ -123,7 +124,7 @@ def main() -> None:
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d} | {args.messages:,} | {args.latency_ms} ms | {args.hang_rate:.0%} "
         f"| {database} | {senders} | {seconds:.2f} s | {rate:.0f} | {cpu_ms:.2f} ms | {peak_mb:.0f} MB "
-        f"| {unknown} | {duplicates} | {lost} |"
+        f"| {unknown} | {duplicates} | {lost} | {os.getloadavg()[0]:.1f} |"
     )
     if args.record:
         record("mailing", HEADER, row)

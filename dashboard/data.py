@@ -346,6 +346,7 @@ def mailings_frame(summaries: list[MailingStats], zone: ZoneInfo) -> pd.DataFram
                 "filter": mailing_filter(stats),
                 "total": stats.total,
                 **{status.value: getattr(stats, status.value) for status in MessageStatus},
+                "unknown outcomes": stats.unknown_outcomes,
             }
             for stats in summaries
         ]

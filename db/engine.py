@@ -1,8 +1,9 @@
-"""Engines and sessions, built from a database URL (by default the one in settings)."""
+"""Engines and sessions, built from a database URL (by default the one in settings), one per process:
+a forked child (a mailing sender) builds its own on first use and never touches its parent's."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def get_engine(url: str | None = None) -> Engine:
     """The process's engine for ``url``, by default the settings' database."""
-    return _engine_for(url or get_settings().database_url)
+    url = url or get_settings().database_url
+    if url not in _engines:
+        _engines[url] = _new_engine(url)
+    return _engines[url]
 
 
-@lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+_inherited: list[Engine] = []
+
+
+def _forget_engines_after_fork() -> None:
+    """In a forked child: the parent's engines are kept referenced and never used, so that no
+    finaliser closes their connections (closing one ends the parent's session with the server)."""
+    _inherited.extend(_engines.values())
+    _engines.clear()
+    _factories.clear()
+
+
+os.register_at_fork(after_in_child=_forget_engines_after_fork)
+
+
+def _new_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -40,11 +59,9 @@ def _engine_for(url: str) -> Engine:
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
     """The sessionmaker bound to the engine for ``url``; use ``with factory.begin() as session:``."""
-    return _factory_for(url or get_settings().database_url)
-
-
-@lru_cache(maxsize=8)
-def _factory_for(url: str) -> sessionmaker[Session]:
-    # one per engine: each sessionmaker makes a Session subclass of its own, whose event set-up cost
-    # ~0.5 ms at its first session (a fifth of an API request's CPU when made per call)
-    return sessionmaker(_engine_for(url), expire_on_commit=False)
+    url = url or get_settings().database_url
+    if url not in _factories:
+        # one per engine: each sessionmaker makes a Session subclass of its own, whose event set-up
+        # cost ~0.5 ms at its first session (a fifth of an API request's CPU when made per call)
+        _factories[url] = sessionmaker(get_engine(url), expire_on_commit=False)
+    return _factories[url]

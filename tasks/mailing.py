@@ -1,9 +1,9 @@
 """Prefect tasks for mailing dispatch: sender processes started and followed, helper runs fanned out,
 expiry and reports.
 
-The sending itself happens in ``mailing.senders`` long-lived sender processes
-(`tasks.mailing_sender`), each with its own event loop, gateway client and database sessions, so
-both cores send; this module starts them, reads their counts and log lines, and fails the run
+The sending itself happens in ``mailing.senders`` long-lived sender processes forked from the run's
+process (`tasks.mailing_sender`), each with its own event loop, gateway client and database sessions,
+so both cores send; this module starts them, reads their counts and log lines, and fails the run
 clearly when one dies (its claimed messages come back to the queue when their lease lapses).
 """
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from uuid import UUID
@@ -21,12 +19,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.deployments import run_deployment
 
-from core.settings import PROJECT_ROOT, get_settings
+from core.settings import get_settings
 from db.engine import session_factory
 from db.mailing import mailing_stats
 from db.mailing.dispatch import count_due, fail_expired
 from rules.mailing import MessageStatus
 from tasks.artifacts import report
+from tasks.mailing_sender import SenderProcess, fork_sender
 
 COUNTS = ("sent", "failed", "deferred", "unknown")
 
@@ -35,29 +34,15 @@ class SenderDied(RuntimeError):
     """A sender process ended without finishing: its claimed messages wait for their lease to lapse."""
 
 
-Senders = list[asyncio.subprocess.Process]
+Senders = list[SenderProcess]
 
 
 async def start_senders(mailing_id: int | None, count: int, run_id: str | None = None) -> Senders:
-    """Start ``count`` sender processes for the mailing (None: every open mailing); they die with
+    """Fork ``count`` sender processes for the mailing (None: every open mailing); they die with
     this process, and their claims name ``run_id`` (the flow run), so the claims of a run Prefect
     marked Crashed are released at once. Follow them with `follow_senders`; `stop_senders` in a
     ``finally``."""
-    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tasks.mailing_sender",
-            str(mailing_id or 0),
-            str(os.getpid()),
-            run_id or "",
-            stdout=asyncio.subprocess.PIPE,
-            env=os.environ | {"PYTHONPATH": path},
-            cwd=PROJECT_ROOT,
-        )
-        for _ in range(count)
-    ]
+    return [await fork_sender(mailing_id, run_id) for _ in range(count)]
 
 
 async def follow_senders(senders: Senders, *, on_tally: Callable[[], Awaitable[None]]) -> Counter[str]:
@@ -69,7 +54,7 @@ async def follow_senders(senders: Senders, *, on_tally: Callable[[], Awaitable[N
     """
     logger = get_run_logger()
 
-    async def follow(process: asyncio.subprocess.Process) -> tuple[int, dict[str, float] | None]:
+    async def follow(process: SenderProcess) -> tuple[int, dict[str, float] | None]:
         assert process.stdout is not None
         done: dict[str, float] | None = None
         async for line in process.stdout:

@@ -1,9 +1,11 @@
 """A mailing sender: one long-lived process that keeps the gateway busy until nothing is due.
 
-``python -m tasks.mailing_sender MAILING_ID`` (0: every open mailing) runs one sender. The dispatch
-run starts ``mailing.senders`` of them (`tasks.mailing.send_with_senders`) and reads what they write
-on stdout, one JSON object a line: ``{"tally": {...}}`` (counts so far), ``{"log": [level, text]}``
-(a failed or retried try) and, last, ``{"done": {...}}`` (the counts and the CPU seconds spent).
+The dispatch run forks ``mailing.senders`` of them from its own process (`fork_sender`: everything
+a sender needs is imported there already, where a new Python spent ~0.9 s of CPU importing it) and
+reads what they write on a pipe, one JSON object a line: ``{"tally": {...}}`` (counts so far),
+``{"log": [level, text]}`` (a failed or retried try) and, last, ``{"done": {...}}`` (the counts and
+the CPU seconds spent). ``python -m tasks.mailing_sender MAILING_ID PARENT_PID`` (0: every open
+mailing) runs one on its own, writing the same lines on stdout.
 
 Each sender keeps its event loop (uvloop), its gateway client and its database sessions for its whole
 life, and runs a pipeline:
@@ -15,7 +17,8 @@ life, and runs a pipeline:
   accepted but not yet recorded are never many more than those in flight;
 - every claimed message not yet recorded is renewed every third of ``mailing.lease_seconds`` (15 s):
   a sender that dies leaves its messages to be claimed again within a lease;
-- it dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and a check of its parent's pid).
+- it dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and a check of its parent's pid); its
+  name (``/proc/PID/comm``, what ``top`` and ``ps -o comm`` show) is ``mailing-sender``.
 
 No Prefect here: a sender starts in a fraction of a second and spends its CPU on sends.
 """
@@ -23,6 +26,7 @@ No Prefect here: a sender starts in a fraction of a second and spends its CPU on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import logging
@@ -30,10 +34,12 @@ import os
 import resource
 import signal
 import sys
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import TextIO
 
 import uvloop
 
@@ -61,6 +67,8 @@ IDLE_POLL = 0.5  # seconds between claims while sends are in flight and nothing 
 WAIT_POLL = 1.0  # seconds between looks while waiting for retries or leases held elsewhere
 TALLY_EVERY = 1.0  # seconds between the counts a sender reports
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PROCESS_NAME = b"mailing-sender"
 PARENT_CHECK = 1.0  # seconds between checks that the parent is alive (where PDEATHSIG is missing)
 
 
@@ -317,10 +325,12 @@ class Sender:
 
 
 def die_with_parent(parent: int) -> None:
-    """Be killed when the parent process dies (Linux), or exit at the next check (elsewhere too)."""
+    """Be killed when the parent process dies (Linux), or exit at the next check (elsewhere too);
+    named ``mailing-sender`` where the name can be set."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(PROCESS_NAME), 0, 0, 0)
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:  # the parent died before the call above
@@ -339,16 +349,76 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def emit_line(record: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(record) + "\n")
-    sys.stdout.flush()
+def line_writer(stream: TextIO) -> Callable[[dict[str, object]], None]:
+    """Write each record to ``stream`` as one JSON line, at once."""
+
+    def emit(record: dict[str, object]) -> None:
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+
+    return emit
 
 
-async def main(mailing_id: int | None, parent: int, run_id: str | None) -> None:
+async def main(
+    mailing_id: int | None, parent: int, run_id: str | None, emit: Callable[[dict[str, object]], None]
+) -> None:
     watcher = asyncio.create_task(watch_parent(parent))
-    tally = await Sender(get_settings(), mailing_id, emit_line, run_id).run()
+    tally = await Sender(get_settings(), mailing_id, emit, run_id).run()
     watcher.cancel()
-    emit_line({"done": asdict(tally) | {"cpu": cpu_seconds()}})
+    emit({"done": asdict(tally) | {"cpu": cpu_seconds()}})
+
+
+class SenderProcess:
+    """A forked sender as its parent follows it: its pid, its lines, its exit."""
+
+    def __init__(self, pid: int, stdout: asyncio.StreamReader) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None  # as asyncio's: -N when killed by signal N
+        self._exit: asyncio.Future[tuple[int, int]] | None = None
+
+    async def wait(self) -> int:
+        if self._exit is None:
+            self._exit = asyncio.ensure_future(asyncio.to_thread(os.waitpid, self.pid, 0))
+        _, status = await asyncio.shield(self._exit)
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+async def fork_sender(mailing_id: int | None, run_id: str | None) -> SenderProcess:
+    """A sender forked from this process: it dies with this process, and exits with 0 once done, 1 on
+    an error (its traceback on stderr)."""
+    parent = os.getpid()
+    read_end, write_end = os.pipe()
+    for stream in (sys.stdout, sys.stderr):  # what is buffered is written once, by this process
+        stream.flush()
+    pid = os.fork()
+    if pid == 0:  # the sender: nothing of the parent's loop, sessions or client is used here
+        code = 1
+        try:
+            os.close(read_end)
+            asyncio.events._set_running_loop(None)  # what Python 3.12 does itself at a fork
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a new Python's handlers, not
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # those of the run's process
+            die_with_parent(parent)
+            with os.fdopen(write_end, "w") as stream:
+                uvloop.run(main(mailing_id, parent, run_id, line_writer(stream)))
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    stdout = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout), os.fdopen(read_end, "rb"))
+    return SenderProcess(pid, stdout)
 
 
 def run() -> None:
@@ -356,7 +426,7 @@ def run() -> None:
     mailing_id, parent = int(sys.argv[1]) or None, int(sys.argv[2])
     run_id = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
     die_with_parent(parent)
-    uvloop.run(main(mailing_id, parent, run_id))
+    uvloop.run(main(mailing_id, parent, run_id, line_writer(sys.stdout)))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def _counts(stats: MailingStats) -> MailingCounts:
         sent=stats.sent,
         failure=stats.failure,
         cancelled=stats.cancelled,
+        unknown_outcomes=stats.unknown_outcomes,
     )
 
 

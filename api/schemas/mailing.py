@@ -84,6 +84,10 @@ class MailingCounts(BaseModel):
     sent: int
     failure: int
     cancelled: int
+    unknown_outcomes: int = Field(
+        description="sends whose answer never came (a read timeout or a lost connection after the request "
+        "went out), each tried again: the only sends that may have reached the gateway twice"
+    )
 
 
 class MailingOut(MailingCounts):

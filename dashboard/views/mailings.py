@@ -27,6 +27,10 @@ LABEL_TEXT = 50  # characters of a mailing's text in the picker
 TEXT_COLUMN_PIXELS = 150  # the start of the text: the picker and the Edit form show all of it
 DAY = timedelta(days=1)
 TIME_STEP = timedelta(minutes=5)  # the picker's choices; any minute can be typed
+UNKNOWN_OUTCOMES = (
+    "Sends whose answer never came (a read timeout or a lost connection after the request went out), "
+    "each tried again: the only sends that may have reached the gateway twice."
+)
 SEND_MINUTE = "utcyearmonthdatehoursminutes(minute):T"  # a bar a minute wide, the minute read as UTC
 
 Note = tuple[Literal["success", "info", "error"], str]
@@ -265,8 +269,10 @@ def show_detail(mailing_id: int, zone: ZoneInfo) -> MailingStats:
         f"{data.local_time(stats.starts_at, zone)} – {data.local_time(stats.ends_at, zone)} ({zone.key}) · "
         f"{data.mailing_filter(stats)}"
     )
-    for column, status in zip(st.columns(len(MessageStatus)), MessageStatus, strict=True):
+    *by_status, unknown = st.columns(len(MessageStatus) + 1)
+    for column, status in zip(by_status, MessageStatus, strict=True):
         column.metric(status.value.capitalize(), getattr(stats, status.value), border=True)
+    unknown.metric("Unknown outcomes", stats.unknown_outcomes, border=True, help=UNKNOWN_OUTCOMES)
     to_send = stats.total - stats.cancelled
     st.progress(
         data.mailing_done_share(stats), text=f"{stats.sent + stats.failure} of {to_send} messages done"

@@ -4,11 +4,29 @@ window closed on, Never commits: the caller does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from db import jobs
 from db.base import utcnow
@@ -28,16 +46,27 @@ def _open_mailings(now: datetime, mailing_id: int | None) -> object:
     return query
 
 
-def _claimable(now: datetime, mailing_id: int | None) -> ColumnElement[bool]:
-    """New and due (no retry time, or one past), or held under a lapsed lease, in an open mailing."""
+def _new_and_due(now: datetime, mailing_id: int | None) -> ColumnElement[bool]:
+    """New and due (no retry time, or one past), in an open mailing. With ``mailing_id`` the mailing
+    is also named directly, so its claim reads ``ix_messages_new`` in id order and stops at the
+    limit instead of passing over every message already sent."""
     due = and_(
         Message.status == MessageStatus.NEW,
         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-    )
-    return and_(
-        or_(due, jobs.lease_lapsed(Message, WORKING, now)),
         Message.mailing_id.in_(_open_mailings(now, mailing_id)),
     )
+    return due if mailing_id is None else and_(due, Message.mailing_id == mailing_id)
+
+
+def _lapsed(now: datetime, mailing_id: int | None) -> ColumnElement[bool]:
+    """Held under a lapsed lease (its sender is gone), in an open mailing."""
+    return and_(
+        jobs.lease_lapsed(Message, WORKING, now), Message.mailing_id.in_(_open_mailings(now, mailing_id))
+    )
+
+
+def _claimable(now: datetime, mailing_id: int | None) -> ColumnElement[bool]:
+    return or_(_new_and_due(now, mailing_id), _lapsed(now, mailing_id))
 
 
 def claim_due_messages(
@@ -48,22 +77,25 @@ def claim_due_messages(
     mailing_id: int | None = None,
     now: datetime | None = None,
 ) -> list[DueMessage]:
-    """Claim up to ``limit`` messages whose mailing window is open and whose retry time has come.
+    """Claim up to ``limit`` messages whose mailing window is open and whose retry time has come:
+    those left under a lapsed lease first, then new ones, each in id order.
 
-    ``attempts`` is not touched here: it counts sends tried, written with each outcome.
+    Two statements, each of which an index serves (one condition with both would be read as a scan
+    of every unsent message). ``attempts`` is not touched here: it counts sends tried, written with
+    each outcome.
     """
     now = now or utcnow()
-    ids = claim_ids(
-        session,
-        id_column=Message.id,
-        claimable=_claimable(now, mailing_id),
-        values={
-            "status": MessageStatus.SENDING,
-            "started_at": func.coalesce(Message.started_at, now),
-            **claim_values(lease, now),
-        },
-        limit=limit,
-    )
+    values = {
+        "status": MessageStatus.SENDING,
+        "started_at": func.coalesce(Message.started_at, now),
+        **claim_values(lease, now),
+    }
+    ids: list[int] = []
+    for claimable in (_lapsed(now, mailing_id), _new_and_due(now, mailing_id)):
+        if len(ids) < limit:
+            ids += claim_ids(
+                session, id_column=Message.id, claimable=claimable, values=values, limit=limit - len(ids)
+            )
     if not ids:
         return []
     rows = session.execute(
@@ -123,7 +155,9 @@ def fail_expired(session: Session, *, now: datetime | None = None) -> int:
 def record_send_outcomes(
     session: Session, *, outcomes: Sequence[SendOutcome], owner: str, now: datetime | None = None
 ) -> None:
-    """Write a batch of outcomes in (at most) two executemany statements.
+    """Write a batch of outcomes in (at most) two statements: on PostgreSQL each one UPDATE joined to
+    the outcomes passed as arrays (planned once, not once a row: the plan of a row's UPDATE cost more
+    than its execution), elsewhere an executemany.
 
     Only messages still claimed by ``owner`` are changed (an outcome of a claim lost to another run
     is dropped), except that a message the gateway accepted is recorded as sent whoever holds it
@@ -131,36 +165,80 @@ def record_send_outcomes(
     """
     now = now or utcnow()
     table = Message.__table__
-    sent = [outcome for outcome in outcomes if outcome.sent]
-    other = [outcome for outcome in outcomes if not outcome.sent]
-    if sent:
-        accepted = or_(  # not IN (…): an expanding parameter cannot go in an executemany
-            table.c.status == MessageStatus.SENDING.value, table.c.status == MessageStatus.CANCELLED.value
-        )
-        session.execute(_outcome_update(accepted), _params(sent, now))
-    if other:
-        held = and_(table.c.status == MessageStatus.SENDING.value, table.c.claimed_by == owner)
-        session.execute(_outcome_update(held), _params(other, now))
+    accepted = or_(
+        table.c.status == MessageStatus.SENDING.value, table.c.status == MessageStatus.CANCELLED.value
+    )
+    held = and_(table.c.status == MessageStatus.SENDING.value, table.c.claimed_by == owner)
+    write = _update_from_arrays if session.get_bind().dialect.name == "postgresql" else _update_many
+    for condition, group in (
+        (accepted, [o for o in outcomes if o.sent]),
+        (held, [o for o in outcomes if not o.sent]),
+    ):
+        if group:
+            write(session, condition, _params(group, now))
 
 
-def _outcome_update(condition: ColumnElement[bool]) -> Update:
+# the columns of an outcome as written: (name, type)
+_OUTCOME_COLUMNS: tuple[tuple[str, TypeEngine[object]], ...] = (
+    ("message_id", Integer()),
+    ("new_status", String()),
+    ("tried", Integer()),
+    ("retry_at", DateTime(timezone=True)),
+    ("sent_time", DateTime(timezone=True)),
+    ("finished_time", DateTime(timezone=True)),
+    ("error", Text()),
+    ("answer", Text()),
+    ("unknown", Integer()),
+)
+
+
+def _outcome_values(outcome: Callable[[str], ColumnElement[Any]]) -> dict[str, ColumnElement[Any]]:
+    """The columns an outcome sets, ``outcome(name)`` being its value of each column above."""
     table = Message.__table__
-    return (
+    return {
+        "status": outcome("new_status"),
+        "attempts": table.c.attempts + outcome("tried"),
+        "next_attempt_at": outcome("retry_at"),
+        "claimed_until": None,
+        "claimed_by": None,
+        "sent_at": outcome("sent_time"),
+        "finished_at": outcome("finished_time"),
+        "last_error": func.coalesce(outcome("error"), table.c.last_error),  # kept once sent
+        "gateway_answer": outcome("answer"),
+        "unknown_outcomes": table.c.unknown_outcomes + outcome("unknown"),
+    }
+
+
+def _update_many(session: Session, condition: ColumnElement[bool], params: list[dict[str, object]]) -> None:
+    table = Message.__table__
+    statement = (
         update(table)
         .where(table.c.id == bindparam("message_id"), condition)
-        .values(
-            status=bindparam("new_status"),
-            attempts=table.c.attempts + bindparam("tried"),
-            next_attempt_at=bindparam("retry_at"),
-            claimed_until=None,
-            claimed_by=None,
-            sent_at=bindparam("sent_time"),
-            finished_at=bindparam("finished_time"),
-            last_error=func.coalesce(bindparam("error"), table.c.last_error),  # kept once sent
-            gateway_answer=bindparam("answer"),
-            unknown_outcomes=table.c.unknown_outcomes + bindparam("unknown"),
-        )
+        .values(_outcome_values(bindparam))
     )
+    session.execute(statement, params)
+
+
+def _update_from_arrays(
+    session: Session, condition: ColumnElement[bool], params: list[dict[str, object]]
+) -> None:
+    """``UPDATE messages … FROM unnest(:message_id, :new_status, …) AS outcome(…)``: one array a column."""
+    table = Message.__table__
+    arrays = [
+        cast(bindparam(name, [row[name] for row in params], type_=ARRAY(kind)), ARRAY(kind))
+        for name, kind in _OUTCOME_COLUMNS
+    ]
+    outcome = (
+        func.unnest(*arrays)
+        .table_valued(*(column(name, kind) for name, kind in _OUTCOME_COLUMNS))
+        .render_derived(name="outcome")
+    )
+    statement = (
+        update(table)
+        .where(table.c.id == outcome.c.message_id, condition)
+        .values(_outcome_values(lambda name: outcome.c[name]))
+    )
+    session.execute(statement)
 
 
 def _params(outcomes: Sequence[SendOutcome], now: datetime) -> list[dict[str, object]]:

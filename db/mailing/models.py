@@ -60,6 +60,13 @@ class Message(JobColumns, Base):
         UniqueConstraint("mailing_id", "client_id"),
         Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_messages_mailing_id_status_sent_at", "mailing_id", "status", "sent_at"),  # statistics
+        Index(  # the claim of a mailing's new messages, in id order (db.mailing.dispatch)
+            "ix_messages_new",
+            "mailing_id",
+            "id",
+            postgresql_where=text("status = 'new'"),
+            sqlite_where=text("status = 'new'"),
+        ),
         Index(  # the few messages whose outcome was once unknown, for the statistics
             "ix_messages_unknown_outcomes",
             "mailing_id",

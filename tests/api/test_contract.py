@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands.api_keys import revoke_key
 from db.api_keys import list_keys
+from db.mailing import Message
 from tests.api.conftest import bearer
 from tests.conftest import set_env
 
@@ -132,6 +134,7 @@ def test_mailings_create_read_patch_cancel_delete(client: TestClient, write_key:
         "sent": 0,
         "failure": 0,
         "cancelled": 0,
+        "unknown_outcomes": 0,
     }
     detail = client.get(f"/mailings/{mailing['id']}/stats", headers=bearer(write_key)).json()
     assert detail["mailing"]["total"] == 3 and detail["problems"] == [] and detail["sends_per_minute"] == []
@@ -170,6 +173,25 @@ def test_statistics_are_reused_for_a_moment_with_their_etag(client: TestClient, 
     finally:
         set_env({"SWITCHYARD_API__STATS_SECONDS": "0"})
     assert client.get(path, headers=bearer(write_key)).json()["mailing"]["text"] == "hello again"
+
+
+def test_statistics_count_unknown_outcomes(
+    client: TestClient, sessions: sessionmaker[Session], write_key: str
+) -> None:
+    add_clients(client, write_key)
+    body = {"text": "hello", "starts_at": later(days=1), "ends_at": later(days=2)}
+    mailing = client.post("/mailings", json=body, headers=bearer(write_key)).json()
+    with sessions.begin() as session:  # as a dispatch run records two tries whose answer never came
+        first, second = session.scalars(
+            select(Message).where(Message.mailing_id == mailing["id"]).order_by(Message.id).limit(2)
+        )
+        first.unknown_outcomes, second.unknown_outcomes = 2, 1
+
+    detail = client.get(f"/mailings/{mailing['id']}/stats", headers=bearer(write_key)).json()
+    assert detail["mailing"]["unknown_outcomes"] == 3
+    listed = client.get("/mailings/stats", headers=bearer(write_key)).json()["items"]
+    assert [item["unknown_outcomes"] for item in listed] == [3]
+    assert client.get(f"/mailings/{mailing['id']}", headers=bearer(write_key)).json()["unknown_outcomes"] == 3
 
 
 def test_mailing_problems(client: TestClient, write_key: str) -> None:

@@ -78,7 +78,7 @@ def progressed(sessions: Sessions) -> tuple[int, int]:
     sending = seed_mailing(sessions, -HOUR)
     sent_at = utcnow() - timedelta(minutes=3)
     set_status(sessions, sending, "79120000001", MessageStatus.SENT, sent_at=sent_at, attempts=1)
-    set_status(  # sent after an error: no problem any more
+    set_status(  # sent after a timeout: no problem any more, but its first try's outcome was unknown
         sessions,
         sending,
         "79120000002",
@@ -86,6 +86,7 @@ def progressed(sessions: Sessions) -> tuple[int, int]:
         sent_at=sent_at,
         attempts=2,
         last_error="timed out",
+        unknown_outcomes=1,
     )
     set_status(
         sessions,
@@ -303,9 +304,19 @@ def test_the_list_shows_every_mailing_counted_by_status(progressed: tuple[int, i
     assert not at.exception
     rows = frame_with(at, "state").set_index("id").to_dict("index")
     assert list(rows) == [scheduled, sending]
-    counts = ["state", "filter", "total", "new", "sending", "sent", "failure", "cancelled"]
-    assert [rows[sending][column] for column in counts] == ["sending", "all clients", 5, 1, 1, 2, 1, 0]
-    assert [rows[scheduled][column] for column in counts] == ["scheduled", "tag vip", 3, 3, 0, 0, 0, 0]
+    counts = [
+        "state",
+        "filter",
+        "total",
+        "new",
+        "sending",
+        "sent",
+        "failure",
+        "cancelled",
+        "unknown outcomes",
+    ]
+    assert [rows[sending][column] for column in counts] == ["sending", "all clients", 5, 1, 1, 2, 1, 0, 1]
+    assert [rows[scheduled][column] for column in counts] == ["scheduled", "tag vip", 3, 3, 0, 0, 0, 0, 0]
     assert rows[sending]["done"] == pytest.approx(3 / 5) and rows[scheduled]["done"] == 0
 
 
@@ -322,6 +333,7 @@ def test_the_detail_shows_counts_progress_sends_and_problems(progressed: tuple[i
         "Sent": "2",
         "Failure": "1",
         "Cancelled": "0",
+        "Unknown outcomes": "1",
     }
     assert at.get("progress")[0].proto.text == "3 of 5 messages done"
     assert len(at.get("vega_lite_chart")) == 1

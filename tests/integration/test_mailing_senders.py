@@ -51,15 +51,14 @@ def settings_for_test() -> Iterator[Any]:
 
 
 def sender_pids(parent: int) -> list[int]:
-    """The sender processes whose parent is ``parent``."""
+    """The sender processes whose parent is ``parent`` (forked or started alone, each names itself)."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            command = (status.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields.get("PPid", "0")) == parent and b"tasks.mailing_sender" in command:
+        if int(fields.get("PPid", "0")) == parent and fields.get("Name") == "mailing-sender":
             found.append(int(fields["Pid"]))
     return found
 
