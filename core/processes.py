@@ -1,4 +1,4 @@
-"""Helper processes: long-lived pools for CPU-bound work, and processes that die with their parent.
+"""Long-lived helper processes for CPU-bound work that one event loop's core cannot keep up with.
 
 One pool per process and size, started on first use and kept for the process's life, so its start
 (a fresh interpreter importing the work's modules, ~1 s) is paid once. Spawned, never forked: the
@@ -9,17 +9,12 @@ mid-lock. The work must be a module-level function whose arguments and result pi
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
-import os
-import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 R = TypeVar("R")
-
-PR_SET_PDEATHSIG = 1  # prctl(2) on Linux
 
 _pools: dict[int, ProcessPoolExecutor] = {}
 
@@ -43,15 +38,3 @@ def start_helpers(processes: int) -> None:
 async def run_in_helper(processes: int, work: Callable[..., R], *args: object) -> R:
     """Run ``work(*args)`` in one of the pool's helper processes and wait for its result."""
     return await asyncio.get_running_loop().run_in_executor(helper_pool(processes), work, *args)
-
-
-def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
-    """Be sent ``signum`` when the parent process ``parent`` dies (Linux), and exit now if it is gone
-    already; elsewhere the caller checks ``os.getppid()`` itself."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before the call above
-        os._exit(1)

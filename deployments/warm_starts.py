@@ -9,9 +9,9 @@ Prefect, same process handle for cancellation and the process limit). The flows'
 serve started with: restart serve after changing it (as with Prefect's own ``flow.serve()``).
 
 Each warm run's process is a session of its own (a Ctrl-C meant for serve or the worker does not reach
-it; `RunGroup` stops it with its children) and dies with the process that started it: when that
-process dies, the forkserver exits and the run gets SIGTERM, so Prefect reports it Crashed instead of
-leaving it working unsupervised. Used by serve (deployments/serve.py) and the process worker
+it; `RunGroup` stops it with its children) and ends with the process that started it: when that
+process dies (even by SIGKILL), the run gets SIGTERM and Prefect reports it Crashed, instead of its
+working on unsupervised (Linux: ``pidfd_open``). Used by serve (deployments/serve.py) and the process worker
 (deployments/worker.py).
 """
 
@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import threading
 from collections.abc import Iterable
 from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext, ForkServerProcess
@@ -28,14 +30,12 @@ from typing import Any
 
 from prefect import flow_engine
 
-from core.processes import die_with_parent
-
 ENGINE = "prefect.flow_engine"
 
 
 class WarmProcess(ForkServerProcess):
-    """A flow run's process forked by the forkserver: a session of its own, ended (SIGTERM) when the
-    forkserver exits, which it does when the process that asked for the run dies."""
+    """A flow run's process forked by the forkserver: a session of its own, sent SIGTERM when the
+    process that asked for it (serve, the worker) dies."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,12 +43,23 @@ class WarmProcess(ForkServerProcess):
 
     def run(self) -> None:
         os.setsid()
-        die_with_parent(os.getppid(), signal.SIGTERM)
-        try:
-            os.kill(self.started_by, 0)
-        except ProcessLookupError:  # it died before the forkserver could tell us
-            os._exit(1)
+        end_with(self.started_by)
         super().run()
+
+
+def end_with(pid: int) -> None:
+    """Send this process SIGTERM when process ``pid`` ends (a daemon thread waits for it); exit now if
+    it has ended already. Prefect's engine reports the run Crashed on that SIGTERM."""
+    try:
+        ended = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def wait() -> None:
+        select.select([ended], [], [])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name=f"end with {pid}", daemon=True).start()
 
 
 class WarmContext(ForkServerContext):

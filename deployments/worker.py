@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import importlib
 import os
+import signal
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 import anyio
 import anyio.abc
 from prefect.client.schemas.objects import FlowRun
+from prefect.context import serialize_context
 from prefect.flow_engine import run_flow_in_subprocess
 from prefect.flows import Flow
 from prefect.runner._control_channel import ControlChannel
@@ -41,11 +43,7 @@ from prefect.runner._flow_run_executor import FlowRunExecutionResult, FlowRunExe
 from prefect.runner._process_manager import ProcessHandle
 from prefect.settings import PREFECT_WORKER_HEARTBEAT_SECONDS, PREFECT_WORKER_PREFETCH_SECONDS
 from prefect.utilities.importtools import import_object
-from prefect.utilities.processutils import (
-    command_to_string,
-    get_sys_executable,
-    setup_signal_handlers_worker,
-)
+from prefect.utilities.processutils import command_to_string, get_sys_executable
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, ProcessWorkerResult
 
 from core.settings import PROJECT_ROOT, get_settings
@@ -98,7 +96,10 @@ class WarmStarter:
         except RuntimeError:  # no loopback listener: a cancellation is a kill alone, as with Prefect's
             pass
         try:
-            process = run_flow_in_subprocess(self.flow, flow_run=flow_run, env=env)
+            # the run's Prefect settings come from its environment (the job's), as a cold run's do, not
+            # from the worker's settings that Prefect would hand over by default
+            context = serialize_context() | {"settings_context": {}}
+            process = run_flow_in_subprocess(self.flow, flow_run=flow_run, env=env, context=context)
         except BaseException:
             if registered:
                 self.control_channel.unregister(flow_run.id)
@@ -234,7 +235,6 @@ def main(argv: list[str] | None = None) -> None:
         for module in modules:  # the worker needs the flows too: it hands each run its flow
             importlib.import_module(module)
         start_runs_warm(modules, now=True)
-    setup_signal_handlers_worker(os.getpid(), "the process worker", print)
     worker = WarmProcessWorker(
         work_pool_name=args.pool,
         work_queues=args.work_queue,
@@ -243,9 +243,19 @@ def main(argv: list[str] | None = None) -> None:
         prefetch_seconds=PREFECT_WORKER_PREFETCH_SECONDS.value(),
         heartbeat_interval_seconds=int(PREFECT_WORKER_HEARTBEAT_SECONDS.value()),
     )
+    asyncio.run(work(worker, args.with_healthcheck))
+
+
+async def work(worker: WarmProcessWorker, with_healthcheck: bool) -> None:
+    """Run ``worker`` until SIGTERM or SIGINT, then stop it: its runs get SIGTERM (SIGKILL after 30 s)
+    and it exits when they have ended. (``prefect worker start`` 3.8.8 ignores a single SIGTERM.)"""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
     try:
-        asyncio.run(worker.start(with_healthcheck=args.with_healthcheck))
-    except (KeyboardInterrupt, asyncio.CancelledError):
+        await worker.start(with_healthcheck=with_healthcheck)
+    except asyncio.CancelledError:
         print(f"Worker {worker.name!r} stopped", flush=True)
 
 

@@ -99,7 +99,7 @@ def worker(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def start(worker: Worker, flow: str, **parameters: Any) -> FlowRun:
-    return run(run_deployment(f"{flow}/{worker.pool}", parameters=parameters, timeout=0))
+    return run_deployment(f"{flow}/{worker.pool}", parameters=parameters, timeout=0)  # type: ignore[return-value]
 
 
 def wait_for_state(flow_run: FlowRun, worker: Worker, final: bool = True, timeout: float = 90) -> FlowRun:
@@ -197,6 +197,22 @@ def test_the_workers_death_takes_its_runs_with_it(prefect_harness: None, tmp_pat
         assert gone(pid, 15), "the run's process outlived its worker"
         ended = wait_for_state(flow_run, worker, timeout=30)
         assert ended.state and ended.state.type == StateType.CRASHED, ended.state
+    finally:
+        stop_worker(worker)
+
+
+def test_a_worker_told_to_stop_ends_its_runs_and_exits(prefect_harness: None, tmp_path: Path) -> None:
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        out = tmp_path / "pid.json"
+        flow_run = start(worker, "sleeps", out=str(out), seconds=120)
+        pid = read_json(out)["pid"]
+        wait_for_state(flow_run, worker, final=False)
+        worker.process.send_signal(signal.SIGTERM)  # what a supervisor (make cluster, systemd) sends
+        assert worker.process.wait(40) == 0
+        assert gone(pid, 5)
+        ended = wait_for_state(flow_run, worker, timeout=30)
+        assert ended.state and ended.state.is_final() and ended.state.type != StateType.COMPLETED, ended.state
     finally:
         stop_worker(worker)
 
