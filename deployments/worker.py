@@ -113,17 +113,14 @@ class WarmStarter:
             with anyio.CancelScope(shield=True):
                 await stop(handle)
             raise
-        finally:
-            process.join()
+        process.join()
 
 
 async def stop(handle: ProcessHandle) -> None:
     """SIGTERM to a run's process group; SIGKILL after `STOP_SECONDS`."""
     process = handle.raw_process
-    try:
+    with contextlib.suppress(ProcessLookupError):
         handle.graceful_kill()
-    except ProcessLookupError:
-        return
     with anyio.move_on_after(STOP_SECONDS):
         await anyio.wait_readable(process.sentinel)
         return
