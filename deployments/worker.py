@@ -15,6 +15,8 @@ death ends its runs (warm_starts.py). Prefect's own start is kept (cold) when
 deployment's code is elsewhere (pull steps other than the working directory of this checkout, which
 is what ``prefect deploy`` of prefect.yaml records). A warm run runs the code the worker started
 with: restart the workers after changing the flows (the upgrade order of docs/operations.md does).
+It uses internals of Prefect 3.8.8 (``prefect.runner._flow_run_executor``, ``_process_manager``,
+``_control_channel``); tests/integration/test_warm_worker.py fails when they change.
 
     python -m deployments.worker --pool collect [--name NAME] [--limit N] [--work-queue Q]
                                  [--preload MODULE] [--with-healthcheck]
