@@ -62,7 +62,8 @@ async def create_pool_and_deployments(pool: str) -> None:
 
 
 def start_worker(log: Path, **env: str) -> Worker:
-    """A worker of a new pool, as `make worker` starts it (its own heartbeat setting is 30 s)."""
+    """A worker of a new pool, as `make worker` starts it with ``--limit 1`` (its own heartbeat setting
+    is 30 s)."""
     pool = f"warm-{uuid.uuid4().hex[:8]}"
     run(create_pool_and_deployments(pool))
     environment = os.environ | {
@@ -72,7 +73,7 @@ def start_worker(log: Path, **env: str) -> Worker:
         "PYTHONPATH": str(PROJECT_ROOT),
         **env,
     }
-    command = [sys.executable, "-m", "deployments.worker", "--pool", pool, "--limit", "3"]
+    command = [sys.executable, "-m", "deployments.worker", "--pool", pool, "--limit", "1"]
     command += ["--preload", "tests.integration.warm_flow"]
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -159,6 +160,13 @@ def test_a_run_is_forked_from_the_workers_forkserver_with_its_jobs_environment(
     assert where["mark"] == JOB_ENV[MARK]
     assert where["heartbeat"] == 45  # the job's, not the worker's 30
     assert Path(where["cwd"]).resolve() == PROJECT_ROOT.resolve()
+
+
+def test_the_limit_holds_a_run_until_the_one_before_has_ended(worker: Worker, tmp_path: Path) -> None:
+    first = start(worker, "sleeps", out=str(tmp_path / "1.json"), seconds=3)
+    second = start(worker, "sleeps", out=str(tmp_path / "2.json"), seconds=0)
+    first, second = wait_for_state(first, worker), wait_for_state(second, worker)
+    assert first.end_time and second.start_time and second.start_time >= first.end_time
 
 
 def test_a_run_whose_process_is_killed_is_reported_crashed(worker: Worker, tmp_path: Path) -> None:
