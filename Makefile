@@ -119,14 +119,16 @@ pools: install
 deploy: pools
 	$(BIN)/prefect --no-prompt deploy --all
 
-# A worker: the late runs of the sweeps skipped first (after downtime each sweep runs once), flow
-# runs sending heartbeats as often as the crash automation of `make pools` expects, and the pool asked
-# for runs every second (Prefect's default is 10 s; a run then starts 1.5-3 s after it is submitted).
+# A process worker (deployments/worker.py: each flow run forked from a process that imported Prefect and
+# the pool's flows; SWITCHYARD_WORKER__WARM_STARTS=false for Prefect's own start): the late runs of the
+# sweeps skipped first (after downtime each sweep runs once), flow runs sending heartbeats as often as
+# the crash automation of `make pools` expects, and the pool asked for runs every second (Prefect's
+# default is 10 s). LIMIT: flow runs at once (empty: no limit).
 worker: install
 	$(BIN)/python -m deployments.late_runs
 	PREFECT_FLOWS_HEARTBEAT_FREQUENCY=$${SWITCHYARD_SERVE__HEARTBEAT_SECONDS:-30} \
 	PREFECT_WORKER_QUERY_SECONDS=$${PREFECT_WORKER_QUERY_SECONDS:-1} \
-		$(BIN)/prefect worker start --pool $${POOL:-collect}
+		$(BIN)/python -m deployments.worker --pool $${POOL:-collect} $${LIMIT:+--limit $$LIMIT}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

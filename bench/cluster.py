@@ -46,6 +46,7 @@ from uuid import UUID
 import httpx
 
 from bench.common import configure, record
+from bench.idle import descendants, read_procs
 
 HEADER = (
     "| date | scenario | messages | gateway latency | trigger → last sent | messages/s | runs per worker "
@@ -60,20 +61,16 @@ SUBMITTING = re.compile(r"Worker '([\w-]+)' submitting flow run '([0-9a-f-]{36})
 DONE_WAIT = 900.0
 
 
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (a process worker starts each flow run in a process group
-    of its own, so killing the worker's group does not reach them)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
+def below(pid: int) -> list[int]:
+    """The processes below ``pid``: a cold run's process is the worker's child (in a process group of
+    its own, so killing the worker's group does not reach it), a warm one the child of the worker's
+    forkserver (deployments/warm_starts.py)."""
+    return [proc.pid for proc in descendants(read_procs(), pid) if proc.pid != pid]
 
 
-def kill_with_children(pid: int) -> list[int]:
-    """kill -9 ``pid`` and its children (a lost machine: the worker and its flow-run processes)."""
-    killed = [pid, *children(pid)]
+def kill_tree(pid: int) -> list[int]:
+    """kill -9 ``pid`` and every process below it (a lost machine: the worker and its flow-run processes)."""
+    killed = [pid, *below(pid)]
     for each in killed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(each, signal.SIGKILL)
@@ -92,14 +89,14 @@ class Started:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        flow_runs = children(self.popen.pid)
+        flow_runs = below(self.popen.pid)
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(self.popen.pid, signal.SIGTERM)
                 self.popen.wait(timeout=15)
-        for pid in flow_runs:  # flow-run processes it left, each in a group of its own
+        for pid in flow_runs:  # flow-run processes it left (in groups of their own: not in its group)
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
@@ -419,7 +416,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         runs = runs_by_worker(workers, min(marks))
         victim = next((w for w in workers if dispatch in runs.get(w.name, [])), workers[0])
         if lost_machine:
-            kill_with_children(victim.popen.pid)
+            kill_tree(victim.popen.pid)
         else:
             os.kill(victim.popen.pid, signal.SIGKILL)
         killed = time.perf_counter()

@@ -1,8 +1,9 @@
 """Benchmark: how soon a started run is Running, with serve (embedded) and with a process worker.
 
 Starts its own Prefect server (``--port``, ``PREFECT_HOME`` under /tmp), then for each mode and
-variant: serve (``python -m deployments.serve``) or a process worker (``prefect worker start --pool
-collect`` after ``make pools`` and ``prefect deploy`` of ``collect-brief``); measures its CPU and
+variant: serve (``python -m deployments.serve``) or a process worker (``python -m deployments.worker
+--pool collect``, ``make worker``'s; ``prefect worker start --pool collect`` for ``before``) after ``make
+pools`` and ``prefect deploy`` of ``collect-brief``; measures its CPU and
 the Prefect server's while nothing is asked of them (``--idle`` seconds, the sweeps' ticks
 included), then starts ``--runs``
 runs of ``collect-brief`` one after another as the dashboard and the CLI do (``run_deployment``
@@ -11,9 +12,10 @@ timestamps of the run's Pending (picked up) and Running states; the next run sta
 has ended (or after 120 s; a run not Running by then counts as never, "inf").
 
 Variants: ``after`` is this checkout with its settings; ``before`` is the code in ``--before-dir``
-(e.g. ``git archive <commit> | tar -x -C DIR``) with the settings it shipped with (serve polling
-every 5 s as ``make demo`` set it, a worker polling every 10 s, Prefect's default); ``cold`` is this
-checkout with serve's warm starts off (each run's process spawned, as Prefect does).
+(e.g. ``git archive <commit> | tar -x -C DIR``) with the settings main shipped with since issue 11's
+second session (serve's defaults; Prefect's process worker polling every second as ``make worker``
+set it); ``cold`` is this checkout with warm starts off (each run's process a new interpreter, as
+Prefect starts it).
 
     python -m bench.starts [--mode serve] [--mode worker] [--variant before] [--variant after]
                            [--before-dir DIR] [--runs 20] [--idle 60] [--record]
@@ -46,14 +48,17 @@ from core.settings import PROJECT_ROOT
 DEPLOYMENT = "collect-brief/collect-brief"
 TIMEOUT = 120  # seconds a run is waited for
 BEFORE = {
-    "serve": {"PREFECT_RUNNER_POLL_FREQUENCY": "5"},
-    "worker": {"PREFECT_WORKER_QUERY_SECONDS": "10"},
+    "serve": {},  # SWITCHYARD_SERVE__POLL_SECONDS and __WARM_STARTS at main's defaults
+    "worker": {"PREFECT_WORKER_QUERY_SECONDS": "1"},  # what main's `make worker` set
 }
 AFTER = {
     "serve": {},  # SWITCHYARD_SERVE__POLL_SECONDS and __WARM_STARTS at their defaults
     "worker": {"PREFECT_WORKER_QUERY_SECONDS": "1"},  # what `make worker` sets
 }
-COLD = {"serve": {"SWITCHYARD_SERVE__WARM_STARTS": "false"}, "worker": AFTER["worker"]}
+COLD = {
+    "serve": {"SWITCHYARD_SERVE__WARM_STARTS": "false"},
+    "worker": AFTER["worker"] | {"SWITCHYARD_WORKER__WARM_STARTS": "false"},
+}
 VARIANTS = {"before": BEFORE, "after": AFTER, "cold": COLD}
 HEADER = (
     "| date | mode | variant | settings | runs | trigger → Pending p50 | trigger → Running p50 | p95 | max "
@@ -194,7 +199,10 @@ def measure(
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        command = [prefect, "worker", "start", "--pool", "collect"]
+        if variant == "before":
+            command = [prefect, "worker", "start", "--pool", "collect"]
+        else:
+            command = [python, "-m", "deployments.worker", "--pool", "collect"]
     with process(command, environment, code, log) as child:
         asyncio.run(wait_for_deployment())
         print(f"{mode} {variant} ({code}): warming up", flush=True)

@@ -448,6 +448,16 @@ class ServeSettings(BaseModel):
     )
 
 
+class WorkerSettings(BaseModel):
+    """The process worker (deployments/worker.py, started by `make worker` and `make cluster`)."""
+
+    warm_starts: bool = Field(
+        True,
+        description="flow runs forked from a process with Prefect and the pool's flows imported "
+        "(else Prefect's own start: a new interpreter per run)",
+    )
+
+
 class ApiSettings(BaseModel):
     """The service API (api/app.py, served by uvicorn): where it listens and how fast a key may call it."""
 
@@ -491,6 +501,7 @@ class Settings(BaseSettings):
     growth: GrowthSettings = GrowthSettings()
     sandbox: SandboxSettings = SandboxSettings()
     serve: ServeSettings = ServeSettings()
+    worker: WorkerSettings = WorkerSettings()
     dashboard: DashboardSettings = DashboardSettings()
     report: ReportSettings = ReportSettings()
     api: ApiSettings = ApiSettings()

@@ -5,8 +5,9 @@
                                                    automations, every deployment of prefect.yaml, the
                                                    sweeps' late runs skipped; then marks the cluster ready
     python -m deployments.cluster worker POOL N --limit L [--restart-seconds S]
-                                                   once ready: process worker POOL-N running at most L
-                                                   flow runs at once, started again S s after it dies
+                                                   once ready: process worker POOL-N (deployments/worker.py)
+                                                   running at most L flow runs at once, started again S s
+                                                   after it dies
                                                    (a supervisor's job; 0: left dead)
 
 The app database is migrated by ``make cluster`` before any of these starts; the Makefile passes the
@@ -105,11 +106,8 @@ def setup() -> None:
 
 
 def worker_command(pool: str, name: str, limit: int) -> list[str]:
-    """``prefect worker start`` for one process worker of ``pool``."""
-    return [
-        sys.executable, "-m", "prefect", "worker", "start",
-        "--pool", pool, "--name", name, "--limit", str(limit), "--type", "process",
-    ]  # fmt: skip
+    """One process worker of ``pool`` (deployments/worker.py: its runs start warm)."""
+    return [sys.executable, "-m", "deployments.worker", "--pool", pool, "--name", name, "--limit", str(limit)]
 
 
 def worker_env() -> dict[str, str]:

@@ -109,11 +109,16 @@ def concurrency_limit(spec: DeploymentSpec) -> ConcurrencyLimitConfig | None:
     )
 
 
+def import_path(entrypoint: str) -> str:
+    """A file entrypoint as the module and name it imports: ``flows/briefs.py:collect`` is
+    ``flows.briefs:collect``, so that a process that imported the module already (a forkserver) has it."""
+    path, function = entrypoint.rsplit(":", 1)
+    return f"{path.removesuffix('.py').replace('/', '.')}:{function}"
+
+
 def load_flow(spec: DeploymentSpec) -> Flow[..., Any]:
-    """The flow of ``spec``, imported by its module name (``flows/briefs.py`` is ``flows.briefs``), so
-    that a process that imported the module already (serve's forkserver) has it."""
-    path, function = spec.entrypoint.rsplit(":", 1)
-    return import_object(f"{path.removesuffix('.py').replace('/', '.')}:{function}")
+    """The flow of ``spec``, imported by its module name (`import_path`)."""
+    return import_object(import_path(spec.entrypoint))
 
 
 def deployment_options(spec: DeploymentSpec) -> dict[str, Any]:

@@ -1,22 +1,41 @@
-"""A flow that tells which process had imported its module before it ran (for test_warm_starts.py)."""
+"""Flows that tell which process had imported their module before they ran, and what environment they
+got (for test_warm_starts.py and test_warm_worker.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from prefect import flow
+from prefect.settings import get_current_settings
 
 IMPORTED_BY = os.getpid()
+MARK = "WARM_TEST_MARK"
 
 
 @flow
 def where_it_runs(out: str) -> None:
-    """Write this process's id and that of the process that imported this module (None: not imported).
+    """Write this process's id, that of the process that imported this module (None: not imported), the
+    ``WARM_TEST_MARK`` variable, the heartbeat setting and the working directory.
 
     A flow function travels to its process by value, so the module is looked up by name."""
     module = sys.modules.get("tests.integration.warm_flow")
     imported_by = getattr(module, "IMPORTED_BY", None)
-    Path(out).write_text(json.dumps({"pid": os.getpid(), "imported_by": imported_by}))
+    where = {
+        "pid": os.getpid(),
+        "imported_by": imported_by,
+        "mark": os.environ.get(MARK),
+        "heartbeat": get_current_settings().flows.heartbeat_frequency,
+        "cwd": os.getcwd(),
+    }
+    Path(out).write_text(json.dumps(where))
+
+
+@flow
+def sleeps(out: str, seconds: float) -> None:
+    """Write this process's id, then sleep."""
+    Path(out).write_text(json.dumps({"pid": os.getpid()}))
+    time.sleep(seconds)

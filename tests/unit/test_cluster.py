@@ -31,16 +31,15 @@ def test_the_cluster_procfile_has_two_limited_workers_per_pool_after_the_server_
 
 def test_a_worker_is_started_with_its_pool_name_and_limit() -> None:
     command = worker_command("mailing", "mailing-2", 3)
-    assert command[-9:] == [
-        "start",
+    assert command[1:] == [
+        "-m",
+        "deployments.worker",
         "--pool",
         "mailing",
         "--name",
         "mailing-2",
         "--limit",
         "3",
-        "--type",
-        "process",
     ]
 
 
