@@ -48,3 +48,15 @@ def _factory_for(url: str) -> sessionmaker[Session]:
     # one per engine: each sessionmaker makes a Session subclass of its own, whose event set-up cost
     # ~0.5 ms at its first session (a fifth of an API request's CPU when made per call)
     return sessionmaker(_engine_for(url), expire_on_commit=False)
+
+
+_parent_pools: list[object] = []  # a forked child's inherited pools, referenced so they are never freed
+
+
+def leave_parent_connections() -> None:
+    """In a process just forked: give the default engine a pool of its own, leaving the parent's
+    connections untouched. They stay referenced for the process's life: using, closing or garbage
+    collecting one would end or roll back the parent's session on the shared socket."""
+    engine = get_engine()
+    _parent_pools.append(engine.pool)
+    engine.pool = engine.pool.recreate()

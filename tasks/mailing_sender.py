@@ -23,12 +23,10 @@ No Prefect here: a sender starts in a fraction of a second and spends its CPU on
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import logging
 import os
 import resource
-import signal
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -39,6 +37,7 @@ import uvloop
 
 from connectors.gateway import GatewayClient, gateway_http_client, send_message
 from core.pacing import LimitKey, Pacer, Window
+from core.processes import die_with_parent
 from core.settings import Settings, get_settings
 from db.base import utcnow
 from db.claims import Lease
@@ -60,7 +59,6 @@ GATEWAY_SENDS = LimitKey("gateway", action="send")
 IDLE_POLL = 0.5  # seconds between claims while sends are in flight and nothing else is due
 WAIT_POLL = 1.0  # seconds between looks while waiting for retries or leases held elsewhere
 TALLY_EVERY = 1.0  # seconds between the counts a sender reports
-PR_SET_PDEATHSIG = 1
 PARENT_CHECK = 1.0  # seconds between checks that the parent is alive (where PDEATHSIG is missing)
 
 
@@ -314,17 +312,6 @@ class Sender:
         while True:
             await asyncio.sleep(TALLY_EVERY)
             self.emit({"tally": asdict(self.tally)})
-
-
-def die_with_parent(parent: int) -> None:
-    """Be killed when the parent process dies (Linux), or exit at the next check (elsewhere too)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before the call above
-        os._exit(1)
 
 
 async def watch_parent(parent: int) -> None:
