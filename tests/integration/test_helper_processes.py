@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -23,15 +24,13 @@ def _session_id() -> tuple[int, int | None]:
         return os.getpid(), None
 
 
-def _wait_gone(pids: list[int], timeout: float = 10.0) -> None:
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Until the process has exited and been reaped (by the pool's own thread, or here)."""
     deadline = time.monotonic() + timeout
-    for pid in pids:
-        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.05)
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
 
 
 def test_a_forked_helper_uses_its_own_connections_and_leaves_the_parents_alive(
@@ -44,7 +43,7 @@ def test_a_forked_helper_uses_its_own_connections_and_leaves_the_parents_alive(
         helper_pid, helper_session = asyncio.run(run_in_helper(1, _session_id))
     finally:
         stop_helpers(1)
-    _wait_gone([helper_pid])  # its interpreter is gone, with whatever it freed or closed at exit
+    _wait_gone(helper_pid)  # its interpreter is gone, with whatever it freed or closed at exit
 
     assert helper_pid != parent_pid
     assert _session_id() == (parent_pid, parent_session)  # the same session, still alive
