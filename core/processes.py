@@ -48,7 +48,7 @@ def _start_helper(parent: int, initializer: Initializer | None) -> None:
 def start_helpers(processes: int, initializer: Initializer | None = None) -> None:
     """Fork ``processes`` helpers now (each runs ``initializer`` first), unless they run already.
 
-    Call it at a quiet moment: no database connection in use, no lock held by the calling thread.
+    Call it where no other thread holds a lock the helpers' work needs: a fork keeps it held forever.
     """
     if processes in _pools:
         return
