@@ -83,7 +83,7 @@ class WebPagesSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=20, description="claims of one page before it is failed")
     max_urls: int = Field(10_000, ge=1, description="URLs accepted in one request")
     helper_processes: int = Field(
-        0, ge=0, le=16, description="processes that count a large request's pages beside the flow run's own"
+        1, ge=0, le=16, description="processes that count a large request's pages beside the flow run's own"
     )
     helper_from: int = Field(2000, ge=1, description="pages a request needs before helper processes help")
     default_word: str = "python"

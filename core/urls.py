@@ -5,12 +5,16 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import httpx
 
 from core.settings import IPNetwork
 
 MAX_URL_LENGTH = 2048
+# A request's URLs (up to webpages.max_urls) are checked when stored and again when fetched, mostly in
+# the same process (the count-words run, or helpers forked from it): the second check is a cache hit.
+CHECKED_URLS_KEPT = 20_000
 ALLOWED_SCHEMES = ("http", "https")
 
 
@@ -31,6 +35,11 @@ def check_url(url: str, allowed: Sequence[IPNetwork] = ()) -> str:
     are not resolved here (that happens when connecting, see connectors/web.py); an
     address written into the URL is checked at once.
     """
+    return _checked_url(url, tuple(allowed))
+
+
+@lru_cache(maxsize=CHECKED_URLS_KEPT)
+def _checked_url(url: str, allowed: tuple[IPNetwork, ...]) -> str:
     url = url.strip()
     if not url:
         raise RefusedURL("empty URL")

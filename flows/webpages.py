@@ -14,7 +14,6 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from core.names import pending_run_name
-from core.processes import start_helpers
 from core.settings import get_settings
 from flows.lanes import drain_in_lanes
 from tasks.claims import release_dead_runs_claims
@@ -23,6 +22,7 @@ from tasks.webpages import (
     count_batch,
     count_in_helpers,
     fail_abandoned_pages,
+    page_helpers,
     report_request,
     store_request,
 )
@@ -37,20 +37,18 @@ def _pending_run_name() -> str:
     return pending_run_name(flow_run.parameters.get("request_id"))
 
 
-async def _drain(request_id: int | None, total: int | None = None) -> list[BatchResult]:
+async def _drain(request_id: int | None, total: int | None = None, helpers: int = 0) -> list[BatchResult]:
     """Count pages in lanes until nothing of the request (or at all) is left to claim, or until the
-    ``total`` pages known to be waiting have been claimed; helper processes (another core) join in
-    on a request of at least ``webpages.helper_from`` pages when ``webpages.helper_processes`` is set."""
-    settings = get_settings().webpages
+    ``total`` pages known to be waiting have been claimed; ``helpers`` helper processes (another
+    core, started with ``page_helpers``) count the request's pages too."""
     lanes = drain_in_lanes(
         lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no),
-        settings.lanes,
+        get_settings().webpages.lanes,
         total=total,
     )
-    if request_id is None or not settings.helper_processes or (total or 0) < settings.helper_from:
+    if request_id is None or not helpers:
         return await lanes
-    helpers = count_in_helpers(request_id, settings.helper_processes)
-    in_lanes, in_helpers = await asyncio.gather(lanes, helpers)
+    in_lanes, in_helpers = await asyncio.gather(lanes, count_in_helpers(request_id, helpers))
     return in_lanes + in_helpers
 
 
@@ -59,15 +57,16 @@ async def count_words(
     urls: Annotated[list[str], Field(min_length=1, description="web addresses, http or https")],
     word: Annotated[str, Field(min_length=1, max_length=100)] = "python",
 ) -> dict[str, int]:
-    """Store a request for ``word`` on ``urls`` and count it on every page now."""
+    """Store a request for ``word`` on ``urls`` and count it on every page now (with
+    ``webpages.helper_processes`` helper processes on a request of at least ``webpages.helper_from``)."""
     logger = get_run_logger()
     settings = get_settings().webpages
-    if settings.helper_processes and len(urls) >= settings.helper_from:
-        start_helpers(settings.helper_processes)  # while the request is stored
     created = await store_request(urls, word)
     for url, reason in created.refused.items():
         logger.warning("refused %s: %s", url, reason)
-    await _drain(created.id, total=created.accepted)
+    helpers = settings.helper_processes if created.accepted >= settings.helper_from else 0
+    with page_helpers(helpers):  # forked here, before the lanes use the database
+        await _drain(created.id, total=created.accepted, helpers=helpers)
     summary = await report_request(created.id)
     logger.info("request %s: %s", created.id, summary)
     return {"request_id": created.id, **summary}

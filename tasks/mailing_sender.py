@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ import uvloop
 
 from connectors.gateway import GatewayClient, gateway_http_client, send_message
 from core.pacing import LimitKey, Pacer, Window
+from core.processes import die_with_parent
 from core.settings import Settings, get_settings
 from db.base import utcnow
 from db.claims import Lease
@@ -66,8 +66,6 @@ GATEWAY_SENDS = LimitKey("gateway", action="send")
 IDLE_POLL = 0.5  # seconds between claims while sends are in flight and nothing else is due
 WAIT_POLL = 1.0  # seconds between looks while waiting for retries or leases held elsewhere
 TALLY_EVERY = 1.0  # seconds between the counts a sender reports
-PR_SET_PDEATHSIG = 1
-PR_SET_NAME = 15
 PROCESS_NAME = b"mailing-sender"
 PARENT_CHECK = 1.0  # seconds between checks that the parent is alive (where PDEATHSIG is missing)
 
@@ -324,19 +322,6 @@ class Sender:
             self.emit({"tally": asdict(self.tally)})
 
 
-def die_with_parent(parent: int) -> None:
-    """Be killed when the parent process dies (Linux), or exit at the next check (elsewhere too);
-    named ``mailing-sender`` where the name can be set."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        libc.prctl(PR_SET_NAME, ctypes.c_char_p(PROCESS_NAME), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before the call above
-        os._exit(1)
-
-
 async def watch_parent(parent: int) -> None:
     while True:
         await asyncio.sleep(PARENT_CHECK)
@@ -406,7 +391,7 @@ async def fork_sender(mailing_id: int | None, run_id: str | None) -> SenderProce
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # a new Python's handlers, not
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # those of the run's process
-            die_with_parent(parent)
+            die_with_parent(parent, PROCESS_NAME)
             with os.fdopen(write_end, "w") as stream:
                 uvloop.run(main(mailing_id, parent, run_id, line_writer(stream)))
             code = 0
@@ -425,7 +410,7 @@ def run() -> None:
     """The process's entry point: ``python -m tasks.mailing_sender MAILING_ID PARENT_PID [RUN_ID]``."""
     mailing_id, parent = int(sys.argv[1]) or None, int(sys.argv[2])
     run_id = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
-    die_with_parent(parent)
+    die_with_parent(parent, PROCESS_NAME)
     uvloop.run(main(mailing_id, parent, run_id, line_writer(sys.stdout)))
 
 

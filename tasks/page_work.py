@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiohttp
+import uvloop
 
 from connectors.web import FetchError, fetch_page, page_client
 from core.settings import FetchSettings, get_settings
@@ -121,7 +122,10 @@ async def count_pages(request_id: int | None) -> BatchResult:
 
 
 def count_in_helper(request_id: int) -> list[BatchResult]:
-    """In a helper process: count batches of the request's pages until none is left to claim."""
+    """In a helper process: count batches of the request's pages until none is left to claim.
+
+    On uvloop, whose event loop costs less CPU a page than asyncio's (the flow run's loop is Prefect's).
+    """
 
     async def drain() -> list[BatchResult]:
         results: list[BatchResult] = []
@@ -129,4 +133,5 @@ def count_in_helper(request_id: int) -> list[BatchResult]:
             results.append(await count_pages(request_id))
         return results
 
-    return asyncio.run(drain())
+    return uvloop.run(drain())
+

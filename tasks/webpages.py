@@ -5,13 +5,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import task_run
 
 from commands.webpages import submit_pages
-from core.processes import run_in_helper
+from core.processes import run_in_helper, start_helpers, stop_helpers
 from core.settings import get_settings
 from db.engine import session_factory
 from db.webpages import CreatedRequest, RequestSummary, fail_abandoned, list_requests, request_pages
@@ -42,9 +44,25 @@ async def count_batch(request_id: int | None, lane: int, batch_no: int) -> Batch
     return await count_pages(request_id)
 
 
+@contextmanager
+def page_helpers(processes: int) -> Iterator[None]:
+    """Fork ``processes`` helper processes for ``count_in_helpers`` (none for 0), stopped on leaving.
+
+    Enter it when no database work is in flight in this process (before the lanes start)."""
+    if not processes:
+        yield
+        return
+    start_helpers(processes)
+    try:
+        yield
+    finally:
+        stop_helpers(processes)
+
+
 @task(task_run_name="count request {request_id} in {processes} helper processes")
 async def count_in_helpers(request_id: int, processes: int) -> list[BatchResult]:
-    """Count the request's pages in helper processes too, beside the flow's lanes (on another core).
+    """Count the request's pages in the helper processes (``page_helpers``) too, beside the flow's
+    lanes (on another core).
 
     Best effort: a helper that fails is logged and its claimed pages come back after their lease.
     """
