@@ -65,11 +65,13 @@ def claim_ids(
     """
     model = id_column.class_
     chosen = select(id_column.label("id")).where(claimable).order_by(id_column).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        chosen_cte = chosen.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        chosen = chosen.with_for_update(skip_locked=True)
+    chosen_cte = chosen.cte("chosen").prefix_with("MATERIALIZED")
+    if postgresql:
         target = id_column == any_(func.array(select(chosen_cte.c.id).scalar_subquery()))
     else:
-        chosen_cte = chosen.cte("chosen").prefix_with("MATERIALIZED")
         target = and_(id_column.in_(select(chosen_cte.c.id)), claimable)
     statement = (
         update(model)
