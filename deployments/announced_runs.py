@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 SCHEDULED = "prefect.flow-run.Scheduled"
 ENDED = [f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Crashed", "Cancelled", "TimedOut")]
-ANNOUNCEMENTS = EventFilter(event=EventNameFilter(name=[SCHEDULED, *ENDED]))
 RECONNECT_SECONDS = 5.0
 
 
@@ -44,7 +43,9 @@ async def _listen(wake: asyncio.Event) -> None:
     """Set ``wake`` for every announcement on the server's event stream; reconnect when it breaks."""
     while True:
         try:
-            async with get_events_subscriber(filter=ANNOUNCEMENTS) as events:
+            # a filter per connection: the subscriber moves its time window forward as it reconnects
+            announcements = EventFilter(event=EventNameFilter(name=[SCHEDULED, *ENDED]))
+            async with get_events_subscriber(filter=announcements) as events:
                 async for _event in events:
                     wake.set()
         except asyncio.CancelledError:
