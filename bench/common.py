@@ -66,7 +66,14 @@ def sandbox_process(settings: dict[str, str], port: int = 0) -> Iterator[str]:
     (0: a free one); yields its URL."""
     port = port or free_port()
     env = os.environ | {"SWITCHYARD_SANDBOX__PORT": str(port)} | settings
-    process = subprocess.Popen([sys.executable, "-m", "sandbox"], env=env, stdout=subprocess.DEVNULL)
+    with server_process(["-m", "sandbox"], env, port) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(args: list[str], env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
+    """``python ARGS`` serving on ``port`` of 127.0.0.1 (answering ``/health``); yields its URL and pid."""
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -78,10 +85,16 @@ def sandbox_process(settings: dict[str, str], port: int = 0) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise SystemExit("the sandbox did not start") from None
                 time.sleep(0.2)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) spent so far by process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb() -> float:

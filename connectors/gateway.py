@@ -6,8 +6,9 @@ HTTP 200 with ``{"code": 0}`` means sent. Gateway and transport trouble never ra
 `SendResult`. A send whose request went out and whose answer never came (a read timeout, a lost
 connection) is ``unknown``: it is retried like any transient failure, but it may have arrived.
 
-The client is a plain aiohttp session (~0.13 ms of CPU per request here, against ~0.37 ms for httpx
-over the aiohttp transport; shared FINDINGS): this is the one path that sends thousands a second.
+The client is `connectors.http1.HostClient`, a pool of keep-alive HTTP/1.1 connections parsed with
+httptools: ~0.04–0.05 ms of CPU per request here against ~0.20 ms for aiohttp's ``ClientSession``
+(bench/RESULTS.md, issue 11 fourth session); this is the one path that sends thousands a second.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import re
 from types import TracebackType
 from typing import Any
 
-import aiohttp
-
+from connectors.http1 import Answer as HTTPAnswer
+from connectors.http1 import BadContent, ConnectFailed, Disconnected, HostClient, HTTPFailure
+from core.http import verified_tls
 from core.retry import Answer, classify_status, parse_retry_after
 from core.secrets import redact
 from core.settings import GatewaySettings
@@ -29,35 +31,24 @@ MAX_ANSWER_CHARS = 500
 MAX_DETAIL_CHARS = 200
 RETRY_AFTER_STATUS = frozenset({429, 503})
 REDACTED = "[token]"
-# failures that happen before the request is written: the gateway cannot have taken the message
-NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 
 
 class GatewayClient:
-    """One aiohttp session for many sends: base URL, token, ``settings.concurrency`` connections.
+    """One connection pool for many sends: base URL, token, ``settings.concurrency`` connections.
 
     Create it inside the running event loop and close it with ``async with``.
     """
 
     def __init__(self, settings: GatewaySettings) -> None:
-        self.url = settings.base_url.rstrip("/") + "/v1/send/"
         self.token = settings.token.get_secret_value()
-        self.connect_timeout = settings.connect_timeout
-        self.read_timeout = settings.read_timeout
-        self.default_timeout = self.timeout(None)
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=settings.concurrency),
+        base_url = settings.base_url.rstrip("/")
+        self.http = HostClient(
+            base_url,
+            limit=settings.concurrency,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-            timeout=self.default_timeout,
-        )
-
-    def timeout(self, connect_within: float | None) -> aiohttp.ClientTimeout:
-        """``connect_within`` bounds the wait for a pooled connection and its set-up together."""
-        return aiohttp.ClientTimeout(
-            total=None,
-            connect=None if connect_within is None else max(connect_within, 0.001),
-            sock_connect=self.connect_timeout,
-            sock_read=self.read_timeout,
+            tls=verified_tls() if base_url.startswith("https:") else None,
         )
 
     async def __aenter__(self) -> GatewayClient:
@@ -66,7 +57,7 @@ class GatewayClient:
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        await self.session.close()
+        await self.http.close()
 
 
 def gateway_http_client(settings: GatewaySettings) -> GatewayClient:
@@ -84,34 +75,37 @@ async def send_message(
     """
     if not PHONE.fullmatch(phone):
         return SendResult("failed", None, "invalid phone: expected 11 digits starting with 7")
-    body = json.dumps({"id": message_id, "phone": int(phone), "text": text})
-    timeout = client.default_timeout if connect_within is None else client.timeout(connect_within)
+    body = json.dumps({"id": message_id, "phone": int(phone), "text": text}).encode()
     try:
-        async with client.session.post(
-            f"{client.url}{message_id}",
-            data=body,
-            headers={"Idempotency-Key": str(message_id)},
-            timeout=timeout,
-        ) as response:
-            content = await response.read()
-    except aiohttp.ClientPayloadError as exc:
+        response = await client.http.request(
+            "POST",
+            f"/v1/send/{message_id}",
+            body,
+            headers=f"Idempotency-Key: {message_id}\r\n",
+            connect_within=connect_within,
+        )
+    except BadContent as exc:
         return SendResult("retry", None, f"malformed answer: {exc}", unknown=True)
-    except NOT_SENT as exc:
+    except ConnectFailed as exc:  # never written: the gateway cannot have taken the message
         return SendResult("retry", None, _describe(exc))
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except HTTPFailure as exc:
         return SendResult("retry", None, _describe(exc), unknown=True)
-    text_answer = content.decode(response.charset or "utf-8", errors="replace")
-    return _classify(response.status, response.reason or "", response.headers, text_answer, client.token)
+    return _classify(response.status, response.reason, response.headers, _text(response), client.token)
 
 
-def _describe(exc: BaseException) -> str:
-    """Name what went wrong in the transport (aiohttp's own exception, never its cause)."""
+def _text(response: HTTPAnswer) -> str:
+    try:
+        return response.content.decode(response.charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return response.content.decode("utf-8", errors="replace")
+
+
+def _describe(exc: HTTPFailure) -> str:
+    """Name what went wrong in the transport."""
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"connection failed: {detail}"
     if isinstance(exc, TimeoutError):
         return f"timed out: {detail}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
+    if isinstance(exc, Disconnected):
         return f"the server closed the connection: {detail}"
     return f"connection failed: {detail}"
 

@@ -172,6 +172,7 @@ class Sender:
         self.sends: set[asyncio.Task[None]] = set()
         self.closing = False
         self.to_write = asyncio.Event()
+        self.settled = asyncio.Event()  # set when nothing claimed is left unrecorded
         self.slots = asyncio.Semaphore(settings.gateway.concurrency)
 
     # --- the database side, each call one transaction in a worker thread ---
@@ -251,9 +252,13 @@ class Sender:
                 self.sends.add(task)
                 task.add_done_callback(self.sends.discard)
                 continue
-            if self.held:  # sends in flight or outcomes not yet recorded
-                await asyncio.sleep(IDLE_POLL)  # new or retried messages may come due meanwhile
-                dry = False
+            if self.held:  # sends in flight or outcomes not yet recorded: wait for them to be
+                self.settled.clear()  # recorded, claiming again every IDLE_POLL meanwhile (new or
+                try:  # retried messages may come due)
+                    async with asyncio.timeout(IDLE_POLL):
+                        await self.settled.wait()
+                except TimeoutError:
+                    dry = False
                 continue
             wait = await asyncio.to_thread(self.seconds_until_next_retry)
             if wait is None or wait > self.settings.mailing.wait_for_retries:
@@ -301,6 +306,8 @@ class Sender:
                         self.tally.add(outcome)
                     elif outcome.sent:  # recorded whoever holds it now
                         self.tally.add(outcome)
+                if not self.held:
+                    self.settled.set()
             if self.closing:
                 return
 
@@ -315,6 +322,8 @@ class Sender:
             for message_id, message in claims.items():
                 if message_id not in still and self.holds(message):
                     del self.held[message_id]
+            if not self.held:
+                self.settled.set()
 
     async def report(self) -> None:
         while True:

@@ -1,0 +1,78 @@
+"""A plain gateway of our own for the mailing benchmark: the sandbox's gateway contract on a bare
+aiohttp.web server, so a result does not depend on the sandbox (Starlette behind uvicorn).
+
+``POST /gateway/v1/send/{id}`` with ``Authorization: Bearer <token>`` and ``{"id", "phone", "text"}``
+waits ``--latency-ms``, counts the id as delivered and answers ``{"code": 0, "message": "OK"}`` (401
+for a wrong token, 400 for a bad body); ``GET /gateway/_sandbox/deliveries`` gives ``delivered``,
+``accepted`` and ``duplicates`` as the sandbox does, ``DELETE`` forgets them; ``GET /health``.
+
+    python -m bench.plain_gateway --port PORT [--latency-ms 50] [--token TOKEN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import Counter
+
+import uvloop
+from aiohttp import web
+
+from core.settings import DEV_GATEWAY_TOKEN
+
+OK = json.dumps({"code": 0, "message": "OK"})
+
+
+def create_app(latency: float, token: str) -> web.Application:
+    deliveries: Counter[int] = Counter()
+    expected = f"Bearer {token}"
+
+    async def send(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != expected:
+            return web.json_response({"code": 2, "message": "invalid or missing token"}, status=401)
+        try:
+            payload = json.loads(await request.read())
+            message_id = int(request.match_info["id"])
+            valid = payload["id"] == message_id and str(payload["phone"]).startswith("7") and payload["text"]
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            return web.json_response({"code": 1, "message": "bad body"}, status=400)
+        await asyncio.sleep(latency)
+        deliveries[message_id] += 1
+        return web.Response(text=OK, content_type="application/json")
+
+    async def report(request: web.Request) -> web.Response:
+        if request.method == "DELETE":
+            deliveries.clear()
+            return web.Response(status=204)
+        duplicates = {key: count for key, count in deliveries.items() if count > 1}
+        return web.json_response(
+            {"delivered": len(deliveries), "accepted": deliveries.total(), "duplicates": duplicates}
+        )
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/gateway/v1/send/{id}", send)
+    app.router.add_route("*", "/gateway/_sandbox/deliveries", report)
+    app.router.add_get("/health", health)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--token", default=DEV_GATEWAY_TOKEN)
+    args = parser.parse_args()
+    app = create_app(args.latency_ms / 1000, args.token)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, loop=uvloop.new_event_loop())
+
+
+if __name__ == "__main__":
+    main()
