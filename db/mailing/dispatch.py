@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeEngine
 
 from db import jobs
@@ -155,27 +157,33 @@ def fail_expired(session: Session, *, now: datetime | None = None) -> int:
 def record_send_outcomes(
     session: Session, *, outcomes: Sequence[SendOutcome], owner: str, now: datetime | None = None
 ) -> None:
-    """Write a batch of outcomes in (at most) two statements: on PostgreSQL each one UPDATE joined to
-    the outcomes passed as arrays (planned once, not once a row: the plan of a row's UPDATE cost more
-    than its execution), elsewhere an executemany.
+    """Write a batch of outcomes in a few statements: on PostgreSQL one UPDATE joined to the outcomes
+    passed as arrays (planned once, not once a row: the plan of a row's UPDATE cost more than its
+    execution); elsewhere one ``UPDATE … WHERE id IN (…)`` for outcomes alike but for their message
+    (most often: sent, with the gateway's same answer) and an executemany for the rest. Each statement
+    is built once per process (building one cost more than running it for a few rows).
 
     Only messages still claimed by ``owner`` are changed (an outcome of a claim lost to another run
     is dropped), except that a message the gateway accepted is recorded as sent whoever holds it
     now, even if its mailing was cancelled meanwhile: the record must say what happened.
     """
     now = now or utcnow()
-    table = Message.__table__
-    accepted = or_(
-        table.c.status == MessageStatus.SENDING.value, table.c.status == MessageStatus.CANCELLED.value
-    )
-    held = and_(table.c.status == MessageStatus.SENDING.value, table.c.claimed_by == owner)
     write = _update_from_arrays if session.get_bind().dialect.name == "postgresql" else _update_many
-    for condition, group in (
-        (accepted, [o for o in outcomes if o.sent]),
-        (held, [o for o in outcomes if not o.sent]),
+    for held, group in (
+        (False, [o for o in outcomes if o.sent]),
+        (True, [o for o in outcomes if not o.sent]),
     ):
         if group:
-            write(session, condition, _params(group, now))
+            write(session, held, owner, _params(group, now))
+
+
+def _condition(held: bool) -> ColumnElement[bool]:
+    """Which rows an outcome may change: still claimed by the writer (bound as ``owner``), or — for a
+    message the gateway accepted — being sent or cancelled, whoever holds it."""
+    table = Message.__table__
+    if held:
+        return and_(table.c.status == MessageStatus.SENDING.value, table.c.claimed_by == bindparam("owner"))
+    return or_(table.c.status == MessageStatus.SENDING.value, table.c.status == MessageStatus.CANCELLED.value)
 
 
 # the columns of an outcome as written: (name, type)
@@ -190,6 +198,7 @@ _OUTCOME_COLUMNS: tuple[tuple[str, TypeEngine[object]], ...] = (
     ("answer", Text()),
     ("unknown", Integer()),
 )
+_ALIKE = [name for name, _ in _OUTCOME_COLUMNS[1:]]  # what outcomes alike share
 
 
 def _outcome_values(outcome: Callable[[str], ColumnElement[Any]]) -> dict[str, ColumnElement[Any]]:
@@ -209,36 +218,50 @@ def _outcome_values(outcome: Callable[[str], ColumnElement[Any]]) -> dict[str, C
     }
 
 
-def _update_many(session: Session, condition: ColumnElement[bool], params: list[dict[str, object]]) -> None:
+@cache
+def _update_statement(held: bool, shape: str) -> Update:
+    """The UPDATE of outcomes: ``each`` (one row per parameter set), ``alike`` (``message_ids``, one
+    set of values) or ``arrays`` (PostgreSQL: ``unnest`` of one array per column)."""
     table = Message.__table__
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("message_id"), condition)
-        .values(_outcome_values(bindparam))
-    )
-    session.execute(statement, params)
+    statement = update(table)
+    if shape == "arrays":
+        outcome = (
+            func.unnest(
+                *(cast(bindparam(name, type_=ARRAY(kind)), ARRAY(kind)) for name, kind in _OUTCOME_COLUMNS)
+            )
+            .table_valued(*(column(name, kind) for name, kind in _OUTCOME_COLUMNS))
+            .render_derived(name="outcome")
+        )
+        return statement.where(table.c.id == outcome.c.message_id, _condition(held)).values(
+            _outcome_values(lambda name: outcome.c[name])
+        )
+    if shape == "alike":
+        target = table.c.id.in_(bindparam("message_ids", expanding=True))
+    else:
+        target = table.c.id == bindparam("message_id")
+    return statement.where(target, _condition(held)).values(_outcome_values(bindparam))
 
 
-def _update_from_arrays(
-    session: Session, condition: ColumnElement[bool], params: list[dict[str, object]]
-) -> None:
+def _update_many(session: Session, held: bool, owner: str, params: list[dict[str, object]]) -> None:
+    kinds: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for row in params:
+        kinds.setdefault(tuple(row[name] for name in _ALIKE), []).append(row)
+    singles = []
+    for rows in kinds.values():
+        if len(rows) == 1:
+            singles += rows
+            continue
+        alike = {name: rows[0][name] for name in _ALIKE}
+        ids = [row["message_id"] for row in rows]
+        session.execute(_update_statement(held, "alike"), alike | {"message_ids": ids, "owner": owner})
+    if singles:
+        session.execute(_update_statement(held, "each"), [row | {"owner": owner} for row in singles])
+
+
+def _update_from_arrays(session: Session, held: bool, owner: str, params: list[dict[str, object]]) -> None:
     """``UPDATE messages … FROM unnest(:message_id, :new_status, …) AS outcome(…)``: one array a column."""
-    table = Message.__table__
-    arrays = [
-        cast(bindparam(name, [row[name] for row in params], type_=ARRAY(kind)), ARRAY(kind))
-        for name, kind in _OUTCOME_COLUMNS
-    ]
-    outcome = (
-        func.unnest(*arrays)
-        .table_valued(*(column(name, kind) for name, kind in _OUTCOME_COLUMNS))
-        .render_derived(name="outcome")
-    )
-    statement = (
-        update(table)
-        .where(table.c.id == outcome.c.message_id, condition)
-        .values(_outcome_values(lambda name: outcome.c[name]))
-    )
-    session.execute(statement)
+    arrays = {name: [row[name] for row in params] for name, _ in _OUTCOME_COLUMNS}
+    session.execute(_update_statement(held, "arrays"), arrays | {"owner": owner})
 
 
 def _params(outcomes: Sequence[SendOutcome], now: datetime) -> list[dict[str, object]]:
