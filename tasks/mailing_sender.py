@@ -64,7 +64,8 @@ from tasks.pacing import shared_pacer
 
 GATEWAY_SENDS = LimitKey("gateway", action="send")
 IDLE_POLL = 0.5  # seconds between claims while sends are in flight and nothing else is due
-WAIT_POLL = 1.0  # seconds between looks while waiting for retries or leases held elsewhere
+WAIT_POLL = 1.0  # the longest wait between looks while waiting for retries or leases held elsewhere
+FIRST_LOOK = 0.05  # the first such wait, doubled at each look: a sibling sender ending its last sends
 TALLY_EVERY = 1.0  # seconds between the counts a sender reports
 PROCESS_NAME = b"mailing-sender"
 PARENT_CHECK = 1.0  # seconds between checks that the parent is alive (where PDEATHSIG is missing)
@@ -229,6 +230,7 @@ class Sender:
         """Start sends while there are claimed messages and free slots; claim more while half a
         claim still waits; stop when nothing is due, in flight or waiting for a retry soon."""
         low_water = max(1, self.settings.mailing.batch_size // 2)
+        look = FIRST_LOOK
         claiming: asyncio.Task[list[DueMessage]] | None = None
         dry = False  # the last claim found nothing due
         while True:
@@ -238,6 +240,8 @@ class Sender:
                 claimed = await claiming
                 claiming = None
                 dry = not claimed
+                if claimed:
+                    look = FIRST_LOOK
                 self.held.update((message.id, message) for message in claimed)
                 self.waiting.extend(claimed)
                 continue
@@ -265,7 +269,8 @@ class Sender:
                 return
             # looked at again within a second: a lease held by a live sender ends sooner, when it
             # records its outcome
-            await asyncio.sleep(min(max(wait, 0.05), WAIT_POLL))
+            await asyncio.sleep(min(max(wait, FIRST_LOOK), look))
+            look = min(look * 2, WAIT_POLL)
             dry = False
 
     async def send(self, message: DueMessage, client: GatewayClient, pacer: Pacer | None) -> None:
