@@ -21,8 +21,10 @@ the runs afterwards.
         [--prefect-port P] [--sandbox-port P] [--fan-out N] [--record]
 
 ``--fan-out`` sets ``SWITCHYARD_MAILING__FAN_OUT`` on the mailing workers (1: a mailing's dispatch
-starts one helper run, so both workers send it) and ``--senders`` ``SWITCHYARD_MAILING__SENDERS``
-(1: one sender process per dispatch run, two workers sharing this machine's two cores).
+starts one helper run, so both workers send it), ``--senders`` ``SWITCHYARD_MAILING__SENDERS``
+(sender processes per dispatch run) and ``--senders-per-machine``
+``SWITCHYARD_MAILING__SENDERS_PER_MACHINE`` (the senders of every run of this machine together;
+default: the CPU count). The workers share one data directory, so one bound holds for all of them.
 """
 
 from __future__ import annotations
@@ -152,8 +154,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--senders",
         type=int,
-        default=1,
+        default=os.cpu_count() or 1,
         help="SWITCHYARD_MAILING__SENDERS: sender processes per dispatch run",
+    )
+    parser.add_argument(
+        "--senders-per-machine",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="SWITCHYARD_MAILING__SENDERS_PER_MACHINE: senders of all runs of this machine (the CPU count)",
     )
     parser.add_argument(
         "--database-url",
@@ -230,11 +238,11 @@ def start_shape(cluster: Cluster, args: argparse.Namespace) -> None:
         return "cluster ready" in setup.text()
 
     wait_until(ready, 600, "the cluster setup", every=2)
-    start_worker(cluster, "collect", 1, limit=4, fan_out=0, senders=1)
+    start_worker(cluster, "collect", 1, limit=4, fan_out=0, senders=1, per_machine=args.senders_per_machine)
 
 
 def start_worker(
-    cluster: Cluster, pool: str, number: int, *, limit: int, fan_out: int, senders: int
+    cluster: Cluster, pool: str, number: int, *, limit: int, fan_out: int, senders: int, per_machine: int
 ) -> Started:
     """A process worker started directly (no supervisor), so that killing it leaves it dead."""
     from deployments.cluster import worker_command, worker_env
@@ -243,6 +251,7 @@ def start_worker(
     env = worker_env() | {
         "SWITCHYARD_MAILING__FAN_OUT": str(fan_out),
         "SWITCHYARD_MAILING__SENDERS": str(senders),
+        "SWITCHYARD_MAILING__SENDERS_PER_MACHINE": str(per_machine),
     }
     process = cluster.start(name, worker_command(pool, name, limit), env)
     wait_until(lambda: f"Worker '{name}' started" in process.text(), 120, f"worker {name}")
@@ -354,8 +363,10 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
     )
 
 
-def fan_out_label(fan_out: int) -> str:
-    return f"fan-out {fan_out}"
+def fan_out_label(args: argparse.Namespace) -> str:
+    return (
+        f"fan-out {args.fan_out}, {args.senders} sender(s) per run, ≤ {args.senders_per_machine} per machine"
+    )
 
 
 def describe_runs(runs: dict[str, list[str]]) -> str:
@@ -365,7 +376,15 @@ def describe_runs(runs: dict[str, list[str]]) -> str:
 def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str]:
     """1 or 2 mailing workers, each size of mailing once; the rows for RESULTS.md."""
     workers = [
-        start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out, senders=args.senders)
+        start_worker(
+            cluster,
+            "mailing",
+            n,
+            limit=args.limit,
+            fan_out=args.fan_out,
+            senders=args.senders,
+            per_machine=args.senders_per_machine,
+        )
         for n in range(1, count + 1)
     ]
     rows = []
@@ -380,7 +399,7 @@ def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str
             )
             rows.append(
                 f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {count} mailing worker(s), --limit {args.limit}, "
-                f"{fan_out_label(args.fan_out)} | {messages:,} | {args.latency_ms} ms "
+                f"{fan_out_label(args)} | {messages:,} | {args.latency_ms} ms "
                 f"| {outcome.seconds:.1f} s | {outcome.rate:.0f} | {describe_runs(outcome.runs)} "
                 f"| {outcome.duplicates} | {outcome.lost} | {outcome.load} |"
             )
@@ -401,7 +420,15 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
     (``lost_machine``: its whole process group, the flow-run processes it started included)."""
     sandbox = f"http://127.0.0.1:{args.sandbox_port}"
     workers = [
-        start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out, senders=args.senders)
+        start_worker(
+            cluster,
+            "mailing",
+            n,
+            limit=args.limit,
+            fan_out=args.fan_out,
+            senders=args.senders,
+            per_machine=args.senders_per_machine,
+        )
         for n in (1, 2)
     ]
     try:
@@ -451,7 +478,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         what = "worker and its flow runs (a lost machine)" if lost_machine else "worker only"
         return (
             f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | 2 mailing workers, kill -9 of the {what}, "
-            f"{fan_out_label(args.fan_out)} | {messages:,} | {sent_at_kill:,} | {in_flight} "
+            f"{fan_out_label(args)} | {messages:,} | {sent_at_kill:,} | {in_flight} "
             f"| {accepted - sent_at_kill} | {finished - killed:.1f} s | {len(delivered['duplicates'])} "  # type: ignore[arg-type]
             f"| {messages - int(delivered['delivered'])} | {describe_states(crash_states)} | {load()} |"  # type: ignore[arg-type]
         )
