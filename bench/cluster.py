@@ -60,6 +60,7 @@ KILL_HEADER = (
     "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 SUBMITTING = re.compile(r"Worker '([\w-]+)' submitting flow run '([0-9a-f-]{36})'")
+ABORTED = re.compile(r"Aborted submission of flow run '([0-9a-f-]{36})'")
 DONE_WAIT = 900.0
 
 
@@ -308,12 +309,17 @@ async def run_states(run_ids: list[str]) -> dict[str, str]:
     return {str(run.id): run.state.name if run.state else "?" for run in runs}
 
 
-def runs_by_worker(workers: list[Started], since: int) -> dict[str, list[str]]:
-    """The flow runs each worker submitted, from its log (after byte ``since`` of each)."""
+def runs_by_worker(workers: list[Started], marks: list[int]) -> dict[str, list[str]]:
+    """The flow runs each worker submitted, from its log after its own mark (a worker started again
+    under the same name appends to the same log); a submission the server aborted (another worker
+    had taken the run) does not count."""
     found: dict[str, list[str]] = {}
-    for worker in workers:
-        for name, run_id in SUBMITTING.findall(worker.text()[since:]):
-            found.setdefault(name, []).append(run_id)
+    for worker, mark in zip(workers, marks, strict=True):
+        text = worker.text()[mark:]
+        aborted = set(ABORTED.findall(text))
+        for name, run_id in SUBMITTING.findall(text):
+            if run_id not in aborted:
+                found.setdefault(name, []).append(run_id)
     return found
 
 
@@ -352,7 +358,7 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
     finished = wait_sent(mailing_id, messages)
     seconds = finished - started
     delivered = gateway(sandbox)
-    runs = runs_by_worker(workers, min(marks))
+    runs = runs_by_worker(workers, marks)
     return Outcome(
         seconds=seconds,
         rate=messages / seconds,
@@ -440,7 +446,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         wait_until(
             lambda: status_counts(mailing_id).get("sent", 0) >= messages * args.kill_at, DONE_WAIT, "the kill"
         )
-        runs = runs_by_worker(workers, min(marks))
+        runs = runs_by_worker(workers, marks)
         victim = next((w for w in workers if dispatch in runs.get(w.name, [])), workers[0])
         if lost_machine:
             kill_tree(victim.popen.pid)
@@ -459,7 +465,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         )
         finished = wait_sent(mailing_id, messages)
         delivered = gateway(sandbox)
-        runs = runs_by_worker(workers, min(marks))
+        runs = runs_by_worker(workers, marks)
         run_ids = [run_id for ids in runs.values() for run_id in ids]
         time.sleep(5)
         states = asyncio.run(run_states(run_ids))
