@@ -36,8 +36,9 @@ CLUSTER_LIMIT_ACTIONS ?= 4
 CLUSTER_LIMIT_MAILING ?= 2
 CLUSTER_LIMIT_ANALYSIS ?= 1
 CLUSTER_MAILING_FAN_OUT ?= 1
-# sender processes per dispatch run: two workers on one 2-core machine need one each
-CLUSTER_MAILING_SENDERS ?= 1
+# sender processes per dispatch run (one per core); the senders of every run of the machine together
+# stay within SWITCHYARD_MAILING__SENDERS_PER_MACHINE (the CPU count), however many runs and workers
+CLUSTER_MAILING_SENDERS ?= $(shell nproc 2>/dev/null || echo 1)
 CLUSTER_RESTART_SECONDS ?= 5
 CLUSTER_SANDBOX := http://127.0.0.1:$(CLUSTER_SANDBOX_PORT)
 CLUSTER_ENV := PATH="$(BIN):$$PATH" \

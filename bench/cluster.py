@@ -21,8 +21,10 @@ the runs afterwards.
         [--prefect-port P] [--sandbox-port P] [--fan-out N] [--record]
 
 ``--fan-out`` sets ``SWITCHYARD_MAILING__FAN_OUT`` on the mailing workers (1: a mailing's dispatch
-starts one helper run, so both workers send it) and ``--senders`` ``SWITCHYARD_MAILING__SENDERS``
-(1: one sender process per dispatch run, two workers sharing this machine's two cores).
+starts one helper run, so both workers send it), ``--senders`` ``SWITCHYARD_MAILING__SENDERS``
+(sender processes per dispatch run) and ``--senders-per-machine``
+``SWITCHYARD_MAILING__SENDERS_PER_MACHINE`` (the senders of every run of this machine together;
+default: the CPU count). The workers share one data directory, so one bound holds for all of them.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ KILL_HEADER = (
     "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 SUBMITTING = re.compile(r"Worker '([\w-]+)' submitting flow run '([0-9a-f-]{36})'")
+ABORTED = re.compile(r"Aborted submission of flow run '([0-9a-f-]{36})'")
 DONE_WAIT = 900.0
 
 
@@ -152,8 +155,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--senders",
         type=int,
-        default=1,
+        default=os.cpu_count() or 1,
         help="SWITCHYARD_MAILING__SENDERS: sender processes per dispatch run",
+    )
+    parser.add_argument(
+        "--senders-per-machine",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="SWITCHYARD_MAILING__SENDERS_PER_MACHINE: senders of all runs of this machine (the CPU count)",
     )
     parser.add_argument(
         "--database-url",
@@ -230,11 +239,11 @@ def start_shape(cluster: Cluster, args: argparse.Namespace) -> None:
         return "cluster ready" in setup.text()
 
     wait_until(ready, 600, "the cluster setup", every=2)
-    start_worker(cluster, "collect", 1, limit=4, fan_out=0, senders=1)
+    start_worker(cluster, "collect", 1, limit=4, fan_out=0, senders=1, per_machine=args.senders_per_machine)
 
 
 def start_worker(
-    cluster: Cluster, pool: str, number: int, *, limit: int, fan_out: int, senders: int
+    cluster: Cluster, pool: str, number: int, *, limit: int, fan_out: int, senders: int, per_machine: int
 ) -> Started:
     """A process worker started directly (no supervisor), so that killing it leaves it dead."""
     from deployments.cluster import worker_command, worker_env
@@ -243,6 +252,7 @@ def start_worker(
     env = worker_env() | {
         "SWITCHYARD_MAILING__FAN_OUT": str(fan_out),
         "SWITCHYARD_MAILING__SENDERS": str(senders),
+        "SWITCHYARD_MAILING__SENDERS_PER_MACHINE": str(per_machine),
     }
     process = cluster.start(name, worker_command(pool, name, limit), env)
     wait_until(lambda: f"Worker '{name}' started" in process.text(), 120, f"worker {name}")
@@ -299,12 +309,17 @@ async def run_states(run_ids: list[str]) -> dict[str, str]:
     return {str(run.id): run.state.name if run.state else "?" for run in runs}
 
 
-def runs_by_worker(workers: list[Started], since: int) -> dict[str, list[str]]:
-    """The flow runs each worker submitted, from its log (after byte ``since`` of each)."""
+def runs_by_worker(workers: list[Started], marks: list[int]) -> dict[str, list[str]]:
+    """The flow runs each worker submitted, from its log after its own mark (a worker started again
+    under the same name appends to the same log); a submission the server aborted (another worker
+    had taken the run) does not count."""
     found: dict[str, list[str]] = {}
-    for worker in workers:
-        for name, run_id in SUBMITTING.findall(worker.text()[since:]):
-            found.setdefault(name, []).append(run_id)
+    for worker, mark in zip(workers, marks, strict=True):
+        text = worker.text()[mark:]
+        aborted = set(ABORTED.findall(text))
+        for name, run_id in SUBMITTING.findall(text):
+            if run_id not in aborted:
+                found.setdefault(name, []).append(run_id)
     return found
 
 
@@ -343,7 +358,7 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
     finished = wait_sent(mailing_id, messages)
     seconds = finished - started
     delivered = gateway(sandbox)
-    runs = runs_by_worker(workers, min(marks))
+    runs = runs_by_worker(workers, marks)
     return Outcome(
         seconds=seconds,
         rate=messages / seconds,
@@ -354,8 +369,10 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
     )
 
 
-def fan_out_label(fan_out: int) -> str:
-    return f"fan-out {fan_out}"
+def fan_out_label(args: argparse.Namespace) -> str:
+    return (
+        f"fan-out {args.fan_out}, {args.senders} sender(s) per run, ≤ {args.senders_per_machine} per machine"
+    )
 
 
 def describe_runs(runs: dict[str, list[str]]) -> str:
@@ -365,7 +382,15 @@ def describe_runs(runs: dict[str, list[str]]) -> str:
 def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str]:
     """1 or 2 mailing workers, each size of mailing once; the rows for RESULTS.md."""
     workers = [
-        start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out, senders=args.senders)
+        start_worker(
+            cluster,
+            "mailing",
+            n,
+            limit=args.limit,
+            fan_out=args.fan_out,
+            senders=args.senders,
+            per_machine=args.senders_per_machine,
+        )
         for n in range(1, count + 1)
     ]
     rows = []
@@ -380,7 +405,7 @@ def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str
             )
             rows.append(
                 f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {count} mailing worker(s), --limit {args.limit}, "
-                f"{fan_out_label(args.fan_out)} | {messages:,} | {args.latency_ms} ms "
+                f"{fan_out_label(args)} | {messages:,} | {args.latency_ms} ms "
                 f"| {outcome.seconds:.1f} s | {outcome.rate:.0f} | {describe_runs(outcome.runs)} "
                 f"| {outcome.duplicates} | {outcome.lost} | {outcome.load} |"
             )
@@ -401,7 +426,15 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
     (``lost_machine``: its whole process group, the flow-run processes it started included)."""
     sandbox = f"http://127.0.0.1:{args.sandbox_port}"
     workers = [
-        start_worker(cluster, "mailing", n, limit=args.limit, fan_out=args.fan_out, senders=args.senders)
+        start_worker(
+            cluster,
+            "mailing",
+            n,
+            limit=args.limit,
+            fan_out=args.fan_out,
+            senders=args.senders,
+            per_machine=args.senders_per_machine,
+        )
         for n in (1, 2)
     ]
     try:
@@ -413,7 +446,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         wait_until(
             lambda: status_counts(mailing_id).get("sent", 0) >= messages * args.kill_at, DONE_WAIT, "the kill"
         )
-        runs = runs_by_worker(workers, min(marks))
+        runs = runs_by_worker(workers, marks)
         victim = next((w for w in workers if dispatch in runs.get(w.name, [])), workers[0])
         if lost_machine:
             kill_tree(victim.popen.pid)
@@ -432,7 +465,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         )
         finished = wait_sent(mailing_id, messages)
         delivered = gateway(sandbox)
-        runs = runs_by_worker(workers, min(marks))
+        runs = runs_by_worker(workers, marks)
         run_ids = [run_id for ids in runs.values() for run_id in ids]
         time.sleep(5)
         states = asyncio.run(run_states(run_ids))
@@ -451,7 +484,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
         what = "worker and its flow runs (a lost machine)" if lost_machine else "worker only"
         return (
             f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | 2 mailing workers, kill -9 of the {what}, "
-            f"{fan_out_label(args.fan_out)} | {messages:,} | {sent_at_kill:,} | {in_flight} "
+            f"{fan_out_label(args)} | {messages:,} | {sent_at_kill:,} | {in_flight} "
             f"| {accepted - sent_at_kill} | {finished - killed:.1f} s | {len(delivered['duplicates'])} "  # type: ignore[arg-type]
             f"| {messages - int(delivered['delivered'])} | {describe_states(crash_states)} | {load()} |"  # type: ignore[arg-type]
         )

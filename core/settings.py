@@ -111,6 +111,15 @@ class MailingSettings(BaseModel):
         le=64,
         description="sender processes per dispatch run (default: the CPU count)",
     )
+    senders_per_machine: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
+        description=(
+            "sender processes of every dispatch run of one machine together, at most (default: the CPU "
+            "count); a run that finds none free waits while messages are due"
+        ),
+    )
     lease_seconds: int = Field(
         15, ge=3, description="a claimed message returns to the queue after this unless renewed (every third)"
     )

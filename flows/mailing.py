@@ -25,6 +25,7 @@ from tasks.mailing import (
     report_mailings,
     start_senders,
     stop_senders,
+    wait_for_senders,
 )
 
 PROGRESS_EVERY = 2.0  # seconds between progress artifact updates
@@ -39,12 +40,15 @@ def _run_name() -> str:
 async def dispatch_mailings(mailing_id: int | None = None, helper: bool = False) -> dict[str, int]:
     """Send the due messages of one mailing, or of all, until none is due; fail what the window closed on.
 
-    ``mailing.senders`` sender processes send; with ``mailing.fan_out`` set, a mailing's first run
-    (not a ``helper``) also starts that many helper runs of its deployment, for other workers.
+    Up to ``mailing.senders`` sender processes send, one per free slot of the machine's
+    ``mailing.senders_per_machine``; with none free the run waits for one while messages are due.
+    With ``mailing.fan_out`` set, a mailing's first run (not a ``helper``) also starts that many helper
+    runs of its deployment, for other workers (it fans out even while it waits for a slot itself).
     """
     settings = get_settings()
-    # the senders start first (a second or so to import): the rest of the set-up runs meanwhile
-    senders = await start_senders(mailing_id, settings.mailing.senders, run_id=flow_run.id)
+    wanted = settings.mailing.senders
+    # the senders start first: the rest of the set-up runs meanwhile
+    senders = await start_senders(mailing_id, wanted, run_id=flow_run.id)
     try:
         totals: Counter[str] = Counter(expired=expire_messages())
         progress = ProgressReporter(partial(mailing_progress, mailing_id), every=PROGRESS_EVERY)
@@ -54,6 +58,8 @@ async def dispatch_mailings(mailing_id: int | None = None, helper: bool = False)
             await fan_out(
                 mailing_id, settings.mailing.fan_out, deployment_id=deployment_id, parent=str(flow_run.id)
             )
+        if not senders:
+            senders = await wait_for_senders(mailing_id, wanted, run_id=flow_run.id)
         totals.update(await follow_senders(senders, on_tally=progress.update))
     finally:
         await stop_senders(senders)

@@ -5,6 +5,12 @@ The sending itself happens in ``mailing.senders`` long-lived sender processes fo
 process (`tasks.mailing_sender`), each with its own event loop, gateway client and database sessions,
 so both cores send; this module starts them, reads their counts and log lines, and fails the run
 clearly when one dies (its claimed messages come back to the queue when their lease lapses).
+
+The senders of every dispatch run of one machine share ``mailing.senders_per_machine`` slots
+(`core.slots`: a file lock each, under the data directory, held by the sender process itself, so the
+kernel frees it when the sender ends or is killed). A run starts one sender per free slot, up to
+``mailing.senders``; a run that finds none free waits for one while messages are due, and ends when
+none is.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -20,14 +27,17 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.deployments import run_deployment
 
 from core.settings import get_settings
+from core.slots import held_slots, take_slot
+from db.base import utcnow
 from db.engine import session_factory
 from db.mailing import mailing_stats
-from db.mailing.dispatch import count_due, fail_expired
+from db.mailing.dispatch import count_due, fail_expired, next_retry_time
 from rules.mailing import MessageStatus
 from tasks.artifacts import report
 from tasks.mailing_sender import SenderProcess, fork_sender
 
 COUNTS = ("sent", "failed", "deferred", "unknown")
+SLOT_POLL = 1.0  # seconds between looks for a free sender slot (and at what is due) while waiting
 
 
 class SenderDied(RuntimeError):
@@ -37,12 +47,67 @@ class SenderDied(RuntimeError):
 Senders = list[SenderProcess]
 
 
+def sender_slots() -> tuple[Path, int]:
+    """Where this machine's sender slots are, and how many there are."""
+    settings = get_settings()
+    return settings.data_dir / "slots" / "mailing-senders", settings.mailing.senders_per_machine
+
+
 async def start_senders(mailing_id: int | None, count: int, run_id: str | None = None) -> Senders:
-    """Fork ``count`` sender processes for the mailing (None: every open mailing); they die with
+    """Fork up to ``count`` sender processes for the mailing (None: every open mailing), one per free
+    sender slot of this machine (none started when none is free). Each sender holds its slot for its
+    life (the descriptor it got at the fork; this process closes its own copy at once); they die with
     this process, and their claims name ``run_id`` (the flow run), so the claims of a run Prefect
     marked Crashed are released at once. Follow them with `follow_senders`; `stop_senders` in a
     ``finally``."""
-    return [await fork_sender(mailing_id, run_id) for _ in range(count)]
+    directory, per_machine = sender_slots()
+    senders: Senders = []
+    for _ in range(count):
+        slot = take_slot(directory, per_machine)
+        if slot is None:
+            break
+        try:
+            senders.append(await fork_sender(mailing_id, run_id))
+        finally:
+            slot.release()  # the sender's copy holds it now (or nothing does, had the fork failed)
+    return senders
+
+
+def seconds_until_due(mailing_id: int | None) -> float | None:
+    """Seconds until a message of the mailing (None: of any open mailing) may be claimed (0: one may
+    now), or None when none is left to send."""
+    with session_factory().begin() as session:
+        due = next_retry_time(session, mailing_id=mailing_id)
+    return None if due is None else max(0.0, (due - utcnow()).total_seconds())
+
+
+async def wait_for_senders(
+    mailing_id: int | None, count: int, run_id: str | None = None, *, poll: float = SLOT_POLL
+) -> Senders:
+    """For a run that found every sender slot of this machine held: look again every ``poll`` seconds
+    and start senders as soon as a slot frees, while messages are due (or come due within
+    ``mailing.wait_for_retries``, the senders' own rule for ending); [] once nothing is."""
+    logger = get_run_logger()
+    directory, per_machine = sender_slots()
+    logger.info(
+        "all %s sender slots of this machine are held (%s): waiting for one while messages are due",
+        per_machine,
+        directory,
+    )
+    while True:
+        wait = await asyncio.to_thread(seconds_until_due, mailing_id)
+        if wait is None or wait > get_settings().mailing.wait_for_retries:
+            logger.info("nothing is due: this run ends without sending (others sent it)")
+            return []
+        await asyncio.sleep(poll)
+        if senders := await start_senders(mailing_id, count, run_id):
+            logger.info(
+                "%s sender(s) started on freed slots (%s of %s held)",
+                len(senders),
+                held_slots(directory, per_machine),
+                per_machine,
+            )
+            return senders
 
 
 async def follow_senders(senders: Senders, *, on_tally: Callable[[], Awaitable[None]]) -> Counter[str]:
