@@ -47,7 +47,7 @@ from rules.briefs import Article, Stage
 from tasks.artifacts import report
 from tasks.claims import run_lease
 
-COLLECTION_POLL = 0.2  # seconds between looks at a brief's status while its analysis waits
+COLLECTION_POLL = 0.05  # seconds between looks at a brief's status while its analysis waits
 
 
 IN_PROGRESS = [
