@@ -300,11 +300,15 @@ def test_an_analysis_whose_claim_was_taken_over_never_writes_the_files(sessions:
 @pytest.fixture
 def started_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Deployment runs started by the flows, created as queued flow runs (no worker runs them);
-    deleted after the test so that later tests do not see them queued."""
+    deleted after the test so that later tests do not see them queued. Each is started as a run of
+    its own, never as a subflow (whose parent task run is one more write a busy server refuses)."""
     created: list[UUID] = []
     names: list[str] = []
 
-    async def queue(*, name: str, parameters: dict[str, object], flow_run_name: str, timeout: int) -> object:
+    async def queue(
+        *, name: str, parameters: dict[str, object], flow_run_name: str, timeout: int, as_subflow: bool = True
+    ) -> object:
+        assert not as_subflow, f"{flow_run_name} started as a subflow"
         async with get_client() as client:
             run = await client.create_flow_run(
                 collect_brief, name=flow_run_name, parameters=parameters, state=Scheduled()
