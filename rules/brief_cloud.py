@@ -1,8 +1,9 @@
 """The brief's word clouds: PNGs drawn with wordcloud's default colours, without importing pyplot.
 
 wordcloud opens the font file again for every size it tries of every word (~1,000 times for a cloud
-of 200 words: a third of the cloud's time); `CachedFonts` gives it each (font, size) opened once per
-process and thread, the same font object PIL would open, so the image is the same.
+of 200 words, ~0.4 of its ~1 s); `CachedFonts` gives it each (font, size) opened once per process,
+the same font object PIL would open, so the image is the same. `open_font_sizes` opens them all
+ahead (the analysis does it while the brief is collected, before its pool forks).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from wordcloud import WordCloud
 from wordcloud.wordcloud import colormap_color_func
 
 CLOUD_SIZE = (800, 600)
+MIN_FONT_SIZE = 4  # wordcloud's default
 
 
 COLORMAP = "viridis"  # wordcloud's default
@@ -35,10 +37,14 @@ class ColormapColors(colormap_color_func):
         self.colormap = colormaps[colormap]
 
 
-@lru_cache(maxsize=4096)
-def _opened(font: str, size: int, thread: int) -> ImageFont.FreeTypeFont:
-    """The font at one size, opened once for the thread that asks (a font object is not shared by
-    threads drawing at the same time)."""
+_drawing = threading.Lock()  # one cloud at a time per process: a font object is not shared while drawn
+os.register_at_fork(after_in_child=lambda: globals().update(_drawing=threading.Lock()))
+
+
+@lru_cache(maxsize=1024)
+def _opened(font: str, size: int) -> ImageFont.FreeTypeFont:
+    """The font at one size, opened once per process (forked processes inherit what was opened: the
+    font file is mapped read-only)."""
     return ImageFont.truetype(font, size)
 
 
@@ -53,7 +59,14 @@ class CachedFonts:
         """The font from the cache when asked as wordcloud asks (a path and a size); else PIL's."""
         if args or kwargs or not isinstance(font, str | Path) or int(size) != size:
             return ImageFont.truetype(font, size, *args, **kwargs)
-        return _opened(str(font), int(size), threading.get_ident())
+        return _opened(str(font), int(size))
+
+
+def open_font_sizes(font: Path) -> None:
+    """Open ``font`` at every size a cloud may try (wordcloud starts at the cloud's height and steps
+    down one size at a time), so that the clouds drawn later, here or in forked processes, open none."""
+    for size in range(MIN_FONT_SIZE, CLOUD_SIZE[1] + 1):
+        _opened(str(font), size)
 
 
 wordcloud.wordcloud.ImageFont = CachedFonts()  # type: ignore[assignment]  # the module wordcloud draws with
@@ -77,10 +90,13 @@ def draw_cloud(
         height=CLOUD_SIZE[1],
         background_color="white",
         max_words=max_words,
+        min_font_size=MIN_FONT_SIZE,
         random_state=42,
         color_func=ColormapColors(COLORMAP),
     )
-    cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
+    with _drawing:
+        cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
+        image = cloud.to_image()
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    cloud.to_image().save(partial, format="PNG")
+    image.save(partial, format="PNG")
     os.replace(partial, path)

@@ -41,6 +41,7 @@ from db.briefs import (
 )
 from db.engine import session_factory
 from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, publish_files
+from rules.brief_cloud import open_font_sizes
 from rules.brief_segmenter import dictionary_total
 from rules.brief_words import prepare_jieba
 from rules.briefs import Article, Stage
@@ -67,9 +68,13 @@ def store_brief(
     return order_brief(keywords, platforms, since, until).id
 
 
-@task(task_run_name="claim brief {brief_id} to {stage}")
 def claim_for_stage(brief_id: int, stage: Stage) -> ClaimedBrief | None:
-    """Claim the brief for a stage; None if it is not waiting for that."""
+    """Claim the brief for a stage; None if it is not waiting for that.
+
+    A plain call, not a task run (nor is `mark_collected`): one short write of the app's database
+    whose outcome the run's log and the brief's row say; a task run would add its state writes to
+    the Prefect server on the brief's critical path (the server, on SQLite, refuses writes when busy).
+    """
     lease = run_lease(get_settings().briefs.lease_seconds)
     with session_factory().begin() as session:
         return claim_brief(
@@ -106,7 +111,6 @@ async def runs_in_progress(names: Sequence[str]) -> set[str]:
     return {run.name for run in runs if run.created is None or run.created >= since}
 
 
-@task(task_run_name="mark brief {brief.id} collected")
 def mark_collected(brief: ClaimedBrief) -> bool:
     """Sum up the accounts and mark the brief collected; False if this run's claim was taken over."""
     with session_factory().begin() as session:
@@ -133,12 +137,12 @@ def collection_progress(brief_id: int) -> tuple[int, int, str]:
 def prepare_analysis(load_jieba: bool = True) -> None:
     """What every analysis needs, loaded before the brief is ready: jieba's dictionary (for the texts
     rjieba cuts otherwise; forked workers inherit it) unless ``load_jieba`` is False, its total for
-    rjieba, and the CJK font. Without jieba here, the analysis loads it before its pool forks, and
-    only when a text needs it."""
+    rjieba, and the CJK font opened at every size a word cloud may try (~0.4 s a cloud saved). Without
+    jieba here, the analysis loads it before its pool forks, and only when a text needs it."""
     if load_jieba:
         prepare_jieba(jieba_dir())
     dictionary_total(jieba_dir())
-    analysis_font()
+    open_font_sizes(analysis_font())
 
 
 @task(task_run_name="wait for brief {brief_id} to be collected")
