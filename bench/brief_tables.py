@@ -39,9 +39,8 @@ def compare(first: str, second: str) -> list[str]:
             for title in left.keys() & right.keys():
                 rows_a, rows_b = left[title], right[title]
                 same = Counter(rows_a) == Counter(rows_b) if title in UNORDERED else rows_a == rows_b
-                print(
-                    f"{workbook} / {title}: {len(rows_a)} and {len(rows_b)} rows, {'same' if same else 'DIFFER'}"
-                )
+                verdict = "same" if same else "DIFFER"
+                print(f"{workbook} / {title}: {len(rows_a)} and {len(rows_b)} rows, {verdict}")
                 if not same:
                     differences.append(f"{workbook} / {title}")
         for cloud in ("content_wc.png", "topic_wc.png"):
