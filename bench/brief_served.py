@@ -106,14 +106,26 @@ def timeline(brief_id: int, ordered_at: datetime, zip_seen: datetime) -> str:
     )
 
 
-def order_and_wait() -> tuple[float, float, float]:
-    """One brief ordered and started as the CLI does; (order → zip, collection, analysis) seconds."""
+def start_collect_run_only(brief_id: int) -> str:
+    """What ``start_collection`` did before this branch (f282f7a): the collect run alone."""
+    from core.names import COLLECT_BRIEF, PROCESS_BRIEFS, collect_run_name
+    from deployments.runs import start_run
+
+    return start_run(
+        COLLECT_BRIEF, {"brief_id": brief_id}, collect_run_name(brief_id), f"Brief {brief_id}", PROCESS_BRIEFS
+    )
+
+
+def order_and_wait(variant: str) -> tuple[float, float, float]:
+    """One brief ordered and started as the CLI does; (order → zip, collection, analysis) seconds.
+    The ``before`` variant starts it as main's code did (the collect run only)."""
     from commands.briefs import order_brief
     from deployments.runs import start_collection
 
+    start = start_collect_run_only if variant == "before" else start_collection
     ordered_at, started = datetime.now(UTC), time.perf_counter()
     ordered = order_brief(KEYWORDS, list(PLATFORMS))
-    said = start_collection(ordered.id)
+    said = start(ordered.id)
     print(f"  {said} (order and start: {time.perf_counter() - started:.2f} s)", flush=True)
     _, collection, analysis = brief_done(ordered.id)
     seconds = time.perf_counter() - started
@@ -133,11 +145,11 @@ def measure(variant: str, code: Path, env: dict[str, str], runs: int, log: Path)
 
         asyncio.run(wait_for_deployment())
         print(f"{variant}: one brief untimed", flush=True)
-        order_and_wait()
+        order_and_wait(variant)
         before = load()
         timed = []
         for number in range(runs):
-            timed.append(order_and_wait())
+            timed.append(order_and_wait(variant))
             print(f"  brief {number + 1}: order → zip {timed[-1][0]:.2f} s", flush=True)
         return timed, before, load()
 

@@ -47,6 +47,7 @@ from rules.briefs import Article, Stage
 from tasks.artifacts import report
 from tasks.claims import run_lease
 
+UNCLAIMED_WAIT = 60.0  # seconds an analysis waits for a brief that no collect run has claimed yet
 COLLECTION_POLL = 0.05  # seconds between looks at a brief's status while its analysis waits
 
 
@@ -146,8 +147,14 @@ def prepare_analysis(load_jieba: bool = True) -> None:
 
 @task(task_run_name="wait for brief {brief_id} to be collected")
 async def wait_for_collection(brief_id: int) -> BriefStatus | None:
-    """Wait until the brief's collection has ended (or a lease's time has passed); its status then."""
-    deadline = time.monotonic() + get_settings().briefs.lease_seconds
+    """Wait until the brief's collection has ended (or a lease's time has passed); its status then.
+
+    A brief still waiting to be collected after `UNCLAIMED_WAIT` s is left (its status returned):
+    no collect run came for it (none serves the collect pool?); the collect run that comes later
+    starts an analysis run of its own.
+    """
+    started = time.monotonic()
+    deadline = started + get_settings().briefs.lease_seconds
 
     def status() -> BriefStatus | None:
         with session_factory().begin() as session:
@@ -156,7 +163,10 @@ async def wait_for_collection(brief_id: int) -> BriefStatus | None:
 
     while True:
         current = await asyncio.to_thread(status)
-        if current not in (BriefStatus.SUBMITTED, BriefStatus.COLLECTING) or time.monotonic() > deadline:
+        now = time.monotonic()
+        if current not in (BriefStatus.SUBMITTED, BriefStatus.COLLECTING) or now > deadline:
+            return current
+        if current == BriefStatus.SUBMITTED and now - started > UNCLAIMED_WAIT:
             return current
         await asyncio.sleep(COLLECTION_POLL)
 

@@ -408,3 +408,17 @@ def test_re_collecting_runs_only_the_short_searches_and_keeps_what_was_stored(
     )
     with pytest.raises(ValueError, match="nothing to re-collect"):
         recollect_brief(brief_id)
+
+
+def test_an_analysis_started_for_a_brief_no_collection_claims_ends_without_it(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks.briefs, "UNCLAIMED_WAIT", 0.3)
+    spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=spec)  # no collect run comes for it
+    started = time.monotonic()
+    assert asyncio.run(analyse_brief(brief_id)) == {"brief_id": brief_id, "analysed": False}
+    assert time.monotonic() - started < 30  # not the lease's 900 s
+    with sessions.begin() as session:
+        assert get_brief(session, brief_id=brief_id).status == BriefStatus.SUBMITTED  # type: ignore[union-attr]
