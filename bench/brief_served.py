@@ -63,16 +63,77 @@ def brief_done(brief_id: int, timeout: float = 180) -> tuple[float, float, float
         time.sleep(0.05)
 
 
-def order_and_wait() -> tuple[float, float, float]:
-    """One brief ordered and started as the CLI does; (order → zip, collection, analysis) seconds."""
+async def _run_states(name: str) -> dict[str, datetime]:
+    """When the flow run named ``name`` was created and entered each state (first time each)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+        if not runs:
+            return {}
+        run = runs[-1]
+        moments: dict[str, datetime] = {"created": run.created} if run.created else {}
+        for state in sorted(await client.read_flow_run_states(run.id), key=lambda s: s.timestamp):
+            moments.setdefault(state.name or str(state.type), state.timestamp)
+    return moments
+
+
+def timeline(brief_id: int, ordered_at: datetime, zip_seen: datetime) -> str:
+    """One line: seconds from the order to each step of the brief's served path."""
+    import asyncio
+
+    from core.names import analyse_run_name, collect_run_name
+    from db.briefs import get_brief, list_searches
+    from db.engine import session_factory
+
+    with session_factory().begin() as session:
+        brief = get_brief(session, brief_id=brief_id)
+        searches = list_searches(session, brief_id=brief_id)
+    assert brief is not None
+    steps: list[tuple[str, datetime | None]] = [("stored", brief.created_at)]
+    collect = asyncio.run(_run_states(collect_run_name(brief_id)))
+    analyse = asyncio.run(_run_states(analyse_run_name(brief_id)))
+    steps += [(f"collect {k}", collect.get(k)) for k in ("created", "Pending", "Running")]
+    starts = [s["started_at"] for s in searches if s["started_at"]]
+    ends = [s["finished_at"] for s in searches if s["finished_at"]]
+    steps += [("first search", min(starts, default=None)), ("last search", max(ends, default=None))]
+    steps += [("collected", brief.collected_at), ("collect run ended", collect.get("Completed"))]
+    steps += [(f"analyse {k}", analyse.get(k)) for k in ("created", "Pending", "Running")]
+    steps += [("finished", brief.finished_at), ("zip seen", zip_seen)]
+    return ", ".join(
+        f"{what} {(when - ordered_at).total_seconds():.2f}" for what, when in steps if when is not None
+    )
+
+
+def start_collect_run_only(brief_id: int) -> str:
+    """What ``start_collection`` did before this branch (f282f7a): the collect run alone."""
+    from core.names import COLLECT_BRIEF, PROCESS_BRIEFS, collect_run_name
+    from deployments.runs import start_run
+
+    return start_run(
+        COLLECT_BRIEF, {"brief_id": brief_id}, collect_run_name(brief_id), f"Brief {brief_id}", PROCESS_BRIEFS
+    )
+
+
+def order_and_wait(variant: str) -> tuple[float, float, float]:
+    """One brief ordered and started as the CLI does; (order → zip, collection, analysis) seconds.
+    The ``before`` variant starts it as main's code did (the collect run only)."""
     from commands.briefs import order_brief
     from deployments.runs import start_collection
 
-    started = time.perf_counter()
+    start = start_collect_run_only if variant == "before" else start_collection
+    ordered_at, started = datetime.now(UTC), time.perf_counter()
     ordered = order_brief(KEYWORDS, list(PLATFORMS))
-    print(f"  {start_collection(ordered.id)}", flush=True)
+    said = start(ordered.id)
+    print(f"  {said} (order and start: {time.perf_counter() - started:.2f} s)", flush=True)
     _, collection, analysis = brief_done(ordered.id)
-    return time.perf_counter() - started, collection, analysis
+    seconds = time.perf_counter() - started
+    try:
+        print(f"  timeline (s from the order): {timeline(ordered.id, ordered_at, datetime.now(UTC))}")
+    except Exception as exc:  # the breakdown is a help, never a reason to lose the figures
+        print(f"  no timeline ({exc})")
+    return seconds, collection, analysis
 
 
 def measure(variant: str, code: Path, env: dict[str, str], runs: int, log: Path) -> tuple[list, str, str]:
@@ -84,11 +145,11 @@ def measure(variant: str, code: Path, env: dict[str, str], runs: int, log: Path)
 
         asyncio.run(wait_for_deployment())
         print(f"{variant}: one brief untimed", flush=True)
-        order_and_wait()
+        order_and_wait(variant)
         before = load()
         timed = []
         for number in range(runs):
-            timed.append(order_and_wait())
+            timed.append(order_and_wait(variant))
             print(f"  brief {number + 1}: order → zip {timed[-1][0]:.2f} s", flush=True)
         return timed, before, load()
 

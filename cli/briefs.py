@@ -27,7 +27,7 @@ from db.briefs import (
     status_label,
 )
 
-WAIT_POLL = 1.0  # seconds between looks at a brief's status with --wait
+WAIT_POLL = 0.25  # seconds between looks at a brief's status with --wait (one read of its row)
 
 briefs_app = typer.Typer(
     help="Briefs: articles for keywords from five platforms, analysed.", no_args_is_help=True

@@ -221,7 +221,9 @@ class BriefSettings(BaseModel):
     max_articles: int = Field(
         1000, ge=1, le=100_000, description="articles collected per keyword and platform"
     )
-    page_size: int = Field(20, ge=1, le=50, description="articles asked for per search page")
+    page_size: int = Field(
+        50, ge=1, le=50, description="articles asked for per search page (every platform serves 50)"
+    )
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(10.0, gt=0, le=600)
     retries: int = Field(4, ge=0, le=20, description="extra tries of one page after a transient error")

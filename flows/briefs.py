@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Completed
 from pydantic import Field
@@ -96,19 +97,18 @@ async def collect(brief_id: int) -> dict[str, Any]:
     """The work of `collect_brief`, in the calling flow run (``submit_brief`` runs it in its own).
 
     The analysis run is started as soon as the brief is claimed (unless one is queued or running for
-    it already), so that it gets ready while the platforms are searched and begins the moment the
-    brief is collected. Without one (no deployment), this run analyses the brief, having loaded what
-    the analysis needs while the platforms were searched.
+    it already), beside the searches, so that it gets ready while the platforms are searched and
+    begins the moment the brief is collected. Without one (no deployment), this run analyses the
+    brief, having loaded what the analysis needs while the platforms were searched.
     """
     async with claimed(brief_id, Stage.COLLECT) as brief:
         if brief is None:
             return {"brief_id": brief_id, "collected": False}
-        analysis_started = await hand_off(Stage.ANALYSE, brief_id)
-        # analysed here then: the font and rjieba's total load in a thread while the platforms are
-        # searched; not jieba (0.9 s of CPU holding the GIL the searches need, and most briefs have no
-        # text that needs it: the analysis loads it before forking if one does)
-        preparing = None if analysis_started else prepare_analysis.submit(load_jieba=False)
-        outcomes = await _collect_with_progress(brief)
+        handing_off = asyncio.create_task(_hand_off_or_prepare(brief_id))
+        try:
+            outcomes = await _collect_with_progress(brief)
+        finally:
+            preparing = await handing_off  # a run started for a brief that failed finds it failed
         collected = mark_collected(brief)
     totals = {
         "articles": sum(o.articles for o in outcomes),
@@ -123,6 +123,20 @@ async def collect(brief_id: int) -> dict[str, Any]:
         await asyncio.to_thread(preparing.wait)
         await analyse(brief_id)
     return {"brief_id": brief_id, "collected": True, **totals}
+
+
+async def _hand_off_or_prepare(brief_id: int) -> PrefectFuture[None] | None:
+    """Start the brief's analysis run (None), or, without one, prepare this run to analyse it: the
+    font and rjieba's total in a thread while the platforms are searched (the future to wait for).
+
+    Not jieba: 0.9 s of CPU holding the GIL the searches need, and most briefs have no text that needs
+    it (the analysis loads it before forking if one does). Run beside the searches, not before them:
+    the hand-off's API calls take 0.1–0.3 s, and 2 s more when the Prefect server (on SQLite) answers
+    one with 503 busy, which Prefect's client waits out before it tries again.
+    """
+    if await hand_off(Stage.ANALYSE, brief_id):
+        return None
+    return prepare_analysis.submit(load_jieba=False)
 
 
 @asynccontextmanager
@@ -177,6 +191,9 @@ async def start_stage_run(stage: Stage, brief_id: int) -> bool:
             parameters={"brief_id": brief_id},
             flow_run_name=RUN_NAMES[stage](brief_id),
             timeout=0,
+            # its own run, not a subflow: the subflow's parent task run is one more write, which a
+            # busy SQLite Prefect server often refuses, and the client tries again 2 s later
+            as_subflow=False,
         )
     except ObjectNotFound:
         get_run_logger().info("no %s deployment: brief %s is worked on in this run", deployment, brief_id)
@@ -193,9 +210,11 @@ async def start_stage_run(stage: Stage, brief_id: int) -> bool:
 async def analyse_brief(brief_id: int) -> dict[str, Any]:
     """Segment the brief's articles, count keywords, write both workbooks, both word clouds and the zip.
 
-    Started while the brief is still being collected, it loads jieba and the font, then waits for it.
+    Started while the brief is still being collected, it loads the font and rjieba's total, then waits
+    for it. Not jieba: loading it (~0.9 s of CPU) ended after the collection on a machine of two cores;
+    the analysis loads it before its pool forks when a text needs it.
     """
-    prepare_analysis()
+    prepare_analysis(load_jieba=False)
     await wait_for_collection(brief_id)
     return ended(await analyse(brief_id))
 

@@ -1,17 +1,31 @@
-"""The brief's word clouds: PNGs drawn with wordcloud's default colours, without importing pyplot."""
+"""The brief's word clouds: PNGs drawn with wordcloud's default colours, without importing pyplot.
+
+wordcloud opens the font file again for every size it tries of every word (~1,000 times for a cloud
+of 200 words); `CachedFonts` keeps the last few sizes open (the same font objects PIL would open, so
+the image is the same): ~0.2 s less a cloud here. Only a few: each open size maps the whole font
+file, and its pages count in the process's resident memory once per mapping (every size of a 16 MB
+font kept open showed as 4 GB).
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import unicodedata
 import uuid
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+import wordcloud.wordcloud
 from matplotlib import colormaps
+from PIL import ImageFont
 from wordcloud import WordCloud
 from wordcloud.wordcloud import colormap_color_func
 
 CLOUD_SIZE = (800, 600)
+MIN_FONT_SIZE = 4  # wordcloud's default
+OPEN_SIZES = 16  # font sizes kept open per process: ~380 of a cloud's ~1,000 opens saved, ~+40 MB
 
 
 COLORMAP = "viridis"  # wordcloud's default
@@ -23,6 +37,33 @@ class ColormapColors(colormap_color_func):
 
     def __init__(self, colormap: str) -> None:
         self.colormap = colormaps[colormap]
+
+
+_drawing = threading.Lock()  # one cloud at a time per process: a font object is not shared while drawn
+os.register_at_fork(after_in_child=lambda: globals().update(_drawing=threading.Lock()))
+
+
+@lru_cache(maxsize=OPEN_SIZES)
+def _opened(font: str, size: int) -> ImageFont.FreeTypeFont:
+    """The font at one size, kept open for the next asks of that size (the last ``OPEN_SIZES`` sizes)."""
+    return ImageFont.truetype(font, size)
+
+
+class CachedFonts:
+    """PIL's ImageFont as wordcloud uses it, with ``truetype(path, size)`` opened once per size."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ImageFont, name)
+
+    @staticmethod
+    def truetype(font: Any = None, size: float = 10, *args: Any, **kwargs: Any) -> Any:
+        """The font from the cache when asked as wordcloud asks (a path and a size); else PIL's."""
+        if args or kwargs or not isinstance(font, str | Path) or int(size) != size:
+            return ImageFont.truetype(font, size, *args, **kwargs)
+        return _opened(str(font), int(size))
+
+
+wordcloud.wordcloud.ImageFont = CachedFonts()  # type: ignore[assignment]  # the module wordcloud draws with
 
 
 def drawable(frequencies: dict[str, int]) -> dict[str, int]:
@@ -43,10 +84,13 @@ def draw_cloud(
         height=CLOUD_SIZE[1],
         background_color="white",
         max_words=max_words,
+        min_font_size=MIN_FONT_SIZE,
         random_state=42,
         color_func=ColormapColors(COLORMAP),
     )
-    cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
+    with _drawing:
+        cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
+        image = cloud.to_image()
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    cloud.to_image().save(partial, format="PNG")
+    image.save(partial, format="PNG")
     os.replace(partial, path)

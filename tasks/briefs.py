@@ -47,7 +47,8 @@ from rules.briefs import Article, Stage
 from tasks.artifacts import report
 from tasks.claims import run_lease
 
-COLLECTION_POLL = 0.2  # seconds between looks at a brief's status while its analysis waits
+UNCLAIMED_WAIT = 60.0  # seconds an analysis waits for a brief that no collect run has claimed yet
+COLLECTION_POLL = 0.05  # seconds between looks at a brief's status while its analysis waits
 
 
 IN_PROGRESS = [
@@ -67,9 +68,13 @@ def store_brief(
     return order_brief(keywords, platforms, since, until).id
 
 
-@task(task_run_name="claim brief {brief_id} to {stage}")
 def claim_for_stage(brief_id: int, stage: Stage) -> ClaimedBrief | None:
-    """Claim the brief for a stage; None if it is not waiting for that."""
+    """Claim the brief for a stage; None if it is not waiting for that.
+
+    A plain call, not a task run (nor is `mark_collected`): one short write of the app's database
+    whose outcome the run's log and the brief's row say; a task run would add its state writes to
+    the Prefect server on the brief's critical path (the server, on SQLite, refuses writes when busy).
+    """
     lease = run_lease(get_settings().briefs.lease_seconds)
     with session_factory().begin() as session:
         return claim_brief(
@@ -106,7 +111,6 @@ async def runs_in_progress(names: Sequence[str]) -> set[str]:
     return {run.name for run in runs if run.created is None or run.created >= since}
 
 
-@task(task_run_name="mark brief {brief.id} collected")
 def mark_collected(brief: ClaimedBrief) -> bool:
     """Sum up the accounts and mark the brief collected; False if this run's claim was taken over."""
     with session_factory().begin() as session:
@@ -143,8 +147,14 @@ def prepare_analysis(load_jieba: bool = True) -> None:
 
 @task(task_run_name="wait for brief {brief_id} to be collected")
 async def wait_for_collection(brief_id: int) -> BriefStatus | None:
-    """Wait until the brief's collection has ended (or a lease's time has passed); its status then."""
-    deadline = time.monotonic() + get_settings().briefs.lease_seconds
+    """Wait until the brief's collection has ended (or a lease's time has passed); its status then.
+
+    A brief still waiting to be collected after `UNCLAIMED_WAIT` s is left (its status returned):
+    no collect run came for it (none serves the collect pool?); the collect run that comes later
+    starts an analysis run of its own.
+    """
+    started = time.monotonic()
+    deadline = started + get_settings().briefs.lease_seconds
 
     def status() -> BriefStatus | None:
         with session_factory().begin() as session:
@@ -153,7 +163,10 @@ async def wait_for_collection(brief_id: int) -> BriefStatus | None:
 
     while True:
         current = await asyncio.to_thread(status)
-        if current not in (BriefStatus.SUBMITTED, BriefStatus.COLLECTING) or time.monotonic() > deadline:
+        now = time.monotonic()
+        if current not in (BriefStatus.SUBMITTED, BriefStatus.COLLECTING) or now > deadline:
+            return current
+        if current == BriefStatus.SUBMITTED and now - started > UNCLAIMED_WAIT:
             return current
         await asyncio.sleep(COLLECTION_POLL)
 

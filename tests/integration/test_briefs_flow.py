@@ -300,11 +300,15 @@ def test_an_analysis_whose_claim_was_taken_over_never_writes_the_files(sessions:
 @pytest.fixture
 def started_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Deployment runs started by the flows, created as queued flow runs (no worker runs them);
-    deleted after the test so that later tests do not see them queued."""
+    deleted after the test so that later tests do not see them queued. Each is started as a run of
+    its own, never as a subflow (whose parent task run is one more write a busy server refuses)."""
     created: list[UUID] = []
     names: list[str] = []
 
-    async def queue(*, name: str, parameters: dict[str, object], flow_run_name: str, timeout: int) -> object:
+    async def queue(
+        *, name: str, parameters: dict[str, object], flow_run_name: str, timeout: int, as_subflow: bool = True
+    ) -> object:
+        assert not as_subflow, f"{flow_run_name} started as a subflow"
         async with get_client() as client:
             run = await client.create_flow_run(
                 collect_brief, name=flow_run_name, parameters=parameters, state=Scheduled()
@@ -404,3 +408,17 @@ def test_re_collecting_runs_only_the_short_searches_and_keeps_what_was_stored(
     )
     with pytest.raises(ValueError, match="nothing to re-collect"):
         recollect_brief(brief_id)
+
+
+def test_an_analysis_started_for_a_brief_no_collection_claims_ends_without_it(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks.briefs, "UNCLAIMED_WAIT", 0.3)
+    spec = validate_brief(["咖啡"], ["weibo"], max_keywords=5)
+    with sessions.begin() as session:
+        brief_id = create_brief(session, spec=spec)  # no collect run comes for it
+    started = time.monotonic()
+    assert asyncio.run(analyse_brief(brief_id)) == {"brief_id": brief_id, "analysed": False}
+    assert time.monotonic() - started < 30  # not the lease's 900 s
+    with sessions.begin() as session:
+        assert get_brief(session, brief_id=brief_id).status == BriefStatus.SUBMITTED  # type: ignore[union-attr]

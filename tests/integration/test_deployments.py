@@ -16,6 +16,7 @@ from uuid import UUID
 import pytest
 import yaml
 from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -28,11 +29,13 @@ from core.names import (
     DISPATCH_MAILING,
     DISPATCH_MAILINGS,
     PROCESS_PENDING,
+    analyse_run_name,
+    collect_run_name,
     pending_run_name,
 )
 from core.settings import PROJECT_ROOT
 from deployments import up
-from deployments.runs import NOTHING, run_state, start_run
+from deployments.runs import NOTHING, run_state, start_collection, start_run
 from deployments.specs import PREFECT_YAML, SWEEP_LIMIT, build_deployment, load_pool_names, load_specs
 from tests.conftest import set_env
 
@@ -179,6 +182,40 @@ def test_a_started_run_is_named_at_creation_and_says_nobody_serves_it(
         assert client.read_flow_run(UUID(flow_run_id)).name == "count pages of request 7"
     assert run_state(flow_run_id) == "Scheduled"
     assert run_state(uuid.uuid4()) == "not found"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_started_brief_gets_its_collect_run_and_its_analysis_run_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    brief_id = 900_000 + uuid.uuid4().int % 1000
+    names = [collect_run_name(brief_id), analyse_run_name(brief_id)]
+
+    async def runs() -> list[Any]:
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+            )
+
+    async def remove(deployment_ids: list[UUID]) -> None:
+        async with get_client() as client:  # later tests analyse briefs in their collecting run
+            for run in await runs():
+                await client.delete_flow_run(run.id)
+            for deployment_id in deployment_ids:
+                await client.delete_deployment(deployment_id)
+
+    applied = [
+        build_deployment(spec).apply() for spec in SPECS if spec.name in ("collect-brief", "analyse-brief")
+    ]
+    try:
+        message = start_collection(brief_id)
+        started = asyncio.run(runs())
+    finally:
+        asyncio.run(remove(applied))
+    assert message.startswith(f"Started flow run [collect brief {brief_id}](")
+    assert sorted(run.name for run in started) == sorted(names)
+    assert all(run.parameters == {"brief_id": brief_id} for run in started)
 
 
 @pytest.mark.usefixtures("prefect_harness")
