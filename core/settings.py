@@ -296,6 +296,9 @@ class SandboxSettings(BaseModel):
     platform_key: str = Field(DEV_PLATFORM_KEY, description="API key the platform stand-ins accept")
     platform_articles: int = Field(400, ge=0, le=100_000, description="articles per keyword and platform")
     platform_latency_ms: int = Field(0, ge=0, le=60_000, description="added to every platform answer")
+    platform_max_page_size: int = Field(
+        50, ge=1, le=50, description="items a search page holds at most, whatever size is asked for"
+    )
     platform_error_rate: float = Field(0.0, ge=0, le=1, description="share of searches answered HTTP 500")
     platform_throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429, Retry-After: 1")
     platform_timeout_rate: float = Field(0.0, ge=0, le=1, description="share never answered")

@@ -47,6 +47,7 @@ async def fetch_search_page(
     *,
     brief: ClaimedBrief,
     settings: BriefSettings,
+    page_size: int,
 ) -> PageResult:
     """One page of a search, tried again after transient errors with doubling backoff."""
     for attempt in range(1, settings.retries + 2):
@@ -57,7 +58,7 @@ async def fetch_search_page(
                     platform,
                     keyword,
                     number,
-                    page_size=settings.page_size,
+                    page_size=page_size,
                     since=brief.since,
                     until=brief.until,
                 )
@@ -83,15 +84,19 @@ async def run_search(
 
     The first page says how many there are when the platform tells; the rest are fetched at once.
     Without a total, pages are fetched in windows as wide as the concurrency limit until one is empty.
+    A platform that serves fewer items a page than asked counts its pages (and offsets) in its own
+    size: when the first page is such, the search starts again in that size, so no item is skipped.
     """
     platform, keyword = search_to_run.platform, search_to_run.keyword
-    max_pages = math.ceil(settings.max_articles / settings.page_size)
+    page_size = settings.page_size
     results: list[PageResult] = []
 
     async def fetch(numbers: range) -> list[PageResult]:
         fetched = await asyncio.gather(
             *(
-                fetch_search_page(client, limit, platform, keyword, n, brief=brief, settings=settings)
+                fetch_search_page(
+                    client, limit, platform, keyword, n, brief=brief, settings=settings, page_size=page_size
+                )
                 for n in numbers
             )
         )
@@ -99,6 +104,11 @@ async def run_search(
         return list(fetched)
 
     (first,) = await fetch(range(1, 2))
+    if first.page is not None and first.page.has_more and 0 < first.page.served < page_size:
+        page_size = first.page.served
+        results.clear()
+        (first,) = await fetch(range(1, 2))
+    max_pages = math.ceil(settings.max_articles / page_size)
     if first.page is not None and first.page.has_more:
         if first.page.total_pages is not None:
             await fetch(range(2, min(first.page.total_pages, max_pages) + 1))

@@ -21,6 +21,7 @@ class SearchPage:
     malformed: list[str]  # one reason per skipped item
     total_pages: int | None  # when the platform says (or says enough to work it out)
     has_more: bool
+    served: int  # items in the answer, mapped or not: the platform's page size when it has more
 
 
 class PlatformError(Exception):
@@ -128,7 +129,7 @@ class PlatformApi(ABC):
                 continue
             if query.covers(article.post_time):
                 articles.append(article)
-        return SearchPage(articles, malformed, listing.total_pages, listing.has_more)
+        return SearchPage(articles, malformed, listing.total_pages, listing.has_more, len(listing.items))
 
     def _succeeded(self, body: object) -> JsonObject:
         """The answer as a JSON object whose status field says success, else PlatformError."""

@@ -16,11 +16,6 @@ from sandbox.platforms.catalogue import SandboxArticle, catalogue
 from sandbox.platforms.shapes import STAND_INS, JsonObject, Paging, StandIn, _break
 
 KEY_HEADER = "x-api-key"
-
-
-MAX_PAGE_SIZE = 50
-
-
 DEFAULT_PAGE_SIZE = 20
 
 
@@ -49,7 +44,7 @@ def _integer(request: Request, name: str, minimum: int) -> int | None:
     return value
 
 
-def _search(request: Request, stand_in: StandIn) -> Search:
+def _search(request: Request, stand_in: StandIn, max_size: int) -> Search:
     """The checked parameters of `request`; ValueError says which one is wrong."""
     keyword = request.query_params.get(stand_in.keyword_param, "").strip()
     if not keyword:
@@ -62,7 +57,7 @@ def _search(request: Request, stand_in: StandIn) -> Search:
     return Search(
         keyword,
         first if start is None else start,
-        min(size, MAX_PAGE_SIZE),
+        min(size, max_size),
         None if since is None else since / stand_in.time_unit,
         None if until is None else until / stand_in.time_unit,
     )
@@ -90,7 +85,7 @@ def _endpoint(platform: str, stand_in: StandIn) -> Callable[[Request], Awaitable
         if fault is not None:
             return fault
         try:
-            query = _search(request, stand_in)
+            query = _search(request, stand_in, config.platform_max_page_size)
         except ValueError as exc:
             return JSONResponse(stand_in.error(400, str(exc)), status_code=400)
         matching = catalogue(config, platform, query.keyword).window(query.since, query.until)

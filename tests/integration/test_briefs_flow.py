@@ -158,6 +158,23 @@ def test_errors_on_pages_past_the_end_do_not_make_a_search_partial(
     assert brief is not None and brief.status == BriefStatus.FINISHED and brief.last_error is None
 
 
+@pytest.mark.parametrize("platform", ["weibo", "douyin", "bilibili"])
+def test_a_platform_serving_smaller_pages_than_asked_loses_no_article(
+    sessions: Sessions, configure_sandbox: ConfigureSandbox, platform: str
+) -> None:
+    # page numbers (weibo, bilibili) and offsets (douyin) count in the platform's own page size
+    config = configure_sandbox(platform_articles=130, platform_max_page_size=20)
+    set_env({"SWITCHYARD_BRIEFS__PAGE_SIZE": "50"})
+    brief_id = asyncio.run(submit_brief(["咖啡"], [platform]))["brief_id"]
+    with sessions.begin() as session:
+        brief = get_brief(session, brief_id=brief_id)
+        searches = list_searches(session, brief_id=brief_id)
+    expected = expected_counts(config, platform, "咖啡")[0]
+    assert expected == 130
+    assert [(s["status"], s["articles"]) for s in searches] == [(SearchStatus.DONE, expected)]
+    assert brief is not None and brief.status == BriefStatus.FINISHED and brief.articles == expected
+
+
 def test_bad_parameters_fail_the_run_with_a_clear_reason_and_store_nothing(sessions: Sessions) -> None:
     with pytest.raises(ValueError, match="unknown platform 'twitter'"):
         asyncio.run(submit_brief(["咖啡"], ["twitter"]))

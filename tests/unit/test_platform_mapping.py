@@ -325,7 +325,7 @@ def test_one_api_per_platform() -> None:
 def test_answer_maps_to_articles(platform: str) -> None:
     body, article, total_pages, has_more, _ = CASES[platform]
     page = parse(platform, body)
-    assert page == SearchPage([article], [], total_pages, has_more)
+    assert page == SearchPage([article], [], total_pages, has_more, 1)
     assert page.articles[0].post_time is not None
     assert page.articles[0].post_time.utcoffset() is not None
     assert page.articles[0].keyword == ""
@@ -388,7 +388,7 @@ def test_an_error_envelope_says_the_platform_message() -> None:
 
 def test_empty_results_are_an_empty_last_page() -> None:
     page = parse("douyin", {"status_code": 0, "aweme_list": None, "has_more": 0})
-    assert page == SearchPage([], [], None, False)
+    assert page == SearchPage([], [], None, False, 0)
 
 
 def test_params_follow_each_platform() -> None:
