@@ -26,6 +26,7 @@ from tasks.webpages import (
     page_helpers,
     report_request,
     shared_page_client,
+    share_size,
     store_request,
 )
 
@@ -42,15 +43,22 @@ def _pending_run_name() -> str:
 async def _drain(request_id: int | None, total: int | None = None, helpers: int = 0) -> list[BatchResult]:
     """Count pages in lanes until nothing of the request (or at all) is left to claim, or until the
     ``total`` pages known to be waiting have been claimed; ``helpers`` helper processes (another
-    core, started with ``page_helpers``) count the request's pages too."""
-    lanes = get_settings().webpages.lanes
+    core, started with ``page_helpers``) count the request's pages too, with batches small enough
+    that each gets a share of a small request."""
+    settings = get_settings().webpages
+    lanes = settings.lanes
+    size = share_size(total, lanes + helpers, settings.batch_size) if total and helpers else None
     async with shared_page_client(batches=lanes):  # the lanes' batches reuse its connections
         in_lanes = drain_in_lanes(
-            lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no), lanes, total=total
+            lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no, batch_size=size),
+            lanes,
+            total=total,
         )
         if request_id is None or not helpers:
             return await in_lanes
-        from_lanes, from_helpers = await asyncio.gather(in_lanes, count_in_helpers(request_id, helpers))
+        from_lanes, from_helpers = await asyncio.gather(
+            in_lanes, count_in_helpers(request_id, helpers, batch_size=size)
+        )
     return from_lanes + from_helpers
 
 

@@ -30,6 +30,12 @@ LARGE_BODY = 512 * 1024  # counted in a worker thread so the event loop keeps se
 _shared_client: ContextVar[aiohttp.ClientSession | None] = ContextVar("shared_page_client", default=None)
 
 
+def share_size(pages: int, claimers: int, batch_size: int) -> int:
+    """The batch size that gives each of ``claimers`` (lanes and helper processes) a first batch of a
+    request of ``pages``: ``batch_size``, or less for a request too small to fill one batch each."""
+    return max(1, min(batch_size, -(-pages // claimers)))
+
+
 @dataclass(frozen=True)
 class BatchResult:
     claimed: int
@@ -103,16 +109,18 @@ async def _batch_client(settings: FetchSettings) -> AsyncIterator[aiohttp.Client
         yield client
 
 
-async def count_pages(request_id: int | None) -> BatchResult:
-    """Claim one batch of pages (of a request, or any), fetch and count them, record the outcomes."""
+async def count_pages(request_id: int | None, batch_size: int | None = None) -> BatchResult:
+    """Claim one batch of up to ``batch_size`` pages (default ``webpages.batch_size``) of a request,
+    or of any, fetch and count them, record the outcomes."""
     settings = get_settings()
+    limit = batch_size or settings.webpages.batch_size
     sessions = session_factory()
 
     def claim(lease: Lease) -> list[PageToFetch]:
         with sessions.begin() as session:
             return claim_pages(
                 session,
-                limit=settings.webpages.batch_size,
+                limit=limit,
                 lease=lease,
                 max_attempts=settings.webpages.max_attempts,
                 request_id=request_id,
@@ -149,7 +157,7 @@ async def count_pages(request_id: int | None) -> BatchResult:
     return BatchResult(claimed=claimed, finished=len(outcomes) - failed, failed=failed)
 
 
-def count_in_helper(request_id: int) -> list[BatchResult]:
+def count_in_helper(request_id: int, batch_size: int | None = None) -> list[BatchResult]:
     """In a helper process: count batches of the request's pages until none is left to claim.
 
     On uvloop, whose event loop costs less CPU a page than asyncio's (the flow run's loop is Prefect's).
@@ -159,7 +167,7 @@ def count_in_helper(request_id: int) -> list[BatchResult]:
         results: list[BatchResult] = []
         async with shared_page_client(batches=1):
             while not results or results[-1].claimed:
-                results.append(await count_pages(request_id))
+                results.append(await count_pages(request_id, batch_size))
         return results
 
     return uvloop.run(drain())

@@ -19,6 +19,7 @@ from core.settings import get_settings
 from db.engine import session_factory
 from db.webpages import CreatedRequest, RequestSummary, fail_abandoned, list_requests, request_pages
 from tasks.page_work import BatchResult, count_in_helper, count_pages
+from tasks.page_work import share_size as share_size
 from tasks.page_work import shared_page_client as shared_page_client  # the flow opens it around its lanes
 
 
@@ -44,9 +45,11 @@ def _batch_run_name() -> str:
 
 
 @task(task_run_name=_batch_run_name, cache_policy=NO_CACHE)
-async def count_batch(request_id: int | None, lane: int, batch_no: int) -> BatchResult:
+async def count_batch(
+    request_id: int | None, lane: int, batch_no: int, batch_size: int | None = None
+) -> BatchResult:
     """Claim one batch of pages (of a request, or any), fetch and count them, record the outcomes."""
-    return await count_pages(request_id)
+    return await count_pages(request_id, batch_size)
 
 
 @contextmanager
@@ -65,13 +68,13 @@ def page_helpers(processes: int) -> Iterator[None]:
 
 
 @task(task_run_name="count request {request_id} in {processes} helper processes", cache_policy=NO_CACHE)
-async def count_in_helpers(request_id: int, processes: int) -> list[BatchResult]:
+async def count_in_helpers(request_id: int, processes: int, batch_size: int | None = None) -> list[BatchResult]:
     """Count the request's pages in the helper processes (``page_helpers``) too, beside the flow's
     lanes (on another core).
 
     Best effort: a helper that fails is logged and its claimed pages come back after their lease.
     """
-    runs = [run_in_helper(processes, count_in_helper, request_id) for _ in range(processes)]
+    runs = [run_in_helper(processes, count_in_helper, request_id, batch_size) for _ in range(processes)]
     results: list[BatchResult] = []
     for outcome in await asyncio.gather(*runs, return_exceptions=True):
         if isinstance(outcome, BaseException):
