@@ -25,8 +25,8 @@ from tasks.webpages import (
     fail_abandoned_pages,
     page_helpers,
     report_request,
-    shared_page_client,
     share_size,
+    shared_page_client,
     store_request,
 )
 

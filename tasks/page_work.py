@@ -171,4 +171,3 @@ def count_in_helper(request_id: int, batch_size: int | None = None) -> list[Batc
         return results
 
     return uvloop.run(drain())
-

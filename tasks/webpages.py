@@ -22,7 +22,6 @@ from tasks.page_work import BatchResult, count_in_helper, count_pages
 from tasks.page_work import share_size as share_size
 from tasks.page_work import shared_page_client as shared_page_client  # the flow opens it around its lanes
 
-
 ARTIFACT_ROWS = 200
 
 
@@ -68,7 +67,9 @@ def page_helpers(processes: int) -> Iterator[None]:
 
 
 @task(task_run_name="count request {request_id} in {processes} helper processes", cache_policy=NO_CACHE)
-async def count_in_helpers(request_id: int, processes: int, batch_size: int | None = None) -> list[BatchResult]:
+async def count_in_helpers(
+    request_id: int, processes: int, batch_size: int | None = None
+) -> list[BatchResult]:
     """Count the request's pages in the helper processes (``page_helpers``) too, beside the flow's
     lanes (on another core).
 

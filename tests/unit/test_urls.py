@@ -104,7 +104,9 @@ def test_split_urls_takes_one_url_per_line_and_drops_blank_lines() -> None:
 _LABEL = st.text("abcxyz019-", min_size=1, max_size=6)
 _HOST = st.one_of(
     st.lists(_LABEL, min_size=1, max_size=4).map(".".join),
-    st.sampled_from(["127.0.0.1", "127.1", "10.0.0.1", "2130706433", "0x7f.1", "93.184.216.34", "xn--abc.com"]),
+    st.sampled_from(
+        ["127.0.0.1", "127.1", "10.0.0.1", "2130706433", "0x7f.1", "93.184.216.34", "xn--abc.com"]
+    ),
     st.sampled_from(["Example.com", "a_b.com", "[::1]", "例子.测试", "a..b", ""]),
 )
 _PORT = st.one_of(st.just(""), st.integers(0, 99_999).map(lambda port: f":{port}"), st.just(":080"))
