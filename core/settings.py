@@ -85,7 +85,7 @@ class WebPagesSettings(BaseModel):
     helper_processes: int = Field(
         1, ge=0, le=16, description="processes that count a large request's pages beside the flow run's own"
     )
-    helper_from: int = Field(1000, ge=1, description="pages a request needs before helper processes help")
+    helper_from: int = Field(2000, ge=1, description="pages a request needs before helper processes help")
     default_word: str = "python"
 
 
