@@ -90,15 +90,18 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def page_client(settings: FetchSettings) -> aiohttp.ClientSession:
-    """One client for a batch of page fetches; ``fetch_page`` follows and guards the redirects.
+def page_client(settings: FetchSettings, *, batches: int = 1) -> aiohttp.ClientSession:
+    """One client for page fetches, shared by ``batches`` batches at once (each with up to
+    ``settings.concurrency`` pages in flight); ``fetch_page`` follows and guards the redirects.
 
     Create it inside the running event loop and close it with ``async with``. Cookies a page sets are
     kept for the client's life (as a browser would, also for hosts written as an IP address), so a
     page that sets a cookie and redirects to itself is read on the second hop.
     """
     connector = aiohttp.TCPConnector(
-        limit=settings.concurrency, resolver=GuardedResolver(settings.allowed_networks), ssl=verified_tls()
+        limit=settings.concurrency * batches,
+        resolver=GuardedResolver(settings.allowed_networks),
+        ssl=verified_tls(),
     )
     return aiohttp.ClientSession(
         connector=connector,

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from core.names import pending_run_name
@@ -24,6 +25,8 @@ from tasks.webpages import (
     fail_abandoned_pages,
     page_helpers,
     report_request,
+    share_size,
+    shared_page_client,
     store_request,
 )
 
@@ -40,16 +43,23 @@ def _pending_run_name() -> str:
 async def _drain(request_id: int | None, total: int | None = None, helpers: int = 0) -> list[BatchResult]:
     """Count pages in lanes until nothing of the request (or at all) is left to claim, or until the
     ``total`` pages known to be waiting have been claimed; ``helpers`` helper processes (another
-    core, started with ``page_helpers``) count the request's pages too."""
-    lanes = drain_in_lanes(
-        lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no),
-        get_settings().webpages.lanes,
-        total=total,
-    )
-    if request_id is None or not helpers:
-        return await lanes
-    in_lanes, in_helpers = await asyncio.gather(lanes, count_in_helpers(request_id, helpers))
-    return in_lanes + in_helpers
+    core, started with ``page_helpers``) count the request's pages too, with batches small enough
+    that each gets a share of a small request."""
+    settings = get_settings().webpages
+    lanes = settings.lanes
+    size = share_size(total, lanes + helpers, settings.batch_size) if total and helpers else None
+    async with shared_page_client(batches=lanes):  # the lanes' batches reuse its connections
+        in_lanes = drain_in_lanes(
+            lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no, batch_size=size),
+            lanes,
+            total=total,
+        )
+        if request_id is None or not helpers:
+            return await in_lanes
+        from_lanes, from_helpers = await asyncio.gather(
+            in_lanes, count_in_helpers(request_id, helpers, batch_size=size)
+        )
+    return from_lanes + from_helpers
 
 
 @flow(flow_run_name=_count_run_name, log_prints=True)
@@ -61,7 +71,7 @@ async def count_words(
     ``webpages.helper_processes`` helper processes on a request of at least ``webpages.helper_from``)."""
     logger = get_run_logger()
     settings = get_settings().webpages
-    created = await store_request(urls, word)
+    created = await store_request(quote(urls), word)
     for url, reason in created.refused.items():
         logger.warning("refused %s: %s", url, reason)
     helpers = settings.helper_processes if created.accepted >= settings.helper_from else 0

@@ -1,14 +1,17 @@
 """The per-page work of word counts, and one batch of it: Prefect-free, so a helper process can run it.
 
 A batch claims up to ``batch_size`` pages, fetches them concurrently through one shared client,
-counts, and writes the outcomes in a few round trips as they complete.
+counts, and writes the outcomes in a few round trips as they complete. The batches of one run (or of
+one helper process) share one client (``shared_page_client``), so they reuse its open connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import aiohttp
@@ -23,6 +26,14 @@ from rules.wordcount import UnsupportedContent, count_word, decode_page
 from tasks.batch import Batch, run_batch
 
 LARGE_BODY = 512 * 1024  # counted in a worker thread so the event loop keeps serving other fetches
+
+_shared_client: ContextVar[aiohttp.ClientSession | None] = ContextVar("shared_page_client", default=None)
+
+
+def share_size(pages: int, claimers: int, batch_size: int) -> int:
+    """The batch size that gives each of ``claimers`` (lanes and helper processes) a first batch of a
+    request of ``pages``: ``batch_size``, or less for a request too small to fill one batch each."""
+    return max(1, min(batch_size, -(-pages // claimers)))
 
 
 @dataclass(frozen=True)
@@ -75,16 +86,41 @@ def _count_body(body: bytes, content_type: str | None, word: str) -> tuple[int, 
     return count_word(text.text, word), text.charset
 
 
-async def count_pages(request_id: int | None) -> BatchResult:
-    """Claim one batch of pages (of a request, or any), fetch and count them, record the outcomes."""
+@asynccontextmanager
+async def shared_page_client(batches: int) -> AsyncIterator[None]:
+    """One page client for the ``count_pages`` batches run inside the block (up to ``batches`` at
+    once), closed on leaving: a batch reuses the connections its predecessors opened."""
+    async with page_client(get_settings().fetch, batches=batches) as client:
+        token = _shared_client.set(client)
+        try:
+            yield
+        finally:
+            _shared_client.reset(token)
+
+
+@asynccontextmanager
+async def _batch_client(settings: FetchSettings) -> AsyncIterator[aiohttp.ClientSession]:
+    """The shared client when a ``shared_page_client`` block is open, else one for this batch."""
+    shared = _shared_client.get()
+    if shared is not None and not shared.closed:
+        yield shared
+        return
+    async with page_client(settings) as client:
+        yield client
+
+
+async def count_pages(request_id: int | None, batch_size: int | None = None) -> BatchResult:
+    """Claim one batch of up to ``batch_size`` pages (default ``webpages.batch_size``) of a request,
+    or of any, fetch and count them, record the outcomes."""
     settings = get_settings()
+    limit = batch_size or settings.webpages.batch_size
     sessions = session_factory()
 
     def claim(lease: Lease) -> list[PageToFetch]:
         with sessions.begin() as session:
             return claim_pages(
                 session,
-                limit=settings.webpages.batch_size,
+                limit=limit,
                 lease=lease,
                 max_attempts=settings.webpages.max_attempts,
                 request_id=request_id,
@@ -98,7 +134,7 @@ async def count_pages(request_id: int | None) -> BatchResult:
         with sessions.begin() as session:
             return renew_pages(session, ids=ids, lease=lease)
 
-    async with page_client(settings.fetch) as client:
+    async with _batch_client(settings.fetch) as client:
 
         async def work(page: PageToFetch) -> PageOutcome:
             return await count_one(client, page, settings.fetch)
@@ -121,7 +157,7 @@ async def count_pages(request_id: int | None) -> BatchResult:
     return BatchResult(claimed=claimed, finished=len(outcomes) - failed, failed=failed)
 
 
-def count_in_helper(request_id: int) -> list[BatchResult]:
+def count_in_helper(request_id: int, batch_size: int | None = None) -> list[BatchResult]:
     """In a helper process: count batches of the request's pages until none is left to claim.
 
     On uvloop, whose event loop costs less CPU a page than asyncio's (the flow run's loop is Prefect's).
@@ -129,9 +165,9 @@ def count_in_helper(request_id: int) -> list[BatchResult]:
 
     async def drain() -> list[BatchResult]:
         results: list[BatchResult] = []
-        while not results or results[-1].claimed:
-            results.append(await count_pages(request_id))
+        async with shared_page_client(batches=1):
+            while not results or results[-1].claimed:
+                results.append(await count_pages(request_id, batch_size))
         return results
 
     return uvloop.run(drain())
-

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
 from commands.webpages import submit_pages
@@ -18,16 +19,20 @@ from core.settings import get_settings
 from db.engine import session_factory
 from db.webpages import CreatedRequest, RequestSummary, fail_abandoned, list_requests, request_pages
 from tasks.page_work import BatchResult, count_in_helper, count_pages
+from tasks.page_work import share_size as share_size
+from tasks.page_work import shared_page_client as shared_page_client  # the flow opens it around its lanes
 
 ARTIFACT_ROWS = 200
 
 
-@task(task_run_name="store {word!r} request")
+# The tasks here never cache: Prefect's default policy hashes every task run's inputs and source.
+@task(task_run_name="store {word!r} request", cache_policy=NO_CACHE)
 async def store_request(urls: list[str], word: str, source: str = "flow") -> CreatedRequest:
     """Store a request and its pages; refused URLs are stored as failed at once.
 
     Async (the work in a thread): a sync task in the async flow would build its own Prefect client
-    (~20–40 ms for its TLS context alone) in a thread of its own.
+    (~20–40 ms for its TLS context alone) in a thread of its own. Call it with ``quote(urls)``: Prefect
+    would otherwise visit each of up to 10,000 URLs looking for futures, twice.
     """
     return await asyncio.to_thread(submit_pages, urls, word, source=source)
 
@@ -38,10 +43,12 @@ def _batch_run_name() -> str:
     return f"count {scope}, lane {params['lane']} batch {params['batch_no']}"
 
 
-@task(task_run_name=_batch_run_name)
-async def count_batch(request_id: int | None, lane: int, batch_no: int) -> BatchResult:
+@task(task_run_name=_batch_run_name, cache_policy=NO_CACHE)
+async def count_batch(
+    request_id: int | None, lane: int, batch_no: int, batch_size: int | None = None
+) -> BatchResult:
     """Claim one batch of pages (of a request, or any), fetch and count them, record the outcomes."""
-    return await count_pages(request_id)
+    return await count_pages(request_id, batch_size)
 
 
 @contextmanager
@@ -59,14 +66,16 @@ def page_helpers(processes: int) -> Iterator[None]:
         stop_helpers(processes)
 
 
-@task(task_run_name="count request {request_id} in {processes} helper processes")
-async def count_in_helpers(request_id: int, processes: int) -> list[BatchResult]:
+@task(task_run_name="count request {request_id} in {processes} helper processes", cache_policy=NO_CACHE)
+async def count_in_helpers(
+    request_id: int, processes: int, batch_size: int | None = None
+) -> list[BatchResult]:
     """Count the request's pages in the helper processes (``page_helpers``) too, beside the flow's
     lanes (on another core).
 
     Best effort: a helper that fails is logged and its claimed pages come back after their lease.
     """
-    runs = [run_in_helper(processes, count_in_helper, request_id) for _ in range(processes)]
+    runs = [run_in_helper(processes, count_in_helper, request_id, batch_size) for _ in range(processes)]
     results: list[BatchResult] = []
     for outcome in await asyncio.gather(*runs, return_exceptions=True):
         if isinstance(outcome, BaseException):
@@ -83,7 +92,7 @@ def fail_abandoned_pages() -> int:
         return fail_abandoned(session, max_attempts=get_settings().webpages.max_attempts)
 
 
-@task(task_run_name="report request {request_id}")
+@task(task_run_name="report request {request_id}", cache_policy=NO_CACHE)
 async def report_request(request_id: int) -> dict[str, int]:
     """Count the request's pages by status and publish its results as a table artifact."""
 

@@ -167,7 +167,7 @@ def test_flow_and_task_runs_say_what_they_did(sessions: Sessions, sandbox_url: s
 def test_ten_batches_on_a_server_that_reads_no_bodies_count_every_page(
     sessions: Sessions, web_pages_settings: Callable[..., None]
 ) -> None:
-    web_pages_settings(batch_size=3)  # 30 pages: 10 batches, each with its own client
+    web_pages_settings(batch_size=3)  # 30 pages: 10 batches, on the connections of one client
     with running_plain_server() as server:
         base = server.url
         pages = {f"{base}/page/{n}": page_count(n) for n in range(1, 11)}
@@ -186,6 +186,26 @@ def test_ten_batches_on_a_server_that_reads_no_bodies_count_every_page(
         assert stored[url].status == PageStatus.FAILED and "redirect loop" in stored[url].last_error
     assert server.seen.errors == []
     assert all(encoding is None for _port, _path, encoding in server.seen.requests)
+
+
+def test_the_batches_of_a_run_reuse_its_connections(
+    sessions: Sessions, web_pages_settings: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHYARD_FETCH__CONCURRENCY", "3")
+    web_pages_settings(batch_size=3, lanes=1)  # 12 pages: 4 batches one after the other
+    with running_plain_server() as server:
+        urls = [f"{server.url}/page/{n}" for n in range(1, 13)]
+        result = asyncio.run(count_words(urls=urls))
+    connections = {port for port, _path, _encoding in server.seen.requests}
+
+    assert result["finished"] == 12
+    assert len(server.seen.requests) == 12 and len(connections) <= 3  # a client a batch opened 4 or more
+
+
+def test_a_small_request_is_shared_out_among_lanes_and_helpers() -> None:
+    assert tasks.page_work.share_size(1000, 3, 500) == 334
+    assert tasks.page_work.share_size(10_000, 3, 500) == 500
+    assert tasks.page_work.share_size(2, 3, 500) == 1
 
 
 def test_a_url_with_credentials_is_refused_and_the_rest_are_counted(
