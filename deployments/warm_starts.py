@@ -11,7 +11,9 @@ serve started with: restart serve after changing it (as with Prefect's own ``flo
 Each warm run's process is a session of its own (a Ctrl-C meant for serve or the worker does not reach
 it; `RunGroup` stops it with its children) and ends with the process that started it: when that
 process dies (even by SIGKILL), the run gets SIGTERM and Prefect reports it Crashed, instead of its
-working on unsupervised (Linux: ``pidfd_open``). Used by serve (deployments/serve.py) and the process worker
+working on unsupervised (Linux: ``pidfd_open``). Its heartbeats never reach the Prefect server after
+its final state (deployments/heartbeats.py), and its Prefect clients share one TLS context
+(deployments/prefect_tls.py). Used by serve (deployments/serve.py) and the process worker
 (deployments/worker.py).
 """
 
@@ -29,6 +31,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from prefect import flow_engine
+
+from deployments import heartbeats
+from deployments.prefect_tls import share_tls_contexts
 
 # Prefect's flow engine, and what a run of it imports when it starts (measured: ~0.15 s of a run's CPU)
 ENGINE = (
@@ -51,6 +56,8 @@ class WarmProcess(ForkServerProcess):
     def run(self) -> None:
         os.setsid()
         end_with(self.started_by)
+        heartbeats.install()
+        share_tls_contexts()
         super().run()
 
 
