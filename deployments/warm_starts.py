@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import select
 import signal
+import sys
 import threading
 from collections.abc import Iterable
 from multiprocessing import forkserver
@@ -117,8 +118,12 @@ def start_runs_warm(modules: Iterable[str], *, now: bool = False) -> None:
     """From now on, start in-memory flow runs from a forkserver that has imported ``modules``
     (and Prefect's flow engine); the server itself starts with the first run, or ``now``."""
     context = WarmContext()
-    # this module too: each run's process object is a WarmProcess
-    context.set_forkserver_preload([*ENGINE, __name__, *sorted(set(modules))])
+    # this module too: each run's process object is a WarmProcess; and the main module's imports
+    # (multiprocessing runs the main module again in each child: ~0.15 s of imports a run otherwise)
+    # (a package's __main__ is left out: importing it would run it)
+    main = getattr(getattr(sys.modules["__main__"], "__spec__", None), "name", None) or "__main__"
+    preload = [*ENGINE, __name__, *sorted(set(modules)), *([] if main.endswith("__main__") else [main])]
+    context.set_forkserver_preload(preload)
     # run_flow_in_subprocess asks the module it lives in for a "spawn" context: hand it this one
     flow_engine.multiprocessing = SimpleNamespace(get_context=lambda method=None: context)  # type: ignore[attr-defined]
     if now:
