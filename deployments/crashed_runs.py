@@ -7,9 +7,10 @@ last heartbeat (or its Running state) within ``missed_heartbeats`` heartbeats: P
 zombie-flow recipe, with the window opened by the Running state too, which the server announces in
 order with the final state (a run started warm sends its first heartbeat only after one interval,
 and none after its final state: deployments/heartbeats.py; a heartbeat arriving after the final state
-used to make the automation fire on completed runs). Heartbeats begin only once a run is Running; a run a worker submitted (Pending, "Submitting") whose worker died
-before its process started would wait for ever, so a second automation marks a run Crashed when it
-neither starts nor ends within ``SWITCHYARD_SERVE__PENDING_SECONDS`` of being submitted. The claims a
+used to make the automation fire on completed runs). Heartbeats begin only once a run is Running;
+a run a worker submitted (Pending, "Submitting") whose worker died before its process started
+would wait for ever, so a second automation marks a run Crashed when it neither starts nor ends
+within ``SWITCHYARD_SERVE__PENDING_SECONDS`` of being submitted. The claims a
 crashed run held are given back by tasks/claims.py.
 
 In embedded mode serve is the only process that runs the deployments' flows, so when it starts, any

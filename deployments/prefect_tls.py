@@ -24,7 +24,9 @@ def _context(cafile: str | None = None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
 
 
-def _shared_context(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH, *, cafile: str | None = None) -> ssl.SSLContext:
+def _shared_context(
+    purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH, *, cafile: str | None = None
+) -> ssl.SSLContext:
     """``ssl.create_default_context`` for Prefect's clients: one context per CA file, built once."""
     if purpose is not ssl.Purpose.SERVER_AUTH:
         return ssl.create_default_context(purpose, cafile=cafile)
