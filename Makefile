@@ -7,8 +7,10 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Embedded demo: Prefect's own database and home under ./var, the API on loopback. The Prefect
-# server's housekeeping loops run less often than Prefect's defaults (5-20 s) and the pause service,
-# which nothing here uses, is off: idle CPU (docs/architecture.md, "Idle and overload").
+# server's housekeeping loops run less often than Prefect's defaults (5-20 s; the scheduler's every
+# 5 min: it keeps at least an hour of runs ahead, and reading the schedules walks the time-zone
+# database each time) and the pause service, which nothing here uses, is off: idle CPU
+# (docs/architecture.md, "Idle and overload").
 DEMO_ENV := PATH="$(BIN):$$PATH" \
 	PREFECT_HOME="$(CURDIR)/var/prefect" \
 	PREFECT_API_URL=http://127.0.0.1:4200/api \
@@ -20,6 +22,7 @@ DEMO_ENV := PATH="$(BIN):$$PATH" \
 	PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS=60 \
 	PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS=60 \
 	PREFECT_SERVER_SERVICES_CLEANUP_RECONCILER_LOOP_SECONDS=60 \
+	PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS=300 \
 	PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS=60 \
 	SWITCHYARD_FETCH__ALLOWED_NETWORKS=127.0.0.1/32
 

@@ -3,10 +3,14 @@
 Every flow run sends a heartbeat event every ``SWITCHYARD_SERVE__HEARTBEAT_SECONDS`` (serve passes it
 to its flow-run processes; workers read ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``). The automation below,
 on the Prefect server, marks a run Crashed when neither a heartbeat nor a final state follows its
-last heartbeat within ``missed_heartbeats`` heartbeats: Prefect's own zombie-flow recipe. Heartbeats
-begin only once a run is Running; a run a worker submitted (Pending, "Submitting") whose worker died
-before its process started would wait for ever, so a second automation marks a run Crashed when it
-neither starts nor ends within ``SWITCHYARD_SERVE__PENDING_SECONDS`` of being submitted. The claims a
+last heartbeat (or its Running state) within ``missed_heartbeats`` heartbeats: Prefect's own
+zombie-flow recipe, with the window opened by the Running state too, which the server announces in
+order with the final state (a run started warm sends its first heartbeat only after one interval,
+and none after its final state: deployments/heartbeats.py; a heartbeat arriving after the final state
+used to make the automation fire on completed runs). Heartbeats begin only once a run is Running;
+a run a worker submitted (Pending, "Submitting") whose worker died before its process started
+would wait for ever, so a second automation marks a run Crashed when it neither starts nor ends
+within ``SWITCHYARD_SERVE__PENDING_SECONDS`` of being submitted. The claims a
 crashed run held are given back by tasks/claims.py.
 
 In embedded mode serve is the only process that runs the deployments' flows, so when it starts, any
@@ -46,10 +50,11 @@ FINAL = {
     "prefect.flow-run.Crashed",
 }
 LIVE_OR_FINAL = {"prefect.flow-run.heartbeat", *FINAL}
+RUNNING = "prefect.flow-run.Running"
 SUBMITTED = {"prefect.flow-run.Pending", "prefect.flow-run.Submitting"}
 # what follows a submitted run that did not lose its worker: it starts, ends, or goes back to the queue
 MOVED_ON = {
-    "prefect.flow-run.Running",
+    RUNNING,
     "prefect.flow-run.Cancelling",
     "prefect.flow-run.Scheduled",
     "prefect.flow-run.Late",
@@ -61,11 +66,12 @@ FLOW_RUNS = ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]
 
 
 def crash_automation(silence: timedelta) -> AutomationCore:
-    """Mark a flow run Crashed when ``silence`` passes after a heartbeat with no heartbeat or final state."""
+    """Mark a flow run Crashed when ``silence`` passes after it started running or sent a heartbeat
+    with no heartbeat or final state."""
     return _crash_unless(
         AUTOMATION_NAME,
         "A flow run whose process died (killed, machine lost) stops sending heartbeats.",
-        after={"prefect.flow-run.heartbeat"},
+        after={RUNNING, "prefect.flow-run.heartbeat"},
         expect=LIVE_OR_FINAL,
         within=silence,
         message=f"no heartbeat for {silence.total_seconds():.0f} s: its process was killed or lost",

@@ -28,6 +28,7 @@ from core.settings import PROJECT_ROOT, get_settings
 from deployments.announced_runs import start_announced_runs
 from deployments.crashed_runs import crash_orphaned_runs, ensure_crash_automation
 from deployments.late_runs import skip_late_runs
+from deployments.prefect_tls import share_tls_contexts
 from deployments.quiet_sweeps import start_watching
 from deployments.readiness import wait_for_prefect_api
 from deployments.specs import DeploymentSpec, deployment_options, load_flow, load_specs
@@ -101,6 +102,7 @@ def serve(
 
 def main() -> None:
     os.chdir(PROJECT_ROOT)
+    share_tls_contexts()
     wait_for_prefect_api()
     settings = get_settings().serve
     specs = load_specs()

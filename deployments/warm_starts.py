@@ -11,7 +11,9 @@ serve started with: restart serve after changing it (as with Prefect's own ``flo
 Each warm run's process is a session of its own (a Ctrl-C meant for serve or the worker does not reach
 it; `RunGroup` stops it with its children) and ends with the process that started it: when that
 process dies (even by SIGKILL), the run gets SIGTERM and Prefect reports it Crashed, instead of its
-working on unsupervised (Linux: ``pidfd_open``). Used by serve (deployments/serve.py) and the process worker
+working on unsupervised (Linux: ``pidfd_open``). Its heartbeats never reach the Prefect server after
+its final state (deployments/heartbeats.py), and its Prefect clients share one TLS context
+(deployments/prefect_tls.py). Used by serve (deployments/serve.py) and the process worker
 (deployments/worker.py).
 """
 
@@ -21,6 +23,7 @@ import multiprocessing
 import os
 import select
 import signal
+import sys
 import threading
 from collections.abc import Iterable
 from multiprocessing import forkserver
@@ -29,6 +32,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from prefect import flow_engine
+
+from deployments import heartbeats
+from deployments.prefect_tls import share_tls_contexts
 
 # Prefect's flow engine, and what a run of it imports when it starts (measured: ~0.15 s of a run's CPU)
 ENGINE = (
@@ -51,6 +57,8 @@ class WarmProcess(ForkServerProcess):
     def run(self) -> None:
         os.setsid()
         end_with(self.started_by)
+        heartbeats.install()
+        share_tls_contexts()
         super().run()
 
 
@@ -110,8 +118,12 @@ def start_runs_warm(modules: Iterable[str], *, now: bool = False) -> None:
     """From now on, start in-memory flow runs from a forkserver that has imported ``modules``
     (and Prefect's flow engine); the server itself starts with the first run, or ``now``."""
     context = WarmContext()
-    # this module too: each run's process object is a WarmProcess
-    context.set_forkserver_preload([*ENGINE, __name__, *sorted(set(modules))])
+    # this module too: each run's process object is a WarmProcess; and the main module's imports
+    # (multiprocessing runs the main module again in each child: ~0.15 s of imports a run otherwise)
+    # (a package's __main__ is left out: importing it would run it)
+    main = getattr(getattr(sys.modules["__main__"], "__spec__", None), "name", None) or "__main__"
+    preload = [*ENGINE, __name__, *sorted(set(modules)), *([] if main.endswith("__main__") else [main])]
+    context.set_forkserver_preload(preload)
     # run_flow_in_subprocess asks the module it lives in for a "spawn" context: hand it this one
     flow_engine.multiprocessing = SimpleNamespace(get_context=lambda method=None: context)  # type: ignore[attr-defined]
     if now:
