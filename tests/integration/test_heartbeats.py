@@ -198,7 +198,8 @@ def test_prefect_clients_share_one_tls_context_and_other_code_keeps_its_own(
         return built[-1]
 
     monkeypatch.setattr(ssl, "create_default_context", counted)
-    monkeypatch.setattr(orchestration, "ssl", orchestration.ssl)  # restored after the test
+    # Prefect's own module, whatever an earlier test of this process installed; restored after the test
+    monkeypatch.setattr(orchestration, "ssl", ssl)
     prefect_tls._context.cache_clear()
     for _ in range(3):
         get_client(sync_client=True)
