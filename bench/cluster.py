@@ -379,9 +379,9 @@ def describe_runs(runs: dict[str, list[str]]) -> str:
     return ", ".join(f"{name}: {len(ids)}" for name, ids in sorted(runs.items())) or "none seen"
 
 
-def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str]:
-    """1 or 2 mailing workers, each size of mailing once; the rows for RESULTS.md."""
-    workers = [
+def mailing_workers(cluster: Cluster, args: argparse.Namespace, count: int) -> list[Started]:
+    """``count`` mailing workers (numbered from 1) with the scenario's options."""
+    return [
         start_worker(
             cluster,
             "mailing",
@@ -393,6 +393,11 @@ def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str
         )
         for n in range(1, count + 1)
     ]
+
+
+def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str]:
+    """1 or 2 mailing workers, each size of mailing once; the rows for RESULTS.md."""
+    workers = mailing_workers(cluster, args, count)
     rows = []
     try:
         for messages in args.messages:
@@ -425,18 +430,7 @@ def kill_scenario(cluster: Cluster, args: argparse.Namespace, messages: int, los
     """2 workers; once ``--kill-at`` of the messages are sent, kill -9 the worker running the dispatch
     (``lost_machine``: its whole process group, the flow-run processes it started included)."""
     sandbox = f"http://127.0.0.1:{args.sandbox_port}"
-    workers = [
-        start_worker(
-            cluster,
-            "mailing",
-            n,
-            limit=args.limit,
-            fan_out=args.fan_out,
-            senders=args.senders,
-            per_machine=args.senders_per_machine,
-        )
-        for n in (1, 2)
-    ]
+    workers = mailing_workers(cluster, args, 2)
     try:
         mailing_id = seed(messages, f"bench-kill-{messages}-{time.time_ns()}")
         httpx.delete(f"{sandbox}/gateway/_sandbox/deliveries")

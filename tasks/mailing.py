@@ -28,13 +28,12 @@ from prefect.deployments import run_deployment
 
 from core.settings import get_settings
 from core.slots import held_slots, take_slot
-from db.base import utcnow
 from db.engine import session_factory
 from db.mailing import mailing_stats
-from db.mailing.dispatch import count_due, fail_expired, next_retry_time
+from db.mailing.dispatch import count_due, fail_expired
 from rules.mailing import MessageStatus
 from tasks.artifacts import report
-from tasks.mailing_sender import SenderProcess, fork_sender
+from tasks.mailing_sender import SenderProcess, fork_sender, seconds_until_due
 
 COUNTS = ("sent", "failed", "deferred", "unknown")
 SLOT_POLL = 1.0  # seconds between looks for a free sender slot (and at what is due) while waiting
@@ -73,14 +72,6 @@ async def start_senders(mailing_id: int | None, count: int, run_id: str | None =
     return senders
 
 
-def seconds_until_due(mailing_id: int | None) -> float | None:
-    """Seconds until a message of the mailing (None: of any open mailing) may be claimed (0: one may
-    now), or None when none is left to send."""
-    with session_factory().begin() as session:
-        due = next_retry_time(session, mailing_id=mailing_id)
-    return None if due is None else max(0.0, (due - utcnow()).total_seconds())
-
-
 async def wait_for_senders(
     mailing_id: int | None, count: int, run_id: str | None = None, *, poll: float = SLOT_POLL
 ) -> Senders:
@@ -95,7 +86,7 @@ async def wait_for_senders(
         directory,
     )
     while True:
-        wait = await asyncio.to_thread(seconds_until_due, mailing_id)
+        wait = await asyncio.to_thread(seconds_until_due, session_factory(), mailing_id)
         if wait is None or wait > get_settings().mailing.wait_for_retries:
             logger.info("nothing is due: this run ends without sending (others sent it)")
             return []

@@ -41,6 +41,7 @@ from datetime import datetime
 from typing import TextIO
 
 import uvloop
+from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.gateway import GatewayClient, gateway_http_client, send_message
 from core.pacing import LimitKey, Pacer, Window
@@ -106,6 +107,14 @@ async def wait_until(deadline: datetime, waiting: Awaitable[object]) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def seconds_until_due(sessions: sessionmaker[Session], mailing_id: int | None) -> float | None:
+    """Seconds until a message of the mailing (None: of any open mailing) may be claimed (0: one may
+    now), or None when none is left to send."""
+    with sessions.begin() as session:
+        due = next_retry_time(session, mailing_id=mailing_id)
+    return None if due is None else max(0.0, (due - utcnow()).total_seconds())
 
 
 def window_closed(message: DueMessage) -> SendOutcome:
@@ -193,9 +202,7 @@ class Sender:
             return renew_messages(session, ids=ids, lease=self.lease)
 
     def seconds_until_next_retry(self) -> float | None:
-        with self.sessions.begin() as session:
-            due = next_retry_time(session, mailing_id=self.mailing_id)
-        return None if due is None else max(0.0, (due - utcnow()).total_seconds())
+        return seconds_until_due(self.sessions, self.mailing_id)
 
     # --- the pipeline ---
 
