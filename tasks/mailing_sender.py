@@ -16,7 +16,8 @@ life, and runs a pipeline:
 - one writer records whatever sends ended while its previous write ran (group commit), so the sends
   accepted but not yet recorded are never many more than those in flight;
 - every claimed message not yet recorded is renewed every third of ``mailing.lease_seconds`` (15 s):
-  a sender that dies leaves its messages to be claimed again within a lease;
+  a sender that dies leaves its messages to be claimed again within a lease; a renewal never runs
+  beside a record (the two deadlocked in PostgreSQL);
 - it dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and a check of its parent's pid); its
   name (``/proc/PID/comm``, what ``top`` and ``ps -o comm`` show) is ``mailing-sender``.
 
@@ -182,6 +183,10 @@ class Sender:
         self.sends: set[asyncio.Task[None]] = set()
         self.closing = False
         self.to_write = asyncio.Event()
+        # a record and a renewal of the same claims, run at once on two connections, lock their rows
+        # in different orders and can deadlock in PostgreSQL (the loser fails the sender, and every
+        # send it had ended unrecorded is sent again): one at a time
+        self.writing = asyncio.Lock()
         self.settled = asyncio.Event()  # set when nothing claimed is left unrecorded
         self.slots = asyncio.Semaphore(settings.gateway.concurrency)
 
@@ -311,13 +316,14 @@ class Sender:
             self.to_write.clear()
             while self.ended:
                 group, self.ended = self.ended, []
-                await asyncio.to_thread(self.record, [outcome for _, outcome in group])
-                for message, outcome in group:
-                    if self.holds(message):
-                        del self.held[message.id]
-                        self.tally.add(outcome)
-                    elif outcome.sent:  # recorded whoever holds it now
-                        self.tally.add(outcome)
+                async with self.writing:
+                    await asyncio.to_thread(self.record, [outcome for _, outcome in group])
+                    for message, outcome in group:
+                        if self.holds(message):
+                            del self.held[message.id]
+                            self.tally.add(outcome)
+                        elif outcome.sent:  # recorded whoever holds it now
+                            self.tally.add(outcome)
                 if not self.held:
                     self.settled.set()
             if self.closing:
@@ -329,8 +335,9 @@ class Sender:
         every = self.settings.mailing.lease_seconds / 3
         while True:
             await asyncio.sleep(every)
-            claims = dict(self.held)
-            still = await asyncio.to_thread(self.renew, sorted(claims))
+            async with self.writing:  # never beside a record (see ``writing``)
+                claims = dict(self.held)
+                still = await asyncio.to_thread(self.renew, sorted(claims))
             for message_id, message in claims.items():
                 if message_id not in still and self.holds(message):
                     del self.held[message_id]
