@@ -9,10 +9,12 @@ worker (its every-minute sweep gives back the claims of crashed runs) and, per s
 Per scenario: a mailing of N messages is stored, ``dispatch-mailing`` is started for it (as the
 dashboard does), and the clock runs from that start to the last message marked sent. At the gateway:
 duplicates (an id accepted twice) and lost (never accepted). Which worker ran which flow run comes
-from the workers' own logs. ``--kill worker machine``: with 2 workers, once ``--kill-at`` of the
-messages are sent, kill -9 the worker running the dispatch (``machine``: with its flow-run
-processes, as when a machine is lost); then the
-time until the mailing finished, the messages claimed and not recorded at the kill (the sends in
+from the workers' own logs. The CPU seconds spent meanwhile, by process started here (with its flow
+runs and their senders), PostgreSQL, and the rest of the machine (``other``: other helpers' too).
+
+``--kill worker machine``: with 2 workers, once ``--kill-at`` of the messages are sent, kill -9 the
+worker running the dispatch (``machine``: with its flow-run processes, as when a machine is lost);
+then the time until the mailing finished, the messages claimed and not recorded at the kill (the sends in
 flight, at most), the gateway's accepted-but-not-recorded count at the kill, and the Prefect states of
 the runs afterwards.
 
@@ -48,11 +50,11 @@ from uuid import UUID
 import httpx
 
 from bench.common import configure, record
-from bench.idle import descendants, read_procs
+from bench.idle import TICKS, descendants, read_procs
 
 HEADER = (
     "| date | scenario | messages | gateway latency | trigger → last sent | messages/s | runs per worker "
-    "| duplicates | lost | load |\n|---|---|---|---|---|---|---|---|---|---|"
+    "| duplicates | lost | CPU s, trigger → last sent | load |\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
 KILL_HEADER = (
     "| date | scenario | messages | killed at (sent) | claimed, unrecorded at kill | accepted, unrecorded "
@@ -78,6 +80,36 @@ def kill_tree(pid: int) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(each, signal.SIGKILL)
     return killed
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (every core; not idle or waiting for I/O)."""
+    user, nice, system, _idle, _iowait, irq, softirq = (
+        int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]
+    )
+    return (user + nice + system + irq + softirq) / TICKS
+
+
+def cpu_by_process(started: list[Started]) -> dict[str, float]:
+    """CPU seconds so far of each process this benchmark started, with everything below it (its flow
+    runs and their senders, counted once they ended and were waited for), of PostgreSQL (every
+    database's backends: other helpers' too), and of the machine in all (busy time of every core)."""
+    procs = read_procs()
+    spent = {each.name: sum(p.cpu for p in descendants(procs, each.popen.pid)) for each in started}
+    spent["postgres"] = sum(p.own for p in procs.values() if p.cmdline.startswith("postgres"))
+    postmaster = [p for p in procs.values() if p.cmdline.startswith("/usr/lib/postgresql")]
+    spent["postgres"] += sum(p.cpu for p in postmaster)  # its own and that of the backends it reaped
+    spent["machine"] = machine_busy()
+    return spent
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> str:
+    """What each process (and the machine) spent between two `cpu_by_process` samples, the rest of
+    the machine as ``other`` (other helpers included)."""
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    machine = spent.pop("machine")
+    spent["other"] = machine - sum(spent.values())
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items()) + f"; machine {machine:.1f}"
 
 
 @dataclass
@@ -334,6 +366,7 @@ class Outcome:
     duplicates: int
     lost: int
     runs: dict[str, list[str]]
+    cpu: str
     load: str
 
 
@@ -353,9 +386,11 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
     mailing_id = seed(messages, f"bench-{len(workers)}-{messages}-{time.time_ns()}")
     httpx.delete(f"{sandbox}/gateway/_sandbox/deliveries")
     marks = [len(worker.text()) for worker in workers]
+    cpu_before = cpu_by_process(cluster.started)
     started = time.perf_counter()
     asyncio.run(trigger(mailing_id))
     finished = wait_sent(mailing_id, messages)
+    cpu = cpu_spent(cpu_before, cpu_by_process(cluster.started))
     seconds = finished - started
     delivered = gateway(sandbox)
     runs = runs_by_worker(workers, marks)
@@ -365,6 +400,7 @@ def send_one(cluster: Cluster, args: argparse.Namespace, workers: list[Started],
         duplicates=len(delivered["duplicates"]),  # type: ignore[arg-type]
         lost=messages - int(delivered["delivered"]),  # type: ignore[arg-type]
         runs=runs,
+        cpu=cpu,
         load=load(),
     )
 
@@ -405,14 +441,14 @@ def scenario(cluster: Cluster, args: argparse.Namespace, count: int) -> list[str
             print(
                 f"{count} worker(s), {messages} messages: {outcome.seconds:.1f} s = {outcome.rate:.0f}/s; "
                 f"runs {describe_runs(outcome.runs)}; duplicates {outcome.duplicates}, lost {outcome.lost}; "
-                f"{outcome.load}",
+                f"CPU s {outcome.cpu}; {outcome.load}",
                 flush=True,
             )
             rows.append(
                 f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {count} mailing worker(s), --limit {args.limit}, "
                 f"{fan_out_label(args)} | {messages:,} | {args.latency_ms} ms "
                 f"| {outcome.seconds:.1f} s | {outcome.rate:.0f} | {describe_runs(outcome.runs)} "
-                f"| {outcome.duplicates} | {outcome.lost} | {outcome.load} |"
+                f"| {outcome.duplicates} | {outcome.lost} | {outcome.cpu} | {outcome.load} |"
             )
     finally:
         for worker in workers:
