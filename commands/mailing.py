@@ -8,11 +8,13 @@ once. Bad input raises ValueError and stores nothing.
 from __future__ import annotations
 
 from datetime import datetime, time
+from functools import partial
 
 from core.settings import get_settings
 from db import mailing as mailing_db
 from db.engine import session_factory
 from db.mailing import UNSET, Client, CreatedMailing, ImportReport, Unset
+from db.transactions import in_transaction
 
 
 def describe_filter(operator_code: str | None, tag: str | None) -> str:
@@ -135,6 +137,7 @@ def delete_mailing(*, mailing_id: int) -> None:
 
 
 def cancel_mailing(*, mailing_id: int) -> int:
-    """Cancel a mailing; returns how many unsent messages were cancelled."""
-    with session_factory().begin() as session:
-        return mailing_db.cancel_mailing(session, mailing_id=mailing_id)
+    """Cancel a mailing; returns how many unsent messages were cancelled (run again if it deadlocked
+    with a sender recording outcomes of the same messages)."""
+    cancel = partial(mailing_db.cancel_mailing, mailing_id=mailing_id)
+    return in_transaction(session_factory(), cancel)

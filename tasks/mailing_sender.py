@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from typing import TextIO
 
 import uvloop
@@ -52,6 +53,7 @@ from db.base import utcnow
 from db.claims import Lease
 from db.engine import session_factory
 from db.mailing.dispatch import claim_due_messages, next_retry_time, record_send_outcomes, renew_messages
+from db.transactions import in_transaction
 from rules.mailing import (
     WINDOW_CLOSED,
     DueMessage,
@@ -199,12 +201,11 @@ class Sender:
             )
 
     def record(self, outcomes: list[SendOutcome]) -> None:
-        with self.sessions.begin() as session:
-            record_send_outcomes(session, outcomes=outcomes, owner=self.lease.owner)
+        record = partial(record_send_outcomes, outcomes=outcomes, owner=self.lease.owner)
+        in_transaction(self.sessions, record)
 
     def renew(self, ids: list[int]) -> set[int]:
-        with self.sessions.begin() as session:
-            return renew_messages(session, ids=ids, lease=self.lease)
+        return in_transaction(self.sessions, partial(renew_messages, ids=ids, lease=self.lease))
 
     def seconds_until_next_retry(self) -> float | None:
         return seconds_until_due(self.sessions, self.mailing_id)
