@@ -11,8 +11,16 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import get_settings
+from db.claims import Lease
 from db.engine import session_factory
-from db.webpages import CreatedRequest, create_request, list_requests, requeue_failed
+from db.webpages import (
+    CreatedRequest,
+    PageToFetch,
+    claim_pages,
+    create_request,
+    list_requests,
+    requeue_failed,
+)
 
 
 def submit_pages(
@@ -22,16 +30,43 @@ def submit_pages(
 
     Raises ValueError, storing nothing, for a bad word, no URLs or too many (see ``create_request``).
     """
-    settings = get_settings()
     with (sessions or session_factory()).begin() as session:
-        return create_request(
+        return _create(session, urls, word, source)
+
+
+def submit_and_claim(
+    urls: Sequence[str],
+    word: str,
+    *,
+    source: str,
+    lease: Lease,
+    limit: int,
+    sessions: sessionmaker[Session] | None = None,
+) -> tuple[CreatedRequest, list[PageToFetch]]:
+    """``submit_pages``, and up to ``limit`` of the new request's pages claimed for ``lease`` in the same
+    transaction: the run that stores a request fetches those at once, without a claim of its own."""
+    with (sessions or session_factory()).begin() as session:
+        created = _create(session, urls, word, source)
+        claimed = claim_pages(
             session,
-            urls=urls,
-            word=word,
-            source=source,
-            allowed=settings.fetch.allowed_networks,
-            max_urls=settings.webpages.max_urls,
+            limit=limit,
+            lease=lease,
+            max_attempts=get_settings().webpages.max_attempts,
+            request_id=created.id,
         )
+    return created, claimed
+
+
+def _create(session: Session, urls: Sequence[str], word: str, source: str) -> CreatedRequest:
+    settings = get_settings()
+    return create_request(
+        session,
+        urls=urls,
+        word=word,
+        source=source,
+        allowed=settings.fetch.allowed_networks,
+        max_urls=settings.webpages.max_urls,
+    )
 
 
 def recount_failed(request_id: int, *, sessions: sessionmaker[Session] | None = None) -> int:

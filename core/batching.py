@@ -24,14 +24,35 @@ async def gather_in_groups(
     done in a second is stored in a second, however long its batch's slowest page hangs), and keeps
     database round trips to one per group. A job that raises fails the whole gather: wrap jobs
     whose errors belong to their item (see tasks/batch.py).
+
+    Each job reports its own completion (a done callback), so a wake-up costs what completed since
+    the last one: ``asyncio.wait`` on the jobs still pending would visit every one of them at each
+    wake-up (a batch of 500 jobs, O(n²)).
     """
-    pending = {asyncio.ensure_future(job) for job in jobs}
+    finished: list[asyncio.Future[T]] = []
+    woken = asyncio.Event()
+
+    def on_done(task: asyncio.Future[T]) -> None:
+        finished.append(task)
+        woken.set()
+
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    for task in tasks:
+        task.add_done_callback(on_done)
+    left = len(tasks)
     ready: list[T] = []
     last_flush = time.monotonic()
     try:
-        while pending:
-            timeout = max(0.0, last_flush + max_wait - time.monotonic())
-            done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        while left:
+            if not finished:
+                try:
+                    async with asyncio.timeout(max(0.0, last_flush + max_wait - time.monotonic())):
+                        await woken.wait()
+                except TimeoutError:
+                    pass
+            woken.clear()
+            done, finished[:] = finished[:], []
+            left -= len(done)
             ready.extend(task.result() for task in done)
             if len(ready) >= group_size or (ready and time.monotonic() - last_flush >= max_wait):
                 await flush(ready)
@@ -39,7 +60,7 @@ async def gather_in_groups(
             elif not ready:
                 last_flush = time.monotonic()
     finally:
-        for task in pending:
-            task.cancel()
+        for task in tasks:
+            task.cancel()  # none but those left when a job raised: a finished task ignores it
     if ready:
         await flush(ready)

@@ -7,6 +7,7 @@ networks), ``SWITCHYARD_WEBPAGES__*`` (batch size, lanes, lease). No secrets.
 # Parameter annotations stay objects (no `from __future__ import annotations`): serve pickles a flow by
 # value into its run's process, where a string naming `Annotated` could not be resolved.
 import asyncio
+from collections.abc import Awaitable
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -20,6 +21,7 @@ from flows.lanes import drain_in_lanes
 from tasks.claims import release_dead_runs_claims
 from tasks.webpages import (
     BatchResult,
+    ClaimedPages,
     count_batch,
     count_in_helpers,
     fail_abandoned_pages,
@@ -40,20 +42,28 @@ def _pending_run_name() -> str:
     return pending_run_name(flow_run.parameters.get("request_id"))
 
 
-async def _drain(request_id: int | None, total: int | None = None, helpers: int = 0) -> list[BatchResult]:
+async def _drain(
+    request_id: int | None,
+    total: int | None = None,
+    helpers: int = 0,
+    first: ClaimedPages | None = None,
+) -> list[BatchResult]:
     """Count pages in lanes until nothing of the request (or at all) is left to claim, or until the
     ``total`` pages known to be waiting have been claimed; ``helpers`` helper processes (another
-    core, started with ``page_helpers``) count the request's pages too, with batches small enough
-    that each gets a share of a small request."""
+    core, started with ``page_helpers``) count the request's pages too. With a ``total``, batches are
+    small enough that each lane and helper gets a share of a small request (``share_size``), and the
+    lanes' first batches are the ``first`` pages (claimed as the request was stored)."""
     settings = get_settings().webpages
     lanes = settings.lanes
-    size = share_size(total, lanes + helpers, settings.batch_size) if total and helpers else None
+    size = share_size(total, lanes + helpers, settings.batch_size) if total else None
+    firsts = first.share(lanes) if first is not None else []
+
+    def batch(lane: int, batch_no: int) -> Awaitable[BatchResult]:
+        claimed = firsts[lane - 1] if batch_no == 1 and firsts else None
+        return count_batch(request_id, lane=lane, batch_no=batch_no, batch_size=size, claimed=quote(claimed))
+
     async with shared_page_client(batches=lanes):  # the lanes' batches reuse its connections
-        in_lanes = drain_in_lanes(
-            lambda lane, batch_no: count_batch(request_id, lane=lane, batch_no=batch_no, batch_size=size),
-            lanes,
-            total=total,
-        )
+        in_lanes = drain_in_lanes(batch, lanes, total=total, held=len(first.pages) if first else 0)
         if request_id is None or not helpers:
             return await in_lanes
         from_lanes, from_helpers = await asyncio.gather(
@@ -71,12 +81,15 @@ async def count_words(
     ``webpages.helper_processes`` helper processes on a request of at least ``webpages.helper_from``)."""
     logger = get_run_logger()
     settings = get_settings().webpages
-    created = await store_request(quote(urls), word)
-    for url, reason in created.refused.items():
-        logger.warning("refused %s: %s", url, reason)
-    helpers = settings.helper_processes if created.accepted >= settings.helper_from else 0
-    with page_helpers(helpers):  # forked here, before the lanes use the database
-        await _drain(created.id, total=created.accepted, helpers=helpers)
+    # Decided on the URLs given (duplicates and refusals are known once stored), so that the helpers
+    # are forked before this process uses the database, and start while the request is stored.
+    helpers = settings.helper_processes if len(urls) >= settings.helper_from else 0
+    first = settings.lanes * share_size(len(urls), settings.lanes + helpers, settings.batch_size)
+    with page_helpers(helpers):
+        created, claimed = await store_request(quote(urls), word, claim=first)
+        for url, reason in created.refused.items():
+            logger.warning("refused %s: %s", url, reason)
+        await _drain(created.id, total=created.accepted, helpers=helpers, first=claimed)
     summary = await report_request(created.id)
     logger.info("request %s: %s", created.id, summary)
     return {"request_id": created.id, **summary}

@@ -37,6 +37,19 @@ def share_size(pages: int, claimers: int, batch_size: int) -> int:
 
 
 @dataclass(frozen=True)
+class ClaimedPages:
+    """Pages claimed already (with their request, as it was stored), and the lease holding them."""
+
+    lease: Lease
+    pages: list[PageToFetch]
+
+    def share(self, batches: int) -> list[ClaimedPages]:
+        """All the pages cut into ``batches`` batches in order, as even as can be (some may be empty)."""
+        size = max(1, -(-len(self.pages) // batches))
+        return [ClaimedPages(self.lease, self.pages[n * size : (n + 1) * size]) for n in range(batches)]
+
+
+@dataclass(frozen=True)
 class BatchResult:
     claimed: int
     finished: int
@@ -109,14 +122,19 @@ async def _batch_client(settings: FetchSettings) -> AsyncIterator[aiohttp.Client
         yield client
 
 
-async def count_pages(request_id: int | None, batch_size: int | None = None) -> BatchResult:
+async def count_pages(
+    request_id: int | None, batch_size: int | None = None, held: ClaimedPages | None = None
+) -> BatchResult:
     """Claim one batch of up to ``batch_size`` pages (default ``webpages.batch_size``) of a request,
-    or of any, fetch and count them, record the outcomes."""
+    or of any, fetch and count them, record the outcomes. ``held``: the batch's pages, claimed
+    already (``batch_size`` is then not used)."""
     settings = get_settings()
     limit = batch_size or settings.webpages.batch_size
     sessions = session_factory()
 
     def claim(lease: Lease) -> list[PageToFetch]:
+        if held is not None:
+            return held.pages
         with sessions.begin() as session:
             return claim_pages(
                 session,
@@ -152,6 +170,7 @@ async def count_pages(request_id: int | None, batch_size: int | None = None) -> 
             lease_seconds=settings.webpages.lease_seconds,
             concurrency=settings.fetch.concurrency,
             group_size=settings.webpages.flush_every,
+            lease=held.lease if held is not None else None,
         )
     failed = sum(1 for outcome in outcomes if outcome.error)
     return BatchResult(claimed=claimed, finished=len(outcomes) - failed, failed=failed)

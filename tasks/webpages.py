@@ -13,12 +13,13 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
-from commands.webpages import submit_pages
+from commands.webpages import submit_and_claim
 from core.processes import run_in_helper, start_helpers, stop_helpers
 from core.settings import get_settings
 from db.engine import session_factory
 from db.webpages import CreatedRequest, RequestSummary, fail_abandoned, list_requests, request_pages
-from tasks.page_work import BatchResult, count_in_helper, count_pages
+from tasks.claims import run_lease
+from tasks.page_work import BatchResult, ClaimedPages, count_in_helper, count_pages
 from tasks.page_work import share_size as share_size
 from tasks.page_work import shared_page_client as shared_page_client  # the flow opens it around its lanes
 
@@ -27,14 +28,19 @@ ARTIFACT_ROWS = 200
 
 # The tasks here never cache: Prefect's default policy hashes every task run's inputs and source.
 @task(task_run_name="store {word!r} request", cache_policy=NO_CACHE)
-async def store_request(urls: list[str], word: str, source: str = "flow") -> CreatedRequest:
-    """Store a request and its pages; refused URLs are stored as failed at once.
+async def store_request(urls: list[str], word: str, claim: int) -> tuple[CreatedRequest, ClaimedPages]:
+    """Store a request and its pages, and claim the first ``claim`` of them for this run in the same
+    transaction (no claim of its own before they are fetched); refused URLs are stored as failed.
 
     Async (the work in a thread): a sync task in the async flow would build its own Prefect client
     (~20–40 ms for its TLS context alone) in a thread of its own. Call it with ``quote(urls)``: Prefect
     would otherwise visit each of up to 10,000 URLs looking for futures, twice.
     """
-    return await asyncio.to_thread(submit_pages, urls, word, source=source)
+    lease = run_lease(get_settings().webpages.lease_seconds)
+    created, pages = await asyncio.to_thread(
+        submit_and_claim, urls, word, source="flow", lease=lease, limit=claim
+    )
+    return created, ClaimedPages(lease, pages)
 
 
 def _batch_run_name() -> str:
@@ -45,10 +51,15 @@ def _batch_run_name() -> str:
 
 @task(task_run_name=_batch_run_name, cache_policy=NO_CACHE)
 async def count_batch(
-    request_id: int | None, lane: int, batch_no: int, batch_size: int | None = None
+    request_id: int | None,
+    lane: int,
+    batch_no: int,
+    batch_size: int | None = None,
+    claimed: ClaimedPages | None = None,
 ) -> BatchResult:
-    """Claim one batch of pages (of a request, or any), fetch and count them, record the outcomes."""
-    return await count_pages(request_id, batch_size)
+    """Claim one batch of pages (of a request, or any), or take the ``claimed`` ones, fetch and count
+    them, record the outcomes."""
+    return await count_pages(request_id, batch_size, claimed)
 
 
 @contextmanager

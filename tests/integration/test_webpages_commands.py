@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from commands.webpages import recount_failed, submit_pages
+from commands.webpages import recount_failed, submit_and_claim, submit_pages
 from db.base import utcnow
 from db.claims import Lease
 from db.webpages import (
@@ -123,3 +123,23 @@ def test_recount_again_finds_nothing_and_an_unknown_request_is_an_error(
     assert recount_failed(request_id, sessions=sessions) == 0
     with pytest.raises(ValueError, match=f"there is no request {request_id + 1}"):
         recount_failed(request_id + 1, sessions=sessions)
+
+
+def test_a_request_stored_for_a_run_holds_its_first_pages_under_the_runs_lease(sessions: Sessions) -> None:
+    lease = Lease(60)
+    created, claimed = submit_and_claim(
+        [REFUSED, FOUND, MISSING, LOST, WAITING],
+        "python",
+        source="flow",
+        lease=lease,
+        limit=2,
+        sessions=sessions,
+    )
+
+    assert [(page.url, page.word) for page in claimed] == [(FOUND, "python"), (MISSING, "python")]
+    pages = pages_by_url(sessions, created.id)
+    assert [(pages[url].status, pages[url].attempts, pages[url].claimed_by) for url in (FOUND, MISSING)] == [
+        (PageStatus.PENDING, 1, lease.owner)
+    ] * 2
+    assert pages[REFUSED].status == PageStatus.FAILED
+    assert claim(sessions, created.id, limit=5) == {LOST: pages[LOST].id, WAITING: pages[WAITING].id}

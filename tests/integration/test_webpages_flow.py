@@ -24,7 +24,15 @@ from connectors.web import FetchedPage
 from core.settings import FetchSettings, get_settings
 from db.base import utcnow
 from db.claims import Lease
-from db.webpages import PageJob, PageStatus, claim_pages, create_request, list_requests, request_pages
+from db.webpages import (
+    PageJob,
+    PageStatus,
+    PageToFetch,
+    claim_pages,
+    create_request,
+    list_requests,
+    request_pages,
+)
 from flows.webpages import count_words, process_pending
 from sandbox.webpages import EXPECTED_CHINESE, EXPECTED_COUNTS, EXPECTED_RUSSIAN
 from tests.integration.plain_pages import page_count, running_plain_server
@@ -223,6 +231,40 @@ def test_a_url_with_credentials_is_refused_and_the_rest_are_counted(
         "refused: the URL holds a user name or password (before the @); pages are fetched without "
         "logging in, so remove them"
     )
+
+
+def test_the_pages_claimed_with_a_request_are_shared_out_among_the_lanes_in_order() -> None:
+    claimed = tasks.page_work.ClaimedPages(
+        Lease(60), [PageToFetch(id=n, url=f"u{n}", word="w") for n in range(5)]
+    )
+
+    def ids(shares: list[tasks.page_work.ClaimedPages]) -> list[list[int]]:
+        assert all(share.lease is claimed.lease for share in shares)
+        return [[page.id for page in share.pages] for share in shares]
+
+    assert ids(claimed.share(2)) == [[0, 1, 2], [3, 4]]
+    assert ids(claimed.share(3)) == [[0, 1], [2, 3], [4]]
+    assert ids(tasks.page_work.ClaimedPages(claimed.lease, claimed.pages[:1]).share(2)) == [[0], []]
+
+
+def test_a_run_fetches_the_pages_it_stored_without_claiming_them_again(
+    sessions: Sessions, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claims: list[int | None] = []
+    real_claim_pages = tasks.page_work.claim_pages
+
+    def claim_pages(session: Session, **arguments: object) -> list[PageToFetch]:
+        claims.append(arguments.get("request_id"))  # type: ignore[arg-type]
+        return real_claim_pages(session, **arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tasks.page_work, "claim_pages", claim_pages)
+    urls = [f"{sandbox_url}/pages/gen/{n}" for n in range(30)]
+    result = asyncio.run(count_words(urls=urls))
+
+    pages = pages_by_url(sessions, result["request_id"])
+    assert claims == []  # claimed in the store's transaction, for the lanes' first batches
+    assert [pages[url].count for url in urls] == [n % 7 for n in range(30)]
+    assert {pages[url].attempts for url in urls} == {1}
 
 
 def test_an_unexpected_error_of_one_page_is_that_pages_error_only(

@@ -73,6 +73,42 @@ def test_grouped_results_are_flushed_on_a_timer_while_a_slow_job_hangs() -> None
     assert asyncio.run(scenario()) == [["fast"], ["slow"]]
 
 
+def test_many_results_are_each_flushed_once_in_full_groups_and_a_raising_job_stops_the_rest() -> None:
+    async def scenario() -> tuple[list[list[int]], str, int]:
+        flushed: list[list[int]] = []
+
+        async def job(n: int) -> int:
+            await asyncio.sleep((n * 7919 % 1000) / 100_000)  # up to 10 ms, in a scrambled order
+            return n
+
+        async def flush(group: list[int]) -> None:
+            await asyncio.sleep(0)  # results keep arriving while a group is written
+            flushed.append(list(group))
+
+        await gather_in_groups((job(n) for n in range(1000)), flush, group_size=100, max_wait=60)
+
+        async def waiting(n: int) -> int:
+            await asyncio.sleep(60)
+            return n
+
+        async def failing() -> int:
+            raise RuntimeError("broken")
+
+        jobs = [asyncio.ensure_future(waiting(n)) for n in range(3)]
+        error = ""
+        try:
+            await gather_in_groups([*jobs, failing()], flush, group_size=100, max_wait=60)
+        except RuntimeError as exc:
+            error = str(exc)
+        await asyncio.sleep(0)
+        return flushed, error, sum(job.cancelled() for job in jobs)
+
+    flushed, error, cancelled = asyncio.run(scenario())
+    assert sorted(n for group in flushed for n in group) == list(range(1000))
+    assert all(len(group) >= 100 for group in flushed[:-1])
+    assert (error, cancelled) == ("broken", 3)
+
+
 @dataclass(frozen=True)
 class Done:
     id: int

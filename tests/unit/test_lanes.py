@@ -52,3 +52,10 @@ def test_a_total_larger_than_what_is_claimable_still_ends() -> None:
     _runs, run_batch = batches_over(700, 500)  # another run took 300 of the 1,000
     results = asyncio.run(drain_in_lanes(run_batch, 2, total=1000))
     assert sum(result.claimed for result in results) == 700
+
+
+def test_items_held_for_the_first_batches_count_from_the_start() -> None:
+    runs, run_batch = batches_over(1000, 500)  # the first two batches take what was claimed for them
+    results = asyncio.run(drain_in_lanes(run_batch, 2, total=1000, held=1000))
+    assert sorted(runs) == [(1, 1), (2, 1)]  # without held, the lane that ends first looks again
+    assert sum(result.claimed for result in results) == 1000
