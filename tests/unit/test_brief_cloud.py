@@ -81,12 +81,15 @@ def test_sizes_too_large_for_the_canvas_are_not_opened(font: Path, tmp_path: Pat
 
 
 def test_a_size_is_measured_for_real_unless_surely_too_large(font: Path) -> None:
+    def measure(size: int) -> tuple[float, ...]:
+        return SizedFont(str(font), size).getbbox("咖啡", "L", anchor="lt")
+
+    def real(size: int) -> tuple[float, ...]:
+        return ImageFont.truetype(str(font), size).getbbox("咖啡", "L", anchor="lt")
+
     brief_cloud._measured.clear()
-    real = ImageFont.truetype(str(font), 300).getbbox("咖啡", "L", anchor="lt")
-    assert SizedFont(str(font), 600).getbbox("咖啡", "L", anchor="lt") == ImageFont.truetype(
-        str(font), 600
-    ).getbbox("咖啡", "L", anchor="lt")  # the first measure of a text is real
+    assert measure(600) == real(600)  # the first measure of a text is real
     brief_cloud._opened.cache_clear()
-    assert max(SizedFont(str(font), 500).getbbox("咖啡", "L", anchor="lt")) > 900  # scaled: sure to be too large
+    assert max(measure(500)) > 900  # scaled from 600: sure to be larger than the canvas (800 × 600)
     assert brief_cloud._opened.cache_info().misses == 0
-    assert SizedFont(str(font), 300).getbbox("咖啡", "L", anchor="lt") == real  # 2 × ~300 px may fit: real
+    assert measure(300) == real(300)  # 2 × ~300 px may fit: measured for real
