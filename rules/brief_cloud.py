@@ -1,10 +1,13 @@
 """The brief's word clouds: PNGs drawn with wordcloud's default colours, without importing pyplot.
 
 wordcloud opens the font file again for every size it tries of every word (~1,000 times for a cloud
-of 200 words); `CachedFonts` keeps the last few sizes open (the same font objects PIL would open, so
-the image is the same): ~0.2 s less a cloud here. Only a few: each open size maps the whole font
-file, and its pages count in the process's resident memory once per mapping (every size of a 16 MB
-font kept open showed as 4 GB).
+of 200 words, ~900 of them while it looks for the size of the first word, from the canvas's height
+down one size at a time). `CachedFonts` gives it a `SizedFont` for each size instead: opened only
+when the size is drawn or measured for real, and measured without opening it when the text is sure
+to be larger than the canvas (such a size is never placed, so the image is the same). The last few
+sizes opened are kept open: only a few, since each open size maps the whole font file, and its pages
+count in the process's resident memory once per mapping (every size of a 16 MB font kept open
+showed as 4 GB).
 """
 
 from __future__ import annotations
@@ -24,8 +27,13 @@ from wordcloud import WordCloud
 from wordcloud.wordcloud import colormap_color_func
 
 CLOUD_SIZE = (800, 600)
+MARGIN = 2  # pixels around each word: wordcloud's default
 MIN_FONT_SIZE = 4  # wordcloud's default
 OPEN_SIZES = 16  # font sizes kept open per process: ~380 of a cloud's ~1,000 opens saved, ~+40 MB
+# A text measured at one size is, at another, at least SURE × its measure scaled, less SLACK_PX pixels
+# a character (hinting rounds each glyph's advance and bearings to whole pixels): a wide margin.
+SURE = 0.9
+SLACK_PX = 2
 
 
 COLORMAP = "viridis"  # wordcloud's default
@@ -41,6 +49,8 @@ class ColormapColors(colormap_color_func):
 
 _drawing = threading.Lock()  # one cloud at a time per process: a font object is not shared while drawn
 os.register_at_fork(after_in_child=lambda: globals().update(_drawing=threading.Lock()))
+Box = tuple[float, float, float, float]
+_measured: dict[tuple[Any, ...], tuple[int, Box]] = {}  # a text's last real measure: (size, box); per cloud
 
 
 @lru_cache(maxsize=OPEN_SIZES)
@@ -49,18 +59,46 @@ def _opened(font: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(font, size)
 
 
+class SizedFont:
+    """One size of the font as wordcloud asks for it: opened when drawn with or measured for real.
+
+    A text sure to be wider or taller than the canvas's larger side (and its margin) at this size is
+    measured by scaling its last real measure at another size: wordcloud places no such text in any
+    orientation, and tries the next size without drawing or drawing lots, so the image is the same.
+    """
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path = path
+        self.size = size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_opened(self.path, self.size), name)
+
+    def getbbox(self, text: str, *args: Any, **kwargs: Any) -> Box:
+        key = (text, args, tuple(sorted(kwargs.items())))
+        if (known := _measured.get(key)) is not None:
+            size, box = known
+            scaled = (*(round(edge * self.size / size) for edge in box),)
+            extent = max(scaled[2] - scaled[0], scaled[3] - scaled[1])
+            if extent * SURE - SLACK_PX * len(text) + MARGIN >= max(CLOUD_SIZE):
+                return scaled  # type: ignore[return-value]
+        box = _opened(self.path, self.size).getbbox(text, *args, **kwargs)
+        _measured[key] = (self.size, box)
+        return box
+
+
 class CachedFonts:
-    """PIL's ImageFont as wordcloud uses it, with ``truetype(path, size)`` opened once per size."""
+    """PIL's ImageFont as wordcloud uses it, ``truetype(path, size)`` giving a :class:`SizedFont`."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(ImageFont, name)
 
     @staticmethod
     def truetype(font: Any = None, size: float = 10, *args: Any, **kwargs: Any) -> Any:
-        """The font from the cache when asked as wordcloud asks (a path and a size); else PIL's."""
+        """A `SizedFont` when asked as wordcloud asks (a path and a whole size); else PIL's font."""
         if args or kwargs or not isinstance(font, str | Path) or int(size) != size:
             return ImageFont.truetype(font, size, *args, **kwargs)
-        return _opened(str(font), int(size))
+        return SizedFont(str(font), int(size))
 
 
 wordcloud.wordcloud.ImageFont = CachedFonts()  # type: ignore[assignment]  # the module wordcloud draws with
@@ -84,11 +122,13 @@ def draw_cloud(
         height=CLOUD_SIZE[1],
         background_color="white",
         max_words=max_words,
+        margin=MARGIN,
         min_font_size=MIN_FONT_SIZE,
         random_state=42,
         color_func=ColormapColors(COLORMAP),
     )
     with _drawing:
+        _measured.clear()
         cloud.generate_from_frequencies(drawable(frequencies) or {empty_text: 1})
         image = cloud.to_image()
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")

@@ -41,7 +41,7 @@ from db.briefs import (
 )
 from db.engine import session_factory
 from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, publish_files
-from rules.brief_segmenter import dictionary_total
+from rules.brief_segmenter import build_fast_ahead, dictionary_total
 from rules.brief_words import prepare_jieba
 from rules.briefs import Article, Stage
 from tasks.artifacts import report
@@ -137,11 +137,12 @@ def collection_progress(brief_id: int) -> tuple[int, int, str]:
 def prepare_analysis(load_jieba: bool = True) -> None:
     """What every analysis needs, loaded before the brief is ready: jieba's dictionary (for the texts
     rjieba cuts otherwise; forked workers inherit it) unless ``load_jieba`` is False, its total for
-    rjieba, and the CJK font. Without jieba here, the analysis loads it before its pool forks, and
-    only when a text needs it."""
+    rjieba, rjieba itself with its dictionary built (`build_fast_ahead`), and the CJK font. Without
+    jieba here, the analysis loads it before its pool forks, and only when a text needs it."""
     if load_jieba:
         prepare_jieba(jieba_dir())
     dictionary_total(jieba_dir())
+    build_fast_ahead()
     analysis_font()
 
 

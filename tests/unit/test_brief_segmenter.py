@@ -169,3 +169,31 @@ def test_the_analysis_loads_jieba_before_forking_only_when_a_text_needs_it(
     with brief_words.segmenting(texts, ["咖啡"], processes=1, jieba_dir=jieba_dir):
         pass
     assert bool(calls) is loaded
+
+
+def test_a_dictionary_built_ahead_serves_one_brief_and_no_other_sees_its_keywords(jieba_dir: Path) -> None:
+    brief_segmenter.build_fast_ahead()
+    built = brief_segmenter._built
+    assert built is not None
+    first = brief_segmenter.fast_tokenizer(["绝绝子咖啡馆"], jieba_dir)
+    second = brief_segmenter.fast_tokenizer(["新能源汽车"], jieba_dir)
+    assert first is not None and second is not None
+    assert first.fast is built and second.fast is not built and brief_segmenter._built is None
+    assert "绝绝子咖啡馆" in first.lcut("今天去了绝绝子咖啡馆")
+    assert "绝绝子咖啡馆" not in second.lcut("今天去了绝绝子咖啡馆")
+
+
+def test_pool_workers_forked_with_a_dictionary_built_ahead_count_what_one_process_counts(
+    jieba_dir: Path,
+) -> None:
+    from rules.brief_analysis import article_text
+    from rules.brief_words import POOL_MIN_CHARS, count_words, segmenting
+
+    texts = [article_text(article)[0] for article in corpus()]
+    texts *= -(-POOL_MIN_CHARS // sum(map(len, texts)))  # large enough for a pool
+    alone = count_words(texts, segmenter(KEYWORDS, jieba_dir), frozenset(KEYWORDS))
+    brief_segmenter.build_fast_ahead()
+    built = brief_segmenter._built
+    with segmenting(texts, KEYWORDS, processes=2, jieba_dir=jieba_dir) as work:
+        assert work.counts() == alone
+    assert brief_segmenter._built is built  # each worker took its own copy; this process keeps it
