@@ -6,10 +6,12 @@ return a message for a person that says what will happen, and promise a schedule
 server has the scheduled deployment that makes it. A run is named when it is created (the name the
 flow gives it), and `run_state` says where a started run stands, to show beside its link.
 
-Each answer comes within ``run_start_seconds`` (settings, 10 s): a busy Prefect server (503 while its
-SQLite database is locked, which Prefect's client retries after 2, 4, 8, 16 and 32 s; a request held
-up to its 60 s lock wait) is given up on then, and the stored work is left to its sweep. One client
-and two requests a run (the deployment, whose status also says whether anything polls it; the run).
+Each answer comes within ``run_start_seconds`` (settings, 10 s); the stored work is left to its sweep
+when the Prefect server has not taken the run by then. A busy SQLite Prefect server refuses writes
+at once with 503 ("database is locked") while others write; Prefect's client tries again after 2, 4,
+8, 16 and 32 s (a minute for five refusals, measured under overload: bench/RESULTS.md), so here a
+refused request is sent again every ``RETRY_PAUSE`` s instead, until the bound. One client and two
+requests a run (the deployment, whose status also says whether anything polls it; the run).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import anyio
+import httpx
 from prefect import get_client
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import DeploymentStatus, FlowRun, State
@@ -64,6 +67,19 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 SERVE_HINT = "start them with `make demo` or `python -m deployments.serve`, or `make deploy` and workers"
 NOTHING = f"so nothing will run it until the deployments are served ({SERVE_HINT})"
+RETRY_PAUSE = 0.5  # s before a refused request is sent again (within run_start_seconds)
+BUSY = {429, 502, 503}  # the answers Prefect's client retries: the server is busy or restarting
+
+
+class Busy(Exception):
+    """The Prefect server refused a request as busy (one of ``BUSY``)."""
+
+
+async def _raise_busy(response: httpx.Response) -> None:
+    """httpx response hook: a busy answer raises at once, before Prefect's client waits to retry it
+    (it waits 2 s even with its retries set to 0)."""
+    if response.status_code in BUSY:
+        raise Busy(f"{response.status_code} for {response.request.method} {response.request.url.path}")
 
 
 @dataclass(frozen=True)
@@ -85,22 +101,34 @@ class Created:
 
 
 def _bounded(work: Callable[[PrefectClient], Awaitable[T]]) -> T:
-    """``work`` on one Prefect client, its retries included, given up (TimeoutError) after
-    ``run_start_seconds``."""
+    """``work`` on one Prefect client, given up (TimeoutError) after ``run_start_seconds``. A busy
+    answer raises `Busy` at once: ``work`` sends each request through `_taken`."""
 
     async def bounded() -> T:
         with anyio.fail_after(get_settings().run_start_seconds):
-            async with get_client() as client:
+            async with get_client(httpx_settings={"event_hooks": {"response": [_raise_busy]}}) as client:
                 return await work(client)
 
     return cast(T, run_coro_as_sync(bounded()))
 
 
+async def _taken(request: Callable[[], Awaitable[T]]) -> T:
+    """``request``'s answer, sent again every ``RETRY_PAUSE`` s while the server refuses it as busy;
+    only the caller's bound stops it."""
+    while True:
+        try:
+            return await request()
+        except Busy:
+            await anyio.sleep(RETRY_PAUSE)
+
+
 async def _create(client: PrefectClient, run: NewRun) -> Created:
     """Create ``run`` on its deployment, scheduled now, as Prefect's ``run_deployment`` does."""
-    deployment = await client.read_deployment_by_name(run.deployment)
-    flow_run = await client.create_flow_run_from_deployment(
-        deployment.id, parameters=run.parameters, name=run.name, idempotency_key=run.idempotency_key
+    deployment = await _taken(lambda: client.read_deployment_by_name(run.deployment))
+    flow_run = await _taken(
+        lambda: client.create_flow_run_from_deployment(
+            deployment.id, parameters=run.parameters, name=run.name, idempotency_key=run.idempotency_key
+        )
     )
     return Created(flow_run, deployment.status == DeploymentStatus.READY)
 
@@ -109,7 +137,7 @@ def _when_missing(sweep: str) -> str:
     """What happens to stored work when the deployment to start is missing: the sweep's run, or nothing."""
     sweep_name = sweep.split("/")[-1]
     try:
-        found = _bounded(lambda client: client.read_deployment_by_name(sweep))
+        found = _bounded(lambda client: _taken(lambda: client.read_deployment_by_name(sweep)))
     except Exception:  # not there, or the server stopped answering: promise nothing
         return f"there is no scheduled {sweep_name} either, {NOTHING}"
     if found.paused or not any(schedule.active for schedule in found.schedules):
@@ -202,7 +230,7 @@ def _why(error: Exception) -> str:
     """Why a Prefect call failed, for a person."""
     if isinstance(error, TimeoutError):
         seconds = get_settings().run_start_seconds
-        return f"the Prefect server did not answer within {seconds:g} s, so a run may still start"
+        return f"the Prefect server was too busy to answer within {seconds:g} s, so a run may still start"
     return str(error) or type(error).__name__
 
 
@@ -213,7 +241,7 @@ def run_state(flow_run_id: UUID | str) -> str:
         return "unknown (no Prefect server is configured)"
 
     async def read_state(client: PrefectClient) -> State | None:
-        return (await client.read_flow_run(UUID(str(flow_run_id)))).state
+        return (await _taken(lambda: client.read_flow_run(UUID(str(flow_run_id))))).state
 
     try:
         state = _bounded(read_state)
