@@ -5,26 +5,33 @@ Starts the demo through ``bench.demo`` (ports moved, a fresh data directory), wa
 seeded and ``--settle`` s more, then submits ``--times`` times at once what the demo submits on its
 first start (a word-count request over the sandbox's demo pages, a mailing to the 200 demo clients, a
 brief on the demo's two keywords from five platforms), each started as its own run the way the
-dashboard starts it, while ``--hogs`` busy loops hold the CPU. Every ``--sample`` s it counts the live
-flow-run processes of serve and the runs of each deployment that are Pending or Running, until every
-submitted item is in a final state (or ``--timeout``), then watches ``--after`` s more. At the end:
+dashboard starts it, while ``--hogs`` busy loops hold the CPU. Each item's two halves are timed, as a
+person pressing "submit" waits for them: storing it, and starting its run (``deployments.runs``); the
+Prefect client's retried requests (503 from a busy server, timeouts) are counted. Every ``--sample`` s
+it counts the live flow-run processes of serve and the runs of each deployment that are Pending or
+Running, until every submitted item is in a final state (or ``--timeout``), then watches ``--after`` s
+more. At the end:
 the sweeps' runs since the load began by state (a Cancelled run is one the concurrency limit skipped),
 the most runs of one sweep active at once, and the items not final when it ends (unfinished, not lost:
 they are in the database, and a later run takes them).
 
-    python -m bench.overload [--ports 18610] [--times 10] [--hogs 2] [--timeout 900] [--record]
+    python -m bench.overload [--ports 18610] [--times 10] [--hogs 2] [--timeout 900] [--label L] [--record]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,14 +75,72 @@ def backlog() -> Backlog:
     )
 
 
-def submit_load(times: int, sandbox_url: str) -> None:
-    """``times`` × the demo's request, mailing and brief, each started as its own run now."""
-    from deployments.demo import submit_demo, submit_demo_brief, submit_demo_mailing
+@dataclass(frozen=True)
+class Submitted:
+    """One item of the load: seconds to store it and to start its run, and whether a run started."""
 
+    kind: str
+    store: float
+    start: float
+    started: bool
+
+
+class ClientRetries(logging.Handler):
+    """Counts the requests Prefect's client retried (its debug lines), by status code or exception."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "retryable" not in message:
+            return
+        code = re.search(r"status code (\d+)", message)
+        error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else "error"
+        self.seen[code.group(1) if code else error] += 1
+
+
+def count_client_retries() -> ClientRetries:
+    """From now on, count the retries of this process's Prefect clients (their debug lines, kept off
+    the console)."""
+    retries = ClientRetries()
+    client_logger = logging.getLogger("prefect.client")
+    client_logger.setLevel(logging.DEBUG)
+    client_logger.propagate = False
+    client_logger.addHandler(retries)
+    return retries
+
+
+def submit_load(times: int, sandbox_url: str) -> list[Submitted]:
+    """``times`` × the demo's request, mailing and brief, each stored and started as its own run now."""
+    from deployments.demo import store_demo_brief, store_demo_mailing, store_demo_request
+    from deployments.runs import start_collection, start_dispatch, start_processing
+
+    items: list[tuple[str, Callable[[], int], Callable[[int], str]]] = [
+        ("request", lambda: store_demo_request(sandbox_url), start_processing),
+        ("mailing", store_demo_mailing, start_dispatch),
+        ("brief", store_demo_brief, start_collection),
+    ]
+    submitted = []
     for _ in range(times):
-        submit_demo(sandbox_url)
-        submit_demo_mailing()
-        submit_demo_brief()
+        for kind, store, start in items:
+            began = time.monotonic()
+            item_id = store()
+            stored = time.monotonic()
+            said = start(item_id)
+            item = Submitted(kind, stored - began, time.monotonic() - stored, said.startswith("Started"))
+            submitted.append(item)
+            print(
+                f"  {kind} {item_id}: stored in {item.store:.1f} s, started in {item.start:.1f} s: {said}",
+                flush=True,
+            )
+    return submitted
+
+
+def seconds(values: list[float]) -> str:
+    """p50 / max of ``values``, in seconds."""
+    return f"{statistics.median(values):.1f} / {max(values):.1f} s" if values else "-"
 
 
 async def active_runs(sweeps: dict[str, str]) -> Counter[str]:
@@ -143,6 +208,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sample", type=float, default=5)
     parser.add_argument("--timeout", type=float, default=900, help="give up waiting for the backlog")
     parser.add_argument("--after", type=float, default=90, help="seconds watched after the backlog is done")
+    parser.add_argument("--label", default="", help="what this run is (recorded)")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
 
@@ -155,6 +221,7 @@ def main() -> None:
     log = PROJECT_ROOT / "var" / "logs" / "bench-overload.out"
     command = moved_demo_command(args.ports, args.makefile)
     demo = start_demo(command, os.environ | {"PYTHONPATH": str(PROJECT_ROOT)}, log)
+    print(f"the demo's data in {data_dir}, its output in {log}", flush=True)
     hogs: list[subprocess.Popen[bytes]] = []
     processes: list[int] = []
     most: Counter[str] = Counter()
@@ -163,10 +230,12 @@ def main() -> None:
         wait_ready(log, demo, 900)
         time.sleep(args.settle)
         sweeps = asyncio.run(sweep_ids())
+        retries = count_client_retries()
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]
         load_start, began, started = load(), datetime.now(UTC), time.monotonic()
-        submit_load(args.times, sandbox_url)
+        items = submit_load(args.times, sandbox_url)
         submitted = time.monotonic() - started
+        submit_retries = sum(retries.seen.values())
         before = backlog()
         print(f"submitted {args.times}x in {submitted:.1f} s: backlog {before}", flush=True)
         while True:
@@ -201,6 +270,16 @@ def main() -> None:
     for name, counter in sorted(outcomes.items()):
         print(f"  {name}: {dict(counter)}; most active at once {most[name]}")
     drained_text = f"{drained:.0f} s" if drained is not None else f"not within {args.timeout:.0f} s"
+    stores, starts = seconds([item.store for item in items]), seconds([item.start for item in items])
+    not_started = sum(not item.started for item in items)
+    client_retries = ", ".join(f"{count} × {why}" for why, count in retries.seen.most_common()) or "none"
+    print(
+        f"submitted in {submitted:.0f} s (an item stored in {stores} p50 / max, its run started in {starts}; "
+        f"{not_started} of {len(items)} left to their sweep); Prefect client retries while submitting "
+        f"{submit_retries}, in all {client_retries}"
+    )
+    for kind in dict.fromkeys(item.kind for item in items):
+        print(f"  {kind}: started in {seconds([item.start for item in items if item.kind == kind])}")
     print(
         f"backlog {before} drained in {drained_text}; not final at the end: {left}; "
         f"flow-run processes max {max(processes)} (serve limit {limit}), after the load {processes[-1]}; "
@@ -211,15 +290,16 @@ def main() -> None:
     if args.record:
         record(
             "overload",
-            "| date | load | hogs | backlog (pages / messages / briefs) | drained in | not final at the "
-            "end | flow-run processes (max / after) | active runs (max / end) | sweep runs: completed / "
-            "cancelled by their limit / skipped idle / other | most of one sweep at once | load (1 min) |\n"
-            + "|---" * 11
-            + "|",
-            f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.times}x | {args.hogs} | {before.pages} / "
-            f"{before.messages} / {before.briefs} | {drained_text} | {left.total} | {max(processes)} / "
-            f"{processes[-1]} | {most['all']} / {final_active['all']} | {completed} / {cancelled} / "
-            f"{skipped} / {others} | {sweep_most} | {load_start}->{load_end} |",
+            "| date | run | load | hogs | submitted in | an item stored in (p50 / max) | its run started in "
+            "(p50 / max) | left to the sweep | Prefect client retries while submitting | backlog after "
+            "submitting (pages / messages / briefs) | drained in | not final at the end | flow-run processes "
+            "(max / after) | active runs (max / end) | sweep runs: completed / cancelled by their limit / "
+            "skipped idle / other | most of one sweep at once | load (1 min) |\n" + "|---" * 17 + "|",
+            f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.label} | {args.times}x | {args.hogs} | "
+            f"{submitted:.0f} s | {stores} | {starts} | {not_started} of {len(items)} | {submit_retries} | "
+            f"{before.pages} / {before.messages} / {before.briefs} | {drained_text} | {left.total} | "
+            f"{max(processes)} / {processes[-1]} | {most['all']} / {final_active['all']} | {completed} / "
+            f"{cancelled} / {skipped} / {others} | {sweep_most} | {load_start}->{load_end} |",
         )
 
 

@@ -499,6 +499,13 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "var"
     database_url: str = ""
     prefect_ui_url: str = "http://127.0.0.1:4200"
+    run_start_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="the dashboard, CLI and API try this long to start a run (s); then the stored work "
+        "is left to its sweep",
+    )
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=lambda: [SecretStr(DEV_SECRET_KEY)],
         description="Fernet keys for secrets stored in the database, comma-separated, newest first",

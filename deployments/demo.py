@@ -86,29 +86,43 @@ def wait_for_sandbox(base_url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"the sandbox at {base_url} did not answer within {timeout:.0f} s")
 
 
-def submit_demo(sandbox_url: str) -> str:
-    """Store a request over sandbox pages (and two refused URLs) and start counting it now."""
+def store_demo_request(sandbox_url: str) -> int:
+    """Store a request over sandbox pages (and two refused URLs): its id."""
     urls = [f"{sandbox_url}/pages/{page}" for page in DEMO_PAGES] + DEMO_REFUSED
-    return start_processing(submit_pages(urls, "python", source="demo").id)
+    return submit_pages(urls, "python", source="demo").id
 
 
-def submit_demo_mailing() -> str:
-    """200 demo clients (once) and a mailing to them, open for ten minutes; start sending it now."""
+def submit_demo(sandbox_url: str) -> str:
+    """Store the demo request and start counting it now."""
+    return start_processing(store_demo_request(sandbox_url))
+
+
+def store_demo_mailing() -> int:
+    """200 demo clients (once) and a mailing to them, open for ten minutes: its id."""
     rows = "\n".join(f"7912{n:07d},demo,Europe/Moscow" for n in range(200))
     with session_factory().begin() as session:
         known = count_clients(session, tag="demo")
     if not known:
         mailing_commands.import_clients(text=f"phone,tag,timezone\n{rows}\n")
     now = utcnow()
-    created = mailing_commands.create_mailing(
+    return mailing_commands.create_mailing(
         text="Switchyard demo: hello!", starts_at=now, ends_at=now + timedelta(minutes=10), tag="demo"
-    )
-    return start_dispatch(created.id)
+    ).id
+
+
+def submit_demo_mailing() -> str:
+    """Store the demo mailing and start sending it now."""
+    return start_dispatch(store_demo_mailing())
+
+
+def store_demo_brief() -> int:
+    """A brief on two keywords from all five sandbox platforms: its id."""
+    return order_brief(DEMO_KEYWORDS).id
 
 
 def submit_demo_brief() -> str:
-    """A brief on two keywords from all five sandbox platforms; collect and analyse it now."""
-    return start_collection(order_brief(DEMO_KEYWORDS).id)
+    """Order the demo brief; collect and analyse it now."""
+    return start_collection(store_demo_brief())
 
 
 def submit_demo_growth(sandbox_url: str) -> str:

@@ -20,14 +20,13 @@ from tests.conftest import set_env
 def test_a_started_dispatch_gets_the_idempotency_key(
     client: TestClient, write_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[dict[str, Any]] = []
+    started: list[runs.NewRun] = []
 
-    def fake_run_deployment(**kwargs: Any) -> SimpleNamespace:
-        started.append(kwargs)
-        return SimpleNamespace(id=uuid4(), name="dispatch mailing")
+    async def fake_create(client: Any, run: runs.NewRun) -> runs.Created:
+        started.append(run)
+        return runs.Created(SimpleNamespace(id=uuid4(), name="dispatch mailing"), polled=True)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runs, "run_deployment", fake_run_deployment)
-    monkeypatch.setattr(runs, "_who_runs", lambda deployment: "")
+    monkeypatch.setattr(runs, "_create", fake_create)
     assert (
         client.post("/clients", json={"phone": "79123456701"}, headers=bearer(write_key)).status_code == 201
     )
@@ -45,7 +44,7 @@ def test_a_started_dispatch_gets_the_idempotency_key(
     assert "Started flow run" in first.json()["run"]
     assert again.json() == first.json()
     assert len(started) == 1
-    assert started[0]["idempotency_key"].endswith(":k1") and started[0]["parameters"] == {
+    assert started[0].idempotency_key.endswith(":k1") and started[0].parameters == {
         "mailing_id": first.json()["id"]
     }
 
