@@ -20,7 +20,7 @@ import signal
 from types import FrameType
 from typing import Any
 
-from prefect import Flow
+from prefect import Flow, get_client
 from prefect.exceptions import TerminationSignal
 from prefect.runner import Runner
 
@@ -53,6 +53,26 @@ async def prepare_server(served: list[str], sweeps: list[str]) -> None:
         )
     except Exception as exc:  # the Prefect server refused: serve anyway, the limits still hold
         logger.warning("could not prepare the Prefect server (%s); serving anyway", exc)
+
+
+async def schedule_sweeps(sweeps: list[str]) -> None:
+    """Have the server create the sweeps' next runs now, as its scheduler would on its next pass.
+
+    The demo's scheduler passes every 5 minutes (idle CPU), and its recent-deployments pass did not
+    schedule the deployments serve had just registered: a fresh demo had no sweep run for ~7 minutes
+    (bench/RESULTS.md, issue 11 fifth session), so stored work that no started run took waited that long.
+    Only future runs are made (from now on), so this never brings back a backlog.
+    """
+    async with get_client() as client:
+        for name in sweeps:
+            try:
+                deployment = await client.read_deployment_by_name(name)
+                response = await client.request(
+                    "POST", "/deployments/{id}/schedule", path_params={"id": deployment.id}, json={}
+                )
+                response.raise_for_status()
+            except Exception as exc:  # the scheduler's own pass makes them later
+                logger.warning("could not schedule %s now (%s); the Prefect scheduler will", name, exc)
 
 
 class StoppingRunner(Runner):
@@ -94,6 +114,7 @@ def serve(
     runner = StoppingRunner(announced=announced, pause_on_shutdown=True, **options)
     for spec, flow in deployments:
         runner.add_flow(flow, name=spec.name, **deployment_options(spec))
+    asyncio.run(schedule_sweeps([spec.full_name for spec, _ in deployments if spec.is_sweep]))
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal) as exc:

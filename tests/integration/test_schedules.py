@@ -39,6 +39,7 @@ from deployments.crashed_runs import (
     ensure_crash_automation,
 )
 from deployments.late_runs import skip_late_runs
+from deployments.serve import schedule_sweeps
 from deployments.specs import DeploymentSpec, build_deployment, load_specs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -155,6 +156,24 @@ def test_after_downtime_a_sweep_runs_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert {run.state.name for run in after if run.state.type != StateType.SCHEDULED} == {"Skipped"}
     # Completed, not Cancelled: Prefect's cancellation clean-up visits every Cancelled run of the last day
     assert {run.state.type for run in after if run.state.type != StateType.SCHEDULED} == {StateType.COMPLETED}
+
+
+def test_serve_has_a_sweeps_next_runs_made_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not left to the scheduler's next pass (every 5 minutes in the demo)."""
+    monkeypatch.chdir(PROJECT_ROOT)
+    deployment = sweep_deployment(f"sweep-{uuid.uuid4().hex[:6]}")
+
+    async def scenario() -> tuple[list[FlowRun], datetime, list[FlowRun]]:
+        deployment_id = await deployment.aapply()
+        async with get_client() as client:
+            before = await runs_of(client, deployment_id)
+            asked = datetime.now(UTC)
+            await schedule_sweeps(["no-such/deployment", deployment.full_name])
+            return before, asked, await runs_of(client, deployment_id)
+
+    before, asked, after = asyncio.run(scenario())
+    assert before == []
+    assert after and all(run.auto_scheduled and run.expected_start_time >= asked for run in after)
 
 
 def test_the_crash_automation_is_installed_once_and_kept_up_to_date() -> None:
