@@ -1,7 +1,7 @@
 # Two commands for a fresh machine: `make demo` and `make test` (each installs what it needs).
 PYTHON ?= python3
 # test processes (pytest-xdist): the suite waits on servers as much as it computes
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -96,7 +96,7 @@ cluster: install
 
 test: install
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
 
 lint: install
 	$(BIN)/lint-imports
