@@ -129,14 +129,14 @@ async def _hand_off_or_prepare(brief_id: int) -> PrefectFuture[None] | None:
     """Start the brief's analysis run (None), or, without one, prepare this run to analyse it: the
     font and rjieba's total in a thread while the platforms are searched (the future to wait for).
 
-    Not jieba: 0.9 s of CPU holding the GIL the searches need, and most briefs have no text that needs
-    it (the analysis loads it before forking if one does). Run beside the searches, not before them:
-    the hand-off's API calls take 0.1–0.3 s, and 2 s more when the Prefect server (on SQLite) answers
-    one with 503 busy, which Prefect's client waits out before it tries again.
+    Not jieba nor rjieba's dictionary: CPU holding the GIL the searches need, and most briefs have no
+    text that needs jieba (the analysis loads it before forking if one does). Run beside the searches,
+    not before them: the hand-off's API calls take 0.1–0.3 s, and 2 s more when the Prefect server (on
+    SQLite) answers one with 503 busy, which Prefect's client waits out before it tries again.
     """
     if await hand_off(Stage.ANALYSE, brief_id):
         return None
-    return prepare_analysis.submit(load_jieba=False)
+    return prepare_analysis.submit(load_jieba=False, build_segmenter=False)
 
 
 @asynccontextmanager

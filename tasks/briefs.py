@@ -134,15 +134,18 @@ def collection_progress(brief_id: int) -> tuple[int, int, str]:
 
 
 @task(task_run_name="prepare the analysis (jieba: {load_jieba})")
-def prepare_analysis(load_jieba: bool = True) -> None:
+def prepare_analysis(load_jieba: bool = True, build_segmenter: bool = True) -> None:
     """What every analysis needs, loaded before the brief is ready: jieba's dictionary (for the texts
     rjieba cuts otherwise; forked workers inherit it) unless ``load_jieba`` is False, its total for
-    rjieba, rjieba itself with its dictionary built (`build_fast_ahead`), and the CJK font. Without
-    jieba here, the analysis loads it before its pool forks, and only when a text needs it."""
+    rjieba, rjieba itself with its dictionary built (`build_fast_ahead`) unless ``build_segmenter``
+    is False, and the CJK font. Without jieba here, the analysis loads it before its pool forks, and
+    only when a text needs it. Beside the searches of the same process, building rjieba's dictionary
+    holds the GIL they need (in-process collection 1.5 → 2.0–2.5 s, bench/RESULTS.md, fifth session)."""
     if load_jieba:
         prepare_jieba(jieba_dir())
     dictionary_total(jieba_dir())
-    build_fast_ahead()
+    if build_segmenter:
+        build_fast_ahead()
     analysis_font()
 
 
