@@ -12,8 +12,9 @@ Each warm run's process is a session of its own (a Ctrl-C meant for serve or the
 it; `RunGroup` stops it with its children) and ends with the process that started it: when that
 process dies (even by SIGKILL), the run gets SIGTERM and Prefect reports it Crashed, instead of its
 working on unsupervised (Linux: ``pidfd_open``). Its heartbeats never reach the Prefect server after
-its final state (deployments/heartbeats.py), and its Prefect clients share one TLS context
-(deployments/prefect_tls.py). Used by serve (deployments/serve.py) and the process worker
+its final state (deployments/heartbeats.py), its Prefect clients share one TLS context
+(deployments/prefect_tls.py), and the garbage collector leaves the objects it started with alone
+(core/heap.py). Used by serve (deployments/serve.py) and the process worker
 (deployments/worker.py).
 """
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from prefect import flow_engine
 
+from core.heap import freeze_startup_heap
 from deployments import heartbeats
 from deployments.prefect_tls import share_tls_contexts
 
@@ -59,6 +61,7 @@ class WarmProcess(ForkServerProcess):
         end_with(self.started_by)
         heartbeats.install()
         share_tls_contexts()
+        freeze_startup_heap()
         super().run()
 
 

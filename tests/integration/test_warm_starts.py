@@ -43,7 +43,16 @@ def test_a_warm_run_is_forked_from_the_process_that_imported_its_flow(
     assert first["imported_by"] == second["imported_by"] not in (first["pid"], second["pid"], None)
 
 
+def test_a_warm_run_leaves_the_objects_it_started_with_to_reference_counting(
+    prefect_harness: None, warm: None, tmp_path: Path
+) -> None:
+    # what the forkserver imported (Prefect and the flows' modules: far more than 100,000 objects) is
+    # frozen, so the run's full collections do not visit it again (core/heap.py)
+    assert run(tmp_path)["frozen"] > 100_000
+
+
 def test_without_warm_starts_each_run_imports_its_flow_anew(prefect_harness: None, tmp_path: Path) -> None:
     assert not started_warm()
     where = run(tmp_path)
     assert where["pid"] != os.getpid() and where["imported_by"] is None
+    assert where["frozen"] == 0

@@ -3,6 +3,7 @@ got (for test_warm_starts.py and test_warm_worker.py)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -19,7 +20,8 @@ MARK = "WARM_TEST_MARK"
 @flow
 def where_it_runs(out: str) -> None:
     """Write this process's id, that of the process that imported this module (None: not imported), the
-    ``WARM_TEST_MARK`` variable, the heartbeat setting and the working directory.
+    ``WARM_TEST_MARK`` variable, the heartbeat setting, the working directory and how many objects the
+    garbage collector leaves alone (frozen).
 
     A flow function travels to its process by value, so the module is looked up by name."""
     module = sys.modules.get("tests.integration.warm_flow")
@@ -30,6 +32,7 @@ def where_it_runs(out: str) -> None:
         "mark": os.environ.get(MARK),
         "heartbeat": get_current_settings().flows.heartbeat_frequency,
         "cwd": os.getcwd(),
+        "frozen": gc.get_freeze_count(),
     }
     Path(out).write_text(json.dumps(where))
 
