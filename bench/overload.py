@@ -10,7 +10,9 @@ person pressing "submit" waits for them: storing it, and starting its run (``dep
 Prefect client's retried requests (503 from a busy server, timeouts) are counted. Every ``--sample`` s
 it counts the live flow-run processes of serve and the runs of each deployment that are Pending or
 Running, until every submitted item is in a final state (or ``--timeout``), then watches ``--after`` s
-more. At the end:
+more. Meanwhile a thread asks the Prefect server's ``/api/health`` every second and keeps the longest
+wait for an answer (an answer needs the server's event loop, not its database: a long one means the
+server stood still). At the end:
 the sweeps' runs since the load began by state (a Cancelled run is one the concurrency limit skipped),
 the most runs of one sweep active at once, and the items not final when it ends (unfinished, not lost:
 they are in the database, and a later run takes them).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -138,6 +142,36 @@ def submit_load(times: int, sandbox_url: str) -> list[Submitted]:
     return submitted
 
 
+class HealthProbe(threading.Thread):
+    """Asks ``url`` every ``every`` s until stopped; ``longest``: the longest wait for an answer (or an
+    error) in seconds, an unanswered question included up to the moment it is read."""
+
+    def __init__(self, url: str, every: float = 1.0) -> None:
+        super().__init__(name="health probe", daemon=True)
+        self.url, self.every = url, every
+        self.stopped = threading.Event()
+        self.longest = 0.0
+        self.asked: float | None = None
+
+    def run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=600) as client:
+            while not self.stopped.is_set():
+                self.asked = time.monotonic()
+                with contextlib.suppress(httpx.HTTPError):
+                    client.get(self.url)
+                self.longest = max(self.longest, time.monotonic() - self.asked)
+                self.asked = None
+                self.stopped.wait(self.every)
+
+    def stop(self) -> float:
+        """Stop asking; the longest wait."""
+        self.stopped.set()
+        asked = self.asked
+        return max(self.longest, time.monotonic() - asked if asked is not None else 0.0)
+
+
 def seconds(values: list[float]) -> str:
     """p50 / max of ``values``, in seconds."""
     return f"{statistics.median(values):.1f} / {max(values):.1f} s" if values else "-"
@@ -223,6 +257,7 @@ def main() -> None:
     demo = start_demo(command, os.environ | {"PYTHONPATH": str(PROJECT_ROOT)}, log)
     print(f"the demo's data in {data_dir}, its output in {log}", flush=True)
     hogs: list[subprocess.Popen[bytes]] = []
+    probe = HealthProbe(f"http://127.0.0.1:{args.ports + 1}/api/health")
     processes: list[int] = []
     most: Counter[str] = Counter()
     drained = done_at = None
@@ -232,6 +267,7 @@ def main() -> None:
         sweeps = asyncio.run(sweep_ids())
         retries = count_client_retries()
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]
+        probe.start()
         load_start, began, started = load(), datetime.now(UTC), time.monotonic()
         items = submit_load(args.times, sandbox_url)
         submitted = time.monotonic() - started
@@ -254,6 +290,7 @@ def main() -> None:
             if (done_at is not None and elapsed >= done_at) or elapsed > args.timeout:
                 break
             time.sleep(args.sample)
+        stood_still = probe.stop()
         outcomes = asyncio.run(sweep_outcomes(sweeps, began))
         final_active = asyncio.run(active_runs(sweeps))
         load_end = load()
@@ -285,7 +322,8 @@ def main() -> None:
         f"flow-run processes max {max(processes)} (serve limit {limit}), after the load {processes[-1]}; "
         f"active runs max {most['all']}, at the end {final_active['all']}; sweeps: most active at once "
         f"{sweep_most}, {completed} completed, {cancelled} cancelled by their limit, {skipped} skipped idle, "
-        f"{others} other; load {load_start}->{load_end}; stopped in {stop_seconds:.1f} s, status {status}"
+        f"{others} other; Prefect server's longest /api/health answer {stood_still:.1f} s; load "
+        f"{load_start}->{load_end}; stopped in {stop_seconds:.1f} s, status {status}"
     )
     if args.record:
         record(
@@ -294,12 +332,15 @@ def main() -> None:
             "(p50 / max) | left to the sweep | Prefect client retries while submitting | backlog after "
             "submitting (pages / messages / briefs) | drained in | not final at the end | flow-run processes "
             "(max / after) | active runs (max / end) | sweep runs: completed / cancelled by their limit / "
-            "skipped idle / other | most of one sweep at once | load (1 min) |\n" + "|---" * 17 + "|",
+            "skipped idle / other | most of one sweep at once | longest /api/health answer | load (1 min) |\n"
+            + "|---" * 18
+            + "|",
             f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.label} | {args.times}x | {args.hogs} | "
             f"{submitted:.0f} s | {stores} | {starts} | {not_started} of {len(items)} | {submit_retries} | "
             f"{before.pages} / {before.messages} / {before.briefs} | {drained_text} | {left.total} | "
             f"{max(processes)} / {processes[-1]} | {most['all']} / {final_active['all']} | {completed} / "
-            f"{cancelled} / {skipped} / {others} | {sweep_most} | {load_start}->{load_end} |",
+            f"{cancelled} / {skipped} / {others} | {sweep_most} | {stood_still:.1f} s | "
+            f"{load_start}->{load_end} |",
         )
 
 

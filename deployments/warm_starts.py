@@ -11,7 +11,11 @@ serve started with: restart serve after changing it (as with Prefect's own ``flo
 Each warm run's process is a session of its own (a Ctrl-C meant for serve or the worker does not reach
 it; `RunGroup` stops it with its children) and ends with the process that started it: when that
 process dies (even by SIGKILL), the run gets SIGTERM and Prefect reports it Crashed, instead of its
-working on unsupervised (Linux: ``pidfd_open``). Its heartbeats never reach the Prefect server after
+working on unsupervised (Linux: ``pidfd_open``), and SIGKILL ``GRACE_SECONDS`` later if it is still
+there. Once its flow has returned, the process exits within ``EXIT_SECONDS``: Prefect's exit waits,
+without a bound, for its log and event services to drain, and under overload (a Prefect server that
+stood still, then stopped) that wait never ended; such processes held serve's slots and outlived the
+demo's stop (bench/RESULTS.md, issue 11 sixth session). Its heartbeats never reach the Prefect server after
 its final state (deployments/heartbeats.py), its Prefect clients share one TLS context
 (deployments/prefect_tls.py), and the garbage collector leaves the objects it started with alone
 (core/heap.py). Used by serve (deployments/serve.py) and the process worker
@@ -20,12 +24,14 @@ its final state (deployments/heartbeats.py), its Prefect clients share one TLS c
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext, ForkServerProcess
@@ -46,6 +52,9 @@ ENGINE = (
     "prefect.concurrency.services",
     "anyio._backends._asyncio",
 )
+GRACE_SECONDS = 15.0  # after the SIGTERM its starter's death sent, a run still alive is killed
+EXIT_SECONDS = 10.0  # after its flow returned, a run's process still alive exits (what Prefect had
+# not sent of its logs and events by then is dropped)
 
 
 class WarmProcess(ForkServerProcess):
@@ -55,19 +64,29 @@ class WarmProcess(ForkServerProcess):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.started_by = os.getpid()
+        self.grace_seconds, self.exit_seconds = GRACE_SECONDS, EXIT_SECONDS
 
     def run(self) -> None:
         os.setsid()
-        end_with(self.started_by)
+        end_with(self.started_by, self.grace_seconds)
         heartbeats.install()
         share_tls_contexts()
         freeze_startup_heap()
-        super().run()
+        status = 1
+        try:
+            super().run()
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            raise
+        finally:
+            exit_within(self.exit_seconds, status)
 
 
-def end_with(pid: int) -> None:
-    """Send this process SIGTERM when process ``pid`` ends (a daemon thread waits for it); exit now if
-    it has ended already. Prefect's engine reports the run Crashed on that SIGTERM."""
+def end_with(pid: int, grace: float = GRACE_SECONDS) -> None:
+    """Send this process SIGTERM when process ``pid`` ends (a daemon thread waits for it), and SIGKILL
+    ``grace`` s later; exit now if it has ended already. Prefect's engine reports the run Crashed on
+    that SIGTERM."""
     try:
         ended = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -76,8 +95,23 @@ def end_with(pid: int) -> None:
     def wait() -> None:
         select.select([ended], [], [])
         os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=wait, name=f"end with {pid}", daemon=True).start()
+
+
+def exit_within(seconds: float, status: int) -> None:
+    """End this process with ``status`` in ``seconds`` if it has not ended by then (a daemon thread)."""
+
+    def exit_later() -> None:
+        time.sleep(seconds)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # none, or closed
+                stream.flush()
+        os._exit(status)
+
+    threading.Thread(target=exit_later, name="exit within", daemon=True).start()
 
 
 class WarmContext(ForkServerContext):

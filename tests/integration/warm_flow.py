@@ -6,7 +6,9 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,3 +44,16 @@ def sleeps(out: str, seconds: float) -> None:
     """Write this process's id, then sleep."""
     Path(out).write_text(json.dumps({"pid": os.getpid()}))
     time.sleep(seconds)
+
+
+def hangs_at_exit() -> None:
+    """Return, leaving an exit that waits for ever (as Prefect's drain of its log and event services
+    did for a Prefect server that had stopped)."""
+    threading._register_atexit(threading.Event().wait)  # type: ignore[attr-defined]
+
+
+def ignores_sigterm(out: str) -> None:
+    """Write this process's id, then live on whatever SIGTERM says."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(out).write_text(json.dumps({"pid": os.getpid()}))
+    time.sleep(600)
