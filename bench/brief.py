@@ -42,7 +42,6 @@ import httpx
 from prefect import flow
 
 from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
-from core.heap import freeze_startup_heap
 from core.settings import PLATFORMS
 from rules.briefs import Article
 
@@ -287,6 +286,7 @@ def time_brief(per_search: int, latency_ms: int, database_url: str, *, cold: boo
     from db.briefs import get_brief
     from db.engine import session_factory
     from db.migrate import upgrade
+    from deployments.warm_starts import prepare_run_process
     from flows.briefs import submit_brief
     from tasks.briefs import jieba_dir
 
@@ -308,7 +308,7 @@ def time_brief(per_search: int, latency_ms: int, database_url: str, *, cold: boo
         if not cold:
             build_jieba_cache(jieba_dir())
             asyncio.run(ask_every_search_once(KEYWORDS))
-        freeze_startup_heap()  # as a warm flow-run process does as it starts (core/heap.py)
+        prepare_run_process()  # as a warm flow-run process is before its run
         started = time.perf_counter()
         result = asyncio.run(submit_brief(KEYWORDS, list(PLATFORMS)))
         seconds = time.perf_counter() - started

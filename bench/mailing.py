@@ -34,7 +34,6 @@ from bench.common import (
     record,
     server_process,
 )
-from core.heap import freeze_startup_heap
 
 HEADER = (
     "| date | messages | gateway latency | hanging | database | senders | gateway | dispatch start → last "
@@ -120,13 +119,14 @@ def main() -> None:
         os.environ["SWITCHYARD_GATEWAY__BASE_URL"] = f"{sandbox_url}/gateway"
         from core.settings import get_settings
         from db.migrate import upgrade
+        from deployments.warm_starts import prepare_run_process
         from flows.mailing import dispatch_mailings
 
         upgrade()
         asyncio.run(dispatch_mailings(seed(1, "warm-up")))  # Prefect API, imports, connections
         mailing_id = seed(args.messages, "bench")
         httpx.delete(f"{sandbox_url}/gateway/_sandbox/deliveries")
-        freeze_startup_heap()  # as a warm flow-run process does as it starts (core/heap.py)
+        prepare_run_process()  # as a warm flow-run process is before its run
         cpu_before = time.process_time()
         gateway_before = process_cpu_seconds(gateway_pid)
         started = time.perf_counter()

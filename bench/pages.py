@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 import httpx
 
 from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
-from core.heap import freeze_startup_heap
 
 
 async def warm_sandbox(urls: list[str]) -> None:
@@ -62,6 +61,7 @@ def main() -> None:
     args = parse_args()
     configure(args.database_url, {"SWITCHYARD_FETCH__ALLOWED_NETWORKS": "127.0.0.1/32"})
     from db.migrate import upgrade
+    from deployments.warm_starts import prepare_run_process
     from flows.webpages import count_words
 
     upgrade()
@@ -71,7 +71,7 @@ def main() -> None:
         asyncio.run(count_words(urls=[f"{base}/999999"]))  # warm-up: Prefect API, imports, pools
         urls = [f"{base}/{n}" for n in range(args.pages)]
         asyncio.run(warm_sandbox(urls))
-        freeze_startup_heap()  # as a warm flow-run process does as it starts (core/heap.py)
+        prepare_run_process()  # as a warm flow-run process is before its run
         started, cpu_started = time.perf_counter(), time.process_time()
         result = asyncio.run(count_words(urls=urls))
         seconds = time.perf_counter() - started
