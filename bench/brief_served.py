@@ -28,7 +28,7 @@ from pathlib import Path
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from bench.brief import KEYWORDS
-from bench.common import configure, database_name, free_port, record, sandbox_process
+from bench.common import configure, database_name, free_port, prefect_server_command, record, sandbox_process
 from bench.starts import BEFORE, load, process, wait_for_deployment, wait_healthy
 from core.settings import PLATFORMS, PROJECT_ROOT
 
@@ -199,10 +199,9 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "db.migrate"], env=env | {"PYTHONPATH": str(PROJECT_ROOT)}, check=True
         )
-        prefect = str(Path(sys.executable).with_name("prefect"))
-        server = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(args.port)]
+        server = prefect_server_command(args.port)
         with (
-            process(server, env, scratch, scratch / "server.log"),
+            process(server, env | {"PYTHONPATH": str(PROJECT_ROOT)}, scratch, scratch / "server.log"),
             temporary_settings({PREFECT_API_URL: api}),
         ):
             wait_healthy(api)

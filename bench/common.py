@@ -112,3 +112,9 @@ def record(script: str, header: str, row: str) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     with RESULTS.open("a", encoding="utf-8") as results:
         results.write(f"\n`{command.strip()}` on {machine}:\n\n{header}\n{row}\n")
+
+
+def prefect_server_command(port: int) -> list[str]:
+    """The Prefect server on ``port`` of 127.0.0.1 as the demo starts it (the Procfile's ``prefect``
+    line, deployments/prefect_server.py); run it with this checkout on ``PYTHONPATH``."""
+    return [sys.executable, "-m", "deployments.prefect_server", "--host", "127.0.0.1", "--port", str(port)]

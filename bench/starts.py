@@ -41,7 +41,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import free_port, record
+from bench.common import free_port, prefect_server_command, record
 from bench.idle import descendants, read_procs
 from core.settings import PROJECT_ROOT
 
@@ -263,11 +263,11 @@ def main() -> None:
     subprocess.run(
         [sys.executable, "-m", "db.migrate"], env=env | {"PYTHONPATH": str(PROJECT_ROOT)}, check=True
     )
-    prefect = str(Path(sys.executable).with_name("prefect"))
-    server = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(args.port)]
+    server = prefect_server_command(args.port)
+    server_env = env | {"PYTHONPATH": str(PROJECT_ROOT)}
     rows = []
     try:
-        with process(server, env, scratch, scratch / "server.log") as prefect_server:
+        with process(server, server_env, scratch, scratch / "server.log") as prefect_server:
             wait_healthy(api)
             for mode in modes:
                 for variant in variants:
