@@ -14,7 +14,7 @@ Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files g
 # value into its run's process, where a string naming `Annotated` could not be resolved.
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -27,6 +27,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 from pydantic import Field
 
+from core.heap import freeze_loaded
 from core.names import ANALYSE_BRIEF, COLLECT_BRIEF, analyse_run_name, collect_run_name
 from core.settings import PLATFORMS
 from db.briefs import ClaimedBrief, SearchOutcome
@@ -35,6 +36,7 @@ from tasks.artifacts import ProgressReporter
 from tasks.brief_collection import collect_platform
 from tasks.briefs import (
     analyse_claimed,
+    analysis_pool_ahead,
     claim_for_stage,
     collection_progress,
     fail_abandoned_briefs,
@@ -75,6 +77,7 @@ async def submit_brief(
     until: Annotated[datetime | None, Field(description="latest post time, with an offset")] = None,
 ) -> dict[str, Any]:
     """Validate and store a brief, then collect and analyse it at once."""
+    freeze_loaded()
     brief_id = store_brief(keywords, platforms or None, since, until)
     get_run_logger().info("stored brief %s", brief_id)
     return ended(await collect(brief_id))
@@ -83,6 +86,7 @@ async def submit_brief(
 @flow(flow_run_name=_collect_run_name)
 async def collect_brief(brief_id: int) -> dict[str, Any]:
     """Search every keyword on every platform of the brief, store the articles, hand it to analysis."""
+    freeze_loaded()
     return ended(await collect(brief_id))
 
 
@@ -101,41 +105,46 @@ async def collect(brief_id: int) -> dict[str, Any]:
     begins the moment the brief is collected. Without one (no deployment), this run analyses the
     brief, having loaded what the analysis needs while the platforms were searched.
     """
-    async with claimed(brief_id, Stage.COLLECT) as brief:
-        if brief is None:
-            return {"brief_id": brief_id, "collected": False}
-        handing_off = asyncio.create_task(_hand_off_or_prepare(brief_id))
-        try:
-            outcomes = await _collect_with_progress(brief)
-        finally:
-            preparing = await handing_off  # a run started for a brief that failed finds it failed
-        collected = mark_collected(brief)
-    totals = {
-        "articles": sum(o.articles for o in outcomes),
-        "malformed": sum(o.malformed for o in outcomes),
-        "searches_with_errors": sum(1 for o in outcomes if o.error),
-    }
-    if not collected:
-        get_run_logger().warning("brief %s was taken over by a later run: left to it", brief_id)
-        return {"brief_id": brief_id, "collected": False, **totals}
-    get_run_logger().info("brief %s collected: %s", brief_id, totals)
-    if preparing is not None:
-        await asyncio.to_thread(preparing.wait)
-        await analyse(brief_id)
+    with ExitStack() as ahead:  # what is prepared for this run's analysis, ended whatever happens
+        async with claimed(brief_id, Stage.COLLECT) as brief:
+            if brief is None:
+                return {"brief_id": brief_id, "collected": False}
+            handing_off = asyncio.create_task(_hand_off_or_prepare(brief, ahead))
+            try:
+                outcomes = await _collect_with_progress(brief)
+            finally:
+                preparing = await handing_off  # a run started for a brief that failed finds it failed
+            collected = mark_collected(brief)
+        totals = {
+            "articles": sum(o.articles for o in outcomes),
+            "malformed": sum(o.malformed for o in outcomes),
+            "searches_with_errors": sum(1 for o in outcomes if o.error),
+        }
+        if not collected:
+            get_run_logger().warning("brief %s was taken over by a later run: left to it", brief_id)
+            return {"brief_id": brief_id, "collected": False, **totals}
+        get_run_logger().info("brief %s collected: %s", brief_id, totals)
+        if preparing is not None:
+            await asyncio.to_thread(preparing.wait)
+            await analyse(brief_id)
     return {"brief_id": brief_id, "collected": True, **totals}
 
 
-async def _hand_off_or_prepare(brief_id: int) -> PrefectFuture[None] | None:
+async def _hand_off_or_prepare(brief: ClaimedBrief, ahead: ExitStack) -> PrefectFuture[None] | None:
     """Start the brief's analysis run (None), or, without one, prepare this run to analyse it: the
-    font and rjieba's total in a thread while the platforms are searched (the future to wait for).
+    analysis's pool forked (its workers build rjieba's dictionary in processes of their own, until
+    ``ahead`` closes if the analysis does not take the pool), and the font and rjieba's total in a
+    thread while the platforms are searched (the future to wait for).
 
-    Not jieba nor rjieba's dictionary: CPU holding the GIL the searches need, and most briefs have no
-    text that needs jieba (the analysis loads it before forking if one does). Run beside the searches,
-    not before them: the hand-off's API calls take 0.1–0.3 s, and 2 s more when the Prefect server (on
-    SQLite) answers one with 503 busy, which Prefect's client waits out before it tries again.
+    Not jieba nor rjieba's dictionary in this process: CPU holding the GIL the searches need, and
+    most briefs have no text that needs jieba (the analysis loads it before forking if one does).
+    Run beside the searches, not before them: the hand-off's API calls take 0.1–0.3 s, and 2 s more
+    when the Prefect server (on SQLite) answers one with 503 busy, which Prefect's client waits out
+    before it tries again.
     """
-    if await hand_off(Stage.ANALYSE, brief_id):
+    if await hand_off(Stage.ANALYSE, brief.id):
         return None
+    ahead.enter_context(analysis_pool_ahead(brief))
     return prepare_analysis.submit(load_jieba=False, build_segmenter=False)
 
 
@@ -214,6 +223,7 @@ async def analyse_brief(brief_id: int) -> dict[str, Any]:
     for it. Not jieba: loading it (~0.9 s of CPU) ended after the collection on a machine of two cores;
     the analysis loads it before its pool forks when a text needs it.
     """
+    freeze_loaded()
     prepare_analysis(load_jieba=False)
     await wait_for_collection(brief_id)
     return ended(await analyse(brief_id))
@@ -250,6 +260,7 @@ async def process_briefs() -> dict[str, int]:
     cannot be started) the work is done in this run. Every waiting brief is seen, 50 at a time. First
     it gives back what crashed runs of any domain still hold (briefs included: their lease is long).
     """
+    freeze_loaded()
     released = await release_dead_runs_claims()
     counts = {"released": released, "abandoned": fail_abandoned_briefs()}
     counts |= {"collect": 0, "analyse": 0, "left_to_their_runs": 0}
