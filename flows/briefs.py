@@ -14,7 +14,7 @@ Settings used: ``SWITCHYARD_DATABASE_URL``, ``SWITCHYARD_DATA_DIR`` (the files g
 # value into its run's process, where a string naming `Annotated` could not be resolved.
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -35,6 +35,7 @@ from tasks.artifacts import ProgressReporter
 from tasks.brief_collection import collect_platform
 from tasks.briefs import (
     analyse_claimed,
+    analysis_pool_ahead,
     claim_for_stage,
     collection_progress,
     fail_abandoned_briefs,
@@ -101,41 +102,46 @@ async def collect(brief_id: int) -> dict[str, Any]:
     begins the moment the brief is collected. Without one (no deployment), this run analyses the
     brief, having loaded what the analysis needs while the platforms were searched.
     """
-    async with claimed(brief_id, Stage.COLLECT) as brief:
-        if brief is None:
-            return {"brief_id": brief_id, "collected": False}
-        handing_off = asyncio.create_task(_hand_off_or_prepare(brief_id))
-        try:
-            outcomes = await _collect_with_progress(brief)
-        finally:
-            preparing = await handing_off  # a run started for a brief that failed finds it failed
-        collected = mark_collected(brief)
-    totals = {
-        "articles": sum(o.articles for o in outcomes),
-        "malformed": sum(o.malformed for o in outcomes),
-        "searches_with_errors": sum(1 for o in outcomes if o.error),
-    }
-    if not collected:
-        get_run_logger().warning("brief %s was taken over by a later run: left to it", brief_id)
-        return {"brief_id": brief_id, "collected": False, **totals}
-    get_run_logger().info("brief %s collected: %s", brief_id, totals)
-    if preparing is not None:
-        await asyncio.to_thread(preparing.wait)
-        await analyse(brief_id)
+    with ExitStack() as ahead:  # what is prepared for this run's analysis, ended whatever happens
+        async with claimed(brief_id, Stage.COLLECT) as brief:
+            if brief is None:
+                return {"brief_id": brief_id, "collected": False}
+            handing_off = asyncio.create_task(_hand_off_or_prepare(brief, ahead))
+            try:
+                outcomes = await _collect_with_progress(brief)
+            finally:
+                preparing = await handing_off  # a run started for a brief that failed finds it failed
+            collected = mark_collected(brief)
+        totals = {
+            "articles": sum(o.articles for o in outcomes),
+            "malformed": sum(o.malformed for o in outcomes),
+            "searches_with_errors": sum(1 for o in outcomes if o.error),
+        }
+        if not collected:
+            get_run_logger().warning("brief %s was taken over by a later run: left to it", brief_id)
+            return {"brief_id": brief_id, "collected": False, **totals}
+        get_run_logger().info("brief %s collected: %s", brief_id, totals)
+        if preparing is not None:
+            await asyncio.to_thread(preparing.wait)
+            await analyse(brief_id)
     return {"brief_id": brief_id, "collected": True, **totals}
 
 
-async def _hand_off_or_prepare(brief_id: int) -> PrefectFuture[None] | None:
+async def _hand_off_or_prepare(brief: ClaimedBrief, ahead: ExitStack) -> PrefectFuture[None] | None:
     """Start the brief's analysis run (None), or, without one, prepare this run to analyse it: the
-    font and rjieba's total in a thread while the platforms are searched (the future to wait for).
+    analysis's pool forked (its workers build rjieba's dictionary in processes of their own, until
+    ``ahead`` closes if the analysis does not take the pool), and the font and rjieba's total in a
+    thread while the platforms are searched (the future to wait for).
 
-    Not jieba nor rjieba's dictionary: CPU holding the GIL the searches need, and most briefs have no
-    text that needs jieba (the analysis loads it before forking if one does). Run beside the searches,
-    not before them: the hand-off's API calls take 0.1–0.3 s, and 2 s more when the Prefect server (on
-    SQLite) answers one with 503 busy, which Prefect's client waits out before it tries again.
+    Not jieba nor rjieba's dictionary in this process: CPU holding the GIL the searches need, and
+    most briefs have no text that needs jieba (the analysis loads it before forking if one does).
+    Run beside the searches, not before them: the hand-off's API calls take 0.1–0.3 s, and 2 s more
+    when the Prefect server (on SQLite) answers one with 503 busy, which Prefect's client waits out
+    before it tries again.
     """
-    if await hand_off(Stage.ANALYSE, brief_id):
+    if await hand_off(Stage.ANALYSE, brief.id):
         return None
+    ahead.enter_context(analysis_pool_ahead(brief))
     return prepare_analysis.submit(load_jieba=False, build_segmenter=False)
 
 

@@ -416,6 +416,11 @@ def publish_files(staged: Path, out_dir: Path, brief_name: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def brief_keywords(keywords: Iterable[str]) -> list[str]:
+    """The keywords an analysis counts: stripped, the empty ones left out."""
+    return [keyword.strip() for keyword in keywords if keyword.strip()]
+
+
 def analyse_brief_articles(
     articles: Sequence[Article],
     keywords: Sequence[str],
@@ -436,7 +441,7 @@ def analyse_brief_articles(
     if not brief_name or Path(brief_name).name != brief_name or brief_name in (".", ".."):
         raise ValueError(f"brief_name must be a plain file name, got {brief_name!r}")
     started = time.perf_counter()
-    keywords = [keyword.strip() for keyword in keywords if keyword.strip()]
+    keywords = brief_keywords(keywords)
     brief_dir = out_dir / brief_name
     brief_dir.mkdir(parents=True, exist_ok=True)
     prepared = [article_text(article) for article in articles]

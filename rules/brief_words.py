@@ -235,6 +235,38 @@ class PoolSegmenting(Segmenting):
         return lambda: self._answer(result.get)
 
 
+def fork_pool(processes: int, keywords: Sequence[str], jieba_dir: Path, fast: bool) -> Pool:
+    """A pool of ``processes`` forked workers, each with the brief's segmenter (`_init_worker`)."""
+    context = multiprocessing.get_context(START_METHOD)
+    return context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords), fast))
+
+
+_ahead: dict[tuple[tuple[str, ...], int], Pool] = {}  # pools forked ahead (`pool_ahead`), by brief
+
+
+@contextmanager
+def pool_ahead(keywords: Sequence[str], *, processes: int, jieba_dir: Path) -> Iterator[None]:
+    """Fork the segmenting pool of a brief of ``keywords`` now, for the brief's `segmenting` to take
+    later (with the same keywords and ``processes``); on exit, end it if nothing took it.
+
+    Its workers import rjieba and build their segmenters (~0.3 s of CPU each) in processes of their
+    own, while this process does something else (collects the brief): not holding this process's GIL,
+    and off the analysis's critical path. Only where rjieba segments the brief (jieba loaded in each
+    worker would cost ~0.9 s of CPU there); a text that needs jieba has a worker load it then.
+    """
+    key = (tuple(keywords), processes)
+    if processes <= 1 or key in _ahead or not all(map(cut_alike, keywords)):
+        yield
+        return
+    pool = _ahead[key] = fork_pool(processes, keywords, jieba_dir, fast=True)
+    try:
+        yield
+    finally:
+        if _ahead.get(key) is pool:
+            del _ahead[key]
+            shut_down(pool, POOL_SHUTDOWN_SECONDS)
+
+
 @contextmanager
 def segmenting(
     texts: Sequence[str],
@@ -247,20 +279,22 @@ def segmenting(
     """Start counting words in ``texts`` (a pool over chunks when that pays off); yields a
     :class:`Segmenting`, to work on while the pool segments and to give it more work.
 
-    Small corpora are segmented in this process when the counts are asked for.
+    A pool forked ahead for these keywords (`pool_ahead`) is taken whatever the corpus's size.
+    Otherwise small corpora are segmented in this process when the counts are asked for.
     ``fast``: rjieba where it cuts as jieba does (the same counts); False: jieba alone.
     """
-    if not (fast and fast_fits(keywords)) or not all(map(cut_alike, texts)):
-        prepare_jieba(jieba_dir)  # once here (if a text needs it): forked workers inherit the dictionary
-    if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
-        yield Segmenting(
-            lambda: count_words(texts, segmenter(keywords, jieba_dir, fast=fast), frozenset(keywords))
-        )
-        return
-    size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS))
+    pool = _ahead.pop((tuple(keywords), processes), None) if fast else None
+    if pool is None:
+        if not (fast and fast_fits(keywords)) or not all(map(cut_alike, texts)):
+            prepare_jieba(jieba_dir)  # once here (if a text needs it): forked workers inherit the dictionary
+        if processes <= 1 or sum(map(len, texts)) < POOL_MIN_CHARS:
+            yield Segmenting(
+                lambda: count_words(texts, segmenter(keywords, jieba_dir, fast=fast), frozenset(keywords))
+            )
+            return
+        pool = fork_pool(processes, keywords, jieba_dir, fast)
+    size = -(-len(texts) // (processes * CHUNKS_PER_PROCESS)) or 1
     chunks = [list(texts[start : start + size]) for start in range(0, len(texts), size)]
-    context = multiprocessing.get_context(START_METHOD)
-    pool = context.Pool(processes, initializer=_init_worker, initargs=(jieba_dir, tuple(keywords), fast))
     work = PoolSegmenting(pool, chunks)
     try:
         yield work

@@ -8,6 +8,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,9 @@ from db.briefs import (
     waiting_briefs,
 )
 from db.engine import session_factory
-from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, publish_files
+from rules.brief_analysis import BriefAnalysis, analyse_brief_articles, brief_keywords, publish_files
 from rules.brief_segmenter import build_fast_ahead, dictionary_total
-from rules.brief_words import prepare_jieba
+from rules.brief_words import pool_ahead, prepare_jieba
 from rules.briefs import Article, Stage
 from tasks.artifacts import report
 from tasks.claims import run_lease
@@ -147,6 +148,14 @@ def prepare_analysis(load_jieba: bool = True, build_segmenter: bool = True) -> N
     if build_segmenter:
         build_fast_ahead()
     analysis_font()
+
+
+def analysis_pool_ahead(brief: ClaimedBrief) -> AbstractContextManager[None]:
+    """The pool this process's analysis of the brief segments with, forked now (its workers build
+    their segmenters meanwhile, in processes of their own: rules/brief_words.pool_ahead); ended on
+    exit if the analysis did not take it."""
+    processes = get_settings().briefs.analysis_processes
+    return pool_ahead(brief_keywords(brief.keywords), processes=processes, jieba_dir=jieba_dir())
 
 
 @task(task_run_name="wait for brief {brief_id} to be collected")

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from db.briefs import (
     transition,
 )
 from flows.briefs import analyse_brief, collect_brief, process_briefs, submit_brief
+from rules import brief_words
 from rules.briefs import Article, Stage, validate_brief
 from sandbox.platforms import expected_counts
 from tasks.briefs import analyse_claimed, finish_analysis, staging_dir
@@ -262,10 +263,21 @@ def test_an_analysis_waiting_on_a_collection_that_failed_never_analyses(sessions
 
 
 def test_a_brief_analysed_in_its_collecting_run_prepared_the_analysis_while_collecting(
-    sessions: Sessions, configure_sandbox: ConfigureSandbox
+    sessions: Sessions, configure_sandbox: ConfigureSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure_sandbox(platform_articles=10)
+    forked: list[tuple[str, ...]] = []
+    fork_pool = brief_words.fork_pool
+
+    def record_fork(processes: int, keywords: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        forked.append(tuple(keywords))
+        return fork_pool(processes, keywords, *args, **kwargs)
+
+    monkeypatch.setattr(brief_words, "fork_pool", record_fork)
     state = asyncio.run(submit_brief(["咖啡"], ["weibo"], return_state=True))
+    # the analysis's pool was forked once, as the collection began, and the analysis took it (ten
+    # articles alone would have been segmented in this process, without a pool)
+    assert forked == [("咖啡",)] and not brief_words._ahead
     brief_id = state.result()["brief_id"]  # type: ignore[index]
 
     async def task_runs() -> dict[str, Any]:

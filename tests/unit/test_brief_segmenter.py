@@ -197,3 +197,47 @@ def test_pool_workers_forked_with_a_dictionary_built_ahead_count_what_one_proces
     with segmenting(texts, KEYWORDS, processes=2, jieba_dir=jieba_dir) as work:
         assert work.counts() == alone
     assert brief_segmenter._built is built  # each worker took its own copy; this process keeps it
+
+
+def test_a_pool_forked_ahead_is_taken_by_its_brief_alone_and_counts_what_one_process_counts(
+    jieba_dir: Path,
+) -> None:
+    from rules import brief_words
+    from rules.brief_analysis import article_text
+    from rules.brief_words import count_words, pool_ahead, segmenting
+
+    texts = [article_text(article)[0] for article in corpus()]  # a small corpus, some texts for jieba
+    assert not all(map(cut_alike, texts))
+    alone = count_words(texts, segmenter(KEYWORDS, jieba_dir), frozenset(KEYWORDS))
+    with pool_ahead(KEYWORDS, processes=2, jieba_dir=jieba_dir):
+        (pool,) = brief_words._ahead.values()
+        workers = list(pool._pool)  # type: ignore[attr-defined]
+        with segmenting(texts, KEYWORDS[:2], processes=2, jieba_dir=jieba_dir):
+            assert list(brief_words._ahead.values()) == [pool]  # another brief's: not taken
+        with segmenting(texts, KEYWORDS, processes=1, jieba_dir=jieba_dir):
+            assert list(brief_words._ahead.values()) == [pool]  # another number of processes
+        with segmenting(texts, KEYWORDS, processes=2, jieba_dir=jieba_dir) as work:
+            assert not brief_words._ahead
+            assert work.counts() == alone  # in its workers, jieba loaded there for the texts that need it
+        assert not any(worker.is_alive() for worker in workers)
+
+
+def test_a_pool_forked_ahead_that_nothing_took_ends_with_its_block(jieba_dir: Path) -> None:
+    from rules import brief_words
+
+    with brief_words.pool_ahead(["咖啡"], processes=2, jieba_dir=jieba_dir):
+        (pool,) = brief_words._ahead.values()
+        workers = list(pool._pool)  # type: ignore[attr-defined]
+        assert len(workers) == 2 and all(worker.is_alive() for worker in workers)
+    assert not brief_words._ahead
+    assert not any(worker.is_alive() for worker in workers)
+
+
+@pytest.mark.parametrize(("keywords", "processes"), [(["Wi-Fi", "咖啡"], 2), (["咖啡"], 1)])
+def test_no_pool_is_forked_ahead_for_a_brief_rjieba_does_not_segment_or_for_one_process(
+    jieba_dir: Path, keywords: list[str], processes: int
+) -> None:
+    from rules import brief_words
+
+    with brief_words.pool_ahead(keywords, processes=processes, jieba_dir=jieba_dir):
+        assert not brief_words._ahead
