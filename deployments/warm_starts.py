@@ -64,6 +64,8 @@ class WarmProcess(ForkServerProcess):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.started_by = os.getpid()
+        # read in the starter and pickled with the process: the forkserver's copy of this module
+        # would not see a change made in the starter (the tests shorten both)
         self.grace_seconds, self.exit_seconds = GRACE_SECONDS, EXIT_SECONDS
 
     def run(self) -> None:
