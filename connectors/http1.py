@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from connectors.connect_pacing import HostPacer, paced_connect
+
 IDLE_SECONDS = 4.0  # a connection idle longer is closed, not reused (servers close theirs at ~5 s)
 MAX_ANSWER_BYTES = 1 << 20  # an answer larger than this is refused (BadContent)
 
@@ -252,6 +254,7 @@ class HostClient:
         self.idle: list[_Connection] = []
         self.loop = asyncio.get_running_loop()
         self.live: set[_Connection] = set()
+        self.pacer = HostPacer()  # new connections start paced once one stalls (connect_pacing)
 
     async def request(
         self,
@@ -306,12 +309,15 @@ class HostClient:
             until = deadline
         try:
             async with asyncio.timeout_at(until):
-                _, connection = await self.loop.create_connection(
-                    lambda: _Connection(self.loop, self.read_timeout, self.live.discard),
-                    self.host,
-                    self.port,
-                    ssl=self.tls,
-                    server_hostname=self.host if self.tls else None,
+                _, connection = await paced_connect(
+                    self.pacer,
+                    lambda: self.loop.create_connection(
+                        lambda: _Connection(self.loop, self.read_timeout, self.live.discard),
+                        self.host,
+                        self.port,
+                        ssl=self.tls,
+                        server_hostname=self.host if self.tls else None,
+                    ),
                 )
         except TimeoutError:
             raise ConnectTimeout(f"Connection timeout to host {self.host}:{self.port}") from None

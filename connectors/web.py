@@ -23,8 +23,10 @@ from typing import Any
 import aiohttp
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import ContentEncodingError
 
+from connectors.connect_pacing import HostPacer, paced_connect
 from core.http import parse_retry_after, verified_tls
 from core.retry import Answer, backoff_delay, classify_status
 from core.settings import FetchSettings, IPNetwork
@@ -90,6 +92,22 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+class PacedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, opening each host's connections through a ``HostPacer``, so a burst of
+    them does not overflow a short listen queue (``connectors/connect_pacing.py``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pacers: dict[tuple[str, int | None], HostPacer] = {}
+
+    async def _create_connection(
+        self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
+    ) -> ResponseHandler:  # aiohttp's hook for a new connection (pinned version, tested)
+        create = super()._create_connection
+        pacer = self._pacers.setdefault((req.host, req.port), HostPacer())
+        return await paced_connect(pacer, lambda: create(req, traces, timeout))
+
+
 def page_client(settings: FetchSettings, *, batches: int = 1) -> aiohttp.ClientSession:
     """One client for page fetches, shared by ``batches`` batches at once (each with up to
     ``settings.concurrency`` pages in flight); ``fetch_page`` follows and guards the redirects.
@@ -98,7 +116,7 @@ def page_client(settings: FetchSettings, *, batches: int = 1) -> aiohttp.ClientS
     kept for the client's life (as a browser would, also for hosts written as an IP address), so a
     page that sets a cookie and redirects to itself is read on the second hop.
     """
-    connector = aiohttp.TCPConnector(
+    connector = PacedConnector(
         limit=settings.concurrency * batches,
         resolver=GuardedResolver(settings.allowed_networks),
         ssl=verified_tls(),

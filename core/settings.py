@@ -44,7 +44,7 @@ PLATFORMS = ("weibo", "weixin", "xiaohongshu", "douyin", "bilibili")
 class FetchSettings(BaseModel):
     """How user-given web addresses are fetched."""
 
-    concurrency: int = Field(100, ge=1, le=1000, description="pages fetched at once per batch")
+    concurrency: int = Field(250, ge=1, le=1000, description="pages fetched at once per batch")
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(10.0, gt=0, le=600)
     page_deadline: float = Field(30.0, gt=0, le=900, description="whole fetch of one page, retries included")

@@ -1,0 +1,67 @@
+"""A burst of connections to Python's http.server (listen backlog 5): without pacing, the connects it
+drops wait out the kernel's resends (1 s, 3 s, 7 s…); with it, every request is answered before the
+second resend would have come. Both clients that open many connections to one host: the page
+client (aiohttp) and the mailing senders' HostClient."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+
+from connectors.http1 import HostClient
+from connectors.web import fetch_page, page_client
+from core.settings import FetchSettings
+from tests.integration.plain_pages import WORD, page_count, running_plain_server
+
+BURST = 300
+SECOND_RESEND = 3.0  # seconds: a connect dropped twice is answered no sooner
+
+
+async def timed_burst(request: Callable[[int], Awaitable[int]]) -> tuple[list[int], float]:
+    """``request(n)`` for n in 0..BURST-1 at once: the answers and the slowest request's seconds."""
+
+    async def timed(n: int) -> tuple[int, float]:
+        started = time.perf_counter()
+        answer = await request(n)
+        return answer, time.perf_counter() - started
+
+    results = await asyncio.gather(*(timed(n) for n in range(BURST)))
+    return [answer for answer, _ in results], max(seconds for _, seconds in results)
+
+
+def test_the_page_client_opens_a_burst_of_connections_to_http_server() -> None:
+    settings = FetchSettings(
+        allowed_networks=[ipaddress.ip_network("127.0.0.1/32")], concurrency=BURST, retries=0
+    )
+
+    async def burst(url: str) -> tuple[list[int], float]:
+        async with page_client(settings) as client:
+
+            async def request(n: int) -> int:
+                page = await fetch_page(client, f"{url}/page/{n}", settings)
+                return page.body.count(WORD.encode())
+
+            return await timed_burst(request)
+
+    with running_plain_server() as server:
+        counts, slowest = asyncio.run(burst(server.url))
+    assert counts == [page_count(n) for n in range(BURST)]
+    assert slowest < SECOND_RESEND
+
+
+def test_the_senders_client_opens_a_burst_of_connections_to_http_server() -> None:
+    async def burst(url: str) -> tuple[list[int], float]:
+        async with HostClient(url, limit=BURST, connect_timeout=10, read_timeout=10, headers={}) as client:
+
+            async def request(n: int) -> int:
+                answer = await client.request("GET", f"/page/{n}", b"")
+                return answer.content.count(WORD.encode())
+
+            return await timed_burst(request)
+
+    with running_plain_server() as server:
+        counts, slowest = asyncio.run(burst(server.url))
+    assert counts == [page_count(n) for n in range(BURST)]
+    assert slowest < SECOND_RESEND
