@@ -7,12 +7,14 @@ CPU per message: the CPU seconds of every dispatch process (this one, which runs
 sender processes) over the messages; the sandbox and the database server are not counted.
 ``--hang-rate``: the share of sends the gateway never answers (each is timed out after the gateway
 read timeout and tried again: an unknown outcome). ``--gateway plain``: our own bare aiohttp gateway
-(`bench.plain_gateway`, same contract and latency, no faults) instead of the sandbox. The gateway's
-own CPU per request is measured too (it shares the machine's cores), but not counted in the CPU per
-message.
+(`bench.plain_gateway`, same contract and latency, no faults) instead of the sandbox; ``--gateway
+http.server``: the same on Python's own http.server (`bench.http_server`, a thread per connection).
+The gateway's own CPU per request is measured too (it shares the machine's cores), but not counted
+in the CPU per message.
 
     python -m bench.mailing [--messages 10000] [--latency-ms 50] [--database-url URL]
-        [--senders N] [--hang-rate 0.02] [--gateway sandbox|plain] [--sandbox-port PORT] [--record]
+        [--senders N] [--hang-rate 0.02] [--gateway sandbox|plain|http.server] [--sandbox-port PORT]
+        [--record]
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--senders", type=int, default=0, help="sender processes (default: the setting)")
     parser.add_argument("--hang-rate", type=float, default=0.0, help="share of sends never answered")
     parser.add_argument(
-        "--gateway", choices=["sandbox", "plain"], default="sandbox", help="plain: bench.plain_gateway"
+        "--gateway",
+        choices=["sandbox", "plain", "http.server"],
+        default="sandbox",
+        help="plain: bench.plain_gateway; http.server: bench.http_server",
     )
     parser.add_argument(
         "--sandbox-port", type=int, default=0, help="the gateway's port (default: a free one)"
@@ -103,10 +108,11 @@ def main() -> None:
     args = parse_args()
     configure(args.database_url, {"SWITCHYARD_MAILING__SENDERS": str(args.senders)} if args.senders else None)
     port = args.sandbox_port or free_port()
-    if args.gateway == "plain":
+    if args.gateway != "sandbox":
         if args.hang_rate:
             raise SystemExit("--hang-rate needs the sandbox gateway")
-        command = ["-m", "bench.plain_gateway", "--port", str(port), "--latency-ms", str(args.latency_ms)]
+        module = "bench.plain_gateway" if args.gateway == "plain" else "bench.http_server"
+        command = ["-m", module, "--port", str(port), "--latency-ms", str(args.latency_ms)]
         env = dict(os.environ)
     else:
         command = ["-m", "sandbox"]

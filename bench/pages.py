@@ -6,7 +6,10 @@ X-Expected-Count, and reports pages/s, the CPU per page and the peak memory of t
 the flow, and the load average at the end.
 
     python -m bench.pages [--pages 1000] [--latency-ms 100] [--database-url URL] [--sandbox-port N]
-                          [--record]
+                          [--server sandbox|http.server] [--record]
+
+``--server http.server``: the same pages from Python's own http.server (``bench.http_server``: a
+thread per connection, a listen backlog of 5) instead of the sandbox.
 
 With ``PREFECT_API_URL`` set, the flow runs against that Prefect server; without, against a
 temporary one that Prefect starts on a port of its own choosing.
@@ -18,11 +21,21 @@ import argparse
 import asyncio
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
 
-from bench.common import configure, database_name, peak_rss_mb, record, sandbox_process
+from bench.common import (
+    configure,
+    database_name,
+    free_port,
+    peak_rss_mb,
+    record,
+    sandbox_process,
+    server_process,
+)
 
 
 async def warm_sandbox(urls: list[str]) -> None:
@@ -40,8 +53,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--sandbox-port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--server", choices=["sandbox", "http.server"], default="sandbox")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     return parser.parse_args()
+
+
+@contextmanager
+def pages_server(kind: str, latency_ms: int, port: int) -> Iterator[str]:
+    """The pages' server in its own process; yields the URL its ``/pages/gen/{n}`` pages are under."""
+    if kind == "sandbox":
+        with sandbox_process({"SWITCHYARD_SANDBOX__LATENCY_MS": str(latency_ms)}, port=port) as url:
+            yield url
+        return
+    port = port or free_port()
+    command = ["-m", "bench.http_server", "--port", str(port), "--latency-ms", str(latency_ms)]
+    with server_process(command, dict(os.environ), port) as (url, _):
+        yield url
 
 
 def count_wrong(request_id: int) -> list[str]:
@@ -65,9 +92,8 @@ def main() -> None:
     from flows.webpages import count_words
 
     upgrade()
-    latency = {"SWITCHYARD_SANDBOX__LATENCY_MS": str(args.latency_ms)}
-    with sandbox_process(latency, port=args.sandbox_port) as sandbox_url:
-        base = f"{sandbox_url}/pages/gen"
+    with pages_server(args.server, args.latency_ms, args.sandbox_port) as server_url:
+        base = f"{server_url}/pages/gen"
         asyncio.run(count_words(urls=[f"{base}/999999"]))  # warm-up: Prefect API, imports, pools
         urls = [f"{base}/{n}" for n in range(args.pages)]
         asyncio.run(warm_sandbox(urls))
@@ -87,7 +113,7 @@ def main() -> None:
     print(f"wrong or unfinished: {len(wrong)} {wrong[:5]}")
     database = database_name(args.database_url)
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d} | {args.pages} | {args.latency_ms} ms | {database} "
+        f"| {datetime.now(UTC):%Y-%m-%d} | {args.pages} | {args.latency_ms} ms | {args.server} | {database} "
         f"| {seconds:.2f} s | {rate:.0f} | {cpu_ms:.2f} ms | {peak_mb:.0f} MB | {len(wrong)} "
         f"| {os.getloadavg()[0]:.1f} |"
     )
@@ -96,9 +122,9 @@ def main() -> None:
 
 
 HEADER = (
-    "| date | pages | latency | database | submit → last result | pages/s | CPU a page | peak RSS | wrong "
-    "| load |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "| date | pages | latency | server | database | submit → last result | pages/s | CPU a page | peak RSS "
+    "| wrong | load |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 

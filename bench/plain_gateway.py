@@ -24,33 +24,50 @@ from core.settings import DEV_GATEWAY_TOKEN
 OK = json.dumps({"code": 0, "message": "OK"})
 
 
-def create_app(latency: float, token: str) -> web.Application:
-    deliveries: Counter[int] = Counter()
-    expected = f"Bearer {token}"
+class Deliveries:
+    """The gateway contract both benchmark gateways keep (this one and ``bench.http_server``): which
+    sends are valid, and what was delivered, as the sandbox counts it."""
 
-    async def send(request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != expected:
-            return web.json_response({"code": 2, "message": "invalid or missing token"}, status=401)
+    def __init__(self, token: str) -> None:
+        self.counts: Counter[int] = Counter()
+        self.expected = f"Bearer {token}"
+
+    def check(self, authorization: str | None, body: bytes, message_id: int) -> tuple[int, str] | None:
+        """The error answer (status, JSON) for a send that is refused, None for a valid one."""
+        if authorization != self.expected:
+            return 401, json.dumps({"code": 2, "message": "invalid or missing token"})
         try:
-            payload = json.loads(await request.read())
-            message_id = int(request.match_info["id"])
+            payload = json.loads(body)
             valid = payload["id"] == message_id and str(payload["phone"]).startswith("7") and payload["text"]
         except (ValueError, KeyError, TypeError):
             valid = False
-        if not valid:
-            return web.json_response({"code": 1, "message": "bad body"}, status=400)
+        return None if valid else (400, json.dumps({"code": 1, "message": "bad body"}))
+
+    def report(self) -> dict[str, object]:
+        duplicates = {key: count for key, count in self.counts.items() if count > 1}
+        return {"delivered": len(self.counts), "accepted": self.counts.total(), "duplicates": duplicates}
+
+
+def create_app(latency: float, token: str) -> web.Application:
+    deliveries = Deliveries(token)
+
+    async def send(request: web.Request) -> web.Response:
+        try:
+            message_id = int(request.match_info["id"])
+        except ValueError:
+            return web.json_response({"code": 1, "message": "bad id"}, status=400)
+        refused = deliveries.check(request.headers.get("Authorization"), await request.read(), message_id)
+        if refused:
+            return web.Response(text=refused[1], status=refused[0], content_type="application/json")
         await asyncio.sleep(latency)
-        deliveries[message_id] += 1
+        deliveries.counts[message_id] += 1
         return web.Response(text=OK, content_type="application/json")
 
     async def report(request: web.Request) -> web.Response:
         if request.method == "DELETE":
-            deliveries.clear()
+            deliveries.counts.clear()
             return web.Response(status=204)
-        duplicates = {key: count for key, count in deliveries.items() if count > 1}
-        return web.json_response(
-            {"delivered": len(deliveries), "accepted": deliveries.total(), "duplicates": duplicates}
-        )
+        return web.json_response(deliveries.report())
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
