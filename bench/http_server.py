@@ -13,15 +13,13 @@ algorithm on), each request answered after ``--latency-ms`` in its thread:
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.plain_gateway import OK, Deliveries
-from core.settings import DEV_GATEWAY_TOKEN
+from bench.plain_gateway import OK, Deliveries, server_args
 from sandbox.webpages import generated_page
 
 PAGE = re.compile(r"/pages/gen/(\d+)")
@@ -97,13 +95,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--latency-ms", type=int, default=100)
-    parser.add_argument("--token", default=DEV_GATEWAY_TOKEN)
-    args = parser.parse_args()
+    args = server_args(__doc__ or "", latency_ms=100)
     Server(args.port, args.latency_ms / 1000, args.token).serve_forever()
 
 

@@ -79,14 +79,19 @@ def create_app(latency: float, token: str) -> web.Application:
     return app
 
 
-def main() -> None:
+def server_args(description: str, latency_ms: int) -> argparse.Namespace:
+    """``--port``, ``--latency-ms`` (default ``latency_ms``) and ``--token`` of a benchmark server."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--latency-ms", type=int, default=latency_ms)
     parser.add_argument("--token", default=DEV_GATEWAY_TOKEN)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = server_args(__doc__ or "", latency_ms=50)
     app = create_app(args.latency_ms / 1000, args.token)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, loop=uvloop.new_event_loop())
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
+from contextlib import asynccontextmanager
 
 from connectors.http1 import HostClient
 from connectors.web import fetch_page, page_client
@@ -19,16 +21,25 @@ BURST = 300
 SECOND_RESEND = 3.0  # seconds: a connect dropped twice is answered no sooner
 
 
-async def timed_burst(request: Callable[[int], Awaitable[int]]) -> tuple[list[int], float]:
-    """``request(n)`` for n in 0..BURST-1 at once: the answers and the slowest request's seconds."""
+def check_burst(request_for: Callable[[str], AsyncContextManager[Callable[[int], Awaitable[int]]]]) -> None:
+    """BURST requests at once through the client ``request_for(server_url)`` opens, each for a page
+    (the answer: how often the word is on it): all right, none slower than the second resend."""
 
-    async def timed(n: int) -> tuple[int, float]:
-        started = time.perf_counter()
-        answer = await request(n)
-        return answer, time.perf_counter() - started
+    async def burst(url: str) -> tuple[list[int], float]:
+        async with request_for(url) as request:
 
-    results = await asyncio.gather(*(timed(n) for n in range(BURST)))
-    return [answer for answer, _ in results], max(seconds for _, seconds in results)
+            async def timed(n: int) -> tuple[int, float]:
+                started = time.perf_counter()
+                answer = await request(n)
+                return answer, time.perf_counter() - started
+
+            results = await asyncio.gather(*(timed(n) for n in range(BURST)))
+        return [answer for answer, _ in results], max(seconds for _, seconds in results)
+
+    with running_plain_server() as server:
+        counts, slowest = asyncio.run(burst(server.url))
+    assert counts == [page_count(n) for n in range(BURST)]
+    assert slowest < SECOND_RESEND
 
 
 def test_the_page_client_opens_a_burst_of_connections_to_http_server() -> None:
@@ -36,32 +47,28 @@ def test_the_page_client_opens_a_burst_of_connections_to_http_server() -> None:
         allowed_networks=[ipaddress.ip_network("127.0.0.1/32")], concurrency=BURST, retries=0
     )
 
-    async def burst(url: str) -> tuple[list[int], float]:
+    @asynccontextmanager
+    async def pages(url: str) -> AsyncIterator[Callable[[int], Awaitable[int]]]:
         async with page_client(settings) as client:
 
             async def request(n: int) -> int:
                 page = await fetch_page(client, f"{url}/page/{n}", settings)
                 return page.body.count(WORD.encode())
 
-            return await timed_burst(request)
+            yield request
 
-    with running_plain_server() as server:
-        counts, slowest = asyncio.run(burst(server.url))
-    assert counts == [page_count(n) for n in range(BURST)]
-    assert slowest < SECOND_RESEND
+    check_burst(pages)
 
 
 def test_the_senders_client_opens_a_burst_of_connections_to_http_server() -> None:
-    async def burst(url: str) -> tuple[list[int], float]:
+    @asynccontextmanager
+    async def host(url: str) -> AsyncIterator[Callable[[int], Awaitable[int]]]:
         async with HostClient(url, limit=BURST, connect_timeout=10, read_timeout=10, headers={}) as client:
 
             async def request(n: int) -> int:
                 answer = await client.request("GET", f"/page/{n}", b"")
                 return answer.content.count(WORD.encode())
 
-            return await timed_burst(request)
+            yield request
 
-    with running_plain_server() as server:
-        counts, slowest = asyncio.run(burst(server.url))
-    assert counts == [page_count(n) for n in range(BURST)]
-    assert slowest < SECOND_RESEND
+    check_burst(host)
