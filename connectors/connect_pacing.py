@@ -65,34 +65,50 @@ class HostPacer:
 
 
 async def paced_connect(pacer: HostPacer, connect: Callable[[], Awaitable[T]]) -> T:
-    """``connect()`` in the host's turn, started again (in turn) while it stalls (module docstring)."""
+    """``connect()`` in the host's turn, started again (in turn) while it stalls (module docstring).
+
+    Watched by a timer, in the caller's task: a task and a wait for each connect measured ~5% of the
+    pages' rate at 500 connects at once."""
     loop = asyncio.get_running_loop()
     restarts = 0
     while True:
         interval = await pacer.turn()
         started = loop.time()
-        attempt = asyncio.ensure_future(connect())
-        try:
-            if await _answered(pacer, attempt, started, may_cut=restarts < RESTARTS):
-                result = await attempt
-                pacer.fastest = min(pacer.fastest, loop.time() - started)
-                return result
-            pacer.stalled(interval)
-            restarts += 1
-        finally:
-            if not attempt.done():  # abandoned as stalled, or cancelled from outside
-                attempt.cancel()
+        if restarts < RESTARTS:
+            cut = asyncio.timeout(None)
+            watch = _Watch(pacer, cut, started)
+            try:
+                async with cut:
+                    result = await connect()
+            except TimeoutError:
+                if not cut.expired():
+                    raise  # the connect's own timeout
+                pacer.stalled(interval)
+                restarts += 1
+                continue
+            finally:
+                watch.stop()
+        else:
+            result = await connect()
+        pacer.fastest = min(pacer.fastest, loop.time() - started)
+        return result
 
 
-async def _answered(pacer: HostPacer, attempt: asyncio.Future[T], started: float, *, may_cut: bool) -> bool:
-    """Wait for ``attempt`` to end (True), or, ``may_cut``, until it has stalled (False)."""
-    loop = asyncio.get_running_loop()
-    while may_cut:
-        done, _ = await asyncio.wait({attempt}, timeout=MIN_STALL)
-        if done:
-            return True
-        stalls_after = pacer.stalls_after()
-        if stalls_after is not None and loop.time() - started >= stalls_after:
-            return False
-    await asyncio.wait({attempt})
-    return True
+class _Watch:
+    """Looks at a connect every ``MIN_STALL`` seconds until its host's stall time is known, then sets
+    its ``cut`` to expire then."""
+
+    def __init__(self, pacer: HostPacer, cut: asyncio.Timeout, started: float) -> None:
+        self._pacer, self._cut, self._started = pacer, cut, started
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(MIN_STALL, self._look)
+
+    def _look(self) -> None:
+        stalls_after = self._pacer.stalls_after()
+        if stalls_after is None:
+            self._timer = self._loop.call_later(MIN_STALL, self._look)
+        else:
+            self._cut.reschedule(max(self._loop.time(), self._started + stalls_after))
+
+    def stop(self) -> None:
+        self._timer.cancel()
