@@ -1,7 +1,9 @@
 """A burst of connections to Python's http.server (listen backlog 5): without pacing, the connects it
-drops wait out the kernel's resends (1 s, 3 s, 7 s…); with it, every request is answered before the
-second resend would have come. Both clients that open many connections to one host: the page
-client (aiohttp) and the mailing senders' HostClient."""
+drops wait out the kernel's resends (1 s, 3 s, 7 s…), and requests written on a handshake it
+dropped ran into the 10 s read timeout (both tests fail so); with it, every request is answered
+within a few seconds (1–2 s measured, with two busy processes on the machine's two cores). Both
+clients that open many connections to one host: the page client (aiohttp) and the mailing senders'
+HostClient."""
 
 from __future__ import annotations
 
@@ -18,12 +20,12 @@ from core.settings import FetchSettings
 from tests.integration.plain_pages import WORD, page_count, running_plain_server
 
 BURST = 300
-SECOND_RESEND = 3.0  # seconds: a connect dropped twice is answered no sooner
+SLOWEST = 5.0  # seconds: well below the read timeout (10 s), above the 1–2 s measured
 
 
 def check_burst(request_for: Callable[[str], AsyncContextManager[Callable[[int], Awaitable[int]]]]) -> None:
     """BURST requests at once through the client ``request_for(server_url)`` opens, each for a page
-    (the answer: how often the word is on it): all right, none slower than the second resend."""
+    (the answer: how often the word is on it): all right, none slower than ``SLOWEST``."""
 
     async def burst(url: str) -> tuple[list[int], float]:
         async with request_for(url) as request:
@@ -39,7 +41,7 @@ def check_burst(request_for: Callable[[str], AsyncContextManager[Callable[[int],
     with running_plain_server() as server:
         counts, slowest = asyncio.run(burst(server.url))
     assert counts == [page_count(n) for n in range(BURST)]
-    assert slowest < SECOND_RESEND
+    assert slowest < SLOWEST
 
 
 def test_the_page_client_opens_a_burst_of_connections_to_http_server() -> None:
