@@ -70,6 +70,12 @@ def sandbox_process(settings: dict[str, str], port: int = 0) -> Iterator[str]:
         yield url
 
 
+def own_server_args(module: str, port: int, latency_ms: int) -> list[str]:
+    """The arguments that start one of our own benchmark servers (``bench.plain_gateway``,
+    ``bench.http_server``: see ``plain_gateway.server_args``) on ``port``, for ``server_process``."""
+    return ["-m", module, "--port", str(port), "--latency-ms", str(latency_ms)]
+
+
 @contextmanager
 def server_process(args: list[str], env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
     """``python ARGS`` serving on ``port`` of 127.0.0.1 (answering ``/health``); yields its URL and pid."""

@@ -31,6 +31,7 @@ from bench.common import (
     configure,
     database_name,
     free_port,
+    own_server_args,
     peak_rss_mb,
     process_cpu_seconds,
     record,
@@ -112,7 +113,7 @@ def main() -> None:
         if args.hang_rate:
             raise SystemExit("--hang-rate needs the sandbox gateway")
         module = "bench.plain_gateway" if args.gateway == "plain" else "bench.http_server"
-        command = ["-m", module, "--port", str(port), "--latency-ms", str(args.latency_ms)]
+        command = own_server_args(module, port, args.latency_ms)
         env = dict(os.environ)
     else:
         command = ["-m", "sandbox"]

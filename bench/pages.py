@@ -31,6 +31,7 @@ from bench.common import (
     configure,
     database_name,
     free_port,
+    own_server_args,
     peak_rss_mb,
     record,
     sandbox_process,
@@ -66,7 +67,7 @@ def pages_server(kind: str, latency_ms: int, port: int) -> Iterator[str]:
             yield url
         return
     port = port or free_port()
-    command = ["-m", "bench.http_server", "--port", str(port), "--latency-ms", str(latency_ms)]
+    command = own_server_args("bench.http_server", port, latency_ms)
     with server_process(command, dict(os.environ), port) as (url, _):
         yield url
 
